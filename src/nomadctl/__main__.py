@@ -1,0 +1,3 @@
+from nomadctl.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""The `nomadctl` command line: parse options, call one function below, render the result.
+
+No boto3, paramiko, cryptography or HTTP at import time: `nomadctl --help` must stay fast,
+so each command imports what it needs inside its body.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from nomadctl import __version__
+from nomadctl import config as configfile
+from nomadctl.errors import NomadctlError, UsageError
+from nomadctl.ui import Ui, status_cell
+from nomadctl.workspace import Workspace, default_home, validate_cluster_name
+
+app = typer.Typer(
+    name="nomadctl",
+    help="From nothing to a secured HashiCorp Nomad cluster, and back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # tracebacks with locals could print secrets
+    rich_markup_mode="rich",
+    context_settings={"auto_envvar_prefix": "NOMADCTL", "help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class AppContext:
+    """What the global options decide, handed to every command."""
+
+    home: Path
+    cluster: str
+    config_path: Path | None
+    ui: Ui
+
+    def workspace(self) -> Workspace:
+        return Workspace(self.home, self.cluster)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nomadctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    cluster: Annotated[
+        str,
+        typer.Option(
+            envvar="NOMADCTL_CLUSTER",
+            help="Cluster to work on: 1-32 lowercase letters, digits and '-'.",
+            show_default=True,
+        ),
+    ] = "nomad",
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="NOMADCTL_HOME",
+            help="Directory holding one sub-directory per cluster.  [default: ~/.nomadctl]",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="NOMADCTL_CONFIG",
+            help="Config file with defaults for any option.  [default: ./nomadctl.toml]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            show_envvar=False,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """From nothing to a secured HashiCorp Nomad cluster, and back."""
+    path = configfile.find(config)
+    data = configfile.read(path) if path else {}
+    assert isinstance(ctx.command, click.Group)
+    cfg = configfile.build(path, data, ctx.command)
+    ctx.default_map = cfg.default_map
+    default = click.core.ParameterSource.DEFAULT
+    if ctx.get_parameter_source("cluster") == default and "cluster" in cfg.globals:
+        cluster = cfg.globals["cluster"]
+    if ctx.get_parameter_source("home") == default and "home" in cfg.globals:
+        home = Path(cfg.globals["home"])
+    ctx.obj = AppContext(
+        home=(home or default_home()).expanduser(),
+        cluster=validate_cluster_name(cluster),
+        config_path=path,
+        ui=Ui(),
+    )
+
+
+# ---- certs --------------------------------------------------------------------------------
+
+
+@app.command()
+def certs(
+    ctx: typer.Context,
+    nomad_region: Annotated[
+        str, typer.Option("--region", help="Nomad region in the certificates' names.")
+    ] = "global",
+    domain: Annotated[str, typer.Option(help="Nomad domain in file names and CNs.")] = "nomad",
+    days: Annotated[int, typer.Option(min=1, help="Validity of server/client/cli certs.")] = 365,
+    ca_days: Annotated[int, typer.Option(min=1, help="Validity of the CA.")] = 1825,
+    additional_dnsname: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra DNS name for the server/client/cli certs (repeatable)."),
+    ] = None,
+    additional_ipaddress: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra IP address for the server/client/cli certs (repeatable)."),
+    ] = None,
+    name_constraint: Annotated[
+        bool, typer.Option(help="Limit the CA to the Nomad domain, localhost and extra domains.")
+    ] = False,
+    additional_domain: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra domain the CA may sign for with --name-constraint (repeatable)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Re-issue the server, client and cli certificates.")
+    ] = False,
+    rotate_ca: Annotated[
+        bool,
+        typer.Option(help="Make a new CA (the old one is moved aside) and re-issue every cert."),
+    ] = False,
+    show_gossip_key: Annotated[
+        bool, typer.Option(help="Print the gossip encryption key (a secret) and nothing else.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make the cluster's CA, server/client/cli certificates and gossip key, as `nomad tls` does.
+
+    Existing files are kept; nothing is overwritten unless --force or --rotate-ca says so.
+    """
+    from nomadctl import certstore, pki
+
+    app_ctx: AppContext = ctx.obj
+    if additional_domain and not name_constraint:
+        raise UsageError("--additional-domain only makes sense with --name-constraint")
+    for label, value in (("--region", nomad_region), ("--domain", domain)):
+        if not pki.DNS_NAME_RE.match(value) or "." in value or "*" in value:
+            raise UsageError(f"{label} {value!r} must be a single DNS label such as 'global'")
+    opts = certstore.CertOptions(
+        region=nomad_region,
+        domain=domain,
+        days=days,
+        ca_days=ca_days,
+        dns_names=pki.parse_dns_names(additional_dnsname or []),
+        ip_addresses=pki.parse_ip_addresses(additional_ipaddress or []),
+        name_constraint=name_constraint,
+        additional_domains=pki.parse_dns_names(additional_domain or [], "--additional-domain"),
+        force=force,
+        rotate_ca=rotate_ca,
+    )
+    ws = app_ctx.workspace()
+    with ws.locked():
+        records = certstore.ensure(ws, opts)
+        if show_gossip_key:
+            typer.echo(certstore.read_gossip_key(ws))
+            return
+    ui = app_ctx.ui
+    if json_output:
+        ui.json([r.to_dict() for r in records])
+        return
+    ui.table(
+        f"Certificates of cluster {ws.cluster!r} in {ws.certs_dir}",
+        ["Kind", "Status", "Expires", "File", "Names"],
+        (
+            (
+                r.kind,
+                status_cell(r.status) + (f" ({r.note})" if r.note else ""),
+                (r.expires or "")[:10],
+                os.path.relpath(r.path, ws.certs_dir),
+                ", ".join(r.names),
+            )
+            for r in records
+        ),
+    )
+
+
+# ---- entry point --------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Run the CLI; our own errors become one line on stderr and a non-zero exit code."""
+    ui = Ui()
+    try:
+        code = app(prog_name="nomadctl", standalone_mode=False)
+    except NomadctlError as exc:
+        ui.error(exc.message)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # bad flags: Click's own usage message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        ui.error("interrupted; re-run the same command to carry on where it stopped")
+        sys.exit(130)
+    except Exception as exc:  # a bug of ours: still one line unless asked for more
+        if os.environ.get("NOMADCTL_DEBUG"):
+            raise
+        ui.error(
+            f"unexpected {type(exc).__name__}: {exc} "
+            "(set NOMADCTL_DEBUG=1 for a traceback and please report it)"
+        )
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,35 @@
+"""The few error types nomadctl raises on purpose.
+
+Each carries a one-line message for the user and an exit code; cli.py turns them into
+`error: <message>` on stderr. Messages must never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class NomadctlError(Exception):
+    """Base class: something the user can act on, reported in one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = " ".join(message.split())  # always one line
+
+
+class UsageError(NomadctlError):
+    """Bad flags, config file or names."""
+
+    exit_code = 2
+
+
+class WorkspaceError(NomadctlError):
+    """The cluster's directory is unusable: corrupt state, busy lock, bad permissions."""
+
+    exit_code = 3
+
+
+class PkiError(NomadctlError):
+    """Certificates or keys that are missing, corrupt or do not belong together."""
+
+    exit_code = 4

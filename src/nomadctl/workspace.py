@@ -1,0 +1,192 @@
+"""The cluster's directory: `$NOMADCTL_HOME/<cluster>/`.
+
+Everything nomadctl knows about a cluster lives here: certificates, the gossip key, the SSH
+key, known_hosts, ACL tokens and `state.json`. Directories are 0700, secret files 0600, and
+every write is atomic (temp file in the same directory, fsync, rename), so an interrupted
+command never leaves half a file behind. A lock file serialises commands that change the
+cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nomadctl.errors import UsageError, WorkspaceError
+
+CLUSTER_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+DEFAULT_HOME = Path("~/.nomadctl")
+STATE_VERSION = 1
+
+DIR_MODE = 0o700
+SECRET_MODE = 0o600
+PUBLIC_MODE = 0o644
+
+
+def validate_cluster_name(name: str) -> str:
+    """Lowercase letters, digits and '-', 1 to 32 characters, no leading/trailing '-'."""
+    if not CLUSTER_NAME_RE.match(name or ""):
+        raise UsageError(
+            f"invalid cluster name {name!r}: use 1-32 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def default_home() -> Path:
+    return DEFAULT_HOME.expanduser()
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` (and parents below it) with mode 0700; tighten it if it exists."""
+    try:
+        if not path.parent.is_dir():
+            ensure_private_dir(path.parent)  # pathlib's parents=True ignores `mode`
+        path.mkdir(mode=DIR_MODE, exist_ok=True)
+        if path.stat().st_mode & 0o777 != DIR_MODE:
+            path.chmod(DIR_MODE)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create directory {path}: {exc.strerror}") from None
+    return path
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to `path` with `mode` so readers see the old file or the new, never half."""
+    ensure_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise WorkspaceError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@dataclass
+class Workspace:
+    """One cluster's directory. Cheap to construct; nothing touches the disk until used."""
+
+    home: Path
+    cluster: str
+    _lock_fd: int | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        validate_cluster_name(self.cluster)
+        self.home = Path(self.home).expanduser()
+
+    @property
+    def path(self) -> Path:
+        return self.home / self.cluster
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.path / "certificates"
+
+    @property
+    def gossip_key_path(self) -> Path:
+        return self.path / "gossip.key"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def create(self) -> Workspace:
+        ensure_private_dir(self.home)
+        ensure_private_dir(self.path)
+        return self
+
+    # ---- files -------------------------------------------------------------------------
+
+    def write_secret(self, path: Path, data: bytes) -> None:
+        atomic_write(path, data, SECRET_MODE)
+
+    def write_public(self, path: Path, data: bytes) -> None:
+        atomic_write(path, data, PUBLIC_MODE)
+
+    def read_bytes(self, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+
+    # ---- state.json --------------------------------------------------------------------
+
+    def load_state(self) -> dict[str, Any]:
+        """The recorded state, or an empty one when there is none yet."""
+        if not self.state_path.exists():
+            return {"version": STATE_VERSION, "cluster": self.cluster}
+        raw = self.read_bytes(self.state_path)
+        try:
+            state = json.loads(raw)
+        except ValueError as exc:
+            raise WorkspaceError(
+                f"{self.state_path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                "fix or remove it (`nomadctl down` finds resources by tag without it)"
+            ) from None
+        if not isinstance(state, dict) or state.get("cluster") != self.cluster:
+            raise WorkspaceError(
+                f"{self.state_path} does not belong to cluster {self.cluster!r}; "
+                "fix or remove it"
+            )
+        if state.get("version") != STATE_VERSION:
+            raise WorkspaceError(
+                f"{self.state_path} has state version {state.get('version')!r}, "
+                f"this nomadctl understands {STATE_VERSION}"
+            )
+        return state
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        state = {**state, "version": STATE_VERSION, "cluster": self.cluster}
+        data = json.dumps(state, indent=2, sort_keys=True).encode() + b"\n"
+        atomic_write(self.state_path, data, SECRET_MODE)
+
+    def update_state(self, **changes: Any) -> dict[str, Any]:
+        """Merge `changes` into state.json at once (used to record each ID as it appears)."""
+        state = self.load_state()
+        state.update(changes)
+        self.save_state(state)
+        return state
+
+    # ---- lock --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Workspace]:
+        """Hold the cluster's lock; a second nomadctl changing the cluster fails fast."""
+        self.create()
+        lock_path = self.path / ".lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise WorkspaceError(
+                    f"cluster {self.cluster!r} is busy: another nomadctl (pid {holder}) "
+                    "is changing it; wait for it to finish"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._lock_fd = fd
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the flock
