@@ -70,7 +70,9 @@ def ca_paths(ws: Workspace, domain: str = "nomad") -> Paths:
     return Paths(base / f"{domain}-agent-ca.pem", base / f"{domain}-agent-ca-key.pem")
 
 
-def leaf_paths(ws: Workspace, kind: pki.Kind, region: str = "global", domain: str = "nomad") -> Paths:
+def leaf_paths(
+    ws: Workspace, kind: pki.Kind, region: str = "global", domain: str = "nomad"
+) -> Paths:
     base = ws.certs_dir / KIND_DIRS[kind]
     stem = f"{region}-{kind}-{domain}"
     return Paths(base / f"{stem}.pem", base / f"{stem}-key.pem")
@@ -151,7 +153,7 @@ def ensure_leaf(
 ) -> FileRecord:
     paths = leaf_paths(ws, kind, opts.region, opts.domain)
     exists = paths.cert.exists() or paths.key.exists()
-    cn, want_dns, want_ips = pki.leaf_names(
+    _, want_dns, want_ips = pki.leaf_names(
         kind, opts.region, opts.domain, opts.dns_names, opts.ip_addresses
     )
     if exists and not opts.force and not ca_is_new:

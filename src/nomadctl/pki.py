@@ -96,7 +96,7 @@ def new_serial() -> int:
 
 
 def new_gossip_key() -> str:
-    """32 CSPRNG bytes, standard base64 with padding, as `nomad operator gossip keyring generate`."""
+    """32 CSPRNG bytes in padded standard base64 (`nomad operator gossip keyring generate`)."""
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -283,7 +283,9 @@ def verify_leaf(ca_cert: x509.Certificate, leaf: x509.Certificate, dns_name: str
         )
         verifier.verify(leaf, [])
     except VerificationError as exc:
-        raise PkiError(f"certificate for {dns_name} does not verify against the CA: {exc}") from None
+        raise PkiError(
+            f"certificate for {dns_name} does not verify against the CA: {exc}"
+        ) from None
 
 
 def signed_by(ca_cert: x509.Certificate, cert: x509.Certificate) -> bool:

@@ -40,7 +40,9 @@ class Ui:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 
-    def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def table(
+        self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         table = Table(title=title, title_justify="left", box=None, header_style="bold")
         for i, col in enumerate(columns):  # the last column wraps, the others stay whole
             last = i == len(columns) - 1

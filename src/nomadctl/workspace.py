@@ -142,8 +142,7 @@ class Workspace:
             ) from None
         if not isinstance(state, dict) or state.get("cluster") != self.cluster:
             raise WorkspaceError(
-                f"{self.state_path} does not belong to cluster {self.cluster!r}; "
-                "fix or remove it"
+                f"{self.state_path} does not belong to cluster {self.cluster!r}; fix or remove it"
             )
         if state.get("version") != STATE_VERSION:
             raise WorkspaceError(
