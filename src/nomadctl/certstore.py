@@ -190,7 +190,7 @@ def ensure_leaf(
 def ensure_gossip_key(ws: Workspace) -> tuple[str, FileRecord]:
     path = ws.gossip_key_path
     if path.exists():
-        key = pki.check_gossip_key(ws.read_bytes(path).decode(errors="replace"))
+        key = pki.check_gossip_key(ws.read_bytes(path).decode(errors="replace"), str(path))
         return key, FileRecord(kind="gossip", status="kept", path=str(path))
     key = pki.new_gossip_key()
     ws.write_secret(path, key.encode() + b"\n")
@@ -200,7 +200,8 @@ def ensure_gossip_key(ws: Workspace) -> tuple[str, FileRecord]:
 def read_gossip_key(ws: Workspace) -> str:
     if not ws.gossip_key_path.exists():
         raise PkiError(f"no gossip key at {ws.gossip_key_path}; run `nomadctl certs` first")
-    return pki.check_gossip_key(ws.read_bytes(ws.gossip_key_path).decode(errors="replace"))
+    path = ws.gossip_key_path
+    return pki.check_gossip_key(ws.read_bytes(path).decode(errors="replace"), str(path))
 
 
 def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:

@@ -100,13 +100,13 @@ def new_gossip_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def check_gossip_key(value: str) -> str:
+def check_gossip_key(value: str, source: str = "gossip key") -> str:
     try:
         raw = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise PkiError("gossip key is not valid base64") from None
+        raise PkiError(f"{source} is not valid base64") from None
     if len(raw) not in (16, 24, 32):
-        raise PkiError(f"gossip key decodes to {len(raw)} bytes; Nomad needs 16, 24 or 32")
+        raise PkiError(f"{source} decodes to {len(raw)} bytes; Nomad needs 16, 24 or 32")
     return value.strip()
 
 

@@ -1,0 +1,95 @@
+"""nomadctl.toml and environment: flag > env > file > built-in default, strict keys and types."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+
+def nomadctl(cwd: Path, *args: str, env: dict[str, str | None] | None = None):
+    full = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "NOMADCTL_HOME": str(cwd / "home")}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "nomadctl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={k: v for k, v in full.items() if v is not None},
+        timeout=60,
+    )
+
+
+def server_days(cwd: Path, cluster: str = "nomad") -> int:
+    pem = cwd / "home" / cluster / "certificates/servers/global-server-nomad.pem"
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    return (cert.not_valid_after_utc - cert.not_valid_before_utc) // dt.timedelta(days=1)
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path) -> None:
+    assert nomadctl(tmp_path, "certs").returncode == 0
+    assert server_days(tmp_path) == 365  # built-in default
+
+    (tmp_path / "nomadctl.toml").write_text("[certs]\ndays = 40\n")
+    assert nomadctl(tmp_path, "certs", "--force").returncode == 0
+    assert server_days(tmp_path) == 40  # file over default
+
+    env = {"NOMADCTL_CERTS_DAYS": "50"}
+    assert nomadctl(tmp_path, "certs", "--force", env=env).returncode == 0
+    assert server_days(tmp_path) == 50  # env over file
+
+    assert nomadctl(tmp_path, "certs", "--force", "--days", "60", env=env).returncode == 0
+    assert server_days(tmp_path) == 60  # flag over env
+
+
+def test_global_options_from_file_env_and_flag(tmp_path: Path) -> None:
+    (tmp_path / "nomadctl.toml").write_text('cluster = "from-file"\n')
+    assert nomadctl(tmp_path, "certs").returncode == 0
+    assert (tmp_path / "home" / "from-file" / "gossip.key").exists()
+    assert nomadctl(tmp_path, "certs", env={"NOMADCTL_CLUSTER": "from-env"}).returncode == 0
+    assert (tmp_path / "home" / "from-env" / "gossip.key").exists()
+    proc = nomadctl(tmp_path, "--cluster", "flag", "certs", env={"NOMADCTL_CLUSTER": "from-env"})
+    assert proc.returncode == 0
+    assert (tmp_path / "home" / "flag" / "gossip.key").exists()
+
+
+def test_explicit_config_and_top_level_keys(tmp_path: Path) -> None:
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text('nomad-region = "eu"\nhome = "' + str(tmp_path / "h2") + '"\n')
+    proc = nomadctl(tmp_path, "--config", str(cfg), "certs", "--json", env={"NOMADCTL_HOME": None})
+    assert proc.returncode == 0, proc.stderr
+    paths = [r["path"] for r in json.loads(proc.stdout)]
+    assert any(p.endswith("servers/eu-server-nomad.pem") for p in paths)
+    assert all(p.startswith(str(tmp_path / "h2")) for p in paths)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("colour = 1\n", "unknown key 'colour'"),
+        ("[certs]\nshade = 1\n", "unknown key certs.shade"),
+        ('[certs]\ndays = "ten"\n', "certs.days must be an integer"),
+        ("[certs]\ndays = true\n", "certs.days must be an integer"),
+        ("[certs]\nforce = 1\n", "certs.force must be true or false"),
+        ('[certs]\nadditional_dnsname = "x.example"\n', "additional_dnsname must be a list"),
+        ("cluster = 7\n", "cluster must be a string"),
+        ("[certs\n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "nomadctl.toml").write_text(text)
+    proc = nomadctl(tmp_path, "certs")
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "nomadctl.toml" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "home").exists()
+
+
+def test_missing_explicit_config(tmp_path: Path) -> None:
+    proc = nomadctl(tmp_path, "--config", str(tmp_path / "nope.toml"), "certs")
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
