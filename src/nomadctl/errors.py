@@ -33,3 +33,9 @@ class PkiError(NomadctlError):
     """Certificates or keys that are missing, corrupt or do not belong together."""
 
     exit_code = 4
+
+
+class CloudError(NomadctlError):
+    """The cloud provider refused or failed: credentials, region, permissions, capacity, quotas."""
+
+    exit_code = 5
