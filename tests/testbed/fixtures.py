@@ -1,0 +1,80 @@
+"""Pytest fixtures for the test network (see tests/testbed/__init__.py).
+
+``testbed_factory(n, delay_ms=0, subnet=None, first_host=4)`` makes a Testbed of ``n`` real
+SSH hosts and tears it down after the test, even when the test fails. ``subnet=None`` picks a
+free 198.18.N.0/24 so parallel runs do not collide. ``testbed_factory_module`` is the same
+with module scope. Missing prerequisites FAIL the test (pytest.fail), they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from tests.testbed.core import (
+    DEFAULT_FIRST_HOST,
+    Testbed,
+    TestbedError,
+    check_prerequisites,
+    sweep_stale,
+)
+
+TestbedFactory = Callable[..., Testbed]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remove testbeds of an earlier run that crashed (owner process dead), nothing else."""
+    if os.geteuid() != 0:
+        return
+    try:
+        removed = sweep_stale()
+    except Exception as exc:  # never break the session over a sweep
+        print(f"testbed: sweeping stale testbeds failed: {exc}")
+        return
+    if removed:
+        print(f"testbed: removed stale testbeds of a crashed run: {', '.join(removed)}")
+
+
+def _factory() -> Iterator[TestbedFactory]:
+    made: list[Testbed] = []
+
+    def make(
+        n: int = 3,
+        *,
+        delay_ms: int | Sequence[int] = 0,
+        subnet: str | None = None,
+        first_host: int = DEFAULT_FIRST_HOST,
+    ) -> Testbed:
+        try:
+            check_prerequisites()
+            tb = Testbed.create(n, subnet=subnet, first_host=first_host, delay_ms=delay_ms)
+        except TestbedError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        made.append(tb)
+        return tb
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for tb in reversed(made):
+            try:
+                tb.teardown()
+            except Exception as exc:
+                errors.append(f"{tb!r}: {exc}")
+        if errors:
+            pytest.fail("testbed teardown failed: " + "; ".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def testbed_factory() -> Iterator[TestbedFactory]:
+    """Function-scoped factory: ``tb = testbed_factory(6, delay_ms=0, subnet=None)``."""
+    yield from _factory()
+
+
+@pytest.fixture(scope="module")
+def testbed_factory_module() -> Iterator[TestbedFactory]:
+    """Module-scoped factory, for a testbed shared by the tests of one module."""
+    yield from _factory()
