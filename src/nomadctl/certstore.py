@@ -212,3 +212,46 @@ def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
     records += [ensure_leaf(ws, ca, kind, opts, ca_is_new) for kind in pki.KINDS]
     records.append(ensure_gossip_key(ws)[1])
     return records
+
+
+def node_paths(ws: Workspace, node_name: str) -> Paths:
+    base = ws.certs_dir / "nodes"
+    return Paths(base / f"{node_name}.pem", base / f"{node_name}-key.pem")
+
+
+RENEW_BEFORE = dt.timedelta(days=30)
+
+
+def ensure_node_cert(
+    ws: Workspace,
+    ca: pki.KeyPair,
+    *,
+    name: str,
+    kind: pki.Kind,
+    region: str,
+    addresses: Sequence[str],
+    days: int = pki.LEAF_DAYS,
+) -> pki.KeyPair:
+    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs.
+
+    Kept while it is signed by the current CA, names the same addresses and has more than 30
+    days left, so a re-run uploads nothing; re-issued otherwise.
+    """
+    paths = node_paths(ws, name)
+    ips = pki.parse_ip_addresses([a for a in addresses if a])
+    _, want_dns, want_ips = pki.leaf_names(kind, region, "nomad", (), ips)
+    if paths.cert.exists() and paths.key.exists():
+        try:
+            pair = pki.load_pair(paths.cert, paths.key)
+        except PkiError:
+            pair = None
+        if (
+            pair is not None
+            and pki.signed_by(ca.cert, pair.cert)
+            and pki.san_names(pair.cert) == (want_dns, [str(ip) for ip in want_ips])
+            and pair.cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
+        ):
+            return pair
+    pair = pki.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
+    _write_pair(ws, paths, pair)
+    return pair

@@ -39,3 +39,15 @@ class CloudError(NomadctlError):
     """The cloud provider refused or failed: credentials, region, permissions, capacity, quotas."""
 
     exit_code = 5
+
+
+class RemoteError(NomadctlError):
+    """SSH failed: unreachable host, refused key, changed host key, failed command."""
+
+    exit_code = 6
+
+
+class ClusterApiError(NomadctlError):
+    """The Nomad HTTP API is unreachable, refuses us, or the cluster is not ready."""
+
+    exit_code = 7

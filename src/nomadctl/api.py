@@ -1,0 +1,318 @@
+"""The Nomad HTTP API through python-nomad, always over verified (mutual) TLS.
+
+Where to connect comes from the workspace (the cluster's servers, the CA, the cli certificate,
+the stored token) or from the Nomad CLI's own environment variables (nomad-facts section 7).
+python-nomad's `verify=False` default never survives here: `verify` is the CA file, or True
+(the system store) when the user gave no CA for an https address.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from nomadctl.errors import ClusterApiError
+
+T = TypeVar("T")
+RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
+
+
+class PermissionDenied(ClusterApiError):
+    exit_code = 8
+
+
+class AclAlreadyBootstrapped(ClusterApiError):
+    def __init__(self, message: str, reset_index: int | None) -> None:
+        super().__init__(message)
+        self.reset_index = reset_index
+
+
+class NoLeader(ClusterApiError):
+    pass
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    """How to reach the cluster's HTTP API."""
+
+    addresses: Sequence[str]  # base URLs, tried in turn: "https://198.18.1.4:4646"
+    ca_file: str | None = None
+    client_cert: tuple[str, str] | None = None
+    server_name: str | None = None  # TLS name to check instead of the URL's host
+    token: str | None = None
+    region: str | None = None
+    timeout: float = 5.0
+    source: str = "workspace"
+
+    def describe(self) -> str:
+        return ", ".join(self.addresses)
+
+
+def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget | None:
+    """The Nomad CLI's variables, when NOMAD_ADDR is set."""
+    addr = env.get("NOMAD_ADDR")
+    if not addr:
+        return None
+    cert, key = env.get("NOMAD_CLIENT_CERT"), env.get("NOMAD_CLIENT_KEY")
+    return ApiTarget(
+        addresses=[a.strip().rstrip("/") for a in addr.split(",") if a.strip()],
+        ca_file=env.get("NOMAD_CACERT") or None,
+        client_cert=(cert, key) if cert and key else None,
+        server_name=env.get("NOMAD_TLS_SERVER_NAME") or None,
+        token=env.get("NOMAD_TOKEN") or None,
+        region=env.get("NOMAD_REGION") or None,
+        timeout=timeout,
+        source="environment",
+    )
+
+
+def _session(server_name: str | None):
+    """A requests session that checks `server_name` in the certificate, whatever the URL."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment for cluster traffic
+    if server_name:
+
+        class ServerNameAdapter(HTTPAdapter):
+            def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["assert_hostname"] = server_name
+                kwargs["server_hostname"] = server_name
+                super().init_poolmanager(*args, **kwargs)
+
+        session.mount("https://", ServerNameAdapter())
+    return session
+
+
+@dataclass
+class Api:
+    """A client over one or more server addresses; a dead server is skipped for the next."""
+
+    target: ApiTarget
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, address: str):
+        if address not in self._clients:
+            import nomad
+
+            secure = address.startswith("https://")
+            verify: str | bool = (self.target.ca_file or True) if secure else True
+            client = nomad.Nomad(
+                address=address,
+                secure=secure,
+                token=self.target.token,
+                region=self.target.region,
+                timeout=self.target.timeout,  # type: ignore[arg-type]
+                verify=verify,  # type: ignore[arg-type]
+                cert=self.target.client_cert or (),
+                session=_session(self.target.server_name),
+            )
+            # python-nomad falls back to NOMAD_TOKEN/NOMAD_REGION/NOMAD_CLIENT_* from the
+            # environment for anything left empty; our target already decided, so pin it.
+            for part in (client, *vars(client).values()):
+                if hasattr(part, "token") and hasattr(part, "cert"):
+                    part.token = self.target.token
+                    part.region = self.target.region
+                    part.cert = self.target.client_cert or ()
+                    part.verify = verify
+            self._clients[address] = client
+        return self._clients[address]
+
+    def call(self, fn: Callable[[Any], T], what: str) -> T:
+        """Run `fn(client)` against each address until one answers."""
+        import nomad.api.exceptions as nx
+        import requests
+
+        failures: list[str] = []
+        for address in self.target.addresses:
+            try:
+                return fn(self.client(address))
+            except nx.URLNotAuthorizedNomadException as exc:
+                body = _body(exc)
+                raise PermissionDenied(
+                    f"{what}: permission denied by {address} ({body or '403'}); "
+                    "set a token with the right policy (nomadctl env exports the management token)"
+                ) from None
+            except nx.BadRequestNomadException as exc:
+                raise _bad_request(what, _body(exc)) from None
+            except nx.BaseNomadException as exc:
+                resp = exc.nomad_resp
+                if isinstance(resp, requests.Response):
+                    body = _body(exc)
+                    if resp.status_code == 500 and "No cluster leader" in body:
+                        raise NoLeader(f"{what}: no cluster leader yet ({address})") from None
+                    raise ClusterApiError(
+                        f"{what}: {address} answered {resp.status_code}: {body}"
+                    ) from None
+                failures.append(f"{address} ({_reason(resp)})")
+            except (requests.RequestException, OSError) as exc:
+                failures.append(f"{address} ({_reason(exc)})")
+        raise ClusterApiError(f"{what}: cluster unreachable; tried " + ", ".join(failures))
+
+    # ---- calls -----------------------------------------------------------------------------
+
+    def leader(self, region: str | None = None) -> str:
+        def get(c: Any) -> str:
+            if region is None:
+                return c.status.leader.get_leader()
+            resp = c.status.leader.request(method="get", params={"region": region})
+            return resp.json()
+
+        return self.call(get, "reading the leader")
+
+    def members(self) -> dict[str, Any]:
+        return self.call(lambda c: c.agent.get_members(), "listing server members")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.call(lambda c: c.nodes.get_nodes(), "listing client nodes")
+
+    def bootstrap(self, secret: str | None = None) -> dict[str, Any]:
+        def boot(c: Any) -> dict[str, Any]:
+            if secret is None:
+                return c.acl.generate_bootstrap()
+            body = {"BootstrapSecret": secret}
+            return c.acl.request("bootstrap", method="post", json=body).json()
+
+        return self.call(boot, "ACL bootstrap")
+
+    def token_self(self) -> dict[str, Any]:
+        return self.call(lambda c: c.acl.request("token", "self", method="get").json(), "token")
+
+    def create_policy(self, name: str, description: str, rules: str) -> None:
+        body = {"Name": name, "Description": description, "Rules": rules}
+        self.call(lambda c: c.acl.create_policy(name, body), f"creating ACL policy {name}")
+
+    def create_token(self, name: str, policies: Sequence[str]) -> dict[str, Any]:
+        body = {"Name": name, "Type": "client", "Policies": list(policies), "Global": True}
+        return self.call(lambda c: c.acl.create_token(body), f"creating ACL token {name}")
+
+    def wait_for_leader(self, timeout: float, progress: Callable[[str], None] | None = None) -> str:
+        """Poll with backoff until a leader is known, at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        delay, last = 0.25, "no answer yet"
+        while True:
+            try:
+                leader = self.leader()
+                if leader:
+                    return leader
+                last = "servers answer but have not elected a leader"
+            except PermissionDenied:
+                raise
+            except ClusterApiError as exc:
+                last = exc.message
+            if progress:
+                progress(f"waiting for a leader: {last}")
+            if time.monotonic() + delay > deadline:
+                raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 3.0)
+
+
+def _body(exc: Any) -> str:
+    resp = getattr(exc, "nomad_resp", None)
+    text = getattr(resp, "text", "") or ""
+    return " ".join(text.split())[:300]
+
+
+def _reason(exc: Any) -> str:
+    text = str(exc)
+    for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"):
+        if marker in text:
+            return "server certificate not trusted: " + text.split(marker, 1)[1][:120].strip(
+                " :()'\""
+            )
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    if "NameResolution" in text or "Name or service not known" in text:
+        return "name does not resolve"
+    if "SSLError" in text or "SSL" in text:
+        return "TLS handshake failed (is a client certificate needed?)"
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _bad_request(what: str, body: str) -> ClusterApiError:
+    if "ACL bootstrap already done" in body:
+        match = RESET_INDEX_RE.search(body)
+        return AclAlreadyBootstrapped(f"{what}: {body}", int(match.group(1)) if match else None)
+    if "ACL support disabled" in body:
+        return ClusterApiError(f"{what}: ACL support disabled on the cluster")
+    return ClusterApiError(f"{what}: {body or 'bad request'}")
+
+
+# ---- `nomad server members` -----------------------------------------------------------------
+
+MEMBER_COLUMNS = (
+    "Name",
+    "Address",
+    "Port",
+    "Status",
+    "Leader",
+    "Raft Version",
+    "Build",
+    "Datacenter",
+    "Region",
+)
+
+
+def member_rows(
+    members: Sequence[Mapping[str, Any]], leaders: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Members sorted by region, datacenter, name, each with `Tags.Leader` as Nomad sets it.
+
+    `leaders` maps region -> leader address ("ip:port" from /v1/status/leader?region=R).
+    """
+    rows = []
+    for m in members:
+        tags = dict(m.get("Tags") or {})
+        region = tags.get("region", "")
+        is_leader = bool(leaders.get(region)) and (
+            f"{m.get('Addr')}:{tags.get('port')}" == leaders.get(region)
+        )
+        tags["Leader"] = "true" if is_leader else "false"
+        rows.append({**m, "Tags": tags})
+    rows.sort(
+        key=lambda r: (r["Tags"].get("region", ""), r["Tags"].get("dc", ""), r.get("Name", ""))
+    )
+    return rows
+
+
+def member_table(rows: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            str(r.get("Name", "")),
+            str(r.get("Addr", "")),
+            str(r.get("Port", "")),
+            str(r.get("Status", "")),
+            r["Tags"]["Leader"],
+            str(r["Tags"].get("raft_vsn", "")),
+            str(r["Tags"].get("build", "")),
+            str(r["Tags"].get("dc", "")),
+            str(r["Tags"].get("region", "")),
+        ]
+        for r in rows
+    ]
+
+
+NODE_COLUMNS = ("Name", "Address", "Status", "Eligibility", "Datacenter", "Node Pool", "Version")
+
+
+def node_table(nodes: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    ordered = sorted(nodes, key=lambda n: (n.get("Datacenter", ""), n.get("Name", "")))
+    return [
+        [
+            str(n.get("Name", "")),
+            str(n.get("Address", "")),
+            str(n.get("Status", "")),
+            str(n.get("SchedulingEligibility", "")),
+            str(n.get("Datacenter", "")),
+            str(n.get("NodePool", "")),
+            str(n.get("Version", "")),
+        ]
+        for n in ordered
+    ]

@@ -1,0 +1,215 @@
+"""Configure one node over one SSH connection: check, then upload and restart only what changed.
+
+A node costs two round trips on a first run (check, apply) and one on a re-run that finds
+everything in place (check). The apply step is a single `sudo sh -c` whose stdin is a tar of
+the changed files with their modes, so secrets never appear in a command line, and the agent
+is restarted only when one of its files changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shlex
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nomadctl import render
+from nomadctl.errors import RemoteError
+from nomadctl.hosts import Host
+from nomadctl.remote import Counters, Session
+
+SUPPORTED_OS = ("ubuntu", "debian")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    content: bytes
+    mode: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class NodeTls:
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+
+@dataclass
+class HostResult:
+    host: Host
+    status: str  # configured | unchanged | failed
+    changed: list[str] = field(default_factory=list)
+    restarted: bool = False
+    error: str | None = None
+    counters: Counters | None = None
+
+
+def node_files(
+    facts: render.ClusterFacts,
+    host: Host,
+    tls: NodeTls,
+    binary: bytes | None = None,
+    license_text: bytes | None = None,
+) -> list[RemoteFile]:
+    """Every file nomadctl owns on `host`, with its content and mode."""
+    files = [
+        RemoteFile(
+            f"{render.CONFIG_DIR}/nomad.hcl", render.agent_config(facts, host).encode(), 0o600
+        ),
+        RemoteFile(f"{render.TLS_DIR}/ca.pem", tls.ca_pem, 0o644),
+        RemoteFile(f"{render.TLS_DIR}/node.pem", tls.cert_pem, 0o644),
+        RemoteFile(f"{render.TLS_DIR}/node-key.pem", tls.key_pem, 0o600),
+        RemoteFile(render.UNIT_PATH, render.systemd_unit(facts).encode(), 0o644),
+    ]
+    if facts.install_method == "binary":
+        if binary is None:
+            raise ValueError("install method 'binary' needs the binary's bytes")
+        files.append(RemoteFile(render.LOCAL_BINARY, binary, 0o755))
+    if facts.edition == "enterprise":
+        if license_text is None:
+            raise ValueError("the enterprise edition needs a licence")
+        files.append(RemoteFile(render.LICENSE_PATH, license_text, 0o600))
+    return files
+
+
+def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    return f"""\
+. /etc/os-release 2>/dev/null || true
+echo "os ${{ID:-unknown}} ${{ID_LIKE:-}}"
+command -v systemctl >/dev/null && echo "systemd yes" || echo "systemd no"
+for f in {quoted}; do
+  [ -f "$f" ] && echo "file $(stat -c %a "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
+done
+echo "version $({facts.binary_path} version 2>/dev/null | head -n1)"
+command -v docker >/dev/null && echo "docker yes" || echo "docker no"
+echo "active $(systemctl is-active nomad 2>/dev/null)"
+exit 0
+"""
+
+
+@dataclass(frozen=True)
+class Observed:
+    os_id: str
+    os_like: str
+    systemd: bool
+    files: dict[str, tuple[int, str]]  # path -> (mode, sha256)
+    version: str
+    active: bool
+    docker: bool
+
+
+def parse_check(output: str) -> Observed:
+    os_id, os_like, systemd, version, active, docker = "unknown", "", False, "", False, False
+    files: dict[str, tuple[int, str]] = {}
+    for line in output.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "os":
+            os_id, _, os_like = rest.partition(" ")
+        elif word == "systemd":
+            systemd = rest.strip() == "yes"
+        elif word == "file":
+            mode, sha, path = rest.split(" ", 2)
+            files[path] = (int(mode, 8), sha)
+        elif word == "version":
+            version = rest.strip()
+        elif word == "active":
+            active = rest.strip() == "active"
+        elif word == "docker":
+            docker = rest.strip() == "yes"
+    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker)
+
+
+def wanted_version(facts: render.ClusterFacts) -> str:
+    suffix = "+ent" if facts.edition == "enterprise" else ""
+    return f"Nomad v{facts.nomad_version}{suffix}"
+
+
+def changed_files(files: Sequence[RemoteFile], seen: Observed) -> list[RemoteFile]:
+    return [f for f in files if seen.files.get(f.path) != (f.mode, f.sha256)]
+
+
+def tar_of(files: Sequence[RemoteFile]) -> bytes:
+    """A tar of `files` at their absolute paths (minus the leading /), root-owned, with modes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in files:
+            info = tarfile.TarInfo(f.path.lstrip("/"))
+            info.size, info.mode, info.uid, info.gid = len(f.content), f.mode, 0, 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(f.content))
+    return buf.getvalue()
+
+
+def apply_script(install: str, restart: bool, upload: bool) -> str:
+    lines = ["set -eu", "umask 077"]
+    if install.strip():
+        # The installer must not read the tar waiting on stdin.
+        lines.append(f"( {install.rstrip()}\n) </dev/null")
+    lines.append(f"install -d -m 0700 {render.CONFIG_DIR} {render.TLS_DIR} /opt/nomad")
+    if upload:
+        lines.append("tar -x -p --no-overwrite-dir -C / -f -")
+    lines.append(f"install -d -m 0700 {render.DATA_DIR}")
+    lines.append("systemctl daemon-reload")
+    lines.append("systemctl enable nomad >/dev/null 2>&1")
+    lines.append("systemctl restart nomad" if restart else "systemctl start nomad")
+    return "\n".join(lines) + "\n"
+
+
+def configure_host(
+    session: Session, facts: render.ClusterFacts, host: Host, files: Sequence[RemoteFile]
+) -> HostResult:
+    """Bring one connected node to the wanted state; raise RemoteError when it cannot."""
+    check = session.sudo(check_script(facts, [f.path for f in files]), timeout=60)
+    if check.code != 0:
+        raise RemoteError(f"{host.name}: checking the node failed: {check.tail()}")
+    seen = parse_check(check.stdout)
+    if not seen.systemd:
+        raise RemoteError(f"{host.name}: no systemd on the node (nomadctl needs systemd)")
+    if facts.install_method != "binary" and not (
+        seen.os_id in SUPPORTED_OS or "debian" in seen.os_like.split()
+    ):
+        raise RemoteError(
+            f"{host.name}: unsupported OS {seen.os_id!r}; installing Nomad with "
+            f"{facts.install_method!r} needs Ubuntu or Debian (or use --nomad-binary)"
+        )
+    todo = changed_files(files, seen)
+    needs_nomad = facts.install_method != "binary" and seen.version != wanted_version(facts)
+    needs_docker = facts.docker and host.role == "client" and not seen.docker
+    if not todo and not needs_nomad and not needs_docker and seen.active:
+        return HostResult(host, "unchanged")
+    install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
+    restart = bool(todo) or needs_nomad
+    script = apply_script(install, restart=restart, upload=bool(todo))
+    result = session.sudo(script, stdin=tar_of(todo) if todo else None)
+    if result.code != 0:
+        raise RemoteError(f"{host.name}: configuring the node failed: {result.tail()}")
+    return HostResult(host, "configured", changed=[f.path for f in todo], restarted=restart)
+
+
+def teardown_script(facts: render.ClusterFacts) -> str:
+    """Remove what nomadctl put on a node the user keeps (hosts-you-already-have clusters)."""
+    remove = [render.CONFIG_DIR, "/opt/nomad", render.UNIT_PATH]
+    if facts.install_method in ("binary", "zip"):
+        remove.append(render.LOCAL_BINARY)
+    return (
+        "systemctl disable nomad >/dev/null 2>&1 || true\n"
+        "systemctl stop nomad >/dev/null 2>&1 || true\n"
+        f"rm -rf {' '.join(remove)}\n"
+        "systemctl daemon-reload\n"
+    )
+
+
+def read_local(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RemoteError(f"cannot read {what} {path}: {exc.strerror}") from None

@@ -1,0 +1,6 @@
+# Rendered by nomadctl (render.py) with str.format: doubled braces are literal braces.
+if ! command -v docker >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq docker.io >/dev/null
+  systemctl enable --now docker
+fi
