@@ -367,3 +367,61 @@ def test_kill_sshd_sessions_flag_is_scoped_to_host(tb6: Testbed) -> None:
             assert run(c, "true")[0] == 0
     finally:
         keep.close()
+
+
+def test_missing_prerequisite_fails_not_skips(tmp_path: Path) -> None:
+    (tmp_path / "test_needs_hosts.py").write_text(
+        "def test_needs_hosts(testbed_factory):\n    testbed_factory(1)\n"
+    )
+    env = {**os.environ, "PATH": str(tmp_path / "empty"), "PYTHONPATH": str(REPO)}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.testbed.fixtures",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_needs_hosts.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "1 failed" in res.stdout and "skipped" not in res.stdout
+    assert "testbed prerequisites missing" in res.stdout
+    assert "ip not found" in res.stdout
+
+
+def test_shim_reports_units_that_cannot_start(tb6: Testbed) -> None:
+    h6 = tb6.hosts[5]
+    tb6.write_file(
+        h6,
+        "/etc/systemd/system/nouser.service",
+        "[Service]\nUser=no-such-user\nExecStart=/usr/bin/sleep 100\n",
+    )
+    tb6.write_file(
+        h6,
+        "/etc/systemd/system/crash.service",
+        "[Service]\nExecStart=/bin/sh -c 'echo bad config >&2; exit 3'\n",
+    )
+    res = tb6.exec(h6, "systemctl start nouser", check=False)
+    assert res.returncode != 0
+    assert tb6.exec(h6, "systemctl is-active nouser", check=False).stdout.strip() == "failed"
+    assert tb6.exec(h6, "systemctl start crash", check=False).returncode == 0  # Type=simple
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if tb6.exec(h6, "systemctl is-active crash", check=False).stdout.strip() == "failed":
+            break
+        time.sleep(0.05)
+    res = tb6.exec(h6, "systemctl is-active crash", check=False)
+    assert (res.returncode, res.stdout.strip()) == (3, "failed")
+    assert "bad config" in tb6.unit_log(h6, "crash")
+    assert "status=3" in tb6.unit_log(h6, "crash")
+    assert tb6.exec(h6, "journalctl -u crash --no-pager").stdout == tb6.unit_log(h6, "crash")
+    assert tb6.exec(h6, "systemctl start missing", check=False).returncode == 5

@@ -30,8 +30,10 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import grp
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -182,6 +184,39 @@ class HostDaemon:
             ):
                 f.write(f"testbed-shim: {unit}.service: main process {pid} exited, {how}\n")
 
+    # ---- units (asked by the systemctl shim) ------------------------------------------
+    def spawn(self, req: dict) -> int:
+        """Start a unit's main process as our own child, detached, output to its log."""
+        kw: dict = {
+            "stdin": subprocess.DEVNULL,
+            "stderr": subprocess.STDOUT,
+            "start_new_session": True,
+            "close_fds": True,
+            "cwd": req.get("cwd") or "/",
+            "env": req["env"],
+        }
+        user, group = req.get("user"), req.get("group")
+        if user:
+            pw = pwd.getpwuid(int(user)) if str(user).isdigit() else pwd.getpwnam(user)
+            kw["user"] = pw.pw_uid
+            kw["group"] = pw.pw_gid
+            kw["extra_groups"] = [g.gr_gid for g in grp.getgrall() if pw.pw_name in g.gr_mem]
+        if group:
+            kw["group"] = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+        with open(req["log"], "ab") as log_f:
+            proc = subprocess.Popen(req["argv"], stdout=log_f, **kw)
+        proc.returncode = 0  # reaped by self.reap, not by Popen
+        try:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                start = f.read().rsplit(")", 1)[1].split()[19]
+        except (OSError, IndexError):
+            start = "0"
+        tmp = req["pidfile"] + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{proc.pid} {start}\n")
+        os.rename(tmp, req["pidfile"])
+        return proc.pid
+
     # ---- delaying relay ----------------------------------------------------------------
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -249,6 +284,10 @@ class HostDaemon:
                 sig = int(arg) if arg else signal.SIGTERM
                 await loop.run_in_executor(None, self.kill_sshd, sig)
                 reply = "ok"
+            elif cmd == "spawn":
+                # Synchronous on the loop thread: the pid file exists before SIGCHLD of this
+                # child can be handled, so its exit status is always recorded.
+                reply = f"ok {self.spawn(json.loads(arg))}"
             elif cmd == "delay":
                 if not self.cfg["relay_listen"]:
                     reply = "err this host has no relay (created with delay_ms=0)"
@@ -273,7 +312,16 @@ class HostDaemon:
         ctl = self.cfg["control_socket"]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ctl)
-        server = await asyncio.start_unix_server(self._control, path=ctl)
+        server = await asyncio.start_unix_server(self._control, path=ctl, limit=1 << 22)
+        # The same service inside the host (its private /run/testbed-shim), for the shim.
+        inner = os.path.join(SHIM_DIR, ".control.sock")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(inner)
+        old_umask = os.umask(0o077)
+        try:
+            inner_server = await asyncio.start_unix_server(self._control, path=inner, limit=1 << 22)
+        finally:
+            os.umask(old_umask)
         relay = None
         if self.cfg["relay_listen"]:
             rhost, rport = self.cfg["relay_listen"]
@@ -289,6 +337,7 @@ class HostDaemon:
         await stop.wait()
         log("stopping")
         server.close()
+        inner_server.close()
         if relay is not None:
             relay.close()
         self.kill_sshd(signal.SIGKILL)

@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import json
 import os
 import pwd
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 STATE = "/run/testbed-shim"
+CONTROL = os.path.join(STATE, ".control.sock")
 UNIT_DIR = "/etc/systemd/system"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 QUIET = False
@@ -52,6 +55,7 @@ def out(msg: str) -> None:
 
 
 def full_name(arg: str) -> str:
+    arg = os.path.basename(arg)
     return arg if "." in arg else arg + ".service"
 
 
@@ -267,7 +271,16 @@ def start(unit: str) -> int:
         err(f"Job for {unit} failed. See the unit log {path(unit, 'log')}.")
         return 1
     with open(path(unit, "log"), "ab") as log_f:
-        kw = spawn_kwargs(keys, log_f)
+        try:
+            kw = spawn_kwargs(keys, log_f)
+        except KeyError as e:
+            shim_log(unit, f"failed to determine user credentials: no such user/group {e}")
+            with open(path(unit, "exit"), "w") as f:
+                f.write("0 217\n")
+            with open(path(unit, "pid"), "w") as f:
+                f.write("0 0\n")
+            err(f"Job for {unit} failed because the control process exited with error code.")
+            return 1
         for pre in keys.get("ExecStartPre", []):
             argv = command_line(pre, env)
             ignore = pre.lstrip("@:+!").startswith("-")
@@ -287,8 +300,9 @@ def start(unit: str) -> int:
         argv = command_line(execs[-1], env)
         typ = last(keys, "Type", "simple")
         try:
-            proc = subprocess.Popen(argv, env=env, **kw)
-        except OSError as e:
+            pid = spawn_via_anchor(unit, argv, env, keys)
+            proc = None if pid is not None else subprocess.Popen(argv, env=env, **kw)
+        except (OSError, KeyError, ValueError) as e:
             shim_log(unit, f"failed to execute {argv}: {e}")
             with open(path(unit, "exit"), "w") as f:
                 f.write(f"0 {203}\n")
@@ -296,23 +310,68 @@ def start(unit: str) -> int:
                 f.write("0 0\n")
             err(f"Job for {unit} failed because the control process exited with error code.")
             return 1
-    info = proc_info(proc.pid)
-    with open(path(unit, "pid") + ".tmp", "w") as f:
-        f.write(f"{proc.pid} {info[1] if info else 0}\n")
-    os.rename(path(unit, "pid") + ".tmp", path(unit, "pid"))
-    shim_log(unit, f"started {argv} as pid {proc.pid}")
+    if proc is not None:
+        pid = proc.pid
+        info = proc_info(pid)
+        with open(path(unit, "pid") + ".tmp", "w") as f:
+            f.write(f"{pid} {info[1] if info else 0}\n")
+        os.rename(path(unit, "pid") + ".tmp", path(unit, "pid"))
+    shim_log(unit, f"started {argv} as pid {pid}")
     if typ == "oneshot":
-        code = proc.wait()
-        with open(path(unit, "exit"), "w") as f:
-            f.write(f"{proc.pid} {code}\n")
+        if proc is not None:
+            code = proc.wait()
+            with open(path(unit, "exit"), "w") as f:
+                f.write(f"{pid} {code}\n")
+        else:
+            while (code := exit_code(unit)) is None:
+                time.sleep(0.02)
         if code != 0:
             err(f"Job for {unit} failed because the control process exited with error code.")
             return 1
         if last(keys, "RemainAfterExit", "no").lower() in ("yes", "true", "1", "on"):
             open(path(unit, "remain"), "w").close()
         return 0
-    proc.returncode = 0  # once we exit, the host's anchor process reaps it, not us
+    if proc is not None:
+        proc.returncode = 0  # once we exit, the host's anchor process reaps it, not us
     return 0
+
+
+class SpawnError(OSError):
+    pass
+
+
+def spawn_via_anchor(unit: str, argv: list[str], env: dict[str, str], keys) -> int | None:
+    """Ask the host's anchor process (our "pid 1") to start the main process, so that it is
+    reaped there and its exit status recorded whoever ran systemctl. None: no anchor."""
+    request = {
+        "argv": argv,
+        "env": env,
+        "cwd": last(keys, "WorkingDirectory", "/").lstrip("-") or "/",
+        "user": last(keys, "User") or None,
+        "group": last(keys, "Group") or None,
+        "log": path(unit, "log"),
+        "pidfile": path(unit, "pid"),
+    }
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(30)
+        try:
+            sock.connect(CONTROL)
+        except OSError:
+            return None
+        sock.sendall(b"spawn " + json.dumps(request).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        sock.close()
+    status, _, rest = buf.decode().strip().partition(" ")
+    if status != "ok":
+        raise SpawnError(rest or "no answer from the host's anchor process")
+    return int(rest)
 
 
 def signal_of(name: str, default: signal.Signals) -> signal.Signals:

@@ -30,11 +30,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         removed = sweep_stale()
+        msg = f"removed stale testbeds of a crashed run: {', '.join(removed)}" if removed else ""
     except Exception as exc:  # never break the session over a sweep
-        print(f"testbed: sweeping stale testbeds failed: {exc}")
-        return
-    if removed:
-        print(f"testbed: removed stale testbeds of a crashed run: {', '.join(removed)}")
+        msg = f"sweeping stale testbeds failed: {exc}"
+    if msg:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"testbed: {msg}")
+        else:
+            print(f"testbed: {msg}")
 
 
 def _factory() -> Iterator[TestbedFactory]:
