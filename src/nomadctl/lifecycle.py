@@ -1,0 +1,256 @@
+"""The cluster's life after the hosts exist: configure nodes, wait for a leader, bootstrap
+ACLs; how to reach the API; taking nomadctl's files off hosts the user keeps.
+
+Each step is idempotent and records what it did in state.json, so re-running `up` after a
+failure or an interruption carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nomadctl import acl, certstore, nodes, render
+from nomadctl.api import Api, ApiTarget, target_from_env
+from nomadctl.configure import HostResult, teardown_script
+from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
+from nomadctl.hosts import Host
+from nomadctl.workspace import Workspace
+
+Progress = Callable[[str], None]
+API_PORT = 4646
+
+
+# ---- state ------------------------------------------------------------------------------
+
+
+def hosts_of(state: Mapping[str, Any]) -> list[Host]:
+    try:
+        return [Host.from_dict(h) for h in state.get("hosts", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WorkspaceError(f"state.json has a malformed host entry ({exc})") from None
+
+
+def ssh_options_from_state(state: Mapping[str, Any], **overrides: Any) -> nodes.SshOptions:
+    saved = dict(state.get("ssh") or {})
+    opts: dict[str, Any] = {
+        "user": saved.get("user", "ubuntu"),
+        "key_path": Path(saved["key_path"]) if saved.get("key_path") else None,
+        "address": saved.get("address", "public"),
+        "bastion": saved.get("bastion"),
+    }
+    opts.update({k: v for k, v in overrides.items() if v is not None})
+    return nodes.SshOptions(**opts)
+
+
+def record_ssh(ws: Workspace, ssh: nodes.SshOptions) -> None:
+    ws.update_state(
+        ssh={
+            "user": ssh.user,
+            "key_path": str(nodes.ssh_key_path(ws, ssh)),
+            "address": ssh.address,
+            "bastion": ssh.bastion,
+        }
+    )
+
+
+# ---- configure + bootstrap ----------------------------------------------------------------
+
+
+@dataclass
+class UpReport:
+    hosts: list[HostResult] = field(default_factory=list)
+    leader: str | None = None
+    acl: str | None = None  # bootstrapped | already | skipped
+
+    @property
+    def failed(self) -> list[HostResult]:
+        return [r for r in self.hosts if r.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hosts": [
+                {
+                    **r.host.to_dict(),
+                    "status": r.status,
+                    "changed": r.changed,
+                    "restarted": r.restarted,
+                    "error": r.error,
+                    "ssh": asdict(r.counters) if r.counters else None,
+                }
+                for r in self.hosts
+            ],
+            "leader": self.leader,
+            "acl": self.acl,
+        }
+
+
+def configure(
+    ws: Workspace,
+    hosts: Sequence[Host],
+    node: nodes.NodeOptions,
+    ssh: nodes.SshOptions,
+    progress: Progress,
+) -> list[HostResult]:
+    certstore.ensure(ws, certstore.CertOptions(region=node.facts.nomad_region))
+    record_ssh(ws, ssh)
+    ws.update_state(
+        nomad={"region": node.facts.nomad_region, "datacenter": node.facts.datacenter},
+        install={"method": node.facts.install_method},
+    )
+    results = nodes.configure_all(ws, hosts, node, ssh, progress)
+    ws.update_state(
+        configured={r.host.name: r.status != "failed" for r in results},
+    )
+    return results
+
+
+def finish(
+    ws: Workspace,
+    report: UpReport,
+    *,
+    bootstrap_acl: bool,
+    leader_timeout: float,
+    progress: Progress,
+) -> UpReport:
+    """Wait for a leader and bootstrap ACLs (once; later runs only check the token)."""
+    target = workspace_target(ws)
+    report.leader = Api(acl.with_token(target, "")).wait_for_leader(leader_timeout, progress)
+    progress(f"leader elected: {report.leader}")
+    if bootstrap_acl:
+        result = acl.bootstrap(ws, target, progress=progress, leader_timeout=leader_timeout)
+        report.acl = result.status
+    else:
+        report.acl = "skipped"
+    return report
+
+
+# ---- reaching the API -----------------------------------------------------------------------
+
+
+def workspace_target(ws: Workspace, timeout: float = 5.0) -> ApiTarget:
+    state = ws.load_state()
+    servers = [h for h in hosts_of(state) if h.role == "server"]
+    if not servers:
+        raise WorkspaceError(
+            f"cluster {ws.cluster!r} has no servers recorded in {ws.state_path}; "
+            "run `nomadctl up` first, or set NOMAD_ADDR"
+        )
+    ssh = ssh_options_from_state(state)
+    region = (state.get("nomad") or {}).get("region", "global")
+    cli = certstore.leaf_paths(ws, "cli", region)
+    token = acl.load_token(ws)
+    return ApiTarget(
+        addresses=[f"https://{nodes.ssh_address(h, ssh)}:{API_PORT}" for h in servers],
+        ca_file=str(certstore.ca_paths(ws).cert),
+        client_cert=(str(cli.cert), str(cli.key)),
+        server_name=f"server.{region}.nomad",
+        token=token["SecretID"] if token else None,
+        region=region,
+        timeout=timeout,
+    )
+
+
+def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTarget:
+    """The Nomad CLI's variables when NOMAD_ADDR is set, else the workspace's cluster."""
+    env = os.environ if env is None else env
+    from_env = target_from_env(env)
+    if from_env is not None:
+        return from_env
+    if not ws.state_path.exists():
+        raise WorkspaceError(
+            f"no cluster {ws.cluster!r} in {ws.home} and NOMAD_ADDR is not set; "
+            "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR"
+        )
+    target = workspace_target(ws)
+    if env.get("NOMAD_TOKEN"):
+        target = acl.with_token(target, env["NOMAD_TOKEN"])
+    return target
+
+
+def env_lines(ws: Workspace, shell: str) -> list[str]:
+    """`export` lines that point the real nomad CLI (and python-nomad) at the cluster."""
+    target = workspace_target(ws)
+    assert target.client_cert is not None
+    values = {
+        "NOMAD_ADDR": target.addresses[0],
+        "NOMAD_CACERT": target.ca_file,
+        "NOMAD_CLIENT_CERT": target.client_cert[0],
+        "NOMAD_CLIENT_KEY": target.client_cert[1],
+        "NOMAD_TLS_SERVER_NAME": target.server_name,
+        "NOMAD_REGION": target.region,
+        "NOMAD_TOKEN": target.token,
+    }
+    lines = []
+    for name, value in values.items():
+        if value is None:
+            lines.append(f"set -e {name}" if shell == "fish" else f"unset {name}")
+        elif shell == "fish":
+            lines.append(f"set -gx {name} {shlex.quote(str(value))}")
+        else:
+            lines.append(f"export {name}={shlex.quote(str(value))}")
+    return lines
+
+
+# ---- SSH helpers for commands --------------------------------------------------------------
+
+
+def find_host(ws: Workspace, name_or_address: str) -> Host:
+    hosts = hosts_of(ws.load_state())
+    for host in hosts:
+        if name_or_address in (host.name, host.private_ip, host.public_ip):
+            return host
+    short = [h for h in hosts if h.name.endswith(f"-{name_or_address}")]
+    if len(short) == 1:
+        return short[0]
+    known = ", ".join(h.name for h in hosts) or "none recorded"
+    raise RemoteError(f"no node {name_or_address!r} in cluster {ws.cluster!r} (nodes: {known})")
+
+
+def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
+    """Nomad's documented reset: write the reset index on the leader, over SSH."""
+
+    def reset(index: int, leader: str) -> None:
+        leader_ip = leader.rsplit(":", 1)[0]
+        state = ws.load_state()
+        host = find_host(ws, leader_ip)
+        ssh = ssh_options_from_state(state)
+        path = f"{render.DATA_DIR}/server/acl-bootstrap-reset"
+        with nodes.session_for(ws, host, ssh) as session:
+            session.connect(wait=ssh.connect_timeout)
+            result = session.sudo(f"umask 077; echo {int(index)} > {path}")
+        if result.code != 0:
+            raise ClusterApiError(f"writing {path} on {host.name} failed: {result.tail()}")
+
+    return reset
+
+
+def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 10) -> list[str]:
+    """Stop and remove Nomad from hosts the user keeps (static clusters)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = ws.load_state()
+    ssh = ssh_options_from_state(state, parallel=parallel)
+    facts = render.ClusterFacts(
+        install_method=(state.get("install") or {}).get("method", "apt")  # type: ignore[arg-type]
+    )
+    script = teardown_script(facts)
+
+    def one(host: Host) -> str | None:
+        try:
+            with nodes.session_for(ws, host, ssh) as session:
+                session.connect(wait=ssh.connect_timeout)
+                result = session.sudo(script)
+            if result.code != 0:
+                return f"{host.name}: {result.tail()}"
+        except RemoteError as exc:
+            return f"{host.name}: {exc.message}"
+        progress(f"{host.name}: Nomad stopped and removed")
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return [e for e in pool.map(one, hosts_of(state)) if e]
