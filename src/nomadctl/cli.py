@@ -198,6 +198,126 @@ def certs(
     )
 
 
+# ---- cluster API: status, env, acl-bootstrap -----------------------------------------------
+
+
+def _progress(app_ctx: AppContext, quiet: bool = False):
+    ui = app_ctx.ui
+    return (lambda _m: None) if quiet else (lambda m: ui.info(f"[dim]·[/] {m}"))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print members and nodes as JSON.")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Poll up to SECONDS until there is a leader and every server is alive."
+        ),
+    ] = 0.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.5, help="Timeout of each API call, seconds.")
+    ] = 5.0,
+) -> None:
+    """Show the `nomad server members` table and the client nodes.
+
+    Exit code 0 only when there is a leader and every expected server is alive.
+    """
+    from nomadctl import status as status_mod
+
+    app_ctx: AppContext = ctx.obj
+    report = status_mod.collect(app_ctx.workspace(), wait=wait, timeout=timeout)
+    ui = app_ctx.ui
+    if json_output:
+        ui.json(
+            {
+                "members": report.members,
+                "nodes": report.nodes,
+                "healthy": report.healthy,
+                "problems": report.problems,
+            }
+        )
+    else:
+        from nomadctl.api import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
+
+        ui.table(None, MEMBER_COLUMNS, member_table(report.members))
+        ui.out.print()
+        ui.table(None, NODE_COLUMNS, node_table(report.nodes))
+    for problem in report.problems:
+        ui.error(problem)
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def env(
+    ctx: typer.Context,
+    shell: Annotated[str, typer.Option(help="Syntax of the lines: bash, zsh or fish.")] = "bash",
+) -> None:
+    """Print `export` lines for the nomad CLI: eval "$(nomadctl env)".
+
+    Sets NOMAD_ADDR, NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
+    NOMAD_REGION and NOMAD_TOKEN (the management token) for this cluster.
+    """
+    from nomadctl import lifecycle
+
+    if shell not in ("bash", "zsh", "fish"):
+        raise UsageError(f"--shell {shell!r}: use bash, zsh or fish")
+    app_ctx: AppContext = ctx.obj
+    for line in lifecycle.env_lines(app_ctx.workspace(), shell):
+        typer.echo(line)
+
+
+@app.command("acl-bootstrap")
+def acl_bootstrap(
+    ctx: typer.Context,
+    show_secret: Annotated[
+        bool, typer.Option(help="Print the Secret ID (it is always saved in the workspace).")
+    ] = False,
+    user_token: Annotated[
+        bool,
+        typer.Option(help="Also create the least-privilege policy and a token for it."),
+    ] = True,
+    reset: Annotated[
+        bool,
+        typer.Option(help="If the cluster was bootstrapped and the token is lost: Nomad's reset."),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the token as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="How long to wait for a leader.")] = 120.0,
+) -> None:
+    """Bootstrap the cluster's ACLs and save the management token in the workspace."""
+    from nomadctl import acl, lifecycle
+
+    app_ctx: AppContext = ctx.obj
+    ws = app_ctx.workspace()
+    with ws.locked():
+        result = acl.bootstrap(
+            ws,
+            lifecycle.workspace_target(ws),
+            user_token=user_token,
+            reset=lifecycle.reset_acl_bootstrap(ws) if reset else None,
+            progress=_progress(app_ctx),
+            leader_timeout=timeout,
+        )
+    ui = app_ctx.ui
+    token = result.management
+    if json_output:
+        shown = token if show_secret else {**token, "SecretID": None}
+        ui.json(
+            {"status": result.status, "token": shown, "path": str(acl.token_path(ws, "management"))}
+        )
+        return
+    if result.status == "already":
+        ui.info("ACLs were already bootstrapped; the stored management token still works.")
+    ui.table(None, ["Field", "Value"], acl.token_rows(token, show_secret))
+    ui.info(f"management token saved in {acl.token_path(ws, 'management')}")
+    if result.user:
+        ui.info(f"user token (policy {acl.USER_POLICY}) saved in {acl.token_path(ws, 'user')}")
+
+
 # ---- entry point --------------------------------------------------------------------------
 
 
