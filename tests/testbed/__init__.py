@@ -15,10 +15,21 @@ the kernel. Each host has a private mount namespace with tmpfs over ``/etc/nomad
 invisible on the others and on the machine. The PID namespace and the rest of the file system
 (``/usr``, ``/etc`` outside those dirs, ``/root``) are shared with the machine.
 
+Each host has one "anchor" process (``_hostd.py``, running as root in the host's namespaces):
+it made the mounts, runs sshd as its child, reaps every orphan of the host (it is the host's
+child subreaper, standing in for pid 1) and starts units for the shim.
+
+Changes to the machine itself (idempotent, left in place): user ``ubuntu`` (password field
+``*``, so key login works without PAM), ``/etc/sudoers.d/nomadctl-testbed``, ``/run/sshd``,
+empty mount-point directories, and a blackhole route for 198.18.0.0/15 so that traffic to a
+torn-down testbed never leaves through the default route (live bridges' /24s win over it).
+
 STAND-IN: there is no systemd. ``systemctl`` (and ``journalctl -u``) on the hosts is a small
 shim (``_shim.py``, installed as ``/usr/local/sbin/systemctl`` and bound over
-``/usr/bin/systemctl``) that starts a unit's ``ExecStart`` detached, keeps pid files, log and
-enabled flags in ``/run/testbed-shim`` and stops units with their KillSignal then SIGKILL.
+``/usr/bin/systemctl``) that has the anchor start a unit's ``ExecStart`` detached (output
+appended to ``/run/testbed-shim/<unit>.log``), keeps pid files, exit statuses and enabled
+flags in ``/run/testbed-shim`` and stops units with their KillSignal, then SIGKILL after
+TimeoutStopSec (default 10 s).
 ``Restart=`` is ignored on purpose. Network delay (``delay_ms``) is a user-space TCP relay in
 front of sshd (the kernel here has no netem), delaying each direction by ``delay_ms``, so one
 SSH round trip costs 2 x delay_ms more; port 4646 etc. are not delayed.

@@ -93,6 +93,8 @@ class HostDaemon:
             knob_path = f"/proc/sys/net/ipv6/conf/{knob}/disable_ipv6"
             with contextlib.suppress(OSError), open(knob_path, "w") as f:
                 f.write("1")
+        # Only now (IPv6 off) plug the host's end of its veth in.
+        subprocess.run([cfg["ip"], "link", "set", "eth0", "up"], check=True)
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 

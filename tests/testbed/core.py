@@ -557,6 +557,7 @@ class Testbed:
                 [str(self.dir / "systemctl"), "/usr/local/sbin/journalctl"],
             ],
             "sshd": SSHD,
+            "ip": shutil.which("ip") or "/usr/sbin/ip",
             "sshd_config": str(hdir / "sshd_config"),
             "sshd_log": str(hdir / "sshd.log"),
             "sshd_listen": sshd_listen,
@@ -587,7 +588,6 @@ class Testbed:
         prefix = ipaddress.ip_network(st["subnet"]).prefixlen
         _run(["ip", "-n", ns, "addr", "add", f"{h['address']}/{prefix}", "dev", "eth0"])
         _run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
 
         with open(hdir / "hostd.log", "ab") as errlog:
             proc = subprocess.Popen(
