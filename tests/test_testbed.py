@@ -105,6 +105,9 @@ def test_files_are_private_to_each_host(tb6: Testbed) -> None:
     assert tb6.read_file(h1, "/etc/nomad.d/only-here.hcl") == b"secret\n"
     assert tb6.file_mode(h1, "/etc/nomad.d/only-here.hcl") == 0o600
     assert tb6.exec(h1, "cat /etc/nomad.d/only-here.hcl").stdout == "secret\n"
+    # absolute symlinks are resolved on the host, not on the machine
+    tb6.exec(h1, "ln -s /etc/nomad.d/only-here.hcl /opt/nomad/link")
+    assert tb6.read_file(h1, "/opt/nomad/link") == b"secret\n"
     for other in tb6.hosts[1:]:
         for path in ("/etc/nomad.d/only-here.hcl", "/tmp/only-here", "/usr/local/bin/nomad"):
             assert tb6.read_file(other, path) is None

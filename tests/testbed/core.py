@@ -677,8 +677,32 @@ class Testbed:
     def _path(self, host: Host | str | int, path: str) -> str:
         if not path.startswith("/"):
             raise ValueError(f"absolute path required, got {path!r}")
-        # /proc/<pid>/root resolves paths in that process's mount namespace.
-        return f"/proc/{self._anchor(host)}/root{path}"
+        # /proc/<pid>/root resolves paths in that process's mount namespace, but an absolute
+        # symlink met on the way would restart at OUR root: resolve symlinks here.
+        root = f"/proc/{self._anchor(host)}/root"
+        parts = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = root + "/" + "/".join([*resolved, part])
+            if os.path.islink(candidate):
+                hops += 1
+                if hops > 40:
+                    raise OSError(f"too many symlinks in {path}")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            resolved.append(part)
+        return root + "/" + "/".join(resolved)
 
     def read_file(self, host: Host | str | int, path: str) -> bytes | None:
         """Contents of ``path`` as seen on the host, None if it does not exist."""
