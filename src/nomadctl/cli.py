@@ -318,6 +318,331 @@ def acl_bootstrap(
         ui.info(f"user token (policy {acl.USER_POLICY}) saved in {acl.token_path(ws, 'user')}")
 
 
+# ---- AWS infrastructure: up, down, list ---------------------------------------------------
+
+AwsRegion = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="AWS region.  \\[default: the cluster's recorded region, else AWS_REGION, "
+        "AWS_DEFAULT_REGION or your AWS profile's]",
+        show_default=False,
+    ),
+]
+AwsProfile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="AWS profile from ~/.aws/config.  \\[default: AWS_PROFILE, else the default chain]",
+        show_default=False,
+    ),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _resource_rows(resources: list) -> list[tuple]:  # type: ignore[type-arg]
+    return [(r.kind, r.name, r.id or "", status_cell(r.status), r.detail) for r in resources]
+
+
+def _confirm(ui: Ui, question: str) -> None:
+    if not typer.confirm(question, default=False, err=True):
+        ui.info("cancelled; nothing was changed")
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    region: AwsRegion = None,
+    profile: AwsProfile = None,
+    vpc_cidr: Annotated[
+        str | None,
+        typer.Option(
+            help="CIDR of the VPC nomadctl creates.  "
+            "\\[default: 10.42.0.0/16, or the existing VPC's]",
+            show_default=False,
+        ),
+    ] = None,
+    subnet_cidr: Annotated[
+        str | None,
+        typer.Option(
+            help="CIDR of its subnet, inside --vpc-cidr.  \\[default: the VPC's first /24]",
+            show_default=False,
+        ),
+    ] = None,
+    vpc_id: Annotated[
+        str | None,
+        typer.Option(help="Your own VPC (with --subnet-id); `down` leaves it alone."),
+    ] = None,
+    subnet_id: Annotated[
+        str | None,
+        typer.Option(help="Your own subnet to launch into; `down` leaves it alone."),
+    ] = None,
+    availability_zone: Annotated[
+        str | None,
+        typer.Option(
+            help="Zone of the new subnet.  "
+            "\\[default: the first zone offering both instance types]",
+            show_default=False,
+        ),
+    ] = None,
+    allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Who may reach SSH (22) and the Nomad API (4646), repeatable.  "
+            "\\[default: your public IP/32, detected; never 0.0.0.0/0 unless you pass it]",
+            show_default=False,
+        ),
+    ] = None,
+    client_port: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TCP port or range (8000-8100) to open on clients to --allow-cidr, repeatable."
+        ),
+    ] = None,
+    ssh_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own SSH key instead of a new ed25519 one: a private key (PATH.pub is "
+            "imported) or a public key *.pub (private key next to it or in ssh-agent).",
+            show_default=False,
+        ),
+    ] = None,
+    servers: Annotated[int, typer.Option(min=1, help="Number of servers (odd).")] = 3,
+    clients: Annotated[int, typer.Option(min=0, help="Number of clients.")] = 3,
+    server_type: Annotated[str, typer.Option(help="EC2 instance type of servers.")] = "t3.small",
+    client_type: Annotated[str, typer.Option(help="EC2 instance type of clients.")] = "t3.small",
+    ami: Annotated[
+        str | None,
+        typer.Option(
+            help="AMI to boot.  \\[default: the region's current Ubuntu 24.04 LTS, from SSM]",
+            show_default=False,
+        ),
+    ] = None,
+    root_volume_size: Annotated[
+        int, typer.Option(min=8, help="Root volume size in GiB (gp3, encrypted).")
+    ] = 20,
+    yes: Yes = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what exists and what would be created.")
+    ] = False,
+    skip_configure: Annotated[
+        bool,
+        typer.Option(
+            "--skip-configure",
+            help="Stop after the AWS infrastructure (for now `up` always stops there).",
+        ),
+    ] = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Create the cluster's AWS infrastructure: network, firewall, SSH key, IAM, instances.
+
+    Everything is found by tag first, so re-running `up` after an error or an interruption
+    carries on where it stopped and never duplicates anything.
+    """
+    from nomadctl.providers import aws
+
+    app_ctx: AppContext = ctx.obj
+    ui = app_ctx.ui
+    opts = aws.AwsOptions(
+        region=region,
+        profile=profile,
+        vpc_cidr=vpc_cidr,
+        subnet_cidr=subnet_cidr,
+        vpc_id=vpc_id,
+        subnet_id=subnet_id,
+        availability_zone=availability_zone,
+        allow_cidrs=tuple(allow_cidr or ()),
+        client_ports=tuple(client_port or ()),
+        ssh_key=ssh_key,
+        servers=servers,
+        clients=clients,
+        server_type=server_type,
+        client_type=client_type,
+        ami=ami,
+        root_volume_size=root_volume_size,
+    )
+    opts.validate()
+    ws = app_ctx.workspace()
+    if dry_run:
+        with ui.progress("Looking at what exists") as report:
+            planned = aws.plan(ws, opts, report)
+        _show_plan(ui, planned, json_output)
+        return
+    with ws.locked():
+        if not yes and sys.stdin.isatty():
+            with ui.progress("Looking at what exists") as report:
+                planned = aws.plan(ws, opts, report)
+            if planned.changed:
+                _show_plan(ui, planned, json_output=False, to_stderr=True)
+                _confirm(ui, f"Create/change these resources of cluster {ws.cluster!r}?")
+        with ui.progress(f"Provisioning cluster {ws.cluster!r} on AWS") as report:
+            result = aws.provision(ws, opts, report)
+        # Node configuration over SSH comes here (unless --skip-configure) once it exists.
+    configured = False
+    if json_output:
+        ui.json({**result.to_dict(), "configured": configured})
+        return
+    ui.table(
+        f"AWS resources of cluster {ws.cluster!r} in {result.region}",
+        ["Kind", "Name", "ID", "Status", "Detail"],
+        _resource_rows(result.resources),
+    )
+    ui.table(
+        None,
+        ["Host", "Role", "Private IP", "Public IP", "Instance"],
+        ((h.name, h.role, h.private_ip, h.public_ip or "", h.instance_id) for h in result.hosts),
+    )
+    counts = {s: sum(r.status == s for r in result.resources) for s in ("created", "updated")}
+    if result.changed:
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        ui.out.print(f"Infrastructure ready: {summary}.")
+    else:
+        ui.out.print("Nothing to change: every resource already exists.")
+    ui.info(
+        "Node configuration over SSH is not part of `up` yet; "
+        f"the hosts are recorded in {ws.state_path}."
+    )
+
+
+def _show_plan(ui: Ui, planned, json_output: bool, to_stderr: bool = False) -> None:  # type: ignore[no-untyped-def]
+    if json_output:
+        ui.json(planned.to_dict())
+        return
+    target = Ui(out=ui.err, err=ui.err) if to_stderr else ui
+    target.table(
+        f"Plan for cluster {planned.cluster!r} in {planned.region}",
+        ["Kind", "Name", "ID", "Action", "Detail"],
+        _resource_rows(planned.resources),
+    )
+    if not planned.changed:
+        target.out.print("Nothing to change: every resource already exists.")
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    region: AwsRegion = None,
+    profile: AwsProfile = None,
+    yes: Yes = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
+    ] = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Delete every AWS resource of the cluster, found by its tag (no workspace needed).
+
+    Instances first, then the instance profile and role, security groups, key pair, route
+    table, internet gateway, subnet and VPC. A VPC or subnet you passed to `up` is left alone.
+    """
+    from contextlib import nullcontext
+
+    from nomadctl.errors import CloudError
+    from nomadctl.providers import aws
+
+    app_ctx: AppContext = ctx.obj
+    ui = app_ctx.ui
+    ws = app_ctx.workspace()
+    state = ws.load_state() if ws.state_path.exists() else {}
+    region = aws.resolve_region(region or (state.get("aws") or {}).get("region"), profile)
+    cluster = ws.cluster
+    if dry_run or not yes:
+        if not dry_run and not sys.stdin.isatty():
+            raise UsageError(
+                f"`down` deletes cluster {cluster!r}'s AWS resources in {region}: "
+                "pass --yes to confirm (stdin is not a terminal)"
+            )
+        with ui.progress("Looking for the cluster's resources") as report:
+            planned = aws.destroy(cluster, region, report, profile=profile, dry_run=True)
+        if dry_run and json_output:
+            ui.json(
+                {"cluster": cluster, "region": region, "resources": [r.to_dict() for r in planned]}
+            )
+            return
+        target = ui if dry_run else Ui(out=ui.err, err=ui.err)
+        if not planned:
+            target.out.print(f"Nothing to delete: no resources tagged for {cluster!r} in {region}.")
+            return
+        target.table(
+            f"Resources of cluster {cluster!r} in {region} to delete",
+            ["Kind", "Name", "ID", "Action", "Detail"],
+            _resource_rows(planned),
+        )
+        if dry_run:
+            return
+        _confirm(ui, f"Delete these {len(planned)} resources of cluster {cluster!r}?")
+    with ws.locked() if ws.exists() else nullcontext():
+        with ui.progress(f"Deleting cluster {cluster!r} in {region}") as report:
+            resources = aws.destroy(cluster, region, report, profile=profile)
+        failed = [r for r in resources if r.status == "failed"]
+        if ws.state_path.exists() and not failed:
+            state = ws.load_state()
+            if (state.get("aws") or {}).get("region") in (None, region):
+                for key in ("aws", "hosts", "provider"):
+                    state.pop(key, None)
+                ws.save_state(state)
+    if json_output:
+        ui.json(
+            {"cluster": cluster, "region": region, "resources": [r.to_dict() for r in resources]}
+        )
+    elif resources:
+        ui.table(
+            f"Deleted resources of cluster {cluster!r} in {region}",
+            ["Kind", "Name", "ID", "Status", "Detail"],
+            _resource_rows(resources),
+        )
+    else:
+        ui.out.print(f"Nothing to delete: no resources tagged for {cluster!r} in {region}.")
+    if failed:
+        first = failed[0]
+        raise CloudError(
+            f"could not delete {len(failed)} resource(s), e.g. {first.kind} {first.id}: "
+            f"{first.detail}; fix that and re-run `nomadctl down`"
+        )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    region: AwsRegion = None,
+    profile: AwsProfile = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """List the clusters found by tag in a region, with their instance counts and states."""
+    from nomadctl.providers import aws
+
+    app_ctx: AppContext = ctx.obj
+    ui = app_ctx.ui
+    with ui.progress("Looking for clusters"):
+        clusters = aws.list_clusters(region, profile)
+    if json_output:
+        ui.json([c.to_dict() for c in clusters])
+        return
+
+    def counts(states: dict[str, int]) -> str:
+        return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "0"
+
+    ui.table(
+        None,
+        ["Cluster", "Region", "Servers", "Clients", "VPC", "Resources", "Workspace"],
+        (
+            (
+                c.cluster,
+                c.region,
+                counts(c.servers),
+                counts(c.clients),
+                c.vpc_id or "",
+                c.resources,
+                "yes" if (app_ctx.home / c.cluster).is_dir() else "",
+            )
+            for c in clusters
+        ),
+    )
+    if not clusters:
+        ui.info("no nomadctl clusters in this region")
+
+
 # ---- entry point --------------------------------------------------------------------------
 
 

@@ -5,9 +5,10 @@ Only cli.py calls into this module; nothing here knows about AWS, SSH or HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,11 @@ STATUS_STYLE = {
     "kept": "dim",
     "deleted": "red",
     "failed": "bold red",
+    "updated": "yellow",
+    "create": "green",
+    "update": "yellow",
+    "exists": "dim",
+    "delete": "red",
 }
 
 
@@ -34,6 +40,17 @@ class Ui:
 
     def info(self, message: str) -> None:
         self.err.print(message, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
+        """A spinner on stderr for long work; every step is also kept as a line there."""
+        with self.err.status(title) as status:
+
+            def report(message: str) -> None:
+                status.update(f"{title}: {message}")
+                self.err.print(f"  {message}", style="dim", soft_wrap=True, markup=False)
+
+            yield report
 
     def json(self, data: Any) -> None:
         # Plain write: no rich markup or wrapping may alter machine-readable output.

@@ -1,0 +1,405 @@
+"""AWS provider: `up` creates the cluster's infrastructure, `down` removes it, `list` finds it.
+
+Entry points (all idempotent, all find what exists by the `nomadctl:cluster` tag):
+
+- `apply(ws, opts, progress) -> list[Host]`: network, security groups, key pair, IAM role and
+  instance profile, instances; every ID is written to `state.json["aws"]` the moment it exists.
+  `provision()` is the same and also says what it created, changed or kept.
+- `plan(ws, opts, progress)`: what exists and what `apply` would create; changes nothing.
+- `destroy(cluster, region, progress)`: deletes everything tagged for the cluster, no
+  workspace needed.
+- `list_clusters(region)`: the clusters found by tag.
+
+State written (`state.json`):
+
+    provider: "aws"
+    aws: region, vpc_id, vpc_owned, subnet_id, availability_zone, igw_id, route_table_id,
+         sg_id, clients_sg_id, key_name, role_name, profile_name,
+         auto_join {tag_key, tag_value}, instances {name: {id, role, type, private_ip,
+         public_ip}}
+    hosts: [Host.to_dict(), ...]        servers first, then clients
+    ssh: {user, key_path}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nomadctl.errors import CloudError, UsageError
+from nomadctl.hosts import Host
+from nomadctl.providers.aws_common import TAG_AUTO_JOIN, Resource, Run, Teardown, auto_join_value
+from nomadctl.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+DEFAULT_SERVERS = 3
+DEFAULT_CLIENTS = 3
+DEFAULT_INSTANCE_TYPE = "t3.small"
+DEFAULT_ROOT_VOLUME_GIB = 20
+DEFAULT_SSH_USER = "ubuntu"
+AMI_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+CHANGED = {"created", "updated", "deleted"}
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    region: str | None = None  # None: the state's region, else AWS_REGION / the profile's
+    profile: str | None = None
+    vpc_cidr: str | None = None  # None: the existing VPC's, or 10.42.0.0/16 for a new one
+    subnet_cidr: str | None = None  # None: the first /24 of the VPC
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+    availability_zone: str | None = None
+    allow_cidrs: tuple[str, ...] = ()  # empty: the operator's public IP, detected
+    client_ports: tuple[str, ...] = ()
+    ssh_key: Path | None = None
+    servers: int = DEFAULT_SERVERS
+    clients: int = DEFAULT_CLIENTS
+    server_type: str = DEFAULT_INSTANCE_TYPE
+    client_type: str = DEFAULT_INSTANCE_TYPE
+    ami: str | None = None
+    root_volume_size: int = DEFAULT_ROOT_VOLUME_GIB
+
+    def validate(self) -> None:
+        """Everything that can be checked without asking AWS; UsageError on the first problem."""
+        from nomadctl.providers.aws_network import parse_vpc_cidrs
+        from nomadctl.providers.aws_security import normalise_cidrs, parse_port
+
+        if self.servers < 1 or self.servers % 2 == 0:
+            raise UsageError(
+                f"--servers {self.servers}: use an odd number (1, 3, 5...) so the servers "
+                "can always elect a leader"
+            )
+        if self.clients < 0:
+            raise UsageError(f"--clients {self.clients} cannot be negative")
+        if not 8 <= self.root_volume_size <= 16384:
+            raise UsageError(f"--root-volume-size {self.root_volume_size}: use 8 to 16384 GiB")
+        if self.ami and not AMI_RE.match(self.ami):
+            raise UsageError(f"--ami {self.ami!r} is not an AMI id like ami-0123456789abcdef0")
+        if self.vpc_id and not self.subnet_id:
+            raise UsageError(
+                "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
+            )
+        if self.subnet_id and (self.vpc_cidr or self.subnet_cidr):
+            raise UsageError("--vpc-cidr/--subnet-cidr make a new network; not with --subnet-id")
+        parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
+        normalise_cidrs(list(self.allow_cidrs))
+        for port in self.client_ports:
+            parse_port(port)
+
+
+@dataclass
+class Provisioned:
+    """What `apply` (or `plan`) found, created and changed."""
+
+    cluster: str
+    region: str
+    resources: list[Resource] = field(default_factory=list)
+    hosts: list[Host] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        wanted = {"create", "update"} if self.dry_run else CHANGED
+        return any(r.status in wanted for r in self.resources)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "region": self.region,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "resources": [r.to_dict() for r in self.resources],
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
+
+
+# ---- up --------------------------------------------------------------------------------------
+
+
+def apply(ws: Workspace, opts: AwsOptions, progress: Progress = _quiet) -> list[Host]:
+    """Create (or find) everything; the hosts, servers first. Idempotent."""
+    return provision(ws, opts, progress).hosts
+
+
+def plan(ws: Workspace, opts: AwsOptions, progress: Progress = _quiet) -> Provisioned:
+    """What exists and what `apply` would create or change. Writes nothing anywhere."""
+    return _run(ws, opts, progress, dry_run=True)
+
+
+def provision(ws: Workspace, opts: AwsOptions, progress: Progress = _quiet) -> Provisioned:
+    return _run(ws, opts, progress, dry_run=False)
+
+
+def connect(region: str | None, profile: str | None):  # type: ignore[no-untyped-def]
+    from nomadctl.providers.aws_session import Aws
+
+    aws = Aws(region, profile)
+    aws.check_credentials()
+    return aws
+
+
+def _region_for(ws: Workspace, opts: AwsOptions, state: dict[str, Any]) -> str | None:
+    recorded = (state.get("aws") or {}).get("region")
+    has_resources = bool((state.get("aws") or {}).get("vpc_id"))
+    if opts.region and recorded and opts.region != recorded and has_resources:
+        raise UsageError(
+            f"cluster {ws.cluster!r} lives in {recorded} (per {ws.state_path}), not "
+            f"--region {opts.region}; drop --region, or run `nomadctl down` first"
+        )
+    return opts.region or recorded
+
+
+def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> Provisioned:
+    from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
+    from nomadctl.providers.aws_errors import translated
+    from nomadctl.providers.myip import detect_public_cidr
+
+    opts.validate()
+    state = ws.load_state() if ws.state_path.exists() else {}
+    known: dict[str, Any] = dict(state.get("aws") or {})
+    aws = connect(_region_for(ws, opts, state), opts.profile)
+    aws_state: dict[str, Any] = {**known, "region": aws.region}
+
+    def record(changes: dict[str, Any]) -> None:
+        aws_state.update(changes)
+        if not dry_run:
+            ws.update_state(provider="aws", aws=aws_state)
+
+    run = Run(aws=aws, cluster=ws.cluster, progress=progress, record=record, dry_run=dry_run)
+    result = Provisioned(ws.cluster, aws.region, run.resources, dry_run=dry_run)
+    if not dry_run:
+        ws.create()
+        record({})
+
+    allow = aws_security.normalise_cidrs(list(opts.allow_cidrs))
+    if not allow:
+        progress("detecting your public IP for --allow-cidr")
+        allow = [detect_public_cidr()]
+    ports = [aws_security.parse_port(p) for p in opts.client_ports]
+    vpc_cidr, subnet_cidr = aws_network.parse_vpc_cidrs(opts.vpc_cidr, opts.subnet_cidr)
+
+    with translated(aws):
+        progress(f"checking images and instance types in {aws.region}")
+        specs = _launch_specs(aws, opts)
+        _preflight(run)
+        existing = aws_instances.find_instances(aws, ws.cluster)
+
+        progress("network")
+        net = aws_network.ensure_network(
+            run,
+            vpc_cidr=vpc_cidr,
+            subnet_cidr=subnet_cidr,
+            vpc_id=opts.vpc_id,
+            subnet_id=opts.subnet_id,
+            availability_zone=opts.availability_zone,
+            instance_types=sorted({opts.server_type, opts.client_type}),
+            known=known,
+        )
+        progress("security groups")
+        sg_id, clients_sg_id = aws_security.ensure_security_groups(run, net.vpc_id, allow, ports)
+        auto_join = {
+            "tag_key": TAG_AUTO_JOIN,
+            "tag_value": auto_join_value(ws.cluster, sg_id or "<new group>"),
+        }
+        if sg_id:
+            record({"auto_join": auto_join})
+
+        progress("SSH key")
+        key = aws_keys.local_key(run, ws, opts.ssh_key)
+        key_path = str(key.private_path or opts.ssh_key)
+        key_name = aws_keys.ensure_key_pair(run, key, bool(existing), key_path)
+        if not dry_run:
+            ssh = dict(state.get("ssh") or {})
+            ssh.setdefault("user", DEFAULT_SSH_USER)
+            ssh["key_path"] = str(key.private_path) if key.private_path else None
+            ws.update_state(ssh=ssh)
+
+        progress("IAM role and instance profile")
+        profile_name = aws_iam.ensure_instance_profile(run)
+
+        progress("instances")
+        where = aws_instances.Placement(
+            subnet_id=net.subnet_id,
+            availability_zone=net.availability_zone,
+            sg_id=sg_id,
+            clients_sg_id=clients_sg_id,
+            key_name=key_name,
+            profile_name=profile_name,
+            auto_join=auto_join,
+        )
+        hosts = aws_instances.ensure_instances(run, specs, where, known)
+    result.hosts = hosts
+    if not dry_run:
+        ws.update_state(hosts=[h.to_dict() for h in hosts])
+    return result
+
+
+def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
+    from nomadctl.providers.aws_instances import LaunchSpec, resolve_image
+
+    images: dict[str, Any] = {}
+    specs = []
+    for role, count, itype in (
+        ("server", opts.servers, opts.server_type),
+        ("client", opts.clients, opts.client_type),
+    ):
+        if count == 0:
+            continue
+        if itype not in images:
+            images[itype] = resolve_image(aws, opts.ami, itype)
+        image = images[itype]
+        if image.min_size and opts.root_volume_size < image.min_size:
+            raise UsageError(
+                f"--root-volume-size {opts.root_volume_size} is smaller than the AMI's "
+                f"{image.min_size} GiB root snapshot"
+            )
+        specs.append(LaunchSpec(role, count, itype, image, opts.root_volume_size))  # type: ignore[arg-type]
+    return specs
+
+
+def _preflight(run: Run) -> None:
+    """Refuse before creating anything when a fixed name belongs to someone else."""
+    from nomadctl.providers import aws_iam, aws_keys
+    from nomadctl.providers.aws_common import TAG_CLUSTER, iam_name, key_pair_name, tag_dict
+
+    name = key_pair_name(run.cluster)
+    pair = aws_keys.describe_key_pair(run, name)
+    if pair is not None and tag_dict(pair.get("Tags")).get(TAG_CLUSTER) != run.cluster:
+        raise CloudError(
+            f"key pair {name} in {run.aws.region} was not made by nomadctl for cluster "
+            f"{run.cluster!r}; choose another --cluster name or delete that key pair"
+        )
+    iam = run.aws.iam
+    role = aws_iam._get(iam.get_role, "Role", RoleName=iam_name(run.cluster))
+    if role is not None:
+        aws_iam._check_owner(run, "role", iam_name(run.cluster), role.get("Tags", []))
+    profile = aws_iam._get(
+        iam.get_instance_profile, "InstanceProfile", InstanceProfileName=iam_name(run.cluster)
+    )
+    if profile is not None:
+        aws_iam._check_owner(
+            run, "instance profile", iam_name(run.cluster), profile.get("Tags", [])
+        )
+
+
+# ---- down ------------------------------------------------------------------------------------
+
+
+def destroy(
+    cluster: str,
+    region: str | None,
+    progress: Progress = _quiet,
+    *,
+    profile: str | None = None,
+    dry_run: bool = False,
+) -> list[Resource]:
+    """Delete everything tagged for `cluster` in `region`, in dependency order.
+
+    Never raises for a resource that cannot be deleted: it comes back with status "failed"
+    and the reason, and everything that does not depend on it is still deleted.
+    """
+    from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
+    from nomadctl.providers.aws_errors import translated
+
+    aws = connect(region, profile)
+    down = Teardown(aws=aws, cluster=cluster, progress=progress, dry_run=dry_run)
+    with translated(aws):
+        aws_instances.destroy_instances(down)
+        if down.failed:
+            return down.resources  # everything else is still in use by those instances
+        aws_iam.destroy_instance_profile(down)
+        aws_security.destroy_security_groups(down)
+        aws_keys.destroy_key_pairs(down)
+        aws_instances.destroy_volumes(down)
+        aws_network.destroy_network(down)
+    return down.resources
+
+
+def resolve_region(region: str | None, profile: str | None) -> str:
+    """The region `down`/`list` will use: explicit, else AWS_REGION / the profile's."""
+    from nomadctl.providers.aws_session import Aws
+
+    return Aws(region, profile).region
+
+
+# ---- list ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClusterSummary:
+    cluster: str
+    region: str
+    servers: dict[str, int] = field(default_factory=dict)  # instance state -> count
+    clients: dict[str, int] = field(default_factory=dict)
+    vpc_id: str | None = None
+    resources: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "region": self.region,
+            "servers": self.servers,
+            "clients": self.clients,
+            "vpc_id": self.vpc_id,
+            "resources": self.resources,
+        }
+
+
+def list_clusters(region: str | None, profile: str | None = None) -> list[ClusterSummary]:
+    """Every cluster with at least one resource tagged `nomadctl:cluster` in the region."""
+    from nomadctl.providers.aws_common import TAG_CLUSTER, TAG_ROLE, tag_dict
+    from nomadctl.providers.aws_errors import translated
+
+    aws = connect(region, profile)
+    has_tag = [{"Name": "tag-key", "Values": [TAG_CLUSTER]}]
+    found: dict[str, ClusterSummary] = {}
+
+    def summary(tag_list: Any) -> ClusterSummary | None:
+        name = tag_dict(tag_list).get(TAG_CLUSTER)
+        if not name:
+            return None
+        return found.setdefault(name, ClusterSummary(name, aws.region))
+
+    with translated(aws):
+        ec2 = aws.ec2
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=has_tag):
+            for reservation in page["Reservations"]:
+                for inst in reservation["Instances"]:
+                    state = inst["State"]["Name"]
+                    if state == "terminated":
+                        continue
+                    s = summary(inst.get("Tags"))
+                    if s is None:
+                        continue
+                    s.resources += 1
+                    role = tag_dict(inst.get("Tags")).get(TAG_ROLE)
+                    bucket = s.servers if role == "server" else s.clients
+                    bucket[state] = bucket.get(state, 0) + 1
+        for vpc in ec2.describe_vpcs(Filters=has_tag)["Vpcs"]:
+            s = summary(vpc.get("Tags"))
+            if s is not None:
+                s.resources += 1
+                s.vpc_id = s.vpc_id or vpc["VpcId"]
+        for call, key in (
+            (ec2.describe_subnets, "Subnets"),
+            (ec2.describe_security_groups, "SecurityGroups"),
+            (ec2.describe_internet_gateways, "InternetGateways"),
+            (ec2.describe_route_tables, "RouteTables"),
+            (ec2.describe_key_pairs, "KeyPairs"),
+        ):
+            for item in call(Filters=has_tag)[key]:
+                s = summary(item.get("Tags"))
+                if s is not None:
+                    s.resources += 1
+                    if key == "SecurityGroups" and s.vpc_id is None:
+                        s.vpc_id = item.get("VpcId")
+    return sorted(found.values(), key=lambda s: s.cluster)

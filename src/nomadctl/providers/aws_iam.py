@@ -1,0 +1,186 @@
+"""The nodes' IAM role and instance profile, for Nomad's cloud auto-join.
+
+One role and one instance profile, both `nomadctl-<cluster>-node` under the path `/nomadctl/`,
+tagged with the cluster and its region (IAM is global: a same-named cluster in another region
+is refused rather than shared). The role's only permission is `ec2:DescribeInstances`, which is
+all go-discover's AWS provider calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nomadctl.errors import CloudError
+from nomadctl.providers.aws_common import (
+    IAM_PATH,
+    TAG_CLUSTER,
+    TAG_REGION,
+    Run,
+    Teardown,
+    iam_name,
+    tag_dict,
+    tags,
+)
+from nomadctl.providers.aws_errors import error_code
+
+POLICY_NAME = "nomad-cloud-auto-join"
+POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "NomadCloudAutoJoin",
+            "Effect": "Allow",
+            "Action": "ec2:DescribeInstances",
+            "Resource": "*",
+        }
+    ],
+}
+TRUST: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _get(call: Any, key: str, **kwargs: Any) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(call(**kwargs)[key])
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+
+
+def _check_owner(run: Run, kind: str, name: str, resource_tags: list[dict[str, str]]) -> None:
+    found = tag_dict(resource_tags)
+    if found.get(TAG_CLUSTER) != run.cluster:
+        raise CloudError(
+            f"IAM {kind} {name} exists but was not made by nomadctl for cluster "
+            f"{run.cluster!r}; choose another --cluster name or delete that {kind}"
+        )
+    if found.get(TAG_REGION, run.aws.region) != run.aws.region:
+        raise CloudError(
+            f"cluster name {run.cluster!r} is already used in region {found[TAG_REGION]} "
+            f"(IAM {kind} {name} is global); choose another --cluster name"
+        )
+
+
+def _same_policy(document: Any) -> bool:
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        document = json.loads(unquote(document))
+    return bool(document == POLICY)
+
+
+def ensure_instance_profile(run: Run) -> str | None:
+    """The profile's name, with the role inside it and the role's one policy in place."""
+    iam = run.aws.iam
+    name = iam_name(run.cluster)
+    iam_tags = tags(run.cluster, name, **{TAG_REGION: run.aws.region})
+
+    role = _get(iam.get_role, "Role", RoleName=name)
+    if role is not None:
+        _check_owner(run, "role", name, role.get("Tags", []))
+    profile = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
+    if profile is not None:
+        _check_owner(run, "instance profile", name, profile.get("Tags", []))
+
+    if role is None:
+        if run.dry_run:
+            run.would_create("iam-role", name, "may only call ec2:DescribeInstances")
+        else:
+            role = iam.create_role(
+                RoleName=name,
+                Path=IAM_PATH,
+                AssumeRolePolicyDocument=json.dumps(TRUST),
+                Description=f"nomadctl cluster {run.cluster}: Nomad cloud auto-join",
+                Tags=iam_tags,
+            )["Role"]
+            run.record({"role_name": name})
+            iam.put_role_policy(
+                RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(POLICY)
+            )
+            run.created("iam-role", name, role.get("RoleId", name), "ec2:DescribeInstances only")
+    else:
+        run.record({"role_name": name})
+        policy = _get(iam.get_role_policy, "PolicyDocument", RoleName=name, PolicyName=POLICY_NAME)
+        if policy is None or not _same_policy(policy):
+            if not run.dry_run:
+                iam.put_role_policy(
+                    RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(POLICY)
+                )
+            run.changed("iam-role", name, role.get("RoleId"), "policy: ec2:DescribeInstances")
+        else:
+            run.found("iam-role", name, role.get("RoleId"), "ec2:DescribeInstances only")
+
+    if profile is None:
+        if run.dry_run:
+            run.would_create("instance-profile", name, f"with role {name}")
+            return None
+        profile = iam.create_instance_profile(
+            InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
+        )["InstanceProfile"]
+        run.record({"profile_name": name})
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        run.created("instance-profile", name, profile.get("InstanceProfileId", name))
+        return name
+    run.record({"profile_name": name})
+    roles = [r["RoleName"] for r in profile.get("Roles", [])]
+    if name not in roles:
+        if not run.dry_run:
+            for other in roles:  # a profile holds at most one role
+                iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=other)
+            iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        run.changed("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
+    else:
+        run.found("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
+    return name
+
+
+def destroy_instance_profile(down: Teardown) -> None:
+    """The profile, then the role (its inline policies first); only when tagged as ours."""
+    iam = down.aws.iam
+    name = iam_name(down.cluster)
+
+    def ours(resource_tags: list[dict[str, str]]) -> bool:
+        found = tag_dict(resource_tags)
+        return (
+            found.get(TAG_CLUSTER) == down.cluster
+            and found.get(TAG_REGION, down.aws.region) == down.aws.region
+        )
+
+    profile = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
+    if profile is not None and ours(profile.get("Tags", [])):
+
+        def drop_profile(profile: dict[str, Any] = profile) -> None:
+            for role in profile.get("Roles", []):
+                iam.remove_role_from_instance_profile(
+                    InstanceProfileName=name, RoleName=role["RoleName"]
+                )
+            iam.delete_instance_profile(InstanceProfileName=name)
+
+        down.delete("instance-profile", name, profile.get("InstanceProfileId", name), drop_profile)
+    role = _get(iam.get_role, "Role", RoleName=name)
+    if role is not None and ours(role.get("Tags", [])):
+
+        def drop_role() -> None:
+            for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+            for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+            for prof in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
+                iam.remove_role_from_instance_profile(
+                    InstanceProfileName=prof["InstanceProfileName"], RoleName=name
+                )
+            iam.delete_role(RoleName=name)
+
+        down.delete("iam-role", name, role.get("RoleId", name), drop_role)

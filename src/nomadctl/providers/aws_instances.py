@@ -1,0 +1,489 @@
+"""The cluster's EC2 instances: image, launch, wait, terminate.
+
+Each instance is launched on its own, named and tagged at launch (instance and root volume),
+with a deterministic `ClientToken` derived from the cluster, role, index and security group,
+so a launch retried after a lost answer or an interrupted `up` can never create a second
+machine. Before launching, `up` looks for each name by tag; duplicates (possible only when a
+launch answer was lost on a provider that ignores ClientToken) are terminated, the one `up`
+recorded (or else the oldest) is kept. Instances get IMDSv2 only, an encrypted gp3 root
+volume, and no user-data at all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nomadctl.errors import CloudError, UsageError
+from nomadctl.hosts import Host, Role
+from nomadctl.providers.aws_common import (
+    LIVE_INSTANCE_STATES,
+    TAG_AUTO_JOIN,
+    TAG_ROLE,
+    Run,
+    Teardown,
+    client_token,
+    cluster_filter,
+    instance_name,
+    tag_dict,
+    tag_spec,
+    tags,
+)
+from nomadctl.providers.aws_errors import error_code, error_message
+from nomadctl.providers.aws_session import Aws, poll
+
+UBUNTU_PARAMETER = (
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
+)
+ARCH_NAMES = {"x86_64": "amd64", "arm64": "arm64"}
+PROFILE_WAIT = 120.0  # IAM is eventually consistent: a new profile may be "invalid" for a while
+RUNNING_WAIT = 600.0
+TERMINATED_WAIT = 600.0
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    name: str
+    architecture: str
+    root_device: str
+    min_size: int  # GiB of the root snapshot
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    role: Role
+    count: int
+    instance_type: str
+    image: Image | None  # None in a dry run that could not resolve it
+    root_volume_size: int
+
+
+@dataclass
+class Placement:
+    subnet_id: str | None
+    availability_zone: str | None
+    sg_id: str | None
+    clients_sg_id: str | None
+    key_name: str
+    profile_name: str | None
+    auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+def type_architectures(aws: Aws, instance_type: str) -> list[str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        info = aws.ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    except ClientError as exc:
+        if error_code(exc) in ("InvalidInstanceType", "InvalidParameterValue"):
+            raise UsageError(
+                f"instance type {instance_type!r} does not exist in {aws.region}"
+            ) from None
+        raise
+    if not info:
+        raise UsageError(f"instance type {instance_type!r} does not exist in {aws.region}")
+    return list(info[0].get("ProcessorInfo", {}).get("SupportedArchitectures", ["x86_64"]))
+
+
+def default_ami(aws: Aws, architecture: str) -> str:
+    from botocore.exceptions import ClientError
+
+    arch = ARCH_NAMES.get(architecture)
+    if arch is None:
+        raise CloudError(f"no default Ubuntu image for {architecture}; pass --ami")
+    parameter = UBUNTU_PARAMETER.format(arch=arch)
+    try:
+        return str(aws.ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    except ClientError as exc:
+        if error_code(exc) in ("ParameterNotFound", "ValidationException"):
+            raise CloudError(
+                f"cannot resolve the default Ubuntu 24.04 AMI in {aws.region} "
+                f"(SSM parameter {parameter} not found); pass --ami"
+            ) from None
+        raise
+
+
+def resolve_image(aws: Aws, ami: str | None, instance_type: str) -> Image:
+    """The AMI to boot `instance_type` from, checked to exist and to fit its architecture."""
+    from botocore.exceptions import ClientError
+
+    archs = type_architectures(aws, instance_type)
+    ami = ami or default_ami(aws, archs[0])
+    try:
+        images = aws.ec2.describe_images(ImageIds=[ami])["Images"]
+    except ClientError as exc:
+        if error_code(exc).startswith("InvalidAMIID"):
+            images = []
+        else:
+            raise
+    if not images:
+        raise CloudError(
+            f"invalid AMI {ami}: it does not exist in {aws.region} or is not shared with "
+            "this account; pass an AMI of this region with --ami"
+        )
+    image = images[0]
+    if image.get("State", "available") != "available":
+        raise CloudError(f"invalid AMI {ami}: it is {image['State']}, not available")
+    if image.get("Architecture", archs[0]) not in archs:
+        raise CloudError(
+            f"AMI {ami} is for {image['Architecture']} but {instance_type} runs "
+            f"{'/'.join(archs)}; pick a matching --ami or instance type"
+        )
+    root = image.get("RootDeviceName") or "/dev/sda1"
+    size = 0
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == root:
+            size = int(mapping.get("Ebs", {}).get("VolumeSize") or 0)
+    return Image(ami, image.get("Name", ""), image.get("Architecture", archs[0]), root, size)
+
+
+# ---- finding ---------------------------------------------------------------------------------
+
+
+def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> list[dict[str, Any]]:
+    filters = [
+        *cluster_filter(cluster),
+        {"Name": "instance-state-name", "Values": states or LIVE_INSTANCE_STATES},
+    ]
+    out: list[dict[str, Any]] = []
+    for page in aws.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            out.extend(reservation["Instances"])
+    return out
+
+
+def _name(instance: dict[str, Any]) -> str:
+    return tag_dict(instance.get("Tags")).get("Name", instance["InstanceId"])
+
+
+def _launch_key(instance: dict[str, Any]) -> tuple[str, str]:
+    return (str(instance.get("LaunchTime", "")), instance["InstanceId"])
+
+
+# ---- ensure ----------------------------------------------------------------------------------
+
+
+def ensure_instances(
+    run: Run,
+    specs: list[LaunchSpec],
+    where: Placement,
+    known: dict[str, Any],
+) -> list[Host]:
+    """Servers then clients, one instance per name, all running; their Host records."""
+    ec2 = run.aws.ec2
+    instances: dict[str, Any] = dict(known.get("instances") or {})
+    existing = find_instances(run.aws, run.cluster)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for inst in existing:
+        by_name.setdefault(_name(inst), []).append(inst)
+
+    chosen: dict[str, dict[str, Any]] = {}
+    for name, group in by_name.items():
+        recorded = (instances.get(name) or {}).get("id")
+        group.sort(key=lambda i: (i["InstanceId"] != recorded, _launch_key(i)))
+        chosen[name] = group[0]
+        extra = [i["InstanceId"] for i in group[1:]]
+        if extra:
+            if not run.dry_run:
+                ec2.terminate_instances(InstanceIds=extra)
+            run.changed("instance", name, group[0]["InstanceId"], f"terminate duplicate {extra}")
+
+    wanted_names: list[str] = []
+    launched: list[str] = []
+    for spec in specs:
+        for index in range(1, spec.count + 1):
+            name = instance_name(run.cluster, spec.role, index)
+            wanted_names.append(name)
+            inst = chosen.get(name)
+            if inst is not None:
+                _converge_existing(run, inst, spec, where, instances)
+                continue
+            detail = f"{spec.instance_type}, {spec.image.id if spec.image else 'AMI ?'}"
+            if run.dry_run or where.subnet_id is None or where.sg_id is None:
+                run.would_create("instance", name, detail)
+                continue
+            inst = _launch(run, spec, index, name, where)
+            instances[name] = {"id": inst["InstanceId"], "role": spec.role}
+            run.record({"instances": instances})
+            run.created("instance", name, inst["InstanceId"], detail)
+            launched.append(inst["InstanceId"])
+    for name, inst in chosen.items():
+        if name not in wanted_names:
+            run.found("instance", name, inst["InstanceId"], "beyond the asked count; kept")
+    if run.dry_run:
+        return []
+
+    ids = [i["InstanceId"] for i in chosen.values()] + launched
+    if not ids:
+        return []
+    running = wait_running(run, ids, want_public=_subnet_maps_public(run, where.subnet_id))
+    hosts: list[Host] = []
+    for inst in running:
+        itags = tag_dict(inst.get("Tags"))
+        name = itags.get("Name", inst["InstanceId"])
+        role: Role = "server" if itags.get(TAG_ROLE) == "server" else "client"
+        hosts.append(
+            Host(
+                name=name,
+                role=role,
+                private_ip=inst["PrivateIpAddress"],
+                public_ip=inst.get("PublicIpAddress"),
+                instance_id=inst["InstanceId"],
+            )
+        )
+        instances[name] = {
+            "id": inst["InstanceId"],
+            "role": role,
+            "type": inst.get("InstanceType"),
+            "private_ip": inst["PrivateIpAddress"],
+            "public_ip": inst.get("PublicIpAddress"),
+        }
+    run.record({"instances": instances})
+    return sorted(hosts, key=_host_order)
+
+
+def _host_order(host: Host) -> tuple[int, int, str]:
+    tail = host.name.rsplit("-", 1)[-1]
+    return (0 if host.role == "server" else 1, int(tail) if tail.isdigit() else 0, host.name)
+
+
+def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
+    if not subnet_id:
+        return False
+    subnet = run.aws.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    return bool(subnet.get("MapPublicIpOnLaunch"))
+
+
+def _instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
+    extra = {TAG_ROLE: spec.role}
+    if spec.role == "server" and where.auto_join:
+        extra[where.auto_join["tag_key"]] = where.auto_join["tag_value"]
+    return tags(run.cluster, name, **extra)
+
+
+def _converge_existing(
+    run: Run, inst: dict[str, Any], spec: LaunchSpec, where: Placement, known: dict[str, Any]
+) -> None:
+    ec2 = run.aws.ec2
+    name = _name(inst)
+    iid = inst["InstanceId"]
+    known.setdefault(name, {"id": iid, "role": spec.role})
+    changes: list[str] = []
+    have = tag_dict(inst.get("Tags"))
+    want = tag_dict(_instance_tags(run, spec, name, where))
+    missing = [{"Key": k, "Value": v} for k, v in want.items() if have.get(k) != v]
+    stale = [{"Key": TAG_AUTO_JOIN}] if TAG_AUTO_JOIN in have and TAG_AUTO_JOIN not in want else []
+    if missing:
+        changes.append("tags " + ", ".join(t["Key"] for t in missing))
+        if not run.dry_run:
+            ec2.create_tags(Resources=[iid], Tags=missing)
+    if stale:
+        changes.append(f"remove tag {TAG_AUTO_JOIN}")
+        if not run.dry_run:
+            ec2.delete_tags(Resources=[iid], Tags=stale)
+    state = inst["State"]["Name"]
+    if state in ("stopped", "stopping"):
+        changes.append("start")
+        if not run.dry_run:
+            if state == "stopping":
+                poll(
+                    lambda: (
+                        True
+                        if ec2.describe_instances(InstanceIds=[iid])["Reservations"][0][
+                            "Instances"
+                        ][0]["State"]["Name"]
+                        == "stopped"
+                        else None
+                    ),
+                    what=f"{name} to stop before starting it",
+                    timeout=RUNNING_WAIT,
+                )
+            ec2.start_instances(InstanceIds=[iid])
+    if changes:
+        run.changed("instance", name, iid, "; ".join(changes))
+    else:
+        run.found("instance", name, iid, f"{inst.get('InstanceType')}, {state}")
+
+
+def _launch(run: Run, spec: LaunchSpec, index: int, name: str, where: Placement) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    assert spec.image is not None and where.subnet_id and where.sg_id
+    ec2 = run.aws.ec2
+    groups = [where.sg_id]
+    if spec.role == "client" and where.clients_sg_id:
+        groups.append(where.clients_sg_id)
+    volume_tags = tags(run.cluster, f"{name}-root", **{TAG_ROLE: spec.role})
+    request: dict[str, Any] = {
+        "ImageId": spec.image.id,
+        "InstanceType": spec.instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": where.key_name,
+        "SubnetId": where.subnet_id,
+        "SecurityGroupIds": groups,
+        "MetadataOptions": {
+            "HttpTokens": "required",  # IMDSv2 only
+            "HttpEndpoint": "enabled",  # Nomad's auto-join reads the region from it
+            "HttpPutResponseHopLimit": 1,  # containers cannot reach it through the host
+            "InstanceMetadataTags": "disabled",
+        },
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": spec.image.root_device,
+                "Ebs": {
+                    "VolumeSize": spec.root_volume_size,
+                    "VolumeType": "gp3",
+                    "Encrypted": True,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        "TagSpecifications": [
+            tag_spec("instance", _instance_tags(run, spec, name, where)),
+            tag_spec("volume", volume_tags),
+        ],
+    }
+    if where.profile_name:
+        request["IamInstanceProfile"] = {"Name": where.profile_name}
+    base = client_token(run.cluster, spec.role, str(index), where.sg_id, where.subnet_id)
+    dead: list[str] = []
+    deadline = time.monotonic() + PROFILE_WAIT
+    delay = 1.0
+    run.progress(f"launching {name} ({spec.instance_type})")
+    while True:
+        token = client_token(base, *dead) if dead else base
+        try:
+            inst = ec2.run_instances(ClientToken=token, **request)["Instances"][0]
+        except ClientError as exc:
+            code, message = error_code(exc), error_message(exc)
+            if (
+                code == "InvalidParameterValue"
+                and "iamInstanceProfile" in message
+                and time.monotonic() + delay < deadline
+            ):
+                run.progress(f"IAM instance profile not visible to EC2 yet; retrying {name}")
+                time.sleep(delay)
+                delay = min(delay * 1.5, 15.0)
+                continue
+            if code in ("InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"):
+                raise CloudError(
+                    f"AWS has no capacity for {spec.instance_type} in "
+                    f"{where.availability_zone or 'this zone'} ({code}); try another "
+                    f"--{spec.role}-type or --availability-zone, or re-run later"
+                ) from None
+            raise
+        if inst["State"]["Name"] in ("shutting-down", "terminated") and len(dead) < 3:
+            # The token belongs to an instance that has since been terminated: make a new one.
+            dead.append(inst["InstanceId"])
+            continue
+        return dict(inst)
+
+
+def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:
+    ec2 = run.aws.ec2
+
+    def check() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = []
+        for page in ec2.get_paginator("describe_instances").paginate(InstanceIds=ids):
+            for reservation in page["Reservations"]:
+                found.extend(reservation["Instances"])
+        ready = 0
+        for inst in found:
+            state = inst["State"]["Name"]
+            if state in ("shutting-down", "terminated"):
+                reason = inst.get("StateReason", {}).get("Message", "no reason given")
+                raise CloudError(
+                    f"instance {_name(inst)} ({inst['InstanceId']}) went to {state}: {reason}; "
+                    "re-run `nomadctl up` to replace it"
+                )
+            if (
+                state == "running"
+                and inst.get("PrivateIpAddress")
+                and (inst.get("PublicIpAddress") or not want_public)
+            ):
+                ready += 1
+        run.progress(f"waiting for instances: {ready}/{len(ids)} running")
+        return found if ready == len(ids) and len(found) == len(ids) else None
+
+    from botocore.exceptions import ClientError
+
+    def tolerant() -> list[dict[str, Any]] | None:
+        try:
+            return check()
+        except ClientError as exc:  # a just-launched ID may not be visible yet
+            if error_code(exc) == "InvalidInstanceID.NotFound":
+                return None
+            raise
+
+    return poll(tolerant, what=f"{len(ids)} instances to run", timeout=RUNNING_WAIT)
+
+
+# ---- delete ----------------------------------------------------------------------------------
+
+
+def destroy_instances(down: Teardown) -> None:
+    """Terminate every instance of the cluster and wait until they are gone."""
+    ec2 = down.aws.ec2
+    states = [*LIVE_INSTANCE_STATES, "shutting-down"]
+    instances = find_instances(down.aws, down.cluster, states)
+    if not instances:
+        return
+    ids = [i["InstanceId"] for i in instances]
+    if down.dry_run:
+        for inst in instances:
+            down.resources.append(_resource(inst, "delete"))
+        return
+    down.progress(f"terminating {len(ids)} instances")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from nomadctl.providers.aws_errors import from_botocore_error, from_client_error
+
+    try:
+        ec2.terminate_instances(InstanceIds=ids)
+
+        def gone() -> bool | None:
+            left = find_instances(down.aws, down.cluster, states)
+            if left:
+                down.progress(f"waiting for {len(left)} instances to terminate")
+                return None
+            return True
+
+        poll(gone, what="instances to terminate", timeout=TERMINATED_WAIT)
+    except (ClientError, BotoCoreError, CloudError) as exc:
+        if isinstance(exc, ClientError):
+            reason = from_client_error(exc, down.aws).message
+        elif isinstance(exc, BotoCoreError):
+            reason = from_botocore_error(exc, down.aws).message
+        else:
+            reason = exc.message
+        for inst in instances:
+            down.resources.append(_resource(inst, "failed", reason))
+        return
+    for inst in instances:
+        down.resources.append(_resource(inst, "deleted"))
+
+
+def _resource(inst: dict[str, Any], status: str, detail: str = ""):  # type: ignore[no-untyped-def]
+    from nomadctl.providers.aws_common import Resource
+
+    return Resource("instance", _name(inst), inst["InstanceId"], status, detail)
+
+
+def destroy_volumes(down: Teardown) -> None:
+    """Volumes tagged for the cluster that outlived their instance."""
+    ec2 = down.aws.ec2
+    volumes = ec2.describe_volumes(
+        Filters=[*cluster_filter(down.cluster), {"Name": "status", "Values": ["available"]}]
+    )["Volumes"]
+    for vol in volumes:
+        vid = vol["VolumeId"]
+        name = tag_dict(vol.get("Tags")).get("Name", vid)
+        down.delete(
+            "volume", name, vid, lambda vid=vid: ec2.delete_volume(VolumeId=vid), drain=True
+        )

@@ -1,0 +1,424 @@
+"""The cluster's network: VPC, subnet, internet gateway, route table, or the user's own subnet.
+
+Found by the `nomadctl:cluster` tag, created when missing, every ID recorded the moment it
+exists. A user-supplied subnet (`--subnet-id`, optionally with `--vpc-id`) is used as it is and
+never tagged, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from nomadctl.errors import CloudError, UsageError
+from nomadctl.providers.aws_common import Run, Teardown, cluster_filter, tag_dict, tag_spec, tags
+from nomadctl.providers.aws_errors import error_code
+from nomadctl.providers.aws_session import Aws, poll
+
+DEFAULT_VPC_CIDR = "10.42.0.0/16"
+DEFAULT_ROUTE = "0.0.0.0/0"
+
+
+@dataclass
+class Network:
+    vpc_id: str | None  # None only in a dry run, before the VPC exists
+    vpc_owned: bool
+    subnet_id: str | None
+    availability_zone: str | None
+    igw_id: str | None = None
+    route_table_id: str | None = None
+
+
+# ---- CIDRs -----------------------------------------------------------------------------------
+
+
+def parse_network(value: str, option: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR block as the user wrote it; a bare address means that one address."""
+    try:
+        return ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as exc:
+        hint = ""
+        try:
+            loose = ipaddress.ip_network(value.strip(), strict=False)
+            hint = f"; did you mean {loose}?"
+        except ValueError:
+            pass
+        raise UsageError(f"malformed CIDR for {option}: {value!r} ({exc}){hint}") from None
+
+
+def parse_vpc_cidrs(
+    vpc_cidr: str | None, subnet_cidr: str | None
+) -> tuple[ipaddress.IPv4Network | None, ipaddress.IPv4Network | None]:
+    """Validate --vpc-cidr/--subnet-cidr (both optional: None means 'as it exists, or default')."""
+    vpc = _ipv4(vpc_cidr, "--vpc-cidr") if vpc_cidr else None
+    subnet = _ipv4(subnet_cidr, "--subnet-cidr") if subnet_cidr else None
+    for net, option in ((vpc, "--vpc-cidr"), (subnet, "--subnet-cidr")):
+        if net is not None and not 16 <= net.prefixlen <= 28:
+            raise UsageError(f"{option} {net} must have a prefix between /16 and /28 (AWS limit)")
+    if vpc is not None and subnet is not None and not subnet.subnet_of(vpc):
+        raise UsageError(f"--subnet-cidr {subnet} is not inside --vpc-cidr {vpc}")
+    return vpc, subnet
+
+
+def default_subnet_cidr(vpc: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+    """The first /24 of the VPC (or the whole VPC when it is smaller)."""
+    if vpc.prefixlen >= 24:
+        return vpc
+    return next(vpc.subnets(new_prefix=24))
+
+
+def _ipv4(value: str, option: str) -> ipaddress.IPv4Network:
+    net = parse_network(value, option)
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise UsageError(f"{option} {value!r} must be an IPv4 CIDR block")
+    return net
+
+
+# ---- availability zone -----------------------------------------------------------------------
+
+
+def choose_zone(aws: Aws, wanted: str | None, instance_types: list[str]) -> str:
+    """`wanted` if it offers every instance type, else the first zone that does."""
+    ec2 = aws.ec2
+    zones = sorted(
+        z["ZoneName"]
+        for z in ec2.describe_availability_zones(
+            Filters=[
+                {"Name": "zone-type", "Values": ["availability-zone"]},
+                {"Name": "state", "Values": ["available"]},
+            ]
+        )["AvailabilityZones"]
+    )
+    if wanted and wanted not in zones:
+        raise UsageError(
+            f"--availability-zone {wanted} is not an available zone of {aws.region} "
+            f"(zones: {', '.join(zones) or 'none'})"
+        )
+    offered: dict[str, set[str]] = {}
+    paginator = ec2.get_paginator("describe_instance_type_offerings")
+    for page in paginator.paginate(
+        LocationType="availability-zone",
+        Filters=[{"Name": "instance-type", "Values": sorted(set(instance_types))}],
+    ):
+        for offer in page["InstanceTypeOfferings"]:
+            offered.setdefault(offer["Location"], set()).add(offer["InstanceType"])
+    need = set(instance_types)
+    if wanted:
+        missing = need - offered.get(wanted, set())
+        if missing:
+            raise CloudError(
+                f"instance type {', '.join(sorted(missing))} is not offered in {wanted}: "
+                "pick another --availability-zone or instance type"
+            )
+        return wanted
+    for zone in zones:
+        if need <= offered.get(zone, set()):
+            return zone
+    raise CloudError(
+        f"no zone of {aws.region} offers {', '.join(sorted(need))}: "
+        "pick other --server-type/--client-type values"
+    )
+
+
+# ---- ensure ----------------------------------------------------------------------------------
+
+
+def ensure_network(
+    run: Run,
+    *,
+    vpc_cidr: ipaddress.IPv4Network | None,
+    subnet_cidr: ipaddress.IPv4Network | None,
+    vpc_id: str | None,
+    subnet_id: str | None,
+    availability_zone: str | None,
+    instance_types: list[str],
+    known: dict[str, Any],
+) -> Network:
+    if subnet_id:
+        return _existing_subnet(run, vpc_id, subnet_id)
+    if vpc_id:
+        raise UsageError(
+            "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
+        )
+    vpc = _ensure_vpc(run, vpc_cidr, known)
+    net = Network(vpc_id=vpc, vpc_owned=True, subnet_id=None, availability_zone=None)
+    _ensure_subnet(run, net, vpc_cidr, subnet_cidr, availability_zone, instance_types)
+    _ensure_gateway(run, net)
+    _ensure_routes(run, net)
+    return net
+
+
+def _existing_subnet(run: Run, vpc_id: str | None, subnet_id: str) -> Network:
+    ec2 = run.aws.ec2
+    from botocore.exceptions import ClientError
+
+    try:
+        subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    except ClientError as exc:
+        if error_code(exc).startswith("InvalidSubnetID"):
+            raise CloudError(f"subnet {subnet_id} not found in {run.aws.region}") from None
+        raise
+    subnet = subnets[0]
+    if vpc_id and subnet["VpcId"] != vpc_id:
+        raise UsageError(f"subnet {subnet_id} is in {subnet['VpcId']}, not in --vpc-id {vpc_id}")
+    run.record({"vpc_id": subnet["VpcId"], "vpc_owned": False, "subnet_id": subnet_id})
+    detail = f"{subnet['CidrBlock']} in {subnet['AvailabilityZone']}, yours: left alone by down"
+    run.found("vpc", "(yours)", subnet["VpcId"], "yours: left alone by down")
+    run.found("subnet", "(yours)", subnet_id, detail)
+    return Network(
+        vpc_id=subnet["VpcId"],
+        vpc_owned=False,
+        subnet_id=subnet_id,
+        availability_zone=subnet["AvailabilityZone"],
+    )
+
+
+def _pick(items: list[dict[str, Any]], id_key: str, preferred: str | None, run: Run, kind: str):
+    if len(items) > 1:
+        ids = sorted(i[id_key] for i in items)
+        chosen = preferred if preferred in ids else ids[0]
+        run.progress(
+            f"warning: {len(items)} {kind}s tagged for cluster {run.cluster} "
+            f"({', '.join(ids)}); using {chosen}; `nomadctl down` removes them all"
+        )
+        return next(i for i in items if i[id_key] == chosen)
+    return items[0] if items else None
+
+
+def _ensure_vpc(run: Run, cidr: ipaddress.IPv4Network | None, known: dict[str, Any]) -> str | None:
+    ec2 = run.aws.ec2
+    name = f"nomadctl-{run.cluster}"
+    vpcs = ec2.describe_vpcs(Filters=cluster_filter(run.cluster))["Vpcs"]
+    vpc = _pick(vpcs, "VpcId", known.get("vpc_id"), run, "VPC")
+    if vpc:
+        if cidr is not None and vpc["CidrBlock"] != str(cidr):
+            raise UsageError(
+                f"cluster {run.cluster!r} already has VPC {vpc['VpcId']} with CIDR "
+                f"{vpc['CidrBlock']}, not --vpc-cidr {cidr}; drop the option or run `down` first"
+            )
+        run.record({"vpc_id": vpc["VpcId"], "vpc_owned": True})
+        return run.found("vpc", name, vpc["VpcId"], vpc["CidrBlock"])
+    cidr = cidr or ipaddress.IPv4Network(DEFAULT_VPC_CIDR)
+    if run.dry_run:
+        run.would_create("vpc", name, str(cidr))
+        return None
+    vpc = ec2.create_vpc(
+        CidrBlock=str(cidr), TagSpecifications=[tag_spec("vpc", tags(run.cluster, name))]
+    )["Vpc"]
+    vpc_id = vpc["VpcId"]
+    run.record({"vpc_id": vpc_id, "vpc_owned": True})
+    poll(
+        lambda: (
+            True if ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["State"] == "available" else None
+        ),
+        what=f"VPC {vpc_id} to become available",
+        timeout=120,
+    )
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    return run.created("vpc", name, vpc_id, str(cidr))
+
+
+def _ensure_subnet(
+    run: Run,
+    net: Network,
+    vpc_cidr: ipaddress.IPv4Network | None,
+    cidr: ipaddress.IPv4Network | None,
+    zone: str | None,
+    instance_types: list[str],
+) -> None:
+    ec2 = run.aws.ec2
+    name = f"nomadctl-{run.cluster}"
+    subnets = (
+        ec2.describe_subnets(
+            Filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}]
+        )["Subnets"]
+        if net.vpc_id
+        else []
+    )
+    subnet = _pick(subnets, "SubnetId", None, run, "subnet")
+    if subnet:
+        if cidr is not None and subnet["CidrBlock"] != str(cidr):
+            raise UsageError(
+                f"cluster {run.cluster!r} already has subnet {subnet['SubnetId']} with CIDR "
+                f"{subnet['CidrBlock']}, not --subnet-cidr {cidr}; drop the option or run `down`"
+            )
+        if zone and subnet["AvailabilityZone"] != zone:
+            raise UsageError(
+                f"cluster {run.cluster!r} already has its subnet in {subnet['AvailabilityZone']}, "
+                f"not --availability-zone {zone}; drop the option or run `down` first"
+            )
+        net.subnet_id, net.availability_zone = subnet["SubnetId"], subnet["AvailabilityZone"]
+        run.record({"subnet_id": net.subnet_id, "availability_zone": net.availability_zone})
+        detail = f"{subnet['CidrBlock']} in {net.availability_zone}"
+        if not subnet.get("MapPublicIpOnLaunch"):
+            if not run.dry_run:
+                ec2.modify_subnet_attribute(
+                    SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True}
+                )
+            run.changed("subnet", name, net.subnet_id, "public IPs on launch")
+        else:
+            run.found("subnet", name, net.subnet_id, detail)
+        return
+    outer = vpc_cidr or ipaddress.IPv4Network(_vpc_cidr(run, net.vpc_id))
+    if cidr is not None and not cidr.subnet_of(outer):
+        raise UsageError(f"--subnet-cidr {cidr} is not inside the VPC's CIDR {outer}")
+    cidr = cidr or default_subnet_cidr(outer)
+    zone = choose_zone(run.aws, zone, instance_types)
+    net.availability_zone = zone
+    if run.dry_run or net.vpc_id is None:
+        run.would_create("subnet", name, f"{cidr} in {zone}")
+        return
+    subnet = ec2.create_subnet(
+        VpcId=net.vpc_id,
+        CidrBlock=str(cidr),
+        AvailabilityZone=zone,
+        TagSpecifications=[tag_spec("subnet", tags(run.cluster, name))],
+    )["Subnet"]
+    net.subnet_id = subnet["SubnetId"]
+    run.record({"subnet_id": net.subnet_id, "availability_zone": zone})
+    ec2.modify_subnet_attribute(SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True})
+    run.created("subnet", name, net.subnet_id, f"{cidr} in {zone}")
+
+
+def _vpc_cidr(run: Run, vpc_id: str | None) -> str:
+    if vpc_id is None:
+        return DEFAULT_VPC_CIDR
+    return str(run.aws.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"])
+
+
+def _ensure_gateway(run: Run, net: Network) -> None:
+    ec2 = run.aws.ec2
+    name = f"nomadctl-{run.cluster}"
+    igws = ec2.describe_internet_gateways(Filters=cluster_filter(run.cluster))["InternetGateways"]
+    igw = _pick(igws, "InternetGatewayId", None, run, "internet gateway")
+    if igw:
+        net.igw_id = igw["InternetGatewayId"]
+        run.record({"igw_id": net.igw_id})
+        attached = {a["VpcId"] for a in igw.get("Attachments", [])}
+        if net.vpc_id in attached:
+            run.found("internet-gateway", name, net.igw_id)
+            return
+        if not run.dry_run and net.vpc_id:
+            ec2.attach_internet_gateway(InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
+        run.changed("internet-gateway", name, net.igw_id, f"attached to {net.vpc_id}")
+        return
+    if run.dry_run or net.vpc_id is None:
+        run.would_create("internet-gateway", name)
+        return
+    igw = ec2.create_internet_gateway(
+        TagSpecifications=[tag_spec("internet-gateway", tags(run.cluster, name))]
+    )["InternetGateway"]
+    net.igw_id = igw["InternetGatewayId"]
+    run.record({"igw_id": net.igw_id})
+    ec2.attach_internet_gateway(InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
+    run.created("internet-gateway", name, net.igw_id)
+
+
+def _ensure_routes(run: Run, net: Network) -> None:
+    ec2 = run.aws.ec2
+    name = f"nomadctl-{run.cluster}"
+    tables = (
+        ec2.describe_route_tables(
+            Filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}]
+        )["RouteTables"]
+        if net.vpc_id
+        else []
+    )
+    table = _pick(tables, "RouteTableId", None, run, "route table")
+    if table is None:
+        if run.dry_run or net.vpc_id is None:
+            run.would_create("route-table", name, f"{DEFAULT_ROUTE} via the internet gateway")
+            return
+        table = ec2.create_route_table(
+            VpcId=net.vpc_id,
+            TagSpecifications=[tag_spec("route-table", tags(run.cluster, name))],
+        )["RouteTable"]
+        net.route_table_id = table["RouteTableId"]
+        run.record({"route_table_id": net.route_table_id})
+        run.created("route-table", name, net.route_table_id, f"{DEFAULT_ROUTE} via the gateway")
+        created = True
+    else:
+        net.route_table_id = table["RouteTableId"]
+        run.record({"route_table_id": net.route_table_id})
+        created = False
+    changes: list[str] = []
+    route = next(
+        (r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == DEFAULT_ROUTE),
+        None,
+    )
+    if route is None or route.get("GatewayId") != net.igw_id:
+        changes.append(f"route {DEFAULT_ROUTE} via {net.igw_id or 'the gateway'}")
+        if not run.dry_run and net.igw_id:
+            call = ec2.create_route if route is None else ec2.replace_route
+            call(
+                RouteTableId=net.route_table_id,
+                DestinationCidrBlock=DEFAULT_ROUTE,
+                GatewayId=net.igw_id,
+            )
+    associated = {a.get("SubnetId") for a in table.get("Associations", [])}
+    if net.subnet_id not in associated:
+        changes.append(f"associated with {net.subnet_id or 'the subnet'}")
+        if not run.dry_run and net.subnet_id:
+            ec2.associate_route_table(RouteTableId=net.route_table_id, SubnetId=net.subnet_id)
+    if created:
+        return
+    if changes:
+        run.changed("route-table", name, net.route_table_id, "; ".join(changes))
+    else:
+        run.found("route-table", name, net.route_table_id, f"{DEFAULT_ROUTE} via the gateway")
+
+
+# ---- delete ----------------------------------------------------------------------------------
+
+
+def find_network(aws: Aws, cluster: str) -> dict[str, list[dict[str, Any]]]:
+    ec2 = aws.ec2
+    f = cluster_filter(cluster)
+    return {
+        "route_tables": ec2.describe_route_tables(Filters=f)["RouteTables"],
+        "igws": ec2.describe_internet_gateways(Filters=f)["InternetGateways"],
+        "subnets": ec2.describe_subnets(Filters=f)["Subnets"],
+        "vpcs": ec2.describe_vpcs(Filters=f)["Vpcs"],
+    }
+
+
+def destroy_network(down: Teardown) -> None:
+    """Route tables, internet gateways, subnets, VPCs tagged for the cluster, in that order."""
+    ec2 = down.aws.ec2
+    found = find_network(down.aws, down.cluster)
+    for table in found["route_tables"]:
+        rid = table["RouteTableId"]
+        name = tag_dict(table.get("Tags")).get("Name", rid)
+
+        def drop_table(table: dict[str, Any] = table, rid: str = rid) -> None:
+            for assoc in table.get("Associations", []):
+                if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
+                    ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+            ec2.delete_route_table(RouteTableId=rid)
+
+        down.delete("route-table", name, rid, drop_table, drain=True)
+    for igw in found["igws"]:
+        gid = igw["InternetGatewayId"]
+        name = tag_dict(igw.get("Tags")).get("Name", gid)
+
+        def drop_gateway(igw: dict[str, Any] = igw, gid: str = gid) -> None:
+            for attachment in igw.get("Attachments", []):
+                try:
+                    ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=attachment["VpcId"])
+                except Exception as exc:  # already detached by an earlier, interrupted down
+                    if "Gateway.NotAttached" not in str(exc):
+                        raise
+            ec2.delete_internet_gateway(InternetGatewayId=gid)
+
+        down.delete("internet-gateway", name, gid, drop_gateway, drain=True)
+    for subnet in found["subnets"]:
+        sid = subnet["SubnetId"]
+        name = tag_dict(subnet.get("Tags")).get("Name", sid)
+        down.delete(
+            "subnet", name, sid, lambda sid=sid: ec2.delete_subnet(SubnetId=sid), drain=True
+        )
+    for vpc in found["vpcs"]:
+        vid = vpc["VpcId"]
+        name = tag_dict(vpc.get("Tags")).get("Name", vid)
+        down.delete("vpc", name, vid, lambda vid=vid: ec2.delete_vpc(VpcId=vid), drain=True)

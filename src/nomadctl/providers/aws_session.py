@@ -1,0 +1,136 @@
+"""The AWS connection: region, credentials, boto3 clients with bounded retries, polling.
+
+boto3 is imported here, inside functions, never at module level of anything `nomadctl --help`
+loads. boto3 honours `AWS_ENDPOINT_URL` (tests point it at a local moto server), profiles,
+and the standard environment variables.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from nomadctl.errors import CloudError, UsageError
+
+T = TypeVar("T")
+
+DEFAULT_RETRY_MODE = "standard"  # exponential backoff with jitter, throttling-aware
+DEFAULT_MAX_ATTEMPTS = 8  # first try included; bounded so a dead API fails in ~1 minute
+USER_AGENT = "nomadctl"
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or run `aws configure`"
+)
+NO_REGION = (
+    "no AWS region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, "
+    "or set a region in your AWS profile"
+)
+
+
+class Aws:
+    """One region of one account, as the given profile (or the default chain) sees it."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            self.session = boto3.Session(profile_name=profile or None)
+        except ProfileNotFound:
+            raise CloudError(
+                f"AWS profile {profile!r} not found in your AWS config or credentials file"
+            ) from None
+        resolved = region or self.session.region_name
+        if not resolved:
+            raise CloudError(NO_REGION)
+        if not REGION_RE.match(resolved):
+            raise UsageError(f"malformed AWS region {resolved!r}: expected e.g. eu-west-1")
+        self.region: str = resolved
+        self.profile = profile
+        # The user's own AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (env or profile) win over ours.
+        core = self.session._session
+        user = ("env", "config")
+        retries: dict[str, Any] = {
+            "mode": core.get_config_variable("retry_mode", methods=user) or DEFAULT_RETRY_MODE,
+            "total_max_attempts": int(
+                core.get_config_variable("max_attempts", methods=user) or DEFAULT_MAX_ATTEMPTS
+            ),
+        }
+        self.max_attempts: int = retries["total_max_attempts"]
+        self.config = Config(
+            region_name=self.region,
+            retries=retries,  # type: ignore[arg-type]
+            connect_timeout=10,
+            read_timeout=60,
+            user_agent_extra=USER_AGENT,
+        )
+        self._clients: dict[str, Any] = {}
+
+    def check_credentials(self) -> None:
+        """Fail early, in one line, when no credentials can be found at all."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            creds = self.session.get_credentials()
+        except BotoCoreError as exc:
+            raise CloudError(f"cannot load AWS credentials: {exc}") from None
+        if creds is None:
+            raise CloudError(NO_CREDENTIALS)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, config=self.config)
+        return self._clients[service]
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    def service_of(self, operation: str) -> str:
+        """`RunInstances` -> `ec2`: the IAM action prefix of an operation we called."""
+        for name, client in self._clients.items():
+            if operation in client.meta.service_model.operation_names:
+                return name
+        return "aws"
+
+    def endpoint(self) -> str:
+        return str(self.ec2.meta.endpoint_url)
+
+
+def poll(
+    check: Callable[[], T | None],
+    *,
+    what: str,
+    timeout: float,
+    first_delay: float = 0.5,
+    factor: float = 1.6,
+    max_delay: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call `check` until it returns something other than None, backing off; bounded."""
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() + delay > deadline:
+            raise CloudError(
+                f"timed out after {timeout:.0f}s waiting for {what}; "
+                "re-run the same command to carry on"
+            )
+        sleep(delay)
+        delay = min(delay * factor, max_delay)
