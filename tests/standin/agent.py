@@ -922,7 +922,7 @@ class ServerRole:
             self.self_targets.add(rpc_addr)
             return
         peer = self._note_peer(reply, time.monotonic())
-        if peer.leader and peer.index > self.state.index:
+        if peer.leader and (peer.term, peer.index) > (self.state.term, self.state.index):
             self.pull_snapshot(peer)
 
     def pull_snapshot(self, peer: RaftPeer) -> None:
@@ -1195,7 +1195,9 @@ class ServerRole:
             self.state.index = idx
             self._persist()
             snap = asdict(self.state)
-            targets = {p.rpc for p in self.peers.values()}
+            # Peers out of touch catch up by pulling when they are back (see raft_once).
+            now = time.monotonic()
+            targets = {p.rpc for p in self.peers.values() if now - p.last_ok < FAIL_AFTER}
         threads = [threading.Thread(target=self._push, args=(t, snap), daemon=True)
                    for t in targets]
         for t in threads:

@@ -94,6 +94,7 @@ class Spec:
     datacenter: str = "dc1"
     node_pool: str = "default"
     leave_on_terminate: bool = False
+    bind_addr: str | None = None  # default: ip
     extra: str = ""
 
 
@@ -102,7 +103,7 @@ def render_hcl(spec: Spec, data_dir: Path | str) -> str:
         f'name       = "{spec.name}"',
         f'datacenter = "{spec.datacenter}"',
         f'data_dir   = "{data_dir}"',
-        f'bind_addr  = "{spec.ip}"',
+        f'bind_addr  = "{spec.bind_addr or spec.ip}"',
         f"leave_on_terminate = {str(spec.leave_on_terminate).lower()}",
         f'advertise {{\n  http = "{spec.ip}"\n  rpc  = "{spec.ip}"\n  serf = "{spec.ip}"\n}}',
     ]
