@@ -11,7 +11,9 @@ for its API action (the `Action=` form field of the EC2/IAM query API, or the JS
 - `drop`: close the connection without an answer, before moto sees the request;
 - `drop_after`: forward to moto, then close without an answer (the answer is lost);
 - `block`: hold the request (`rule.blocked` is set) until `rule.release` is set, then forward;
-  a test kills the client while it waits to interrupt `up` at an exact point.
+  a test kills the client while it waits to interrupt `up` at an exact point;
+- `block_after`: forward to moto first, then hold the answer the same way (the request took
+  effect but the client never learns it).
 
 `skip` lets that many matching requests through first; `times` is how many are faulted.
 Loopback only.
@@ -36,7 +38,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection
 @dataclass
 class Rule:
     action: str
-    fault: str  # throttle throttle503 capacity error drop drop_after block
+    fault: str  # throttle throttle503 capacity error drop drop_after block block_after
     times: int = 1
     skip: int = 0
     code: str = ""
@@ -61,6 +63,7 @@ class Seen:
     service: str
     action: str
     params: dict[str, list[str]]
+    body: bytes = b""
 
 
 class FaultProxy:
@@ -127,7 +130,7 @@ class FaultProxy:
         body = req.rfile.read(length) if length else b""
         service, action, params = _identify(req, body)
         with self.lock:
-            self.log.append(Seen(service, action, params))
+            self.log.append(Seen(service, action, params, body))
             rule = next((r for r in self.rules if r.action == action and r.take()), None)
         if rule is None:
             self._forward(req, body)
@@ -158,23 +161,35 @@ class FaultProxy:
             rule.blocked.set()
             rule.release.wait(timeout=120)
             self._forward(req, body)
+        elif rule.fault == "block_after":
+            held = self._forward(req, body, answer=False)
+            rule.blocked.set()
+            rule.release.wait(timeout=120)
+            self._reply(req, *held)
         else:
             raise ValueError(f"unknown fault {rule.fault!r}")
 
-    def _forward(self, req: BaseHTTPRequestHandler, body: bytes, answer: bool = True) -> None:
+    def _forward(
+        self, req: BaseHTTPRequestHandler, body: bytes, answer: bool = True
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
             conn.request(req.command, req.path, body=body, headers=headers)
             response = conn.getresponse()
-            data = response.read()
+            held = (response.status, response.getheaders(), response.read())
         finally:
             conn.close()
-        if not answer:
-            return
+        if answer:
+            self._reply(req, *held)
+        return held
+
+    def _reply(
+        self, req: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], data: bytes
+    ) -> None:
         try:
-            req.send_response(response.status)
-            for key, value in response.getheaders():
+            req.send_response(status)
+            for key, value in headers:
                 if key.lower() not in HOP_BY_HOP | {"content-length", "server", "date"}:
                     req.send_header(key, value)
             req.send_header("Content-Length", str(len(data)))

@@ -166,8 +166,7 @@ def aws_env(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     for key, value in FAKE_AWS.items():
         monkeypatch.setenv(key, value)
-    ami = seed_ubuntu_ami(REGION)
-    seed_ubuntu_ami(OTHER_REGION)
+    ami = seed_ubuntu_ami(REGION)  # other regions: call seed_ubuntu_ami() in the test
     home = tmp_path / "home"
     home.mkdir()
     env = {

@@ -175,23 +175,8 @@ def ensure_instances(
     known: dict[str, Any],
 ) -> list[Host]:
     """Servers then clients, one instance per name, all running; their Host records."""
-    ec2 = run.aws.ec2
     instances: dict[str, Any] = dict(known.get("instances") or {})
-    existing = find_instances(run.aws, run.cluster)
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for inst in existing:
-        by_name.setdefault(_name(inst), []).append(inst)
-
-    chosen: dict[str, dict[str, Any]] = {}
-    for name, group in by_name.items():
-        recorded = (instances.get(name) or {}).get("id")
-        group.sort(key=lambda i: (i["InstanceId"] != recorded, _launch_key(i)))
-        chosen[name] = group[0]
-        extra = [i["InstanceId"] for i in group[1:]]
-        if extra:
-            if not run.dry_run:
-                ec2.terminate_instances(InstanceIds=extra)
-            run.changed("instance", name, group[0]["InstanceId"], f"terminate duplicate {extra}")
+    chosen = _one_per_name(run, instances)
 
     wanted_names: list[str] = []
     launched: list[str] = []
@@ -218,7 +203,10 @@ def ensure_instances(
     if run.dry_run:
         return []
 
-    ids = [i["InstanceId"] for i in chosen.values()] + launched
+    if launched:  # a launch whose answer was lost and retried may have made two
+        chosen = _one_per_name(run, instances)
+    # Just-launched instances may not be visible to describe calls yet: wait for them by ID.
+    ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
     if not ids:
         return []
     running = wait_running(run, ids, want_public=_subnet_maps_public(run, where.subnet_id))
@@ -245,6 +233,28 @@ def ensure_instances(
         }
     run.record({"instances": instances})
     return sorted(hosts, key=_host_order)
+
+
+def _one_per_name(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cluster's live instances by name; extra ones with the same name are terminated.
+
+    The one recorded in state wins, else the oldest. Duplicates can only appear when a launch
+    went through but its answer was lost and the provider ignored the ClientToken.
+    """
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for inst in find_instances(run.aws, run.cluster):
+        by_name.setdefault(_name(inst), []).append(inst)
+    chosen: dict[str, dict[str, Any]] = {}
+    for name, group in by_name.items():
+        keep = (recorded.get(name) or {}).get("id")
+        group.sort(key=lambda i: (i["InstanceId"] != keep, _launch_key(i)))
+        chosen[name] = group[0]
+        extra = [i["InstanceId"] for i in group[1:]]
+        if extra:
+            if not run.dry_run:
+                run.aws.ec2.terminate_instances(InstanceIds=extra)
+            run.changed("instance", name, group[0]["InstanceId"], f"terminated duplicate {extra}")
+    return chosen
 
 
 def _host_order(host: Host) -> tuple[int, int, str]:

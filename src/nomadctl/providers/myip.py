@@ -44,8 +44,6 @@ def detect_public_cidr(url: str | None = None, timeout: float = TIMEOUT) -> str:
         raise UsageError(
             f"{url} did not answer with an IP address ({text[:40]!r}); {ask}"
         ) from None
-    if not address.is_global:
-        raise UsageError(
-            f"{url} says your address is {address}, which is not a public address; {ask}"
-        )
+    if address.is_loopback or address.is_unspecified or address.is_multicast:
+        raise UsageError(f"{url} says your address is {address}, which cannot be right; {ask}")
     return str(ipaddress.ip_network(address))

@@ -1,0 +1,97 @@
+"""What exists in moto for a cluster, asked the way a user would ask AWS (boto3 over HTTP)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nomadctl.providers.aws_common import TAG_CLUSTER, iam_name, key_pair_name
+
+LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
+
+
+def tags_of(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+
+
+def instances(env: Any, cluster: str, region: str | None = None) -> list[dict[str, Any]]:
+    ec2 = env.client("ec2", region)
+    out = []
+    for r in ec2.describe_instances(
+        Filters=[
+            {"Name": f"tag:{TAG_CLUSTER}", "Values": [cluster]},
+            {"Name": "instance-state-name", "Values": LIVE},
+        ]
+    )["Reservations"]:
+        out.extend(r["Instances"])
+    return out
+
+
+def names(insts: list[dict[str, Any]]) -> list[str]:
+    return sorted(tags_of(i).get("Name", "") for i in insts)
+
+
+def tagged(env: Any, cluster: str, region: str | None = None) -> dict[str, list[str]]:
+    """Every EC2 resource tagged for the cluster, by kind (empty lists when none)."""
+    ec2 = env.client("ec2", region)
+    f = [{"Name": f"tag:{TAG_CLUSTER}", "Values": [cluster]}]
+    return {
+        "instances": [i["InstanceId"] for i in instances(env, cluster, region)],
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs(Filters=f)["Vpcs"]],
+        "subnets": [s["SubnetId"] for s in ec2.describe_subnets(Filters=f)["Subnets"]],
+        "igws": [
+            g["InternetGatewayId"]
+            for g in ec2.describe_internet_gateways(Filters=f)["InternetGateways"]
+        ],
+        "route_tables": [
+            t["RouteTableId"] for t in ec2.describe_route_tables(Filters=f)["RouteTables"]
+        ],
+        "security_groups": [
+            g["GroupId"] for g in ec2.describe_security_groups(Filters=f)["SecurityGroups"]
+        ],
+        "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs(Filters=f)["KeyPairs"]],
+        "volumes": [
+            v["VolumeId"]
+            for v in ec2.describe_volumes(Filters=f)["Volumes"]
+            if v["State"] != "deleted"
+        ],
+    }
+
+
+def iam_exists(env: Any, cluster: str) -> dict[str, bool]:
+    iam = env.client("iam")
+    name = iam_name(cluster)
+    roles = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    profiles = {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]}
+    return {"role": name in roles, "profile": name in profiles}
+
+
+def key_pair_exists(env: Any, cluster: str, region: str | None = None) -> bool:
+    pairs = env.client("ec2", region).describe_key_pairs()["KeyPairs"]
+    return key_pair_name(cluster) in {k["KeyName"] for k in pairs}
+
+
+def assert_gone(env: Any, cluster: str, region: str | None = None) -> None:
+    left = {k: v for k, v in tagged(env, cluster, region).items() if v}
+    assert not left, f"left behind for {cluster}: {left}"
+    assert not key_pair_exists(env, cluster, region)
+    assert iam_exists(env, cluster) == {"role": False, "profile": False}
+
+
+def assert_complete(env: Any, cluster: str, servers: int = 3, clients: int = 3) -> None:
+    insts = instances(env, cluster)
+    expected = [f"{cluster}-client-{i}" for i in range(1, clients + 1)]
+    expected += [f"{cluster}-server-{i}" for i in range(1, servers + 1)]
+    assert names(insts) == sorted(expected)
+    assert all(i["State"]["Name"] == "running" for i in insts)
+    found = tagged(env, cluster)
+    for kind in ("vpcs", "subnets", "igws", "route_tables", "key_pairs"):
+        assert len(found[kind]) == 1, (kind, found[kind])
+    assert len(found["security_groups"]) == 2
+    assert iam_exists(env, cluster) == {"role": True, "profile": True}
+
+
+def state(env: Any, cluster: str) -> dict[str, Any]:
+    path = Path(env.home) / cluster / "state.json"
+    return dict(json.loads(path.read_text()))
