@@ -45,14 +45,22 @@ def agents(standin_binary: Path, pki: Pki, tmp_path: Path) -> Iterator[LocalAgen
         la.close()
 
 
-def start_servers(agents: LocalAgents, pki: Pki, n: int = 3, tls: bool = True,
-                  **kw: object) -> list[Running]:
+def start_servers(
+    agents: LocalAgents, pki: Pki, n: int = 3, tls: bool = True, **kw: object
+) -> list[Running]:
     ips = [next_ip() for _ in range(n)]
     out = []
     for i, ip in enumerate(ips):
-        spec = Spec(name=f"server-{i + 1}", ip=ip, bootstrap_expect=n, retry_join=ips,
-                    encrypt=GOSSIP_KEY, tls=pki.node("server", ip) if tls else None,
-                    ca_file=pki.ca.cert, **kw)  # type: ignore[arg-type]
+        spec = Spec(
+            name=f"server-{i + 1}",
+            ip=ip,
+            bootstrap_expect=n,
+            retry_join=ips,
+            encrypt=GOSSIP_KEY,
+            tls=pki.node("server", ip) if tls else None,
+            ca_file=pki.ca.cert,
+            **kw,
+        )  # type: ignore[arg-type]
         out.append(agents.start(spec))
     for a in out:
         agents.wait_http(a)
@@ -64,8 +72,12 @@ def agreed_leader(servers: list[Running]) -> str:
     return leaders.pop() if len(leaders) == 1 and "" not in leaders else ""
 
 
-def wait_leader(agents: LocalAgents, servers: list[Running], timeout: float = 15.0,
-                among: list[Running] | None = None) -> str:
+def wait_leader(
+    agents: LocalAgents,
+    servers: list[Running],
+    timeout: float = 15.0,
+    among: list[Running] | None = None,
+) -> str:
     """Wait until `servers` agree on one leader, which is one of `among` (default: them)."""
     allowed = {f"{s.spec.ip}:4647" for s in (among or servers)}
 
@@ -88,13 +100,14 @@ def member_status(agent: Running, token: str | None = None) -> dict[str, str]:
 
 def test_version(standin_binary: Path) -> None:
     for flag in ("version", "-version", "--version"):
-        out = subprocess.run([str(standin_binary), flag], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [str(standin_binary), flag], capture_output=True, text=True, check=True
+        ).stdout
         assert out.startswith("Nomad v1.11.0\n")
     custom = make_binary(standin_binary.with_name("nomad-custom"), version="1.10.5")
     out = subprocess.run([str(custom), "version"], capture_output=True, text=True).stdout
     assert out.startswith("Nomad v1.10.5\n")
-    assert standin_binary.read_text().startswith("#!/")
+    assert standin_binary.read_bytes().startswith(b"#!/")
 
 
 def test_three_servers_elect_fail_over_and_lose_quorum(agents: LocalAgents, pki: Pki) -> None:
@@ -106,7 +119,10 @@ def test_three_servers_elect_fail_over_and_lose_quorum(agents: LocalAgents, pki:
     assert body["ServerName"] == "server-2"
     assert (body["ServerRegion"], body["ServerDC"]) == ("global", "dc1")
     assert sorted(m["Name"] for m in body["Members"]) == [
-        "server-1.global", "server-2.global", "server-3.global"]
+        "server-1.global",
+        "server-2.global",
+        "server-3.global",
+    ]
     for m in body["Members"]:
         assert m["Status"] == "alive" and m["Port"] == 4648
         assert m["Addr"] in {s.spec.ip for s in servers}
@@ -115,8 +131,14 @@ def test_three_servers_elect_fail_over_and_lose_quorum(agents: LocalAgents, pki:
         assert tags["port"] == "4647" and tags["rpc_addr"] == m["Addr"]
         assert tags["raft_vsn"] == "3" and tags["build"] == "1.11.0" and tags["vsn"]
         assert uuid.UUID(tags["id"])
-        for k in ("ProtocolMin", "ProtocolMax", "ProtocolCur", "DelegateMin", "DelegateMax",
-                  "DelegateCur"):
+        for k in (
+            "ProtocolMin",
+            "ProtocolMax",
+            "ProtocolCur",
+            "DelegateMin",
+            "DelegateMax",
+            "DelegateCur",
+        ):
             assert isinstance(m[k], int)
     peers = servers[0].api("/v1/status/peers").json()
     assert sorted(peers) == sorted(f"{s.spec.ip}:4647" for s in servers)
@@ -130,8 +152,12 @@ def test_three_servers_elect_fail_over_and_lose_quorum(agents: LocalAgents, pki:
     rest = [s for s in servers if s is not old]
     new_leader = wait_leader(agents, rest, timeout=10)
     assert new_leader != leader
-    wait_for(lambda: member_status(rest[0])[f"{old.spec.name}.global"] == "failed", 10,
-             what="stopped leader reported failed", on_fail=agents.logs)
+    wait_for(
+        lambda: member_status(rest[0])[f"{old.spec.name}.global"] == "failed",
+        10,
+        what="stopped leader reported failed",
+        on_fail=agents.logs,
+    )
     failover = time.monotonic() - t0
     assert failover < 10
 
@@ -149,8 +175,17 @@ def test_three_servers_elect_fail_over_and_lose_quorum(agents: LocalAgents, pki:
 
 def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
     ips = [next_ip() for _ in range(3)]
-    specs = [Spec(name=f"s{i}", ip=ip, retry_join=ips, encrypt=GOSSIP_KEY,
-                  tls=pki.node("server", ip), ca_file=pki.ca.cert) for i, ip in enumerate(ips)]
+    specs = [
+        Spec(
+            name=f"s{i}",
+            ip=ip,
+            retry_join=ips,
+            encrypt=GOSSIP_KEY,
+            tls=pki.node("server", ip),
+            ca_file=pki.ca.cert,
+        )
+        for i, ip in enumerate(ips)
+    ]
     first = agents.start(specs[0])
     agents.wait_http(first)
     r = first.api("/v1/acl/bootstrap", "POST")
@@ -177,8 +212,13 @@ def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
         assert (r.status_code, r.text) == (400, f"ACL bootstrap already done (reset index: {n})")
 
     # Permissions: no token, unknown token, management token.
-    for path in ("/v1/agent/members", "/v1/nodes", "/v1/agent/self",
-                 "/v1/operator/raft/configuration", "/v1/jobs"):
+    for path in (
+        "/v1/agent/members",
+        "/v1/nodes",
+        "/v1/agent/self",
+        "/v1/operator/raft/configuration",
+        "/v1/jobs",
+    ):
         r = servers[0].api(path)
         assert (r.status_code, r.text) == (403, "Permission denied"), path
         r = servers[0].api(path, token=str(uuid.uuid4()))
@@ -189,13 +229,23 @@ def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
     assert r.status_code == 200
 
     # A client token from a policy: node + agent read only.
-    rules = 'node {\n  policy = "read"\n}\nagent {\n  policy = "read"\n}\n' \
-            'namespace "*" {\n  policy = "read"\n}\n'
-    r = servers[1].api("/v1/acl/policy/readonly", "POST", token=mgmt,
-                       json={"Name": "readonly", "Description": "ro", "Rules": rules})
+    rules = (
+        'node {\n  policy = "read"\n}\nagent {\n  policy = "read"\n}\n'
+        'namespace "*" {\n  policy = "read"\n}\n'
+    )
+    r = servers[1].api(
+        "/v1/acl/policy/readonly",
+        "POST",
+        token=mgmt,
+        json={"Name": "readonly", "Description": "ro", "Rules": rules},
+    )
     assert r.status_code == 200, r.text
-    r = servers[1].api("/v1/acl/token", "POST", token=mgmt,
-                       json={"Name": "ro", "Type": "client", "Policies": ["readonly"]})
+    r = servers[1].api(
+        "/v1/acl/token",
+        "POST",
+        token=mgmt,
+        json={"Name": "ro", "Type": "client", "Policies": ["readonly"]},
+    )
     assert r.status_code == 200, r.text
     ro = r.json()
     assert ro["Type"] == "client" and ro["Policies"] == ["readonly"]
@@ -203,8 +253,12 @@ def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
     assert servers[0].api("/v1/jobs", token=ro["SecretID"]).status_code == 200
     r = servers[0].api("/v1/operator/raft/configuration", token=ro["SecretID"])
     assert (r.status_code, r.text) == (403, "Permission denied")
-    r = servers[0].api("/v1/jobs", "POST", token=ro["SecretID"],
-                       json={"Job": {"ID": "x", "Name": "x", "Datacenters": ["dc1"]}})
+    r = servers[0].api(
+        "/v1/jobs",
+        "POST",
+        token=ro["SecretID"],
+        json={"Job": {"ID": "x", "Name": "x", "Datacenters": ["dc1"]}},
+    )
     assert (r.status_code, r.text) == (403, "Permission denied")
     assert servers[0].api("/v1/acl/token/self", token=ro["SecretID"]).json()["Name"] == "ro"
     policies = servers[0].api("/v1/acl/policies", token=mgmt).json()
@@ -222,7 +276,9 @@ def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
     assert m > n and second["SecretID"] != mgmt
     r = servers[0].api("/v1/acl/bootstrap", "POST")
     assert (r.status_code, r.text) == (
-        400, f"Invalid bootstrap reset index (specified {n}, reset index: {m})")
+        400,
+        f"Invalid bootstrap reset index (specified {n}, reset index: {m})",
+    )
     reset_file.unlink()
 
     # The state is replicated: a new leader knows the bootstrap and the tokens.
@@ -240,8 +296,9 @@ def test_acl_bootstrap_tokens_and_reset(agents: LocalAgents, pki: Pki) -> None:
 
 def test_acl_disabled_and_bootstrap_secret(agents: LocalAgents, pki: Pki) -> None:
     plain_ip, acl_ip = next_ip(), next_ip()
-    plain = agents.start(Spec(name="plain", ip=plain_ip, bootstrap_expect=1, acl=False,
-                              retry_join=[plain_ip]))
+    plain = agents.start(
+        Spec(name="plain", ip=plain_ip, bootstrap_expect=1, acl=False, retry_join=[plain_ip])
+    )
     secured = agents.start(Spec(name="secured", ip=acl_ip, bootstrap_expect=1))
     agents.wait_http(plain)
     agents.wait_http(secured)
@@ -260,47 +317,75 @@ def test_acl_disabled_and_bootstrap_secret(agents: LocalAgents, pki: Pki) -> Non
 
 def test_gossip_keys_must_match(agents: LocalAgents, pki: Pki) -> None:
     ips = [next_ip(), next_ip()]
-    a = agents.start(Spec(name="a", ip=ips[0], bootstrap_expect=2, retry_join=ips, acl=False,
-                          encrypt=GOSSIP_KEY))
-    b = agents.start(Spec(name="b", ip=ips[1], bootstrap_expect=2, retry_join=ips, acl=False,
-                          encrypt=base64.b64encode(b"x" * 16).decode()))
+    a = agents.start(
+        Spec(name="a", ip=ips[0], bootstrap_expect=2, retry_join=ips, acl=False, encrypt=GOSSIP_KEY)
+    )
+    b = agents.start(
+        Spec(
+            name="b",
+            ip=ips[1],
+            bootstrap_expect=2,
+            retry_join=ips,
+            acl=False,
+            encrypt=base64.b64encode(b"x" * 16).decode(),
+        )
+    )
     agents.wait_http(a)
     agents.wait_http(b)
-    wait_for(lambda: "failed to decrypt" in a.log() or "failed to decrypt" in b.log(), 10,
-             what="gossip decryption failures", on_fail=agents.logs)
+    wait_for(
+        lambda: "failed to decrypt" in a.log() or "failed to decrypt" in b.log(),
+        10,
+        what="gossip decryption failures",
+        on_fail=agents.logs,
+    )
     assert set(member_status(a)) == {"a.global"}
     assert set(member_status(b)) == {"b.global"}
     assert a.leader() == "" and b.leader() == ""
 
 
-def test_https_requires_client_certificate_from_the_ca(agents: LocalAgents, pki: Pki,
-                                                       tmp_path: Path) -> None:
+def test_https_requires_client_certificate_from_the_ca(
+    agents: LocalAgents, pki: Pki, tmp_path: Path
+) -> None:
     ip = next_ip()
-    server = agents.start(Spec(name="tls", ip=ip, bootstrap_expect=1, retry_join=[ip],
-                               tls=pki.node("server", ip), ca_file=pki.ca.cert))
+    server = agents.start(
+        Spec(
+            name="tls",
+            ip=ip,
+            bootstrap_expect=1,
+            retry_join=[ip],
+            tls=pki.node("server", ip),
+            ca_file=pki.ca.cert,
+        )
+    )
     agents.wait_http(server)
     url = f"https://{ip}:4646/v1/status/leader"
     with pytest.raises(requests.exceptions.RequestException):
         requests.get(url, verify=str(pki.ca.cert), timeout=5)
     stranger = pki.node("cli", "127.0.0.1", ca=pki.other_ca)
     with pytest.raises(requests.exceptions.RequestException):
-        requests.get(url, verify=str(pki.ca.cert), cert=(str(stranger.cert), str(stranger.key)),
-                     timeout=5)
-    r = requests.get(url, verify=str(pki.ca.cert), cert=(str(pki.cli.cert), str(pki.cli.key)),
-                     timeout=5)
+        requests.get(
+            url, verify=str(pki.ca.cert), cert=(str(stranger.cert), str(stranger.key)), timeout=5
+        )
+    r = requests.get(
+        url, verify=str(pki.ca.cert), cert=(str(pki.cli.cert), str(pki.cli.key)), timeout=5
+    )
     assert r.status_code == 200
     wait_for(lambda: "TLS handshake error" in server.log(), 5, what="handshake error logged")
 
     # The server certificate verifies against the CA for the name server.global.nomad.
     ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
     ctx.load_cert_chain(str(pki.cli.cert), str(pki.cli.key))
-    with socket.create_connection((ip, 4646), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname="server.global.nomad") as tls:
+    with (
+        socket.create_connection((ip, 4646), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="server.global.nomad") as tls,
+    ):
         names = [v for k, v in tls.getpeercert()["subjectAltName"] if k == "DNS"]
         assert "server.global.nomad" in names
-    with pytest.raises(ssl.SSLCertVerificationError), \
-            socket.create_connection((ip, 4646), timeout=5) as raw, \
-            ctx.wrap_socket(raw, server_hostname="client.global.nomad"):
+    with (
+        pytest.raises(ssl.SSLCertVerificationError),
+        socket.create_connection((ip, 4646), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="client.global.nomad"),
+    ):
         pass
 
 
@@ -308,8 +393,10 @@ REFUSALS = {
     "no data_dir": ("", 'Must specify "data_dir"'),
     "relative data_dir": ('data_dir = "var/nomad"', "data_dir must be given as an absolute path"),
     "gossip key not base64": ('encrypt = "not base64!"', "Invalid encryption key"),
-    "gossip key wrong size": (f'encrypt = "{base64.b64encode(b"k" * 20).decode()}"',
-                              "key size must be 16, 24 or 32 bytes"),
+    "gossip key wrong size": (
+        f'encrypt = "{base64.b64encode(b"k" * 20).decode()}"',
+        "key size must be 16, 24 or 32 bytes",
+    ),
     "missing key file": ("tls-missing-key", "no such file or directory"),
     "cert from another CA": ("tls-other-ca", "certificate signed by unknown authority"),
     "key does not match cert": ("tls-wrong-key", "private key does not match public key"),
@@ -324,7 +411,7 @@ def _refusal_hcl(case: str, pki: Pki, data_dir: Path) -> str:
     ip = "127.0.0.1"
     good = pki.node("server", ip)
     tls = {"ca": pki.ca.cert, "cert": good.cert, "key": good.key}
-    role = 'server {\n  enabled = true\n  bootstrap_expect = 1\n  ENC\n}\n'
+    role = "server {\n  enabled = true\n  bootstrap_expect = 1\n  ENC\n}\n"
     setting, _ = REFUSALS[case]
     enc = setting if setting.startswith("encrypt") else ""
     hcl = f'data_dir = "{data_dir}"\nbind_addr = "{ip}"\n'
@@ -350,20 +437,27 @@ def _refusal_hcl(case: str, pki: Pki, data_dir: Path) -> str:
         role = role.replace("bootstrap_expect = 1", "bootstrap_expect = 0")
     hcl += role.replace("ENC", enc)
     if setting.startswith("tls"):
-        hcl += (f'tls {{\n  http = true\n  rpc = true\n  ca_file = "{tls["ca"]}"\n'
-                f'  cert_file = "{tls["cert"]}"\n  key_file = "{tls["key"]}"\n'
-                f"  verify_server_hostname = true\n}}\n")
+        hcl += (
+            f'tls {{\n  http = true\n  rpc = true\n  ca_file = "{tls["ca"]}"\n'
+            f'  cert_file = "{tls["cert"]}"\n  key_file = "{tls["key"]}"\n'
+            f"  verify_server_hostname = true\n}}\n"
+        )
     return hcl
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_refuses_bad_configuration(case: str, standin_binary: Path, pki: Pki,
-                                   tmp_path: Path) -> None:
+def test_refuses_bad_configuration(
+    case: str, standin_binary: Path, pki: Pki, tmp_path: Path
+) -> None:
     conf = tmp_path / "nomad.d"
     conf.mkdir()
     (conf / "nomad.hcl").write_text(_refusal_hcl(case, pki, tmp_path / "data"))
-    proc = subprocess.run([str(standin_binary), "agent", "-config", str(conf)],
-                          capture_output=True, text=True, timeout=10)
+    proc = subprocess.run(
+        [str(standin_binary), "agent", "-config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("==> Error")]
     assert errors, proc.stderr
@@ -372,14 +466,32 @@ def test_refuses_bad_configuration(case: str, standin_binary: Path, pki: Pki,
 
 def test_clients_register_jobs_and_python_nomad(agents: LocalAgents, pki: Pki) -> None:
     sip = next_ip()
-    server = agents.start(Spec(name="srv", ip=sip, bootstrap_expect=1, retry_join=[sip],
-                               encrypt=GOSSIP_KEY, tls=pki.node("server", sip),
-                               ca_file=pki.ca.cert))
+    server = agents.start(
+        Spec(
+            name="srv",
+            ip=sip,
+            bootstrap_expect=1,
+            retry_join=[sip],
+            encrypt=GOSSIP_KEY,
+            tls=pki.node("server", sip),
+            ca_file=pki.ca.cert,
+        )
+    )
     agents.wait_http(server)
-    n = nomad.Nomad(host=sip, secure=True, port=4646, verify=str(pki.ca.cert),
-                    cert=(str(pki.cli.cert), str(pki.cli.key)), timeout=5)
-    wait_for(lambda: n.status.leader.get_leader() == f"{sip}:4647", 10, what="leader",
-             on_fail=agents.logs)
+    n = nomad.Nomad(
+        host=sip,
+        secure=True,
+        port=4646,
+        verify=str(pki.ca.cert),
+        cert=(str(pki.cli.cert), str(pki.cli.key)),
+        timeout=5,
+    )
+    wait_for(
+        lambda: n.status.leader.get_leader() == f"{sip}:4647",
+        10,
+        what="leader",
+        on_fail=agents.logs,
+    )
     token = n.acl.generate_bootstrap()
     assert token["Type"] == "management"
     with pytest.raises(nomad.api.exceptions.BadRequestNomadException) as exc:
@@ -387,9 +499,15 @@ def test_clients_register_jobs_and_python_nomad(agents: LocalAgents, pki: Pki) -
     assert exc.value.nomad_resp.text.startswith("ACL bootstrap already done (reset index: ")
     with pytest.raises(nomad.api.exceptions.URLNotAuthorizedNomadException):
         n.agent.get_members()
-    n = nomad.Nomad(host=sip, secure=True, port=4646, verify=str(pki.ca.cert),
-                    cert=(str(pki.cli.cert), str(pki.cli.key)), token=token["SecretID"],
-                    timeout=5)
+    n = nomad.Nomad(
+        host=sip,
+        secure=True,
+        port=4646,
+        verify=str(pki.ca.cert),
+        cert=(str(pki.cli.cert), str(pki.cli.key)),
+        token=token["SecretID"],
+        timeout=5,
+    )
     assert [m["Name"] for m in n.agent.get_members()["Members"]] == ["srv.global"]
     assert n.status.peers.get_peers() == [f"{sip}:4647"]
     assert n.agent.get_agent()["config"]["ACL"]["Enabled"] is True
@@ -399,9 +517,21 @@ def test_clients_register_jobs_and_python_nomad(agents: LocalAgents, pki: Pki) -
     clients = []
     for name, dc, pool in layout:
         ip = next_ip()
-        clients.append(agents.start(Spec(
-            name=name, ip=ip, server=False, client=True, servers=[sip], datacenter=dc,
-            node_pool=pool, tls=pki.node("client", ip), ca_file=pki.ca.cert)))
+        clients.append(
+            agents.start(
+                Spec(
+                    name=name,
+                    ip=ip,
+                    server=False,
+                    client=True,
+                    servers=[sip],
+                    datacenter=dc,
+                    node_pool=pool,
+                    tls=pki.node("client", ip),
+                    ca_file=pki.ca.cert,
+                )
+            )
+        )
 
     def ready() -> list[dict[str, object]]:
         nodes = n.nodes.get_nodes()
@@ -418,7 +548,7 @@ def test_clients_register_jobs_and_python_nomad(agents: LocalAgents, pki: Pki) -
     one = n.node.get_node(nodes[0]["ID"])
     assert one["Meta"] == {"rack": "r1"}
 
-    job_hcl = '''
+    job_hcl = """
 job "web" {
   datacenters = ["dc2"]
   type = "service"
@@ -440,7 +570,7 @@ job "web" {
     }
   }
 }
-'''
+"""
     parsed = n.jobs.parse(job_hcl, canonicalize=True)
     assert parsed["ID"] == "web" and parsed["Datacenters"] == ["dc2"]
     group = parsed["TaskGroups"][0]
@@ -454,7 +584,8 @@ job "web" {
     assert uuid.UUID(reply["EvalID"]) and reply["JobModifyIndex"] > 0
     jobs = n.jobs.get_jobs()
     assert [(j["ID"], j["Status"], j["Type"], j["Namespace"]) for j in jobs] == [
-        ("web", "running", "service", "default")]
+        ("web", "running", "service", "default")
+    ]
 
     # A client agent forwards API calls to the servers.
     via_client = clients[0]
@@ -467,17 +598,28 @@ job "web" {
 
     # A stopped client goes down.
     agents.stop(clients[2])
-    wait_for(lambda: {x["Name"]: x["Status"] for x in n.nodes.get_nodes()}["c3"] == "down", 15,
-             what="c3 down", on_fail=agents.logs)
+    wait_for(
+        lambda: {x["Name"]: x["Status"] for x in n.nodes.get_nodes()}["c3"] == "down",
+        15,
+        what="c3 down",
+        on_fail=agents.logs,
+    )
 
 
 def test_render_hcl_is_what_the_agent_reads(tmp_path: Path) -> None:
     """The harness's HCL goes through the agent's own parser (no process needed)."""
-    from tests.standin import agent
+    from tests.standin.agent import config as agent
 
-    spec = Spec(name="n1", ip="127.0.0.9", retry_join=["127.0.0.9", "10.0.0.1:4648"],
-                encrypt=GOSSIP_KEY, client=True, servers=["127.0.0.9"], node_pool="p",
-                extra='ports {\n  http = 5646\n}\nunknown_block {\n  a = 1\n}')
+    spec = Spec(
+        name="n1",
+        ip="127.0.0.9",
+        retry_join=["127.0.0.9", "10.0.0.1:4648"],
+        encrypt=GOSSIP_KEY,
+        client=True,
+        servers=["127.0.0.9"],
+        node_pool="p",
+        extra="ports {\n  http = 5646\n}\nunknown_block {\n  a = 1\n}",
+    )
     conf = tmp_path / "c"
     conf.mkdir()
     (conf / "10-base.hcl").write_text(render_hcl(spec, "/opt/nomad"))

@@ -50,15 +50,21 @@ def install(tb: Testbed, host: Host, binary: Path, pki: Pki, hcl: str) -> None:
 
 
 def server_hcl(host: Host, join: list[str]) -> str:
-    spec = Spec(name=host.hostname, ip=host.address, bind_addr="0.0.0.0", retry_join=join,
-                encrypt=GOSSIP_KEY, ca_file=Path("/etc/nomad.d/tls/ca.pem"),
-                tls=CertPair(Path("/etc/nomad.d/tls/server.pem"),
-                             Path("/etc/nomad.d/tls/server-key.pem")))
+    spec = Spec(
+        name=host.hostname,
+        ip=host.address,
+        bind_addr="0.0.0.0",
+        retry_join=join,
+        encrypt=GOSSIP_KEY,
+        ca_file=Path("/etc/nomad.d/tls/ca.pem"),
+        tls=CertPair(Path("/etc/nomad.d/tls/server.pem"), Path("/etc/nomad.d/tls/server-key.pem")),
+    )
     return render_hcl(spec, "/opt/nomad/data")
 
 
-def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed],
-                                          tmp_path: Path) -> None:
+def test_leader_election_on_testbed_hosts(
+    testbed_factory: Callable[..., Testbed], tmp_path: Path
+) -> None:
     tb = testbed_factory(3)
     binary = make_binary(tmp_path / "nomad")
     pki = Pki(tmp_path / "pki")
@@ -74,8 +80,9 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
     session.cert = (str(pki.cli.cert), str(pki.cli.key))
 
     def logs() -> str:
-        return "\n".join(f"----- {h.name} {h.address} -----\n{tb.unit_log(h)[-3000:]}"
-                         for h in tb.hosts)
+        return "\n".join(
+            f"----- {h.name} {h.address} -----\n{tb.unit_log(h)[-3000:]}" for h in tb.hosts
+        )
 
     def get(host: Host, path: str, token: str | None = None) -> requests.Response:
         headers = {"X-Nomad-Token": token} if token else {}
@@ -87,8 +94,13 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
         return leaders.pop() if len(leaders) == 1 and leaders <= ok else ""
 
     def wait_leader(hosts: list[Host], among: list[Host] | None = None, t: float = 30) -> str:
-        return wait_for(lambda: agreed(hosts, among or hosts), t, interval=0.2,
-                        what="an agreed leader", on_fail=logs)
+        return wait_for(
+            lambda: agreed(hosts, among or hosts),
+            t,
+            interval=0.2,
+            what="an agreed leader",
+            on_fail=logs,
+        )
 
     def host_of(leader: str) -> Host:
         return next(h for h in tb.hosts if leader == f"{h.address}:4647")
@@ -98,7 +110,8 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
     mgmt = token["SecretID"]
     members = get(tb.hosts[1], "/v1/agent/members", mgmt).json()["Members"]
     assert sorted((m["Name"], m["Addr"], m["Status"]) for m in members) == sorted(
-        (f"{h.hostname}.global", h.address, "alive") for h in tb.hosts)
+        (f"{h.hostname}.global", h.address, "alive") for h in tb.hosts
+    )
     assert "==> Nomad agent started!" in tb.unit_log(tb.hosts[0])
 
     # Stop the leader's unit: the other two elect a new leader and report it failed.
@@ -109,9 +122,10 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
     assert second != leader
 
     def status_of(host: Host) -> str:
-        return {m["Name"]: m["Status"]
-                for m in get(rest[0], "/v1/agent/members", mgmt).json()["Members"]
-                }[f"{host.hostname}.global"]
+        return {
+            m["Name"]: m["Status"]
+            for m in get(rest[0], "/v1/agent/members", mgmt).json()["Members"]
+        }[f"{host.hostname}.global"]
 
     wait_for(lambda: status_of(old) == "failed", 15, what="failed member", on_fail=logs)
 
@@ -119,8 +133,12 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
     tb.exec(old, "systemctl start nomad")
     wait_for(lambda: status_of(old) == "alive", 15, what="member alive again", on_fail=logs)
     assert wait_leader(tb.hosts, among=rest) == second
-    wait_for(lambda: get(old, "/v1/agent/members", mgmt).status_code == 200, 15,
-             what="replicated token on the restarted server", on_fail=logs)
+    wait_for(
+        lambda: get(old, "/v1/agent/members", mgmt).status_code == 200,
+        15,
+        what="replicated token on the restarted server",
+        on_fail=logs,
+    )
 
     # Cut the leader's network: the other two elect another leader; it rejoins when back.
     cut = host_of(second)
@@ -139,13 +157,15 @@ def test_leader_election_on_testbed_hosts(testbed_factory: Callable[..., Testbed
     for h in stop:
         tb.exec(h, "systemctl stop nomad")
     last = next(h for h in tb.hosts if h not in stop)
-    wait_for(lambda: get(last, "/v1/status/leader").json() == "", 15, what="no leader",
-             on_fail=logs)
+    wait_for(
+        lambda: get(last, "/v1/status/leader").json() == "", 15, what="no leader", on_fail=logs
+    )
 
     # A bad gossip key makes the unit fail with Nomad's error in its log.
     bad = stop[0]
-    tb.write_file(bad, "/etc/nomad.d/nomad.hcl",
-                  server_hcl(bad, addrs).replace(GOSSIP_KEY, "bm90IGEga2V5"))
+    tb.write_file(
+        bad, "/etc/nomad.d/nomad.hcl", server_hcl(bad, addrs).replace(GOSSIP_KEY, "bm90IGEga2V5")
+    )
     tb.exec(bad, "systemctl start nomad")
 
     def failed() -> bool:

@@ -5,7 +5,7 @@ package registry carries it). nomadctl's tests therefore hand `make_binary(...)`
 nomadctl's "install from a local binary" path; the hosts run it through systemd as
 `nomad agent -config /etc/nomad.d`.
 
-What the stand-in does (see `agent.py` for the details):
+What the stand-in does (see the `agent` package for the details):
 - `nomad version` / `nomad agent -config DIR|FILE ...` (HCL or JSON, merged in name order);
 - refuses, with exit code 1 and a `==> Error ...` line on stderr, what Nomad refuses: missing or
   relative `data_dir`, a gossip key that is not base64 of 16/24/32 bytes, missing TLS files,
@@ -27,29 +27,42 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import zipfile
 from pathlib import Path
 
-AGENT_SOURCE = Path(__file__).with_name("agent.py")
+AGENT_PACKAGE = Path(__file__).with_name("agent")
+_VERSION_MARKER = 'VERSION = "1.11.0"\n'
+_ZIP_MAIN = """import sys
+
+from nomad_standin.main import main
+
+sys.exit(main())
+"""
 
 
 def make_binary(dest: Path, version: str = "1.11.0") -> Path:
     """Write an executable stand-in `nomad` to `dest` and return `dest`.
 
-    The file is self-contained: `#!<this interpreter>` followed by the agent's source, so it
-    keeps working when copied elsewhere (the interpreter must have cryptography and
-    python-hcl2). `version` is what `nomad version` and the agent report (`Nomad v<version>`).
+    The file is a self-contained Python zip application: line 1 is `#!<this interpreter>`,
+    then a zip of the `agent` package (as `nomad_standin`), so it keeps working when copied
+    onto a test host (the interpreter must have cryptography and python-hcl2). `version` is
+    what `nomad version` and the agent report (`Nomad v<version>`, build tag in members).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    source = AGENT_SOURCE.read_text()
-    marker = 'VERSION = "1.11.0"\n'
-    if marker not in source:
-        raise RuntimeError(f"{AGENT_SOURCE}: version marker not found")
-    source = source.replace(marker, f"VERSION = {version!r}\n", 1)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"#!{sys.executable}\n# nomad stand-in for nomadctl tests (not HashiCorp "
-                   f"Nomad), generated from {AGENT_SOURCE.name}\n{source}")
-    tmp.chmod(tmp.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP
-              | stat.S_IROTH)
+    with tmp.open("wb") as f:
+        f.write(f"#!{sys.executable}\n".encode())
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for module in sorted(AGENT_PACKAGE.glob("*.py")):
+                source = module.read_text()
+                if module.name == "common.py":
+                    if _VERSION_MARKER not in source:
+                        raise RuntimeError(f"{module}: version marker not found")
+                    source = source.replace(_VERSION_MARKER, f"VERSION = {version!r}\n", 1)
+                z.writestr(f"nomad_standin/{module.name}", source)
+            z.writestr("__main__.py", _ZIP_MAIN)
+    mode = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+    tmp.chmod(mode)
     os.replace(tmp, dest)
     return dest

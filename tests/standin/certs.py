@@ -164,8 +164,9 @@ def make_cert(
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier(_skid(key.public_key())), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier(_skid(ca_key.public_key()), None, None),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier(_skid(ca_key.public_key()), None, None), critical=False
+        )
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

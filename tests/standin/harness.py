@@ -33,8 +33,13 @@ def next_ip() -> str:
     return f"127.{_NET}.{n // 250}.{n % 250 + 2}"
 
 
-def wait_for(fn: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.1,
-             what: str = "condition", on_fail: Callable[[], str] | None = None) -> T:
+def wait_for(
+    fn: Callable[[], T | None],
+    timeout: float = 15.0,
+    interval: float = 0.1,
+    what: str = "condition",
+    on_fail: Callable[[], str] | None = None,
+) -> T:
     """Poll `fn` until it returns something truthy; exceptions count as "not yet"."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -48,8 +53,9 @@ def wait_for(fn: Callable[[], T | None], timeout: float = 15.0, interval: float 
             last = exc
         if time.monotonic() > deadline:
             extra = on_fail() if on_fail else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: "
-                                 f"{last!r}\n{extra}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{extra}"
+            )
         time.sleep(interval)
 
 
@@ -110,12 +116,16 @@ def render_hcl(spec: Spec, data_dir: Path | str) -> str:
     if spec.server:
         join = ", ".join(f'"{a}"' for a in spec.retry_join)
         enc = f'\n  encrypt = "{spec.encrypt}"' if spec.encrypt else ""
-        lines.append(f"server {{\n  enabled = true\n  bootstrap_expect = {spec.bootstrap_expect}"
-                     f"{enc}\n  server_join {{\n    retry_join = [{join}]\n  }}\n}}")
+        lines.append(
+            f"server {{\n  enabled = true\n  bootstrap_expect = {spec.bootstrap_expect}"
+            f"{enc}\n  server_join {{\n    retry_join = [{join}]\n  }}\n}}"
+        )
     if spec.client:
         servers = ", ".join(f'"{a}"' for a in spec.servers)
-        lines.append(f'client {{\n  enabled = true\n  servers = [{servers}]\n'
-                     f'  node_pool = "{spec.node_pool}"\n  meta {{\n    rack = "r1"\n  }}\n}}')
+        lines.append(
+            f"client {{\n  enabled = true\n  servers = [{servers}]\n"
+            f'  node_pool = "{spec.node_pool}"\n  meta {{\n    rack = "r1"\n  }}\n}}'
+        )
     lines.append(f"acl {{\n  enabled = {str(spec.acl).lower()}\n}}")
     if spec.tls is not None:
         lines.append(
@@ -148,13 +158,18 @@ class Running:
     def url(self, path: str) -> str:
         return f"{self.scheme}://{self.spec.ip}:4646{path}"
 
-    def api(self, path: str, method: str = "GET", token: str | None = None,
-            timeout: float = 5.0, **kw: Any) -> requests.Response:
+    def api(
+        self,
+        path: str,
+        method: str = "GET",
+        token: str | None = None,
+        timeout: float = 5.0,
+        **kw: Any,
+    ) -> requests.Response:
         headers = dict(kw.pop("headers", None) or {})
         if token:
             headers["X-Nomad-Token"] = token
-        return self.session.request(method, self.url(path), headers=headers, timeout=timeout,
-                                    **kw)
+        return self.session.request(method, self.url(path), headers=headers, timeout=timeout, **kw)
 
     def leader(self) -> str:
         r = self.api("/v1/status/leader", timeout=2.0)
@@ -181,9 +196,12 @@ class LocalAgents:
         (d / "config" / "nomad.hcl").write_text(hcl or render_hcl(spec, d / "data"))
         log_path = d / "agent.log"
         with log_path.open("ab") as log:
-            proc = subprocess.Popen([str(self.binary), "agent", "-config", str(d / "config")],
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [str(self.binary), "agent", "-config", str(d / "config")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         session = requests.Session()
         session.trust_env = False  # REQUESTS_CA_BUNDLE would silently replace session.verify
         scheme = "http"
@@ -214,8 +232,9 @@ class LocalAgents:
             return agent.proc.wait(5)
 
     def logs(self) -> str:
-        return "\n".join(f"----- {a.spec.name} ({a.spec.ip}) -----\n{a.log()[-4000:]}"
-                         for a in self.agents)
+        return "\n".join(
+            f"----- {a.spec.name} ({a.spec.ip}) -----\n{a.log()[-4000:]}" for a in self.agents
+        )
 
     def close(self) -> None:
         for a in self.agents:

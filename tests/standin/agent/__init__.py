@@ -1,0 +1,31 @@
+"""A stand-in for the HashiCorp Nomad agent, for nomadctl's tests. It is NOT Nomad.
+
+Real Nomad cannot be installed on the test machines, so nomadctl's tests upload this program
+as `nomad` and run it as `nomad agent -config /etc/nomad.d`. It reads the agent HCL that
+nomadctl writes, refuses the configurations real Nomad refuses (bad data_dir, bad gossip key,
+missing or mismatched TLS files, certificates without the `server.<region>.nomad` /
+`client.<region>.nomad` names), and serves the subset of the HTTP API that nomadctl uses over
+real TLS with client-certificate checks.
+
+What it does, in short:
+- servers find each other through `retry_join` addresses (a small gossip exchange over TCP on
+  the serf port, AES-GCM sealed with the `encrypt` key, so servers with different keys never
+  see each other), mark a member `failed` after ~3 s of silence and `left` after a graceful
+  leave;
+- "raft" is a heartbeat over HTTPS on the RPC port (mutual TLS, `server.<region>.nomad` checked
+  with verify_server_hostname). Once `bootstrap_expect` servers are alive they fix the voter
+  set; a leader needs a majority of voters reachable and is the reachable voter with the
+  newest state, lowest address on ties; an existing leader is kept while it holds quorum;
+- cluster state (ACL bootstrap + reset index, tokens, policies, nodes, jobs) is written on
+  the leader, pushed to followers synchronously on every write, pulled by lagging followers
+  on heartbeats, and persisted in `<data_dir>/server/state.json`;
+- clients register and heartbeat over the same RPC channel and become `ready` nodes, `down`
+  after ~4 s of silence; jobs are stored and listed, never run.
+
+What it does not do: schedule or run anything, a real raft log, blocking queries, namespaces
+other than as labels, ACL roles, cloud auto-join (`provider=...` entries are skipped), UDP.
+"""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,148 @@
+"""Client agents: register and heartbeat as a node, forward API calls to the servers."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .common import (
+    HEARTBEAT,
+    REVISION,
+    VERSION,
+    ApiError,
+    as_bool,
+    read_or_create_id,
+    split_host_port,
+)
+from .transport import Response, response_from, text_error
+
+if TYPE_CHECKING:
+    from .main import Agent
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+class ClientRole:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        cfg = self.cfg = agent.cfg
+        self.log = agent.log
+        d = Path(cfg.data_dir) / "client"
+        d.mkdir(parents=True, exist_ok=True)
+        self.node_id = read_or_create_id(d / "client-id")
+        self.secret_id = read_or_create_id(d / "secret-id")
+        self.servers: list[str] = []
+        for s in cfg.client_servers:
+            if "provider=" in s:
+                self.log(
+                    "WARN",
+                    f"client: cloud auto-join is not supported by the stand-in, skipping {s!r}",
+                )
+                continue
+            host, port = split_host_port(s, 4647)
+            self.servers.append(f"{host}:{port}")
+        if agent.server is not None:
+            self.servers.insert(0, agent.server.rpc_addr)
+        self.current = 0
+        self.registered = False
+        self.lock = threading.Lock()
+
+    def node(self) -> dict[str, Any]:
+        cfg = self.cfg
+        ip, port = cfg.advertise["http"]
+        drivers = {}
+        docker = (cfg.plugins.get("docker") or {}).get("config") or {}
+        raw_exec = (cfg.plugins.get("raw_exec") or {}).get("config") or {}
+        privileged = str(as_bool(docker.get("allow_privileged", False))).lower()
+        drivers["docker"] = {
+            "Detected": False,
+            "Healthy": False,
+            "HealthDescription": "stand-in: no docker",
+            "Attributes": {"driver.docker.privileged.enabled": privileged},
+        }
+        if as_bool(raw_exec.get("enabled", False)):
+            drivers["raw_exec"] = {"Detected": True, "Healthy": True, "Attributes": {}}
+        return {
+            "ID": self.node_id,
+            "Name": cfg.name,
+            "Datacenter": cfg.datacenter,
+            "NodePool": cfg.node_pool,
+            "NodeClass": cfg.node_class,
+            "Address": ip,
+            "HTTPAddr": f"{ip}:{port}",
+            "TLSEnabled": cfg.tls.http,
+            "Drain": False,
+            "SchedulingEligibility": "eligible",
+            "Version": VERSION,
+            "Attributes": {
+                "nomad.version": VERSION,
+                "nomad.revision": REVISION,
+                "unique.hostname": socket.gethostname(),
+                "kernel.name": "linux",
+                "unique.network.ip-address": ip,
+                "os.name": "linux",
+            },
+            "Meta": dict(cfg.meta),
+            "Drivers": drivers,
+        }
+
+    def start(self) -> None:
+        if not self.servers:
+            self.log("WARN", "client: no servers configured (client.servers / server_join)")
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.agent.stop.is_set():
+            self.heartbeat()
+            self.agent.stop.wait(HEARTBEAT)
+
+    def ordered_servers(self) -> list[str]:
+        with self.lock:
+            s = list(self.servers)
+            c = self.current % len(s) if s else 0
+        return s[c:] + s[:c]
+
+    def heartbeat(self) -> None:
+        node = self.node()
+        last_error = ""
+        for i, server in enumerate(self.ordered_servers()):
+            try:
+                reply = self.agent.rpc.call(server, "/rpc/node", node)
+            except (OSError, ApiError, ValueError, http.client.HTTPException) as exc:
+                last_error = f"{server}: {exc}"
+                continue
+            with self.lock:
+                self.current = (self.current + i) % max(len(self.servers), 1)
+                for s in reply.get("Servers", []):
+                    if s not in self.servers:
+                        self.servers.append(s)
+            if not self.registered:
+                self.log("INFO", f"client: node registration complete: node_id={self.node_id}")
+                self.registered = True
+            return
+        if self.registered or last_error:
+            self.log(
+                "WARN" if self.registered else "DEBUG",
+                f"client: error heartbeating to servers: {last_error or 'no servers'}",
+            )
+        with self.lock:
+            self.current += 1
+        self.registered = False
+
+    def forward(self, payload: dict[str, Any]) -> Response:
+        errors = []
+        for server in self.ordered_servers():
+            try:
+                reply = self.agent.rpc.call(server, "/rpc/http", payload, timeout=5.0)
+            except ApiError as exc:
+                return text_error(exc.status, exc.text)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                errors.append(f"{server}: {exc}")
+                continue
+            return response_from(reply)
+        self.log("WARN", f"client: no server answered: {errors}")
+        return text_error(500, "No known servers" if not errors else "No path to region")

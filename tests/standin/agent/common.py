@@ -1,0 +1,111 @@
+"""Constants, logging, errors and small helpers shared by the stand-in's modules."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+VERSION = "1.11.0"
+REVISION = "standin"
+HEARTBEAT = 0.5  # seconds between gossip / raft / client heartbeats
+FAIL_AFTER = 3.0  # a member or raft peer silent this long is failed / unreachable
+NODE_TTL = 4.0  # a client node silent this long is down
+CALL_TIMEOUT = 1.5
+
+
+# ---------------------------------------------------------------------------------- logging
+
+
+class Log:
+    LEVELS: ClassVar[dict[str, int]] = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4}
+
+    def __init__(self, level: str = "INFO") -> None:
+        self.level = self.LEVELS.get(level.upper(), 2)
+        self._lock = threading.Lock()
+
+    def __call__(self, level: str, msg: str) -> None:
+        if self.LEVELS[level] < self.level:
+            return
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.ui(f"    {ts} {f'[{level}]':<8}{msg}")
+
+    def ui(self, line: str) -> None:
+        with self._lock:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+class AgentError(Exception):
+    """A configuration or startup problem: the agent prints it and exits 1."""
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+def as_bool(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return bool(v)
+
+
+def as_int(v: Any, what: str) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise AgentError(f"Error loading configuration: {what}: invalid integer {v!r}") from None
+
+
+def str_list(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    return [str(x) for x in v]
+
+
+def split_host_port(s: str, default_port: int) -> tuple[str, int]:
+    s = s.strip()
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if s.count(":") == 1:
+        host, port = s.split(":")
+        return host, int(port)
+    return s, default_port
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write_atomic(path: Path, data: str, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(data)
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+def read_or_create_id(path: Path) -> str:
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    value = str(uuid.uuid4())
+    write_atomic(path, value)
+    return value
+
+
+def ip_key(addr: str) -> tuple[int, ...]:
+    host, port = split_host_port(addr, 0)
+    try:
+        return (*(int(p) for p in host.split(".")), port)
+    except ValueError:
+        return (1 << 30, port)

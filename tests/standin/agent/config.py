@@ -1,0 +1,338 @@
+"""Agent configuration: HCL/JSON files merged like Nomad's, defaults, and the startup refusals."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import AgentError, as_bool, as_int, split_host_port, str_list
+
+# ----------------------------------------------------------------------------------- config
+
+
+@dataclass
+class TLSConfig:
+    http: bool = False
+    rpc: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    verify_server_hostname: bool = False
+    verify_https_client: bool = False
+
+
+@dataclass
+class AgentConfig:
+    name: str
+    region: str = "global"
+    datacenter: str = "dc1"
+    data_dir: str = ""
+    bind_addr: str = "0.0.0.0"
+    bind: dict[str, str] = field(default_factory=dict)  # http/rpc/serf -> listen address
+    advertise: dict[str, tuple[str, int]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=lambda: {"http": 4646, "rpc": 4647, "serf": 4648})
+    server_enabled: bool = False
+    bootstrap_expect: int = 0
+    encrypt: str = ""
+    retry_join: list[str] = field(default_factory=list)
+    client_enabled: bool = False
+    client_servers: list[str] = field(default_factory=list)
+    node_pool: str = "default"
+    node_class: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+    acl_enabled: bool = False
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    leave_on_terminate: bool = False
+    leave_on_interrupt: bool = False
+    log_level: str = "INFO"
+    plugins: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def encrypt_key(self) -> bytes | None:
+        return base64.b64decode(self.encrypt, validate=True) if self.encrypt else None
+
+
+KNOWN_TOP = {
+    "name",
+    "region",
+    "datacenter",
+    "data_dir",
+    "bind_addr",
+    "advertise",
+    "ports",
+    "addresses",
+    "server",
+    "client",
+    "acl",
+    "tls",
+    "plugin",
+    "license_path",
+    "log_level",
+    "log_json",
+    "log_file",
+    "telemetry",
+    "leave_on_terminate",
+    "leave_on_interrupt",
+    "disable_update_check",
+    "enable_syslog",
+    "enable_debug",
+    "consul",
+    "vault",
+    "ui",
+    "limits",
+    "audit",
+    "autopilot",
+    "plugin_dir",
+    "http_api_response_headers",
+    "reporting",
+}
+
+
+def is_block(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    if value.get("__is_block__"):
+        return True
+    return len(value) == 1 and is_block(next(iter(value.values())))
+
+
+def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            deep_merge(dst[key], value)
+        else:
+            dst[key] = value
+    return dst
+
+
+def normalize(value: Any, merge_any_dict_list: bool = False) -> Any:
+    """hcl2 (or JSON) output -> plain data with every block list merged into one dict."""
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) for v in value)
+        and (merge_any_dict_list or all(is_block(v) for v in value))
+    ):
+        merged: dict[str, Any] = {}
+        for item in value:
+            deep_merge(merged, normalize(item, merge_any_dict_list))
+        return merged
+    if isinstance(value, dict):
+        return {
+            k: normalize(v, merge_any_dict_list) for k, v in value.items() if k != "__is_block__"
+        }
+    if isinstance(value, list):
+        return [normalize(v, merge_any_dict_list) for v in value]
+    return value
+
+
+def parse_hcl(text: str) -> dict[str, Any]:
+    import hcl2
+    from hcl2.utils import SerializationOptions
+
+    opts = SerializationOptions(
+        strip_string_quotes=True, explicit_blocks=True, with_comments=False, preserve_heredocs=False
+    )
+    return hcl2.loads(text, serialization_options=opts)
+
+
+def load_config_files(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
+    merged: dict[str, Any] = {}
+    files: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(
+                f for f in path.iterdir() if f.suffix in (".hcl", ".json") and f.is_file()
+            )
+        elif path.is_file():
+            found = [path]
+        else:
+            raise AgentError(
+                f"Error loading configuration from {p}: stat {p}: no such file or directory"
+            )
+        for f in found:
+            try:
+                text = f.read_text()
+                if f.suffix == ".json":
+                    data = normalize(json.loads(text), merge_any_dict_list=True)
+                else:
+                    data = normalize(parse_hcl(text))
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise AgentError(f"Error loading configuration from {p}: {f}: {first}") from exc
+            deep_merge(merged, data)
+            files.append(str(f))
+    return merged, files
+
+
+def detect_ip() -> str:
+    """What Nomad's GetPrivateIP would pick, roughly: the first global IPv4 address."""
+    try:
+        out = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "scope", "global"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    m = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", out)
+    return m.group(1) if m else "127.0.0.1"
+
+
+def build_config(raw: dict[str, Any], files: list[str], overrides: dict[str, Any]) -> AgentConfig:
+    raw = deep_merge(raw, overrides)
+    cfg = AgentConfig(name=str(raw.get("name") or socket.gethostname()), files=files)
+    cfg.region = str(raw.get("region") or "global")
+    cfg.datacenter = str(raw.get("datacenter") or "dc1")
+    cfg.data_dir = str(raw.get("data_dir") or "")
+    cfg.bind_addr = str(raw.get("bind_addr") or "0.0.0.0")
+    cfg.log_level = str(raw.get("log_level") or "INFO").upper()
+    cfg.leave_on_terminate = as_bool(raw.get("leave_on_terminate", False))
+    cfg.leave_on_interrupt = as_bool(raw.get("leave_on_interrupt", False))
+    cfg.ignored = sorted(k for k in raw if k not in KNOWN_TOP)
+    ports = raw.get("ports") or {}
+    for proto in ("http", "rpc", "serf"):
+        if proto in ports:
+            cfg.ports[proto] = as_int(ports[proto], f"ports.{proto}")
+    if "{{" in cfg.bind_addr:
+        cfg.bind_addr = "0.0.0.0"
+    addresses = raw.get("addresses") or {}
+    advertise = raw.get("advertise") or {}
+    default_ip = cfg.bind_addr if cfg.bind_addr not in ("0.0.0.0", "::", "") else ""
+    for proto in ("http", "rpc", "serf"):
+        bind = str(addresses.get(proto) or cfg.bind_addr)
+        cfg.bind[proto] = "0.0.0.0" if "{{" in bind else bind
+        adv = str(advertise.get(proto) or "")
+        if not adv or "{{" in adv:
+            ip = cfg.bind[proto] if cfg.bind[proto] not in ("0.0.0.0", "::") else default_ip
+            cfg.advertise[proto] = (ip or detect_ip(), cfg.ports[proto])
+        else:
+            cfg.advertise[proto] = split_host_port(adv, cfg.ports[proto])
+    server = raw.get("server") or {}
+    cfg.server_enabled = as_bool(server.get("enabled", False))
+    cfg.bootstrap_expect = as_int(server.get("bootstrap_expect", 0), "server.bootstrap_expect")
+    cfg.encrypt = str(server.get("encrypt") or "")
+    join = server.get("server_join") or {}
+    cfg.retry_join = str_list(join.get("retry_join")) + str_list(server.get("retry_join"))
+    cfg.retry_join += str_list(server.get("start_join"))
+    client = raw.get("client") or {}
+    cfg.client_enabled = as_bool(client.get("enabled", False))
+    cjoin = client.get("server_join") or {}
+    cfg.client_servers = str_list(client.get("servers")) + str_list(cjoin.get("retry_join"))
+    cfg.node_pool = str(client.get("node_pool") or "default")
+    cfg.node_class = str(client.get("node_class") or "")
+    cfg.meta = {str(k): str(v) for k, v in (client.get("meta") or {}).items()}
+    cfg.acl_enabled = as_bool((raw.get("acl") or {}).get("enabled", False))
+    t = raw.get("tls") or {}
+    cfg.tls = TLSConfig(
+        http=as_bool(t.get("http", False)),
+        rpc=as_bool(t.get("rpc", False)),
+        ca_file=str(t.get("ca_file") or ""),
+        cert_file=str(t.get("cert_file") or ""),
+        key_file=str(t.get("key_file") or ""),
+        verify_server_hostname=as_bool(t.get("verify_server_hostname", False)),
+        verify_https_client=as_bool(t.get("verify_https_client", False)),
+    )
+    cfg.plugins = raw.get("plugin") or {}
+    return cfg
+
+
+def validate(cfg: AgentConfig) -> None:
+    """The refusals real Nomad makes at startup (messages modelled on Nomad's)."""
+    if not cfg.server_enabled and not cfg.client_enabled:
+        raise AgentError("Must specify either server, client or dev mode for the agent.")
+    if not cfg.data_dir:
+        raise AgentError('Must specify "data_dir" config option or "data-dir" CLI flag')
+    if not os.path.isabs(cfg.data_dir):
+        raise AgentError(f"data_dir must be given as an absolute path: found {cfg.data_dir}")
+    if cfg.server_enabled and cfg.bootstrap_expect < 1:
+        raise AgentError(
+            f"Invalid bootstrap_expect {cfg.bootstrap_expect}: must be at least 1 "
+            "(this stand-in has no manual bootstrap)"
+        )
+    if cfg.server_enabled and cfg.encrypt:
+        try:
+            key = base64.b64decode(cfg.encrypt, validate=True)
+        except ValueError as exc:
+            raise AgentError(f"Invalid encryption key: {exc}") from None
+        if len(key) not in (16, 24, 32):
+            raise AgentError(
+                f"Invalid encryption key: key size must be 16, 24 or 32 bytes, got {len(key)}"
+            )
+    check_tls_files(cfg)
+
+
+def _dns_names(cert: Any) -> list[str]:
+    from cryptography import x509
+
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return list(ext.value.get_values_for_type(x509.DNSName))
+
+
+def check_tls_files(cfg: AgentConfig) -> None:
+    t = cfg.tls
+    if not (t.http or t.rpc):
+        return
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    for opt, path in (("ca_file", t.ca_file), ("cert_file", t.cert_file), ("key_file", t.key_file)):
+        if not path:
+            raise AgentError(f"Error starting agent: tls: {opt} must be set when TLS is enabled")
+        if not Path(path).is_file():
+            what = "Failed to read CA file" if opt == "ca_file" else "Failed to load cert/key pair"
+            raise AgentError(
+                f"Error starting agent: {what}: open {path}: no such file or directory"
+            )
+    try:
+        cas = x509.load_pem_x509_certificates(Path(t.ca_file).read_bytes())
+    except ValueError:
+        raise AgentError(
+            f"Error starting agent: Failed to parse any CA certificates from {t.ca_file}"
+        ) from None
+    try:
+        cert = x509.load_pem_x509_certificate(Path(t.cert_file).read_bytes())
+        key = serialization.load_pem_private_key(Path(t.key_file).read_bytes(), password=None)
+    except ValueError as exc:
+        raise AgentError(f"Error starting agent: Failed to load cert/key pair: {exc}") from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
+        raise AgentError(
+            "Error starting agent: Failed to load cert/key pair: "
+            "tls: private key does not match public key"
+        )
+    issued = False
+    for ca in cas:
+        with contextlib.suppress(Exception):
+            cert.verify_directly_issued_by(ca)
+            issued = True
+    if not issued:
+        raise AgentError(
+            f"Error starting agent: {t.cert_file}: x509: certificate signed by unknown authority"
+            f" (not issued by {t.ca_file})"
+        )
+    if t.verify_server_hostname:
+        role = "server" if cfg.server_enabled else "client"
+        want = f"{role}.{cfg.region}.nomad"
+        if want not in _dns_names(cert):
+            raise AgentError(
+                f"Error starting agent: {t.cert_file}: x509: certificate is not valid for "
+                f"{want} (verify_server_hostname is set; DNS names: "
+                f"{', '.join(_dns_names(cert)) or 'none'})"
+            )

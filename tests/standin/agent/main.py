@@ -1,0 +1,180 @@
+"""The `nomad` command line (`version`, `agent -config ...`) and the Agent tying roles together."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .api import Api
+from .client import ClientRole
+from .common import REVISION, VERSION, AgentError, Log
+from .config import AgentConfig, build_config, load_config_files, validate
+from .server import ServerRole
+from .transport import Listener, Request, Response, Rpc, server_ssl_context
+
+# ---------------------------------------------------------------------------- the agent
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, log: Log) -> None:
+        self.cfg, self.log = cfg, log
+        self.stop = threading.Event()
+        self.boot = str(uuid.uuid4())
+        self.listeners: list[Listener] = []
+        Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+        self.rpc = Rpc(cfg)
+        self.server: ServerRole | None = ServerRole(self) if cfg.server_enabled else None
+        self.client: ClientRole | None = ClientRole(self) if cfg.client_enabled else None
+        self.api = Api(self)
+
+    def _listen(
+        self, proto: str, dispatch: Callable[[Request], Response], ctx: ssl.SSLContext | None
+    ) -> None:
+        addr = (self.cfg.bind[proto], self.cfg.ports[proto])
+        try:
+            lst = Listener(addr, dispatch, ctx, self.log, proto)
+        except OSError as exc:
+            raise AgentError(
+                f"Error starting agent: failed to listen on {proto} "
+                f"{addr[0]}:{addr[1]}: {exc.strerror or exc}"
+            ) from None
+        self.listeners.append(lst)
+
+    def start(self) -> None:
+        t = self.cfg.tls
+        http_ctx = server_ssl_context(t, t.verify_https_client) if t.http else None
+        self._listen("http", self.api.http_dispatch, http_ctx)
+        if self.server is not None:
+            rpc_ctx = server_ssl_context(t, True) if t.rpc else None
+            self._listen("rpc", self.server.rpc_dispatch, rpc_ctx)
+            self._listen("serf", self.server.serf_dispatch, None)
+        for lst in self.listeners:
+            lst.start()
+        if self.server is not None:
+            self.server.start()
+        if self.client is not None:
+            self.client.start()
+
+    def shutdown(self, leave: bool) -> None:
+        if leave and self.server is not None:
+            self.server.leave()
+        self.stop.set()
+        for lst in self.listeners:
+            lst.shutdown()
+            lst.server_close()
+
+
+def _banner(cfg: AgentConfig, log: Log) -> None:
+    for f in cfg.files:
+        log.ui(f"==> Loaded configuration from {f}")
+    log.ui("==> Starting Nomad agent (stand-in for tests, not HashiCorp Nomad)...")
+    rows = {
+        "Advertise Addrs": "HTTP: {}; RPC: {}; Serf: {}".format(
+            *(f"{h}:{p}" for h, p in (cfg.advertise[k] for k in ("http", "rpc", "serf")))
+        ),
+        "Bind Addrs": "HTTP: {}; RPC: {}; Serf: {}".format(
+            *(f"{cfg.bind[k]}:{cfg.ports[k]}" for k in ("http", "rpc", "serf"))
+        ),
+        "Client": str(cfg.client_enabled).lower(),
+        "Log Level": cfg.log_level,
+        "Node Id": "",
+        "Region": f"{cfg.region} (DC: {cfg.datacenter})",
+        "Server": str(cfg.server_enabled).lower(),
+        "Version": VERSION,
+    }
+    log.ui("==> Nomad agent configuration:\n")
+    for k, v in rows.items():
+        log.ui(f"{k:>20}: {v}")
+    log.ui("\n==> Nomad agent started! Log data will stream in below:\n")
+
+
+def agent_main(args: list[str]) -> int:
+    log = Log()
+    paths: list[str] = []
+    overrides: dict[str, Any] = {}
+    flags = {
+        "-data-dir": "data_dir",
+        "-bind": "bind_addr",
+        "-node": "name",
+        "-region": "region",
+        "-dc": "datacenter",
+        "-log-level": "log_level",
+    }
+    it = iter(args)
+    for arg in it:
+        name, eq, value = arg.partition("=")
+        name = "-" + name.lstrip("-")
+        if name in ("-config", *flags) and not eq:
+            value = next(it, "")
+        if name == "-config":
+            paths.append(value)
+        elif name in flags:
+            overrides[flags[name]] = value
+        elif name in ("-server", "-client"):
+            overrides.setdefault(name[1:], {})["enabled"] = True
+        else:
+            log.ui(f"==> Error parsing flags: flag provided but not defined: {arg}")
+            return 1
+    try:
+        raw, files = load_config_files(paths)
+        cfg = build_config(raw, files, overrides)
+        log = Log(cfg.log_level)
+        validate(cfg)
+    except AgentError as exc:
+        log.ui(f"==> Error: {exc}" if not str(exc).startswith("Error") else f"==> {exc}")
+        return 1
+    _banner(cfg, log)
+    for key in cfg.ignored:
+        log("WARN", f"agent: stand-in ignores config block or key: {key}")
+    try:
+        agent = Agent(cfg, log)
+        agent.start()
+    except (AgentError, OSError, ssl.SSLError) as exc:
+        text = str(exc)
+        log.ui(f"==> {text}" if text.startswith("Error") else f"==> Error starting agent: {text}")
+        return 1
+    caught: list[int] = []
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            log.ui("==> Caught signal: hangup (the stand-in does not reload)")
+            return
+        caught.append(signum)
+        done.set()
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    while not done.wait(0.5):
+        pass
+    sig = caught[0]
+    log.ui(f"==> Caught signal: {'terminated' if sig == signal.SIGTERM else 'interrupt'}")
+    graceful = cfg.leave_on_terminate if sig == signal.SIGTERM else cfg.leave_on_interrupt
+    if graceful:
+        log.ui("==> Gracefully shutting down agent...")
+    agent.shutdown(leave=graceful)
+    log("INFO", "agent: shutdown complete")
+    return 0 if graceful else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    cmd = args[0] if args else ""
+    if cmd in ("version", "-version", "--version", "-v"):
+        sys.stdout.write(
+            f"Nomad v{VERSION}\nBuildDate 2025-01-01T00:00:00Z\n"
+            f"Revision {REVISION} (stand-in for tests, not HashiCorp Nomad)\n"
+        )
+        return 0
+    if cmd == "agent":
+        return agent_main(args[1:])
+    sys.stderr.write(
+        "Usage: nomad [-version] <command> [args]\n\nStand-in for tests. Commands: agent, version\n"
+    )
+    return 1 if cmd not in ("-h", "--help", "help") else 0
