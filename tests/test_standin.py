@@ -635,3 +635,74 @@ def test_render_hcl_is_what_the_agent_reads(tmp_path: Path) -> None:
     assert cfg.plugins["docker"]["config"]["allow_privileged"] is False
     assert cfg.ignored == ["unknown_block"]
     assert files == [str(conf / "10-base.hcl"), str(conf / "20-override.hcl")]
+
+
+def test_rpc_needs_certificates_from_the_same_ca(agents: LocalAgents, pki: Pki) -> None:
+    """Gossip works (same key), but raft over mutual TLS does not: members, no leader."""
+    ips = [next_ip(), next_ip()]
+    a = agents.start(
+        Spec(
+            name="a",
+            ip=ips[0],
+            bootstrap_expect=2,
+            retry_join=ips,
+            acl=False,
+            encrypt=GOSSIP_KEY,
+            tls=pki.node("server", ips[0]),
+            ca_file=pki.ca.cert,
+        )
+    )
+    b = agents.start(
+        Spec(
+            name="b",
+            ip=ips[1],
+            bootstrap_expect=2,
+            retry_join=ips,
+            acl=False,
+            encrypt=GOSSIP_KEY,
+            tls=pki.node("server", ips[1], ca=pki.other_ca),
+            ca_file=pki.other_ca.cert,
+        )
+    )
+    agents.wait_http(a)
+    wait_for(
+        lambda: member_status(a).get("b.global") == "alive",
+        10,
+        what="b gossips with a",
+        on_fail=agents.logs,
+    )
+    wait_for(
+        lambda: "rpc: TLS handshake error" in a.log(),
+        10,
+        what="rpc TLS refused",
+        on_fail=agents.logs,
+    )
+    time.sleep(1.5)  # several election rounds: still nobody may win
+    assert a.leader() == ""
+    assert b.alive()
+
+
+def test_json_config_merges_with_hcl(tmp_path: Path) -> None:
+    from tests.standin.agent import config as agent
+
+    conf = tmp_path / "c"
+    conf.mkdir()
+    (conf / "a.hcl").write_text(
+        'data_dir = "/opt/nomad"\nserver {\n  enabled = true\n  bootstrap_expect = 3\n}\n'
+    )
+    (conf / "b.json").write_text(
+        json.dumps(
+            {
+                "region": "eu",
+                "server": [{"bootstrap_expect": 1, "server_join": {"retry_join": ["10.0.0.1"]}}],
+                "acl": {"enabled": True},
+            }
+        )
+    )
+    raw, files = agent.load_config_files([str(conf)])
+    cfg = agent.build_config(raw, files, {})
+    assert (cfg.region, cfg.server_enabled, cfg.bootstrap_expect) == ("eu", True, 1)
+    assert cfg.retry_join == ["10.0.0.1"] and cfg.acl_enabled
+    (conf / "c.hcl").write_text("server {\n  enabled = \n}\n")
+    with pytest.raises(agent.AgentError, match=r"c\.hcl"):
+        agent.load_config_files([str(conf)])
