@@ -254,3 +254,35 @@ def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 10) -> lis
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return [e for e in pool.map(one, hosts_of(state)) if e]
+
+
+def configure_and_finish(
+    ws: Workspace,
+    hosts: Sequence[Host],
+    node: nodes.NodeOptions,
+    ssh: nodes.SshOptions,
+    *,
+    bootstrap_acl: bool,
+    leader_timeout: float,
+    progress: Progress,
+) -> UpReport:
+    """Steps 4-7 of `up`: node certificates and files over SSH, leader, ACL bootstrap.
+
+    A failed host stops the run before the leader wait (the report names it); everything
+    done so far is recorded, so the next `up` redoes only what is missing.
+    """
+    report = UpReport(configure(ws, hosts, node, ssh, progress))
+    if report.failed:
+        return report
+    return finish(
+        ws, report, bootstrap_acl=bootstrap_acl, leader_timeout=leader_timeout, progress=progress
+    )
+
+
+def failure_message(report: UpReport) -> str:
+    parts = [f"{r.host.name} ({r.error})" for r in report.failed]
+    return (
+        f"{len(report.failed)} of {len(report.hosts)} host(s) failed: "
+        + "; ".join(parts)
+        + "; the others are configured, re-run `nomadctl up` to finish"
+    )
