@@ -341,8 +341,21 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmat
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _resource_rows(resources: list) -> list[tuple]:  # type: ignore[type-arg]
-    return [(r.kind, r.name, r.id or "", status_cell(r.status), r.detail) for r in resources]
+RESOURCE_COLUMNS = ["Resource", "ID", "Status", "Detail"]
+NOMAD_VERSION = "1.11.1"  # pinned default of `up --nomad-version`
+
+
+def _resource_rows(resources: list, cluster: str) -> list[tuple]:  # type: ignore[type-arg]
+    """One row per resource, narrow enough for 80 columns: instances by name, the rest by
+    kind, with a name other than `nomadctl-<cluster>` leading the detail."""
+    rows = []
+    for r in resources:
+        detail = r.detail
+        if r.kind != "instance" and r.name != f"nomadctl-{cluster}":
+            detail = f"{r.name}: {detail}" if detail else r.name
+        label = r.name if r.kind == "instance" else r.kind
+        rows.append((label, r.id or "", status_cell(r.status), detail))
+    return rows
 
 
 def _confirm(ui: Ui, question: str) -> None:
@@ -423,86 +436,281 @@ def up(
     root_volume_size: Annotated[
         int, typer.Option(min=8, help="Root volume size in GiB (gp3, encrypted).")
     ] = 20,
+    server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server",
+            help="Use a machine you already have as a server (IP, repeatable); skips AWS.",
+            show_default=False,
+        ),
+    ] = None,
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client",
+            help="Use a machine you already have as a client (IP, repeatable); skips AWS.",
+            show_default=False,
+        ),
+    ] = None,
+    nomad_version: Annotated[str, typer.Option(help="Nomad version to install.")] = NOMAD_VERSION,
+    install_method: Annotated[
+        str,
+        typer.Option(
+            help="How to install Nomad: apt (HashiCorp's repository) or zip (release "
+            "zip checked against its SHA-256 sums)."
+        ),
+    ] = "apt",
+    nomad_binary: Annotated[
+        Path | None,
+        typer.Option(
+            help="Upload this nomad binary instead of installing (air-gapped hosts).",
+            show_default=False,
+        ),
+    ] = None,
+    edition: Annotated[
+        str, typer.Option(help="community, or enterprise (needs --license-file).")
+    ] = "community",
+    license_file: Annotated[
+        Path | None, typer.Option(help="Nomad Enterprise licence file.", show_default=False)
+    ] = None,
+    nomad_region: Annotated[str, typer.Option(help="Nomad region of the cluster.")] = "global",
+    datacenter: Annotated[str, typer.Option(help="Nomad datacenter of the nodes.")] = "dc1",
+    node_pool: Annotated[str, typer.Option(help="Node pool of the clients.")] = "default",
+    enable_raw_exec: Annotated[
+        bool, typer.Option(help="Enable the raw_exec driver (unisolated; off by default).")
+    ] = False,
+    docker: Annotated[bool, typer.Option(help="Install Docker on clients.")] = True,
+    ssh_user: Annotated[
+        str, typer.Option(help="SSH user on the nodes (sudo if not root).")
+    ] = "ubuntu",
+    ssh_address: Annotated[
+        str,
+        typer.Option(
+            help="Reach nodes at their public or private address (private: from "
+            "inside the VPC or over VPN).  \\[default: public on AWS]",
+            show_default=False,
+        ),
+    ] = "",
+    bastion: Annotated[
+        str | None,
+        typer.Option(
+            help="Jump host, user@host[:port], to reach the nodes through.", show_default=False
+        ),
+    ] = None,
+    parallel: Annotated[int, typer.Option(min=1, help="Nodes configured at once.")] = 10,
+    ssh_wait: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for SSH on each node (fresh boots).")
+    ] = 300.0,
+    leader_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for a cluster leader.")
+    ] = 300.0,
+    acl_bootstrap: Annotated[
+        bool, typer.Option(help="Bootstrap ACLs once a leader exists.")
+    ] = True,
     yes: Yes = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what exists and what would be created.")
     ] = False,
     skip_configure: Annotated[
         bool,
-        typer.Option(
-            "--skip-configure",
-            help="Stop after the AWS infrastructure (for now `up` always stops there).",
-        ),
+        typer.Option("--skip-configure", help="Stop after creating the hosts (no SSH)."),
     ] = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Create the cluster's AWS infrastructure: network, firewall, SSH key, IAM, instances.
+    """Create a secured Nomad cluster: hosts, certificates, agents, leader, ACLs.
 
-    Everything is found by tag first, so re-running `up` after an error or an interruption
-    carries on where it stopped and never duplicates anything.
+    On AWS it first creates the network, firewall, SSH key, IAM profile and instances; with
+    --server/--client it uses machines you already have. Every step finds what exists first,
+    so re-running `up` after an error or an interruption carries on where it stopped.
     """
+    from nomadctl import lifecycle, nodes, render
     from nomadctl.providers import aws
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
-    opts = aws.AwsOptions(
-        region=region,
-        profile=profile,
-        vpc_cidr=vpc_cidr,
-        subnet_cidr=subnet_cidr,
-        vpc_id=vpc_id,
-        subnet_id=subnet_id,
-        availability_zone=availability_zone,
-        allow_cidrs=tuple(allow_cidr or ()),
-        client_ports=tuple(client_port or ()),
-        ssh_key=ssh_key,
-        servers=servers,
-        clients=clients,
-        server_type=server_type,
-        client_type=client_type,
-        ami=ami,
-        root_volume_size=root_volume_size,
+    static = bool(server or client)
+    facts = render.ClusterFacts(
+        nomad_region=nomad_region,
+        datacenter=datacenter,
+        node_pool=node_pool,
+        enable_raw_exec=enable_raw_exec,
+        docker=docker,
+        edition=_choice(edition, "--edition", ("community", "enterprise")),  # type: ignore[arg-type]
+        install_method="binary"
+        if nomad_binary
+        else _choice(  # type: ignore[arg-type]
+            install_method, "--install-method", ("apt", "zip")
+        ),
+        nomad_version=nomad_version,
     )
-    opts.validate()
+    if facts.edition == "enterprise" and license_file is None:
+        raise UsageError("--edition enterprise needs --license-file")
+    if ssh_address:
+        _choice(ssh_address, "--ssh-address", ("public", "private"))
     ws = app_ctx.workspace()
-    if dry_run:
-        with ui.progress("Looking at what exists") as report:
-            planned = aws.plan(ws, opts, report)
-        _show_plan(ui, planned, json_output)
-        return
-    with ws.locked():
-        if not yes and sys.stdin.isatty():
+    if static:
+        if not server:
+            raise UsageError("--client needs at least one --server")
+        if len(server) % 2 == 0:
+            raise UsageError(f"{len(server)} servers cannot keep a quorum; use an odd number")
+        hosts = nodes.static_hosts(ws.cluster, server, client or [])
+        if ssh_key is None:
+            raise UsageError("hosts you already have need --ssh-key (a private key they accept)")
+        if dry_run:
+            ui.table(
+                f"Plan for cluster {ws.cluster!r}",
+                ["Host", "Role", "Address"],
+                ((h.name, h.role, h.private_ip) for h in hosts),
+            )
+            return
+    else:
+        opts = aws.AwsOptions(
+            region=region,
+            profile=profile,
+            vpc_cidr=vpc_cidr,
+            subnet_cidr=subnet_cidr,
+            vpc_id=vpc_id,
+            subnet_id=subnet_id,
+            availability_zone=availability_zone,
+            allow_cidrs=tuple(allow_cidr or ()),
+            client_ports=tuple(client_port or ()),
+            ssh_key=ssh_key,
+            servers=servers,
+            clients=clients,
+            server_type=server_type,
+            client_type=client_type,
+            ami=ami,
+            root_volume_size=root_volume_size,
+        )
+        opts.validate()
+        if dry_run:
             with ui.progress("Looking at what exists") as report:
                 planned = aws.plan(ws, opts, report)
-            if planned.changed:
-                _show_plan(ui, planned, json_output=False, to_stderr=True)
-                _confirm(ui, f"Create/change these resources of cluster {ws.cluster!r}?")
-        with ui.progress(f"Provisioning cluster {ws.cluster!r} on AWS") as report:
-            result = aws.provision(ws, opts, report)
-        # Node configuration over SSH comes here (unless --skip-configure) once it exists.
-    configured = False
+            _show_plan(ui, planned, json_output)
+            return
+    with ws.locked():
+        result = None
+        if static:
+            ws.update_state(provider="static", hosts=[h.to_dict() for h in hosts])
+            key_path = ssh_key
+            address = ssh_address or "private"
+            auto_join = None
+        else:
+            if not yes and sys.stdin.isatty():
+                with ui.progress("Looking at what exists") as report:
+                    planned = aws.plan(ws, opts, report)
+                if planned.changed:
+                    _show_plan(ui, planned, json_output=False, to_stderr=True)
+                    _confirm(ui, f"Create/change these resources of cluster {ws.cluster!r}?")
+            with ui.progress(f"Provisioning cluster {ws.cluster!r} on AWS") as report:
+                result = aws.provision(ws, opts, report)
+            hosts = result.hosts
+            state = ws.load_state()
+            saved_key = (state.get("ssh") or {}).get("key_path")
+            key_path = Path(saved_key) if saved_key else None
+            address = ssh_address or "public"
+            joined = (state.get("aws") or {}).get("auto_join") or {}
+            auto_join = (
+                render.AutoJoin(joined["tag_key"], joined["tag_value"], result.region)
+                if joined.get("tag_key")
+                else None
+            )
+        report_data: lifecycle.UpReport | None = None
+        if not skip_configure:
+            if key_path is None:
+                raise UsageError(
+                    "no private SSH key to reach the nodes: pass --ssh-key PRIVATE_KEY_PATH"
+                )
+            ssh = nodes.SshOptions(
+                user=ssh_user,
+                key_path=key_path,
+                address=address,  # type: ignore[arg-type]
+                bastion=bastion,
+                parallel=parallel,
+                wait=ssh_wait,
+            )
+            from dataclasses import replace
+
+            facts = replace(
+                facts,
+                gossip_key=_gossip_key(ws),
+                servers=[h for h in hosts if h.role == "server"],
+                auto_join=auto_join,
+            )
+            node = nodes.NodeOptions(
+                facts=facts, nomad_binary=nomad_binary, license_file=license_file
+            )
+            with ui.progress(f"Configuring {len(hosts)} node(s) over SSH") as report:
+                report_data = lifecycle.configure_and_finish(
+                    ws,
+                    hosts,
+                    node,
+                    ssh,
+                    bootstrap_acl=acl_bootstrap,
+                    leader_timeout=leader_timeout,
+                    progress=report,
+                )
+    _render_up(ui, ws, result, hosts, report_data, json_output)
+    if report_data is not None and report_data.failed:
+        from nomadctl.errors import RemoteError
+
+        raise RemoteError(lifecycle.failure_message(report_data))
+
+
+def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(f"{flag} {value!r}: use one of {', '.join(allowed)}")
+    return value
+
+
+def _gossip_key(ws: Workspace) -> str:
+    from nomadctl import certstore
+
+    return certstore.ensure_gossip_key(ws)[0]
+
+
+def _render_up(ui: Ui, ws: Workspace, result, hosts, report, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+    """The summary of `up`: resources, nodes, and how to connect."""
     if json_output:
-        ui.json({**result.to_dict(), "configured": configured})
+        data: dict = {"cluster": ws.cluster}  # type: ignore[type-arg]
+        if result is not None:
+            data["aws"] = result.to_dict()
+        data.update(report.to_dict() if report else {"hosts": [h.to_dict() for h in hosts]})
+        data["configured"] = report is not None and not report.failed
+        ui.json(data)
         return
+    if result is not None:
+        ui.table(
+            f"AWS resources of cluster {ws.cluster!r} in {result.region}",
+            RESOURCE_COLUMNS,
+            _resource_rows(result.resources, ws.cluster),
+        )
+    by_name = {r.host.name: r for r in report.hosts} if report else {}
     ui.table(
-        f"AWS resources of cluster {ws.cluster!r} in {result.region}",
-        ["Kind", "Name", "ID", "Status", "Detail"],
-        _resource_rows(result.resources),
+        f"Nodes of cluster {ws.cluster!r}",
+        ["Node", "Role", "Private IP", "Public IP", "State"],
+        (
+            (
+                h.name,
+                h.role,
+                h.private_ip,
+                h.public_ip or "",
+                status_cell(by_name[h.name].status) if h.name in by_name else "not configured",
+            )
+            for h in hosts
+        ),
     )
-    ui.table(
-        None,
-        ["Host", "Role", "Private IP", "Public IP", "Instance"],
-        ((h.name, h.role, h.private_ip, h.public_ip or "", h.instance_id) for h in result.hosts),
-    )
-    counts = {s: sum(r.status == s for r in result.resources) for s in ("created", "updated")}
-    if result.changed:
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        ui.out.print(f"Infrastructure ready: {summary}.")
-    else:
-        ui.out.print("Nothing to change: every resource already exists.")
-    ui.info(
-        "Node configuration over SSH is not part of `up` yet; "
-        f"the hosts are recorded in {ws.state_path}."
+    if report is None or report.failed:
+        return
+    servers = [h for h in hosts if h.role == "server"]
+    first = servers[0]
+    ui.out.print(
+        f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, ACLs {report.acl}."
+        f"\n  API:      https://{first.public_ip or first.private_ip}:4646 (mutual TLS)"
+        f'\n  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members'
+        f"\n  Status:   nomadctl --cluster {ws.cluster} status"
+        f"\n  SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}",
+        markup=False,
     )
 
 
@@ -513,8 +721,8 @@ def _show_plan(ui: Ui, planned, json_output: bool, to_stderr: bool = False) -> N
     target = Ui(out=ui.err, err=ui.err) if to_stderr else ui
     target.table(
         f"Plan for cluster {planned.cluster!r} in {planned.region}",
-        ["Kind", "Name", "ID", "Action", "Detail"],
-        _resource_rows(planned.resources),
+        RESOURCE_COLUMNS,
+        _resource_rows(planned.resources, planned.cluster),
     )
     if not planned.changed:
         target.out.print("Nothing to change: every resource already exists.")
@@ -545,6 +753,9 @@ def down(
     ui = app_ctx.ui
     ws = app_ctx.workspace()
     state = ws.load_state() if ws.state_path.exists() else {}
+    if state.get("provider") == "static":
+        _down_static(app_ctx, yes=yes, dry_run=dry_run, json_output=json_output)
+        return
     region = aws.resolve_region(region or (state.get("aws") or {}).get("region"), profile)
     cluster = ws.cluster
     if dry_run or not yes:
@@ -566,8 +777,8 @@ def down(
             return
         target.table(
             f"Resources of cluster {cluster!r} in {region} to delete",
-            ["Kind", "Name", "ID", "Action", "Detail"],
-            _resource_rows(planned),
+            RESOURCE_COLUMNS,
+            _resource_rows(planned, cluster),
         )
         if dry_run:
             return
@@ -589,8 +800,8 @@ def down(
     elif resources:
         ui.table(
             f"Deleted resources of cluster {cluster!r} in {region}",
-            ["Kind", "Name", "ID", "Status", "Detail"],
-            _resource_rows(resources),
+            RESOURCE_COLUMNS,
+            _resource_rows(resources, cluster),
         )
     else:
         ui.out.print(f"Nothing to delete: no resources tagged for {cluster!r} in {region}.")
@@ -599,6 +810,44 @@ def down(
         raise CloudError(
             f"could not delete {len(failed)} resource(s), e.g. {first.kind} {first.id}: "
             f"{first.detail}; fix that and re-run `nomadctl down`"
+        )
+
+
+def _down_static(app_ctx: AppContext, *, yes: bool, dry_run: bool, json_output: bool) -> None:
+    """`down` for hosts the user keeps: stop the agents, remove what nomadctl wrote."""
+    from nomadctl import lifecycle
+    from nomadctl.errors import RemoteError
+
+    ui, ws = app_ctx.ui, app_ctx.workspace()
+    hosts = lifecycle.hosts_of(ws.load_state())
+    names = ", ".join(h.name for h in hosts)
+    if not hosts:
+        if json_output:
+            ui.json({"cluster": ws.cluster, "hosts": [], "errors": []})
+        else:
+            ui.out.print(f"Nothing to remove: cluster {ws.cluster!r} has no hosts recorded.")
+        return
+    if dry_run:
+        ui.out.print(f"Would stop Nomad and remove its files from: {names}")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"`down` removes Nomad from {names}: pass --yes to confirm")
+        _confirm(ui, f"Stop Nomad and remove its files from {names}?")
+    with ws.locked(), ui.progress(f"Removing Nomad from {len(hosts)} host(s)") as report:
+        errors = lifecycle.teardown_hosts(ws, report)
+        if not errors:
+            state = ws.load_state()
+            for key in ("hosts", "configured"):  # `provider` stays: a second `down` is a no-op
+                state.pop(key, None)
+            ws.save_state(state)
+    if json_output:
+        ui.json({"cluster": ws.cluster, "hosts": [h.to_dict() for h in hosts], "errors": errors})
+    if errors:
+        raise RemoteError("could not clean " + "; ".join(errors) + "; re-run `nomadctl down`")
+    if not json_output:
+        ui.out.print(
+            f"Nomad stopped and removed from {len(hosts)} host(s); the machines are yours."
         )
 
 
@@ -668,4 +917,6 @@ def main() -> None:
             "(set NOMADCTL_DEBUG=1 for a traceback and please report it)"
         )
         sys.exit(70)
+    if code == 130:  # Typer turns Ctrl-C into Exit(130) before KeyboardInterrupt reaches us
+        ui.error("interrupted; re-run the same command to carry on where it stopped")
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,327 @@
+"""`nomadctl up` on hosts you already have: six real SSH hosts, the Nomad stand-in uploaded
+as the binary, then the API commands against the running agents.
+
+Real: OpenSSH servers in network namespaces, paramiko, TLS with the cluster's certificates,
+python-nomad over HTTPS. Stand-in: the `nomad` binary (tests/standin) and systemctl (shim).
+The tests in this module share one cluster and run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from tests.standin import make_binary
+
+pytestmark = pytest.mark.testbed
+
+
+class Cluster:
+    def __init__(self, tb, home: Path, binary: Path) -> None:
+        self.tb, self.home, self.binary = tb, home, binary
+        self.servers = tb.hosts[:3]
+        self.clients = tb.hosts[3:]
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240):
+        full = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "NOMADCTL_HOME": str(self.home),
+            "NOMADCTL_CLUSTER": "tb",
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "nomadctl", *args],
+            capture_output=True,
+            text=True,
+            env=full,
+            timeout=timeout,
+        )
+
+    def up(self, *extra: str, datacenter: str = "dc1"):
+        args = ["up", "--yes", "--json", "--no-docker", "--ssh-user", "ubuntu"]
+        args += ["--ssh-key", str(self.tb.key_path), "--nomad-binary", str(self.binary)]
+        args += ["--datacenter", datacenter, "--leader-timeout", "60"]
+        for h in self.servers:
+            args += ["--server", h.address]
+        for h in self.clients:
+            args += ["--client", h.address]
+        return self.run(*args, *extra)
+
+    def agent_pids(self) -> list[int | None]:
+        return [self.tb.unit_pid(h) for h in self.tb.hosts]
+
+
+@pytest.fixture(scope="module")
+def cluster(testbed_factory_module, tmp_path_factory) -> Cluster:
+    tb = testbed_factory_module(6)
+    tmp = tmp_path_factory.mktemp("static")
+    return Cluster(tb, tmp / "home", make_binary(tmp / "nomad"))
+
+
+def unquote(v):
+    if isinstance(v, str) and v[:1] == v[-1:] == '"':
+        return v[1:-1]
+    if isinstance(v, dict):
+        return {unquote(k): unquote(x) for k, x in v.items() if k != "__is_block__"}
+    if isinstance(v, list):
+        return [unquote(x) for x in v]
+    return v
+
+
+def test_up_configures_six_hosts(cluster: Cluster) -> None:
+    proc = cluster.up()
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [h["status"] for h in report["hosts"]] == ["configured"] * 6
+    assert report["leader"] and report["acl"] == "bootstrapped"
+    tb = cluster.tb
+    gossip = (cluster.home / "tb" / "gossip.key").read_text().strip()
+    for i, host in enumerate(tb.hosts):
+        role = "server" if i < 3 else "client"
+        text = tb.read_file(host, "/etc/nomad.d/nomad.hcl")
+        assert text is not None
+        cfg = unquote(hcl2.loads(text.decode()))
+        assert cfg["name"] == f"tb-{role}-{i + 1 if role == 'server' else i - 2}"
+        assert cfg["advertise"][0]["rpc"] == host.address
+        assert cfg["tls"][0]["verify_https_client"] is True
+        if role == "server":
+            assert cfg["server"][0]["encrypt"] == gossip
+            assert cfg["server"][0]["bootstrap_expect"] == 3
+        else:
+            assert gossip not in text.decode()
+            assert cfg["client"][0]["servers"] == [s.address for s in cluster.servers]
+        assert tb.file_mode(host, "/etc/nomad.d/nomad.hcl") == 0o600
+        assert tb.file_mode(host, "/etc/nomad.d/tls/node-key.pem") == 0o600
+        assert tb.file_mode(host, "/etc/nomad.d/tls/ca.pem") == 0o644
+        assert tb.file_mode(host, "/usr/local/bin/nomad") == 0o755
+        assert tb.read_file(host, "/usr/local/bin/nomad") == cluster.binary.read_bytes()
+        assert tb.file_owner(host, "/etc/nomad.d/tls/node-key.pem") == (0, 0)
+        assert tb.unit_pid(host) is not None, tb.unit_log(host)
+    # Node certificates name the node's own address; no token was left on a node.
+    from cryptography import x509
+
+    pem = tb.read_file(tb.hosts[0], "/etc/nomad.d/tls/node.pem")
+    ips = (
+        x509.load_pem_x509_certificate(pem)
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value.get_values_for_type(x509.IPAddress)
+    )
+    assert tb.hosts[0].address in [str(ip) for ip in ips]
+    secret = json.loads((cluster.home / "tb/tokens/management.json").read_text())["SecretID"]
+    for host in tb.hosts:
+        found = tb.exec(host, ["grep", "-rl", secret, "/etc/nomad.d", "/home/ubuntu"], check=False)
+        assert found.stdout.strip() == ""
+    assert (cluster.home / "tb/tokens/management.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_status_json_and_table(cluster: Cluster) -> None:
+    proc = cluster.run("status", "--json", "--wait", "30")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    members = data["members"]
+    assert len(members) == 3 and {m["Status"] for m in members} == {"alive"}
+    assert sorted(m["Tags"]["Leader"] for m in members) == ["false", "false", "true"]
+    assert [m["Name"] for m in members] == [
+        "tb-server-1.global",
+        "tb-server-2.global",
+        "tb-server-3.global",
+    ]
+    assert len(data["nodes"]) == 3 and {n["Status"] for n in data["nodes"]} == {"ready"}
+    table = cluster.run("status")
+    assert table.returncode == 0
+    header = table.stdout.splitlines()[0].split()
+    assert header[:5] == ["Name", "Address", "Port", "Status", "Leader"]
+
+
+def test_second_up_changes_nothing(cluster: Cluster) -> None:
+    before = cluster.agent_pids()
+    proc = cluster.up()
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [h["status"] for h in report["hosts"]] == ["unchanged"] * 6
+    assert all(h["ssh"]["connections"] == 1 and h["ssh"]["commands"] == 1 for h in report["hosts"])
+    assert report["acl"] == "already"
+    assert cluster.agent_pids() == before
+
+
+def test_acl_bootstrap_again_and_reset(cluster: Cluster) -> None:
+    proc = cluster.run("acl-bootstrap")
+    assert proc.returncode == 0, proc.stderr
+    assert "already bootstrapped" in proc.stderr
+    token_file = cluster.home / "tb/tokens/management.json"
+    old = json.loads(token_file.read_text())["SecretID"]
+    assert old not in proc.stdout + proc.stderr, "the secret is shown only on request"
+
+    token_file.unlink()
+    proc = cluster.run("acl-bootstrap")
+    assert proc.returncode != 0
+    assert "already bootstrapped" in proc.stderr and "--reset" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    proc = cluster.run("acl-bootstrap", "--reset", "--json", "--show-secret")
+    assert proc.returncode == 0, proc.stderr
+    new = json.loads(proc.stdout)["token"]["SecretID"]
+    assert new and new != old
+    assert json.loads(token_file.read_text())["SecretID"] == new
+    assert cluster.run("status").returncode == 0  # the new token works
+
+
+def nomad_env(cluster: Cluster) -> dict[str, str]:
+    proc = cluster.run("env")
+    assert proc.returncode == 0, proc.stderr
+    out = subprocess.run(
+        ["bash", "-c", proc.stdout + "\nenv -0"], capture_output=True, text=True, check=True
+    ).stdout
+    env = dict(kv.split("=", 1) for kv in out.split("\0") if "=" in kv)
+    return {k: v for k, v in env.items() if k.startswith("NOMAD_")}
+
+
+PY_NOMAD = """
+import os, sys, nomad
+n = nomad.Nomad(verify=os.environ["NOMAD_CACERT"], timeout=5)
+try:
+    print(len(n.agent.get_members()["Members"]))
+except nomad.api.exceptions.URLNotAuthorizedNomadException:
+    print("403"); sys.exit(3)
+"""
+
+
+def test_env_drives_python_nomad(cluster: Cluster) -> None:
+    env = nomad_env(cluster)
+    assert set(env) >= {
+        "NOMAD_ADDR",
+        "NOMAD_CACERT",
+        "NOMAD_CLIENT_CERT",
+        "NOMAD_CLIENT_KEY",
+        "NOMAD_TLS_SERVER_NAME",
+        "NOMAD_REGION",
+        "NOMAD_TOKEN",
+    }
+    assert env["NOMAD_ADDR"].startswith("https://")
+    base = {"PATH": os.environ["PATH"]}
+    ok = subprocess.run(
+        [sys.executable, "-c", PY_NOMAD],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and ok.stdout.strip() == "3", ok.stderr
+
+    no_token = {k: v for k, v in env.items() if k != "NOMAD_TOKEN"}
+    denied = subprocess.run(
+        [sys.executable, "-c", PY_NOMAD],
+        env={**base, **no_token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert denied.returncode == 3 and denied.stdout.strip() == "403"
+    # nomadctl itself, steered by the same variables, reports it in one line.
+    proc = cluster.run("status", env={**no_token, "NOMADCTL_HOME": "/nonexistent"})
+    assert proc.returncode != 0 and "permission denied" in proc.stderr.lower()
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    no_cert = {k: v for k, v in env.items() if k not in ("NOMAD_CLIENT_CERT", "NOMAD_CLIENT_KEY")}
+    proc = cluster.run("status", env={**no_cert, "NOMADCTL_HOME": "/nonexistent"})
+    assert proc.returncode != 0 and "unreachable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_changed_datacenter_restarts_each_agent_once(cluster: Cluster) -> None:
+    before = cluster.agent_pids()
+    proc = cluster.up(datacenter="dc2")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for h in report["hosts"]:
+        assert h["status"] == "configured" and h["restarted"]
+        assert h["changed"] == ["/etc/nomad.d/nomad.hcl"]
+    after = cluster.agent_pids()
+    assert all(a is not None and a != b for a, b in zip(after, before, strict=True))
+
+
+def test_leader_loss_shows_in_status(cluster: Cluster) -> None:
+    proc = cluster.run("status", "--json", "--wait", "30")
+    assert proc.returncode == 0, proc.stderr
+    members = json.loads(proc.stdout)["members"]
+    leader = next(m for m in members if m["Tags"]["Leader"] == "true")
+    host = cluster.tb.host(leader["Addr"])
+    cluster.tb.kill_unit(host)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            proc = cluster.run("status", "--json")
+            data = json.loads(proc.stdout) if proc.stdout.strip() else {"members": []}
+            status = {m["Addr"]: m["Status"] for m in data["members"]}
+            leaders = [m["Addr"] for m in data["members"] if m["Tags"]["Leader"] == "true"]
+            if status.get(host.address) == "failed" and leaders and leaders[0] != host.address:
+                break
+            assert time.monotonic() < deadline, proc.stdout + proc.stderr
+            time.sleep(0.5)
+        assert proc.returncode != 0  # a failed server is not healthy
+        waited = cluster.run("status", "--wait", "2")
+        assert waited.returncode != 0 and "failed" in waited.stderr
+    finally:
+        proc = cluster.up(datacenter="dc2")  # up brings the stopped agent back
+    assert proc.returncode == 0, proc.stderr
+    assert cluster.run("status", "--wait", "30").returncode == 0
+
+
+def test_changed_host_key_is_refused(cluster: Cluster) -> None:
+    known = cluster.home / "tb" / "known_hosts"
+    original = known.read_text()
+    victim = cluster.tb.hosts[4].address
+    other_key = cluster.tb.hosts[5].host_public_key.split()
+    lines = [
+        f"{victim} {other_key[0]} {other_key[1]}" if line.startswith(victim + " ") else line
+        for line in original.splitlines()
+    ]
+    assert lines != original.splitlines()
+    known.write_text("\n".join(lines) + "\n")
+    try:
+        proc = cluster.up(datacenter="dc2")
+        assert proc.returncode != 0
+        assert "CHANGED" in proc.stderr and victim in proc.stderr
+        report = json.loads(proc.stdout)
+        assert [h["status"] for h in report["hosts"]].count("failed") == 1
+    finally:
+        known.write_text(original)
+
+
+def test_unreachable_host_is_named_and_later_completed(cluster: Cluster) -> None:
+    victim = cluster.tb.hosts[5]
+    cluster.tb.net_down(victim)
+    try:
+        proc = cluster.up("--ssh-wait", "2", "--no-acl-bootstrap", datacenter="dc3")
+        assert proc.returncode != 0
+        assert "tb-client-3" in proc.stderr and victim.address in proc.stderr
+        report = json.loads(proc.stdout)
+        status = {h["name"]: h["status"] for h in report["hosts"]}
+        assert status.pop("tb-client-3") == "failed"
+        assert set(status.values()) == {"configured"}
+    finally:
+        cluster.tb.net_up(victim)
+    proc = cluster.up(datacenter="dc3")
+    assert proc.returncode == 0, proc.stderr
+    status = {h["name"]: h["status"] for h in json.loads(proc.stdout)["hosts"]}
+    assert status.pop("tb-client-3") == "configured"
+    assert set(status.values()) == {"unchanged"}
+
+
+def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
+    proc = cluster.run("down", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    for host in cluster.tb.hosts:
+        assert cluster.tb.read_file(host, "/etc/nomad.d/nomad.hcl") is None
+        assert cluster.tb.read_file(host, "/usr/local/bin/nomad") is None
+        assert cluster.tb.unit_pid(host) is None
+    again = cluster.run("down", "--yes")
+    assert again.returncode == 0, again.stderr
