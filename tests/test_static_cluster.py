@@ -316,6 +316,17 @@ def test_unreachable_host_is_named_and_later_completed(cluster: Cluster) -> None
     assert set(status.values()) == {"unchanged"}
 
 
+def test_ssh_runs_a_command_on_a_node(cluster: Cluster) -> None:
+    host = cluster.tb.hosts[1]
+    proc = cluster.run("ssh", "tb-server-2", "--", "hostname")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == host.hostname
+    proc = cluster.run("ssh", "client-1", "--", "sudo", "-n", "cat", "/etc/nomad.d/nomad.hcl")
+    assert proc.returncode == 0 and 'name       = "tb-client-1"' in proc.stdout
+    proc = cluster.run("ssh", "nope", "--", "true")
+    assert proc.returncode != 0 and "no node 'nope'" in proc.stderr
+
+
 def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
     proc = cluster.run("down", "--yes")
     assert proc.returncode == 0, proc.stderr

@@ -318,6 +318,22 @@ def acl_bootstrap(
         ui.info(f"user token (policy {acl.USER_POLICY}) saved in {acl.token_path(ws, 'user')}")
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+def ssh(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="Node name (lab-server-1, server-1) or address.")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Command to run instead of a shell (after --).")
+    ] = None,
+) -> None:
+    """Open a shell on a node (or run a command) with the cluster's key and pinned host key."""
+    from nomadctl import lifecycle
+
+    app_ctx: AppContext = ctx.obj
+    argv = lifecycle.ssh_command(app_ctx.workspace(), node, command or [])
+    os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
+
+
 # ---- AWS infrastructure: up, down, list ---------------------------------------------------
 
 AwsRegion = Annotated[

@@ -19,6 +19,7 @@ from nomadctl.api import Api, ApiTarget, target_from_env
 from nomadctl.configure import HostResult, teardown_script
 from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
 from nomadctl.hosts import Host
+from nomadctl.remote import Endpoint
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -286,3 +287,40 @@ def failure_message(report: UpReport) -> str:
         + "; ".join(parts)
         + "; the others are configured, re-run `nomadctl up` to finish"
     )
+
+
+def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> list[str]:
+    """argv for OpenSSH's client to a node: our key, our known_hosts, host key pinned."""
+    import shutil
+
+    client = shutil.which("ssh")
+    if client is None:
+        raise RemoteError("`nomadctl ssh` needs an OpenSSH client (`ssh`) on PATH")
+    host = find_host(ws, name_or_address)
+    ssh = ssh_options_from_state(ws.load_state())
+    key = nodes.ssh_key_path(ws, ssh)
+    if not key.exists():
+        raise RemoteError(f"SSH key {key} does not exist")
+    common = [
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={nodes.known_hosts(ws).path}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",  # first contact pins, a change is refused
+        "-o",
+        "ConnectTimeout=10",
+    ]
+    argv = [client, *common]
+    if ssh.bastion:
+        jump = Endpoint.parse(ssh.bastion, ssh.user)
+        proxy = shlex.join(
+            [client, *common, "-p", str(jump.port), "-W", "%h:%p", f"{jump.user}@{jump.address}"]
+        )
+        argv += ["-o", f"ProxyCommand={proxy}"]
+    argv.append(f"{ssh.user}@{nodes.ssh_address(host, ssh)}")
+    if command:
+        argv += list(command)  # after the destination: never parsed as ssh options
+    return argv
