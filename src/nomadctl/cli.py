@@ -545,6 +545,9 @@ def up(
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
     static = bool(server or client)
+    ssh_key, nomad_binary, license_file = (
+        p.expanduser() if p else None for p in (ssh_key, nomad_binary, license_file)
+    )
     facts = render.ClusterFacts(
         nomad_region=nomad_region,
         datacenter=datacenter,
@@ -755,10 +758,12 @@ def down(
     ] = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """Delete every AWS resource of the cluster, found by its tag (no workspace needed).
+    """Delete everything the cluster created; nothing is left running or billing.
 
-    Instances first, then the instance profile and role, security groups, key pair, route
-    table, internet gateway, subnet and VPC. A VPC or subnet you passed to `up` is left alone.
+    On AWS every resource is found by its tag (no workspace needed): instances first, then the
+    instance profile and role, security groups, key pair, route table, internet gateway, subnet
+    and VPC; a VPC or subnet you passed to `up` is left alone. On hosts you already have, the
+    agents are stopped and what nomadctl wrote is removed; the machines stay.
     """
     from contextlib import nullcontext
 
