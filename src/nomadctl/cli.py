@@ -513,7 +513,7 @@ def up(
             help="Jump host, user@host[:port], to reach the nodes through.", show_default=False
         ),
     ] = None,
-    parallel: Annotated[int, typer.Option(min=1, help="Nodes configured at once.")] = 10,
+    parallel: Annotated[int, typer.Option(min=1, help="Nodes configured at once.")] = 32,
     ssh_wait: Annotated[
         float, typer.Option(min=0, help="Seconds to wait for SSH on each node (fresh boots).")
     ] = 300.0,
@@ -704,6 +704,11 @@ def _render_up(ui: Ui, ws: Workspace, result, hosts, report, json_output: bool) 
             RESOURCE_COLUMNS,
             _resource_rows(result.resources, ws.cluster),
         )
+        made = {s: sum(r.status == s for r in result.resources) for s in ("created", "updated")}
+        if result.changed:
+            ui.out.print("AWS: " + ", ".join(f"{n} {s}" for s, n in made.items() if n) + ".")
+        else:
+            ui.out.print("AWS: nothing to change, every resource already exists.")
     by_name = {r.host.name: r for r in report.hosts} if report else {}
     ui.table(
         f"Nodes of cluster {ws.cluster!r}",

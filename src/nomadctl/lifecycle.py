@@ -230,7 +230,7 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
     return reset
 
 
-def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 10) -> list[str]:
+def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 32) -> list[str]:
     """Stop and remove Nomad from hosts the user keeps (static clusters)."""
     from concurrent.futures import ThreadPoolExecutor
 

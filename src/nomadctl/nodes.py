@@ -30,7 +30,7 @@ class SshOptions:
     key_path: Path | None = None  # default: the workspace's own key
     address: Literal["private", "public"] = "public"
     bastion: str | None = None
-    parallel: int = 10
+    parallel: int = 32
     wait: float = 300.0  # how long to wait for SSH on freshly booted hosts
     connect_timeout: float = 10.0
 

@@ -57,6 +57,7 @@ class Counters:
 
     connections: int = 0
     commands: int = 0
+    uploads: int = 0  # commands that carried files on stdin
     bytes_sent: int = 0
 
 
@@ -218,6 +219,7 @@ class Session:
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
+                self.counters.uploads += 1
                 self.counters.bytes_sent += len(stdin)
             channel.shutdown_write()
             err = bytearray()
