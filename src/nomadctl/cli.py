@@ -14,6 +14,7 @@ from typing import Annotated
 
 import click
 import typer
+import typer.core
 
 from nomadctl import __version__
 from nomadctl import config as configfile
@@ -21,9 +22,23 @@ from nomadctl.errors import NomadctlError, UsageError
 from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace, default_home, validate_cluster_name
 
+COMMAND_ORDER = ("certs", "up", "status", "acl-bootstrap", "env", "ssh", "down", "list")
+
+
+class _OrderedGroup(typer.core.TyperGroup):
+    """List commands in the order of a cluster's life, not of their definition."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
+
 app = typer.Typer(
     name="nomadctl",
-    help="From nothing to a secured HashiCorp Nomad cluster, and back.",
+    cls=_OrderedGroup,
+    help="From nothing to a secured HashiCorp Nomad cluster, and back.\n\n"
+    "Every option can also be set in nomadctl.toml or as NOMADCTL_<COMMAND>_<OPTION> "
+    "(e.g. NOMADCTL_UP_SERVERS=5); a flag wins over the environment, which wins over the file.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # tracebacks with locals could print secrets
@@ -66,7 +81,7 @@ def main_options(
         Path | None,
         typer.Option(
             envvar="NOMADCTL_HOME",
-            help="Directory holding one sub-directory per cluster.  [default: ~/.nomadctl]",
+            help="Directory holding one sub-directory per cluster.  \\[default: ~/.nomadctl]",
             show_default=False,
         ),
     ] = None,
@@ -75,7 +90,7 @@ def main_options(
         typer.Option(
             "--config",
             envvar="NOMADCTL_CONFIG",
-            help="Config file with defaults for any option.  [default: ./nomadctl.toml]",
+            help="Config file with defaults for any option.  \\[default: ./nomadctl.toml]",
             show_default=False,
         ),
     ] = None,
@@ -130,21 +145,31 @@ def certs(
         typer.Option(help="Extra IP address for the server/client/cli certs (repeatable)."),
     ] = None,
     name_constraint: Annotated[
-        bool, typer.Option(help="Limit the CA to the Nomad domain, localhost and extra domains.")
+        bool,
+        typer.Option(
+            "--name-constraint",
+            help="Limit the CA to the Nomad domain, localhost and extra domains.",
+        ),
     ] = False,
     additional_domain: Annotated[
         list[str] | None,
         typer.Option(help="Extra domain the CA may sign for with --name-constraint (repeatable)."),
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Re-issue the server, client and cli certificates.")
+        bool, typer.Option("--force", help="Re-issue the server, client and cli certificates.")
     ] = False,
     rotate_ca: Annotated[
         bool,
-        typer.Option(help="Make a new CA (the old one is moved aside) and re-issue every cert."),
+        typer.Option(
+            "--rotate-ca",
+            help="Make a new CA (the old one is moved aside) and re-issue every cert.",
+        ),
     ] = False,
     show_gossip_key: Annotated[
-        bool, typer.Option(help="Print the gossip encryption key (a secret) and nothing else.")
+        bool,
+        typer.Option(
+            "--show-gossip-key", help="Print the gossip encryption key (a secret) and nothing else."
+        ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -275,7 +300,10 @@ def env(
 def acl_bootstrap(
     ctx: typer.Context,
     show_secret: Annotated[
-        bool, typer.Option(help="Print the Secret ID (it is always saved in the workspace).")
+        bool,
+        typer.Option(
+            "--show-secret", help="Print the Secret ID (it is always saved in the workspace)."
+        ),
     ] = False,
     user_token: Annotated[
         bool,
@@ -283,7 +311,9 @@ def acl_bootstrap(
     ] = True,
     reset: Annotated[
         bool,
-        typer.Option(help="If the cluster was bootstrapped and the token is lost: Nomad's reset."),
+        typer.Option(
+            "--reset", help="If the cluster was bootstrapped and the token is lost: Nomad's reset."
+        ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the token as JSON.")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="How long to wait for a leader.")] = 120.0,
@@ -388,6 +418,7 @@ def up(
     vpc_cidr: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="AWS",
             help="CIDR of the VPC nomadctl creates.  "
             "\\[default: 10.42.0.0/16, or the existing VPC's]",
             show_default=False,
@@ -396,21 +427,27 @@ def up(
     subnet_cidr: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="AWS",
             help="CIDR of its subnet, inside --vpc-cidr.  \\[default: the VPC's first /24]",
             show_default=False,
         ),
     ] = None,
     vpc_id: Annotated[
         str | None,
-        typer.Option(help="Your own VPC (with --subnet-id); `down` leaves it alone."),
+        typer.Option(
+            rich_help_panel="AWS", help="Your own VPC (with --subnet-id); `down` leaves it alone."
+        ),
     ] = None,
     subnet_id: Annotated[
         str | None,
-        typer.Option(help="Your own subnet to launch into; `down` leaves it alone."),
+        typer.Option(
+            rich_help_panel="AWS", help="Your own subnet to launch into; `down` leaves it alone."
+        ),
     ] = None,
     availability_zone: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="AWS",
             help="Zone of the new subnet.  "
             "\\[default: the first zone offering both instance types]",
             show_default=False,
@@ -419,6 +456,7 @@ def up(
     allow_cidr: Annotated[
         list[str] | None,
         typer.Option(
+            rich_help_panel="AWS",
             help="Who may reach SSH (22) and the Nomad API (4646), repeatable.  "
             "\\[default: your public IP/32, detected; never 0.0.0.0/0 unless you pass it]",
             show_default=False,
@@ -427,35 +465,50 @@ def up(
     client_port: Annotated[
         list[str] | None,
         typer.Option(
-            help="TCP port or range (8000-8100) to open on clients to --allow-cidr, repeatable."
+            rich_help_panel="AWS",
+            help="TCP port or range (8000-8100) to open on clients to --allow-cidr, repeatable.",
         ),
     ] = None,
     ssh_key: Annotated[
         Path | None,
         typer.Option(
+            rich_help_panel="SSH",
             help="Your own SSH key instead of a new ed25519 one: a private key (PATH.pub is "
             "imported) or a public key *.pub (private key next to it or in ssh-agent).",
             show_default=False,
         ),
     ] = None,
-    servers: Annotated[int, typer.Option(min=1, help="Number of servers (odd).")] = 3,
-    clients: Annotated[int, typer.Option(min=0, help="Number of clients.")] = 3,
-    server_type: Annotated[str, typer.Option(help="EC2 instance type of servers.")] = "t3.small",
-    client_type: Annotated[str, typer.Option(help="EC2 instance type of clients.")] = "t3.small",
+    servers: Annotated[
+        int, typer.Option(rich_help_panel="AWS", min=1, help="Number of servers (odd).")
+    ] = 3,
+    clients: Annotated[
+        int, typer.Option(rich_help_panel="AWS", min=0, help="Number of clients.")
+    ] = 3,
+    server_type: Annotated[
+        str, typer.Option(rich_help_panel="AWS", help="EC2 instance type of servers.")
+    ] = "t3.small",
+    client_type: Annotated[
+        str, typer.Option(rich_help_panel="AWS", help="EC2 instance type of clients.")
+    ] = "t3.small",
     ami: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="AWS",
             help="AMI to boot.  \\[default: the region's current Ubuntu 24.04 LTS, from SSM]",
             show_default=False,
         ),
     ] = None,
     root_volume_size: Annotated[
-        int, typer.Option(min=8, help="Root volume size in GiB (gp3, encrypted).")
+        int,
+        typer.Option(
+            rich_help_panel="AWS", min=8, help="Root volume size in GiB (gp3, encrypted)."
+        ),
     ] = 20,
     server: Annotated[
         list[str] | None,
         typer.Option(
             "--server",
+            rich_help_panel="Hosts you already have",
             help="Use a machine you already have as a server (IP, repeatable); skips AWS.",
             show_default=False,
         ),
@@ -464,44 +517,69 @@ def up(
         list[str] | None,
         typer.Option(
             "--client",
+            rich_help_panel="Hosts you already have",
             help="Use a machine you already have as a client (IP, repeatable); skips AWS.",
             show_default=False,
         ),
     ] = None,
-    nomad_version: Annotated[str, typer.Option(help="Nomad version to install.")] = NOMAD_VERSION,
+    nomad_version: Annotated[
+        str, typer.Option(rich_help_panel="Nomad", help="Nomad version to install.")
+    ] = NOMAD_VERSION,
     install_method: Annotated[
         str,
         typer.Option(
+            rich_help_panel="Nomad",
             help="How to install Nomad: apt (HashiCorp's repository) or zip (release "
-            "zip checked against its SHA-256 sums)."
+            "zip checked against its SHA-256 sums).",
         ),
     ] = "apt",
     nomad_binary: Annotated[
         Path | None,
         typer.Option(
+            rich_help_panel="Nomad",
             help="Upload this nomad binary instead of installing (air-gapped hosts).",
             show_default=False,
         ),
     ] = None,
     edition: Annotated[
-        str, typer.Option(help="community, or enterprise (needs --license-file).")
+        str,
+        typer.Option(
+            rich_help_panel="Nomad", help="community, or enterprise (needs --license-file)."
+        ),
     ] = "community",
     license_file: Annotated[
-        Path | None, typer.Option(help="Nomad Enterprise licence file.", show_default=False)
+        Path | None,
+        typer.Option(
+            rich_help_panel="Nomad", help="Nomad Enterprise licence file.", show_default=False
+        ),
     ] = None,
-    nomad_region: Annotated[str, typer.Option(help="Nomad region of the cluster.")] = "global",
-    datacenter: Annotated[str, typer.Option(help="Nomad datacenter of the nodes.")] = "dc1",
-    node_pool: Annotated[str, typer.Option(help="Node pool of the clients.")] = "default",
+    nomad_region: Annotated[
+        str, typer.Option(rich_help_panel="Nomad", help="Nomad region of the cluster.")
+    ] = "global",
+    datacenter: Annotated[
+        str, typer.Option(rich_help_panel="Nomad", help="Nomad datacenter of the nodes.")
+    ] = "dc1",
+    node_pool: Annotated[
+        str, typer.Option(rich_help_panel="Nomad", help="Node pool of the clients.")
+    ] = "default",
     enable_raw_exec: Annotated[
-        bool, typer.Option(help="Enable the raw_exec driver (unisolated; off by default).")
+        bool,
+        typer.Option(
+            "--enable-raw-exec",
+            rich_help_panel="Nomad",
+            help="Enable the raw_exec driver (unisolated; off by default).",
+        ),
     ] = False,
-    docker: Annotated[bool, typer.Option(help="Install Docker on clients.")] = True,
+    docker: Annotated[
+        bool, typer.Option(rich_help_panel="Nomad", help="Install Docker on clients.")
+    ] = True,
     ssh_user: Annotated[
-        str, typer.Option(help="SSH user on the nodes (sudo if not root).")
+        str, typer.Option(rich_help_panel="SSH", help="SSH user on the nodes (sudo if not root).")
     ] = "ubuntu",
     ssh_address: Annotated[
         str,
         typer.Option(
+            rich_help_panel="SSH",
             help="Reach nodes at their public or private address (private: from "
             "inside the VPC or over VPN).  \\[default: public on AWS]",
             show_default=False,
@@ -510,18 +588,26 @@ def up(
     bastion: Annotated[
         str | None,
         typer.Option(
-            help="Jump host, user@host[:port], to reach the nodes through.", show_default=False
+            rich_help_panel="SSH",
+            help="Jump host, user@host[:port], to reach the nodes through.",
+            show_default=False,
         ),
     ] = None,
-    parallel: Annotated[int, typer.Option(min=1, help="Nodes configured at once.")] = 32,
+    parallel: Annotated[
+        int, typer.Option(rich_help_panel="SSH", min=1, help="Nodes configured at once.")
+    ] = 32,
     ssh_wait: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for SSH on each node (fresh boots).")
+        float,
+        typer.Option(
+            rich_help_panel="SSH", min=0, help="Seconds to wait for SSH on each node (fresh boots)."
+        ),
     ] = 300.0,
     leader_timeout: Annotated[
-        float, typer.Option(min=1, help="Seconds to wait for a cluster leader.")
+        float,
+        typer.Option(rich_help_panel="Nomad", min=1, help="Seconds to wait for a cluster leader."),
     ] = 300.0,
     acl_bootstrap: Annotated[
-        bool, typer.Option(help="Bootstrap ACLs once a leader exists.")
+        bool, typer.Option(rich_help_panel="Nomad", help="Bootstrap ACLs once a leader exists.")
     ] = True,
     yes: Yes = False,
     dry_run: Annotated[
@@ -921,11 +1007,28 @@ def list_(
 # ---- entry point --------------------------------------------------------------------------
 
 
+def command() -> click.Command:
+    """The Click command tree, with the per-option env var lines left out of --help.
+
+    Every option still reads NOMADCTL_<COMMAND>_<OPTION>; the README's reference lists them.
+    """
+    cmd = typer.main.get_command(app)
+    stack = [cmd]
+    while stack:
+        current = stack.pop()
+        for param in current.params:
+            if isinstance(param, click.Option):
+                param.show_envvar = False
+        if isinstance(current, click.Group):
+            stack.extend(current.commands.values())
+    return cmd
+
+
 def main() -> None:
     """Run the CLI; our own errors become one line on stderr and a non-zero exit code."""
     ui = Ui()
     try:
-        code = app(prog_name="nomadctl", standalone_mode=False)
+        code = command().main(prog_name="nomadctl", standalone_mode=False)
     except NomadctlError as exc:
         ui.error(exc.message)
         sys.exit(exc.exit_code)
