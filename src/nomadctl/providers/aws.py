@@ -190,6 +190,9 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
     with translated(aws):
         progress(f"checking images and instance types in {aws.region}")
         specs = _launch_specs(aws, opts)
+        types = sorted({opts.server_type, opts.client_type})
+        if opts.availability_zone:  # checked now, before anything is created
+            aws_network.choose_zone(aws, opts.availability_zone, types)
         _preflight(run)
         existing = aws_instances.find_instances(aws, ws.cluster)
 
@@ -201,7 +204,7 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
             vpc_id=opts.vpc_id,
             subnet_id=opts.subnet_id,
             availability_zone=opts.availability_zone,
-            instance_types=sorted({opts.server_type, opts.client_type}),
+            instance_types=types,
             known=known,
         )
         progress("security groups")

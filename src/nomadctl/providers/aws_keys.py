@@ -19,6 +19,7 @@ from typing import Any
 from nomadctl.errors import CloudError, UsageError
 from nomadctl.providers.aws_common import (
     TAG_CLUSTER,
+    Resource,
     Run,
     Teardown,
     cluster_filter,
@@ -74,7 +75,7 @@ def local_key(run: Run, ws: Workspace, ssh_key: Path | None) -> SshKey:
         run.would_create("ssh-key", label, "ed25519, made locally")
         return SshKey(None, path, generated=True)
     public = generate(ws, path)
-    run.created("ssh-key", label, "local", "ed25519, private key 0600")
+    run.resources.append(Resource("ssh-key", label, None, "created", "ed25519, private key 0600"))
     return SshKey(public, path, generated=True)
 
 

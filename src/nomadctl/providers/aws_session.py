@@ -7,6 +7,7 @@ and the standard environment variables.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -53,13 +54,19 @@ class Aws:
         self.region: str = resolved
         self.profile = profile
         # The user's own AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (env or profile) win over ours.
-        core = self.session._session
-        user = ("env", "config")
+        mode = _user_setting(self.session, "AWS_RETRY_MODE", "retry_mode")
+        attempts = _user_setting(self.session, "AWS_MAX_ATTEMPTS", "max_attempts")
+        try:
+            max_attempts = max(1, int(attempts)) if attempts else DEFAULT_MAX_ATTEMPTS
+        except ValueError:
+            raise UsageError(
+                f"AWS_MAX_ATTEMPTS / max_attempts {attempts!r} is not a number"
+            ) from None
+        if mode not in (None, "standard", "adaptive", "legacy"):
+            raise UsageError(f"AWS_RETRY_MODE / retry_mode {mode!r}: use standard or adaptive")
         retries: dict[str, Any] = {
-            "mode": core.get_config_variable("retry_mode", methods=user) or DEFAULT_RETRY_MODE,
-            "total_max_attempts": int(
-                core.get_config_variable("max_attempts", methods=user) or DEFAULT_MAX_ATTEMPTS
-            ),
+            "mode": mode or DEFAULT_RETRY_MODE,
+            "total_max_attempts": max_attempts,
         }
         self.max_attempts: int = retries["total_max_attempts"]
         self.config = Config(
@@ -108,6 +115,21 @@ class Aws:
 
     def endpoint(self) -> str:
         return str(self.ec2.meta.endpoint_url)
+
+
+def _user_setting(session: Any, env_name: str, config_name: str) -> str | None:
+    """A setting the user made in the environment or the AWS profile, else None."""
+    from botocore.exceptions import BotoCoreError
+
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    try:
+        scoped = session._session.get_scoped_config()
+    except BotoCoreError:
+        return None
+    found = scoped.get(config_name)
+    return str(found) if found else None
 
 
 def poll(
