@@ -17,6 +17,7 @@ import pytest
 
 from nomadctl.providers.aws_common import TAG_AUTO_JOIN, TAG_CLUSTER, TAG_ROLE, iam_name
 from tests.aws import checks
+from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import OTHER_REGION, AwsEnv, seed_ubuntu_ami
 
 NET = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24")
@@ -25,21 +26,6 @@ ALLOW = ("--allow-cidr", "203.0.113.0/24", "--allow-cidr", "198.51.100.7")
 
 def up(aws: AwsEnv, cluster: str, *args: str, **kw: Any):  # type: ignore[no-untyped-def]
     return aws.nomadctl("--cluster", cluster, "up", "--yes", *args, **kw)
-
-
-def ok(proc):  # type: ignore[no-untyped-def]
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def error_line(stderr: str) -> str:
-    """The one `error:` line a failed command prints (progress lines may precede it)."""
-    assert "Traceback" not in stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stderr
-    assert stderr.rstrip().endswith(errors[0]), stderr
-    return errors[0]
 
 
 def ingress(group: dict[str, Any]) -> set[tuple[Any, ...]]:
@@ -71,7 +57,8 @@ def test_up_creates_a_secured_cluster_and_a_second_up_changes_nothing(aws_env: A
         )
     )
     result = json.loads(proc.stdout)  # --json: nothing but JSON on stdout
-    assert result["changed"] is True and result["region"] == "eu-west-1"
+    assert result["aws"]["changed"] is True and result["aws"]["region"] == "eu-west-1"
+    assert result["configured"] is False
     hosts = result["hosts"]
     assert [h["name"] for h in hosts] == [
         "alpha-server-1", "alpha-server-2", "alpha-server-3",
@@ -181,7 +168,7 @@ def test_up_creates_a_secured_cluster_and_a_second_up_changes_nothing(aws_env: A
     before = checks.tagged(aws_env, "alpha")
     again = ok(up(aws_env, "alpha", *NET, *ALLOW, "--client-port", "8080", "--client-port",
                   "9000-9010"))  # fmt: skip
-    assert "Nothing to change" in again.stdout
+    assert "AWS: nothing to change" in again.stdout
     assert "created" not in again.stdout and "updated" not in again.stdout
     assert checks.tagged(aws_env, "alpha") == before
 
@@ -214,7 +201,7 @@ def test_down_removes_one_cluster_and_leaves_its_neighbour(aws_env: AwsEnv) -> N
     # down works with the workspace gone: everything is found by tag
     shutil.rmtree(aws_env.home / "alpha")
     proc = ok(aws_env.nomadctl("--cluster", "alpha", "down", "--region", "eu-west-1", "--yes"))
-    for kind in ("instance", "security-group", "key-pair", "iam-role", "vpc", "subnet"):
+    for kind in ("alpha-server-1", "security-group", "key-pair", "iam-role", "vpc", "subnet"):
         assert kind in proc.stdout
     checks.assert_gone(aws_env, "alpha")
     assert not (aws_env.home / "alpha").exists(), "down must not create a workspace"

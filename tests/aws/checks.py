@@ -8,6 +8,23 @@ from typing import Any
 
 from nomadctl.providers.aws_common import TAG_CLUSTER, iam_name, key_pair_name
 
+
+def ok(proc):  # type: ignore[no-untyped-def]
+    """A finished nomadctl subprocess that succeeded, without a traceback."""
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def error_line(stderr: str) -> str:
+    """The one `error:` line a failed command prints, last (progress lines may precede it)."""
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    assert stderr.rstrip().endswith(errors[0]), stderr
+    return errors[0]
+
+
 LIVE = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
 

@@ -10,8 +10,9 @@ for its API action (the `Action=` form field of the EC2/IAM query API, or the JS
 - `error`: any code, message and status;
 - `drop`: close the connection without an answer, before moto sees the request;
 - `drop_after`: forward to moto, then close without an answer (the answer is lost);
-- `block`: hold the request (`rule.blocked` is set) until `rule.release` is set, then forward;
-  a test kills the client while it waits to interrupt `up` at an exact point;
+- `block`: hold the request (`rule.blocked` is set) until `rule.release` is set, then forward
+  it (or, with `forward=False`, drop it: it never reached AWS); a test kills the client while
+  it waits, to interrupt `up` at an exact point;
 - `block_after`: forward to moto first, then hold the answer the same way (the request took
   effect but the client never learns it).
 
@@ -44,6 +45,7 @@ class Rule:
     code: str = ""
     message: str = ""
     status: int = 400
+    forward: bool = True  # block: forward the held request once released (else drop it)
     seen: int = 0  # matching requests so far
     fired: int = 0  # faults injected so far
     blocked: threading.Event = field(default_factory=threading.Event)
@@ -160,7 +162,10 @@ class FaultProxy:
         elif rule.fault == "block":
             rule.blocked.set()
             rule.release.wait(timeout=120)
-            self._forward(req, body)
+            if rule.forward:
+                self._forward(req, body)
+            else:
+                _drop(req)
         elif rule.fault == "block_after":
             held = self._forward(req, body, answer=False)
             rule.blocked.set()

@@ -179,6 +179,9 @@ def aws_env(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
         "NO_PROXY": "127.0.0.1,localhost",
         # Never the internet: an unanswered loopback port unless a test serves one.
         "NOMADCTL_MYIP_URL": "http://127.0.0.1:9/",
+        # No SSH from these tests: moto's instances are not machines, and their public IPs are
+        # not on loopback. Tests that configure nodes set this to None in `env=`.
+        "NOMADCTL_UP_SKIP_CONFIGURE": "1",
         "COLUMNS": "250",
         "PYTHONUNBUFFERED": "1",
         **FAKE_AWS,
