@@ -26,6 +26,9 @@ from tests.standin import make_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBNET = "198.18.1.0/24"
+# The AWS fixture stops `up` before SSH (its instances are not reachable); these tests have
+# real hosts at the instances' private IPs, so they configure them.
+CONFIGURE: dict[str, str | None] = {"NOMADCTL_UP_SKIP_CONFIGURE": None}
 
 
 def up_args(tb: Any, binary: Path, *extra: str) -> list[str]:
@@ -111,7 +114,9 @@ print(json.dumps({"members": len(members), "registered": sorted(registered), "li
 def test_first_hour(aws_env, testbed_factory, tmp_path: Path) -> None:
     tb = testbed_factory(6, subnet=SUBNET)
     binary = make_binary(tmp_path / "nomad", version="1.11.1")
-    run = aws_env.nomadctl
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return aws_env.nomadctl(*args, timeout=timeout, env=CONFIGURE)
 
     # 1. certs, then up on AWS with the hosts reached by their private address.
     assert run("--cluster", "life", "certs").returncode == 0
@@ -181,7 +186,7 @@ def test_interrupted_up_converges(aws_env, testbed_factory, tmp_path: Path) -> N
     tb = testbed_factory(6, subnet=SUBNET, delay_ms=150)  # slow SSH: time to interrupt
     binary = make_binary(tmp_path / "nomad", version="1.11.1")
     args = ["--cluster", "intr", *up_args(tb, binary)]
-    proc = aws_env.popen(*args)
+    proc = aws_env.popen(*args, env=CONFIGURE)
     assert proc.stderr is not None
     seen = []
     deadline = time.monotonic() + 120
@@ -197,11 +202,13 @@ def test_interrupted_up_converges(aws_env, testbed_factory, tmp_path: Path) -> N
     before = {i["InstanceId"] for i in checks.instances(aws_env, "intr")}
     assert len(before) == 6
 
-    done = aws_env.nomadctl(*args, timeout=300)
+    done = aws_env.nomadctl(*args, timeout=300, env=CONFIGURE)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["configured"]
     assert {i["InstanceId"] for i in checks.instances(aws_env, "intr")} == before
-    status = aws_env.nomadctl("--cluster", "intr", "status", "--json", "--wait", "30")
+    status = aws_env.nomadctl(
+        "--cluster", "intr", "status", "--json", "--wait", "30", env=CONFIGURE
+    )
     assert status.returncode == 0, status.stderr
     assert len(json.loads(status.stdout)["nodes"]) == 3
     assert aws_env.nomadctl("--cluster", "intr", "down", "--yes", timeout=300).returncode == 0
