@@ -93,3 +93,53 @@ def test_bad_config_names_key_and_file(tmp_path: Path, text: str, needle: str) -
 def test_missing_explicit_config(tmp_path: Path) -> None:
     proc = nomadctl(tmp_path, "--config", str(tmp_path / "nope.toml"), "certs")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_hosts_tables_feed_up(tmp_path: Path) -> None:
+    import typer.main
+
+    from nomadctl import config
+    from nomadctl.cli import app
+
+    group = typer.main.get_command(app)
+    path = tmp_path / "nomadctl.toml"
+    data = {
+        "hosts": [
+            {"role": "server", "address": "192.0.2.1"},
+            {"role": "client", "address": "192.0.2.9"},
+            {"role": "server", "address": "192.0.2.2"},
+        ]
+    }
+    cfg = config.build(path, data, group)  # type: ignore[arg-type]
+    assert cfg.default_map["up"]["server"] == ["192.0.2.1", "192.0.2.2"]
+    assert cfg.default_map["up"]["client"] == ["192.0.2.9"]
+
+
+@pytest.mark.parametrize(
+    ("hosts", "needle"),
+    [
+        ('[[hosts]]\nrole = "leader"\naddress = "192.0.2.1"\n', "hosts[1].role must be"),
+        ('[[hosts]]\nrole = "server"\n', "hosts[1].address must be"),
+        (
+            '[[hosts]]\nrole = "server"\naddress = "192.0.2.1"\nport = 2\n',
+            "unknown key hosts[1].port",
+        ),
+        ('hosts = "192.0.2.1"\n', "hosts must be [[hosts]] tables"),
+    ],
+)
+def test_bad_hosts_tables(tmp_path: Path, hosts: str, needle: str) -> None:
+    (tmp_path / "nomadctl.toml").write_text(hosts)
+    proc = nomadctl(tmp_path, "up", "--dry-run")
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+
+
+def test_hosts_tables_plan(tmp_path: Path) -> None:
+    (tmp_path / "nomadctl.toml").write_text(
+        "".join(f'[[hosts]]\nrole = "server"\naddress = "192.0.2.{i}"\n' for i in (1, 2, 3))
+        + '[[hosts]]\nrole = "client"\naddress = "192.0.2.9"\n'
+    )
+    key = tmp_path / "key"
+    key.write_text("not used by a dry run")
+    proc = nomadctl(tmp_path, "up", "--dry-run", "--ssh-key", str(key))
+    assert proc.returncode == 0, proc.stderr
+    assert "nomad-server-3" in proc.stdout and "192.0.2.9" in proc.stdout

@@ -14,12 +14,12 @@ additional_dnsname = ["nomad.example.com"]
 ```
 
 Keys are option names with `_` or `-`. Unknown keys and wrong types are errors that name
-the key and the file.
+the key and the file. Machines you already have can be listed as `[[hosts]]` tables with
+`role = "server"|"client"` and `address = "IP"`, the same as `up --server/--client`.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ def find(explicit: Path | None, cwd: Path | None = None) -> Path | None:
 
 
 def read(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file: not on every start
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -119,6 +121,22 @@ def _check(param: click.Option, value: Any, where: str, path: Path) -> Any:
     return value
 
 
+def _hosts(value: Any, path: Path, up: dict[str, Any]) -> None:
+    """`[[hosts]]` tables (role + address) are `up --server/--client` for machines you have."""
+    if not isinstance(value, list) or not all(isinstance(h, dict) for h in value):
+        raise UsageError(f"{path}: hosts must be [[hosts]] tables with role and address")
+    for i, host in enumerate(value, start=1):
+        unknown = set(host) - {"role", "address"}
+        if unknown:
+            raise UsageError(f"{path}: unknown key hosts[{i}].{sorted(unknown)[0]}")
+        role, address = host.get("role"), host.get("address")
+        if role not in ("server", "client"):
+            raise UsageError(f"{path}: hosts[{i}].role must be server or client, got {role!r}")
+        if not isinstance(address, str) or not address:
+            raise UsageError(f"{path}: hosts[{i}].address must be a string, got {address!r}")
+        up.setdefault(role, []).append(address)
+
+
 def build(path: Path | None, data: dict[str, Any], group: click.Group) -> FileConfig:
     """Validate the file's keys against the CLI's own options and make Click's default_map."""
     cfg = FileConfig(path=path)
@@ -143,6 +161,8 @@ def build(path: Path | None, data: dict[str, Any], group: click.Group) -> FileCo
                         f"(`nomadctl {raw_key}` has no option --{sub.replace('_', '-')})"
                     )
                 section[sub] = _check(opts[sub], sub_value, f"{raw_key}.{raw_sub}", path)
+        elif key == "hosts" and "up" in commands:
+            _hosts(value, path, cfg.default_map.setdefault("up", {}))
         elif key in GLOBAL_KEYS:
             cfg.globals[key] = _check(group_opts[key], value, raw_key, path)
         elif key in every:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {
@@ -36,7 +37,7 @@ class Ui:
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
     def info(self, message: str) -> None:
         self.err.print(message, soft_wrap=True)
