@@ -336,3 +336,42 @@ def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
         assert cluster.tb.unit_pid(host) is None
     again = cluster.run("down", "--yes")
     assert again.returncode == 0, again.stderr
+
+
+def test_bastion_and_unsupported_os(testbed_factory, tmp_path) -> None:
+    """A node reached through a jump host; then an OS nomadctl cannot install Nomad on."""
+    tb = testbed_factory(2)
+    node, jump = tb.hosts
+    home = tmp_path / "home"
+    binary = make_binary(tmp_path / "nomad", version="1.11.1")
+    env = {**os.environ, "NOMADCTL_HOME": str(home), "NOMADCTL_CLUSTER": "jump"}
+    base = [
+        *(sys.executable, "-m", "nomadctl", "up", "--yes", "--json", "--no-docker"),
+        *("--ssh-key", str(tb.key_path), "--server", node.address, "--leader-timeout", "60"),
+        *("--bastion", f"ubuntu@{jump.address}"),
+    ]
+    proc = subprocess.run(
+        [*base, "--nomad-binary", str(binary)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["hosts"][0]["status"] == "configured"
+    assert tb.unit_pid(node) is not None
+    known = (home / "jump" / "known_hosts").read_text()
+    assert node.address in known and jump.address in known  # went through, both keys pinned
+
+    # The node now says it is Alpine (inside its own mount namespace only).
+    tb.exec(
+        node,
+        "printf 'ID=alpine\\n' > /tmp/os-release && mount --bind /tmp/os-release /etc/os-release",
+    )
+    proc = subprocess.run(
+        [*base, "--install-method", "apt"], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert proc.returncode != 0
+    assert "jump-server-1: unsupported OS 'alpine'" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in proc.stderr
