@@ -18,6 +18,9 @@ from nomadctl.errors import ClusterApiError
 
 T = TypeVar("T")
 RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
+LEADER_POLL_FIRST = 0.1  # seconds before the second leader poll; x1.5 each time after
+LEADER_POLL_MAX = 1.0  # longest gap between two leader polls
+LEADER_PROGRESS_EVERY = 10.0  # seconds between two identical "waiting for a leader" lines
 
 
 class PermissionDenied(ClusterApiError):
@@ -191,9 +194,15 @@ class Api:
         return self.call(lambda c: c.acl.create_token(body), f"creating ACL token {name}")
 
     def wait_for_leader(self, timeout: float, progress: Callable[[str], None] | None = None) -> str:
-        """Poll with backoff until a leader is known, at most `timeout` seconds."""
+        """Poll with backoff until a leader is known, at most `timeout` seconds.
+
+        The first polls come quickly (a leader is usually a second or two away) and the gap
+        stays at most LEADER_POLL_MAX, so `up` learns of the leader soon after it exists; a
+        progress line is shown when the reason changes, or every LEADER_PROGRESS_EVERY s.
+        """
         deadline = time.monotonic() + timeout
-        delay, last = 0.25, "no answer yet"
+        delay, last = LEADER_POLL_FIRST, "no answer yet"
+        shown, shown_at = "", 0.0
         while True:
             try:
                 leader = self.leader()
@@ -204,12 +213,14 @@ class Api:
                 raise
             except ClusterApiError as exc:
                 last = exc.message
-            if progress:
+            now = time.monotonic()
+            if progress and (last != shown or now - shown_at >= LEADER_PROGRESS_EVERY):
                 progress(f"waiting for a leader: {last}")
-            if time.monotonic() + delay > deadline:
+                shown, shown_at = last, now
+            if now + delay > deadline:
                 raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
             time.sleep(delay)
-            delay = min(delay * 1.5, 3.0)
+            delay = min(delay * 1.5, LEADER_POLL_MAX)
 
 
 def _body(exc: Any) -> str:

@@ -82,6 +82,12 @@ def node_files(
 
 def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
     quoted = " ".join(shlex.quote(p) for p in paths)
+    # An uploaded binary is one of `paths`, compared by checksum: no need to run it.
+    version = (
+        'echo "version"'
+        if facts.install_method == "binary"
+        else f'echo "version $({facts.binary_path} version 2>/dev/null | head -n1)"'
+    )
     return f"""\
 . /etc/os-release 2>/dev/null || true
 echo "os ${{ID:-unknown}} ${{ID_LIKE:-}}"
@@ -89,7 +95,7 @@ command -v systemctl >/dev/null && echo "systemd yes" || echo "systemd no"
 for f in {quoted}; do
   [ -f "$f" ] && echo "file $(stat -c %a "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
 done
-echo "version $({facts.binary_path} version 2>/dev/null | head -n1)"
+{version}
 command -v docker >/dev/null && echo "docker yes" || echo "docker no"
 echo "active $(systemctl is-active nomad 2>/dev/null)"
 exit 0
