@@ -328,7 +328,7 @@ def acl_bootstrap(
     with ws.locked():
         result = acl.bootstrap(
             ws,
-            lifecycle.workspace_target(ws),
+            lifecycle.resolve_target(ws),
             user_token=user_token,
             reset=lifecycle.reset_acl_bootstrap(ws) if reset else None,
             progress=_progress(app_ctx),
