@@ -49,12 +49,12 @@ def child_env() -> dict[str, str]:
     }
 
 
-def commands(tmp: Path) -> dict[str, list[str]]:
+def commands(tmp: Path, compare: Path | None = None) -> dict[str, list[str]]:
     hello = tmp / "typer_hello.py"
     hello.write_text(TYPER_HELLO)
     nomadctl = nomadctl_argv()
     py = sys.executable
-    return {
+    cmds = {
         "import typer": [py, "-c", "import typer"],
         "nomadctl --help": [*nomadctl, "--help"],
         "nomadctl status --help": [*nomadctl, "status", "--help"],
@@ -62,6 +62,14 @@ def commands(tmp: Path) -> dict[str, list[str]]:
         "ref: import typer + rich help modules": [py, "-c", f"import typer, {RICH_FOR_HELP}"],
         "ref: 2-command Typer app --help": [py, str(hello), "--help"],
     }
+    if compare is not None:  # another checkout's src/, e.g. an older commit's
+        run_other = (
+            f"import sys; sys.path.insert(0, {str(compare)!r}); sys.argv[0] = 'nomadctl'; "
+            "from nomadctl.cli import main; main()"
+        )
+        for args in (["--help"], ["status", "--help"]):
+            cmds[f"{compare}: nomadctl {' '.join(args)}"] = [py, "-c", run_other, *args]
+    return cmds
 
 
 def imported_modules(argv: list[str], env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
@@ -89,12 +97,12 @@ def imported_modules(argv: list[str], env: dict[str, str], cwd: Path) -> list[di
     return rows
 
 
-def measure(budget: Budget, runs: int) -> dict[str, Any]:
+def measure(budget: Budget, runs: int, compare: Path | None = None) -> dict[str, Any]:
     budget.need(30, "CLI start")
     env = child_env()
     with tempfile.TemporaryDirectory(prefix="nomadctl-bench-cli-") as tmp_s:
         tmp = Path(tmp_s)
-        cmds = commands(tmp)
+        cmds = commands(tmp, compare)
         # Warm-up, with bytecode caching allowed: measure an installed package, not a compile.
         for argv in cmds.values():
             run(argv, env=env, cwd=tmp, timeout=60, capture=False)

@@ -114,6 +114,7 @@ def timed_up(
         "cpu_nomadctl": r.cpu,
         "cpu_hosts": hosts1 - hosts0,
         "cpu_machine": busy1 - busy0,
+        "cpu_other": (busy1 - busy0) - (hosts1 - hosts0) - r.cpu,
         "loadavg_1m_before": load,
         "acl": report.get("acl"),
         "leader": report.get("leader"),
@@ -184,7 +185,10 @@ class Static:
 # ---- parts 2 and 3 -------------------------------------------------------------------------
 
 
-def distance(budget: Budget, runs: int, sizes=SIZES) -> list[dict[str, Any]]:
+MODES = {"default": [], "parallel1": ["--parallel", "1"]}
+
+
+def distance(budget: Budget, runs: int, sizes=SIZES, modes=tuple(MODES)) -> list[dict[str, Any]]:
     """Configuration at distance (part 2) and round trips per host (part 3)."""
     results: list[dict[str, Any]] = []
     for servers, clients in sizes:
@@ -194,7 +198,7 @@ def distance(budget: Budget, runs: int, sizes=SIZES) -> list[dict[str, Any]]:
         results.append(entry)
         try:
             budget.need(20 + 6 * n, label)
-            _distance_one(budget, runs, servers, n, entry)
+            _distance_one(budget, runs, servers, n, entry, modes)
         except BudgetExceeded as exc:
             entry["skipped"] = str(exc)
             log(f"skipped: {exc}")
@@ -204,7 +208,9 @@ def distance(budget: Budget, runs: int, sizes=SIZES) -> list[dict[str, Any]]:
     return results
 
 
-def _distance_one(budget: Budget, runs: int, servers: int, n: int, entry: dict[str, Any]) -> None:
+def _distance_one(
+    budget: Budget, runs: int, servers: int, n: int, entry: dict[str, Any], modes
+) -> None:
     with tempfile.TemporaryDirectory(prefix="nomadctl-bench-") as tmp_s:
         tmp = Path(tmp_s)
         binary = make_binary(tmp / "nomad", version="1.11.1")
@@ -213,7 +219,8 @@ def _distance_one(budget: Budget, runs: int, servers: int, n: int, entry: dict[s
             log(f"{entry['label']}: testbed {tb.id} on {tb.subnet} in {time.monotonic() - t:.1f}s")
             static = Static(tb, servers, binary, tmp)
             entry["subnet"] = tb.subnet
-            for mode, extra in (("default", []), ("parallel1", ["--parallel", "1"])):
+            for mode in modes:
+                extra = MODES[mode]
                 done: list[dict[str, Any]] = []
                 entry[mode] = {"argv_extra": extra, "runs": done}
                 try:
@@ -250,7 +257,7 @@ def _summarize(mode: dict[str, Any], done: list[dict[str, Any]]) -> None:
         phase: summary([r["phases"][phase] for r in ok if r["phases"][phase] is not None])
         for phase in ("startup", "configure", "leader_wait", "acl_and_exit")
     }
-    for cpu in ("cpu_nomadctl", "cpu_hosts", "cpu_machine"):
+    for cpu in ("cpu_nomadctl", "cpu_hosts", "cpu_machine", "cpu_other"):
         mode[cpu] = summary([r[cpu] for r in ok])
     mode["cpu_floor"] = summary(
         [(r["cpu_hosts"] + r["cpu_nomadctl"]) / (os.cpu_count() or 1) for r in ok]

@@ -287,8 +287,18 @@ def terminate_on_signals() -> Iterator[None]:
         kill_all_children()
 
 
+NOMADCTL_SRC: Path | None = None  # run.py --src: another checkout's src/ (before/after runs)
+
+
 def nomadctl_argv() -> list[str]:
-    """The installed console script next to this interpreter, else `python -m nomadctl`."""
+    """The installed console script next to this interpreter, else `python -m nomadctl`;
+    with NOMADCTL_SRC set, the nomadctl found in that directory instead."""
+    if NOMADCTL_SRC is not None:
+        code = (
+            f"import sys; sys.path.insert(0, {str(NOMADCTL_SRC)!r}); sys.argv[0] = 'nomadctl'; "
+            "from nomadctl.cli import main; main()"
+        )
+        return [sys.executable, "-c", code]
     script = Path(sys.executable).with_name("nomadctl")
     if script.exists():
         return [str(script)]

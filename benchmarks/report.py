@@ -29,7 +29,8 @@ def machine_section(m: dict[str, Any]) -> list[str]:
     pk = m["packages"]
     load = ", ".join(f"{x:.2f}" for x in m["loadavg_start"])
     return [
-        f"- Date: {m['date']}; nomadctl at commit `{m['git_commit']}`",
+        f"- Date: {m['date']}; nomadctl at commit `{m['git_commit']}`"
+        + (f" (cluster parts: nomadctl from `{m['nomadctl_src']}`)" if "nomadctl_src" in m else ""),
         f"- `nproc`: {m['nproc']}; CPU: {m['cpu_model']}; kernel: {m['kernel']}",
         f"- Python: {m['python']} (`{m['python_executable']}`); typer {pk['typer']}, "
         f"click {pk['click']}, rich {pk['rich']}, paramiko {pk['paramiko']}, moto {pk['moto']}; "
@@ -104,9 +105,9 @@ def distance_section(d: list[dict[str, Any]]) -> list[str]:
         "start-up until the first `connecting to`, configure until the last host is done, "
         "leader wait until `leader elected`, then ACL bootstrap and exit. CPU-seconds used "
         "during the run: by nomadctl, by all processes of the testbed hosts (sshd, sudo, the "
-        "systemctl shim, the stand-in agents, the delay relay), and by the whole machine "
-        "(anything else running on it included). CPU floor = (CPU hosts + CPU nomadctl) / "
-        "nproc: the shortest wall time this machine could give that work.",
+        "systemctl shim, the stand-in agents, the delay relay), and by everything else on "
+        "the machine (this benchmark's own process, other users). CPU floor = (CPU hosts + "
+        "CPU nomadctl) / nproc: the shortest wall time this machine could give that work.",
     ]
     for title, mode in (("Default parallelism", "default"), ("`--parallel 1`", "parallel1")):
         lines += [
@@ -114,14 +115,13 @@ def distance_section(d: list[dict[str, Any]]) -> list[str]:
             f"{title}:",
             "",
             "| Hosts | Start-up | Configure (SSH) | Leader wait | ACL + exit | "
-            "CPU nomadctl | CPU hosts | CPU machine | CPU floor | Load before |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "CPU nomadctl | CPU hosts | CPU other | CPU floor |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for e in d:
             m = e.get(mode) or {}
             if not m.get("runs"):
                 continue
-            loads = [r["loadavg_1m_before"] for r in m["runs"]]
 
             def cpu(key: str, m: dict[str, Any] = m) -> str:
                 return _s((m.get(key) or {}).get("median"))
@@ -129,8 +129,8 @@ def distance_section(d: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {e['label']} | {_phase(m, 'startup')} | {_phase(m, 'configure')} | "
                 f"{_phase(m, 'leader_wait')} | {_phase(m, 'acl_and_exit')} | "
-                f"{cpu('cpu_nomadctl')} | {cpu('cpu_hosts')} | {cpu('cpu_machine')} | "
-                f"{cpu('cpu_floor')} | {min(loads):.1f} .. {max(loads):.1f} |"
+                f"{cpu('cpu_nomadctl')} | {cpu('cpu_hosts')} | {cpu('cpu_other')} | "
+                f"{cpu('cpu_floor')} |"
             )
     return lines
 
@@ -211,6 +211,7 @@ def sleeps_section(rows: list[dict[str, Any]]) -> list[str]:
 def render(results: dict[str, Any]) -> str:
     out = [BEGIN, "", "### Machine", ""]
     out += machine_section(results["machine"])
+    out += ["", f"Command: `python3 benchmarks/run.py {' '.join(results.get('argv', []))}`"]
     if "cli" in results:
         out += ["", "### 1. CLI start", "", *cli_section(results["cli"])]
     if "distance" in results:

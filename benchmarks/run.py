@@ -22,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python3 benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import report
+from benchmarks import common, report
 from benchmarks.common import Budget, BudgetExceeded, log, machine, terminate_on_signals
 
 PARTS = ("cli", "sleeps", "distance", "e2e")
@@ -31,8 +31,23 @@ PARTS = ("cli", "sleeps", "distance", "e2e")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
-    p.add_argument("--cli-runs", type=int, default=10, help="runs per CLI command (default 10)")
+    p.add_argument("--cli-runs", type=int, default=20, help="runs per CLI command (default 20)")
+    p.add_argument(
+        "--cli-compare",
+        type=Path,
+        help="also time --help of the nomadctl in this src/ dir (e.g. an older worktree)",
+    )
+    p.add_argument(
+        "--src",
+        type=Path,
+        help="run the nomadctl of this src/ dir in the cluster parts (before/after runs)",
+    )
     p.add_argument("--cluster-runs", type=int, default=3, help="runs per cluster size (3)")
+    p.add_argument(
+        "--modes",
+        default="default,parallel1",
+        help="up modes of the distance part: default (--parallel 32), parallel1",
+    )
     p.add_argument("--e2e-runs", type=int, default=3, help="end-to-end up/down runs (3)")
     p.add_argument(
         "--sizes",
@@ -49,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown parts: {', '.join(sorted(unknown))}")
     sizes = tuple(tuple(int(x) for x in s.split("+")) for s in args.sizes.split(","))
 
+    if args.src is not None:
+        common.NOMADCTL_SRC = args.src.resolve()
     budget = Budget(args.budget)
-    results: dict[str, Any] = {"machine": machine(), "errors": {}}
+    results: dict[str, Any] = {"machine": machine(), "errors": {}, "argv": sys.argv[1:]}
+    if args.src is not None:
+        results["machine"]["nomadctl_src"] = str(common.NOMADCTL_SRC)
     failed = False
     with terminate_on_signals():
         for part in parts:
@@ -59,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 if part == "cli":
                     from benchmarks import cli_start
 
-                    results["cli"] = cli_start.measure(budget, args.cli_runs)
+                    results["cli"] = cli_start.measure(budget, args.cli_runs, args.cli_compare)
                 elif part == "sleeps":
                     from benchmarks import sleeps
 
@@ -67,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                 elif part == "distance":
                     from benchmarks import cluster
 
-                    results["distance"] = cluster.distance(budget, args.cluster_runs, sizes)
+                    results["distance"] = cluster.distance(
+                        budget, args.cluster_runs, sizes, args.modes.split(",")
+                    )
                 elif part == "e2e":
                     from benchmarks import cluster
 
