@@ -1,6 +1,6 @@
 """Run nomadctl's benchmarks (issue 8) and write the results.
 
-    python3 benchmarks/run.py                       # everything, about 8-12 minutes
+    python3 benchmarks/run.py                       # everything, about 6 minutes
     python3 benchmarks/run.py --parts cli,sleeps    # a few seconds
     python3 benchmarks/run.py --update-doc docs/benchmarks.md --json benchmarks/results.json
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--cli-compare",
         type=Path,
-        help="also time --help of the nomadctl in this src/ dir (e.g. an older worktree)",
+        help="also time --help of the nomadctl in this src/ dir (an older commit: git archive)",
     )
     p.add_argument(
         "--src",
