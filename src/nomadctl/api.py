@@ -2,8 +2,8 @@
 
 Where to connect comes from the workspace (the cluster's servers, the CA, the cli certificate,
 the stored token) or from the Nomad CLI's own environment variables (nomad-facts section 7).
-python-nomad's `verify=False` default never survives here: `verify` is the CA file, or True
-(the system store) when the user gave no CA for an https address.
+python-nomad's default of not verifying certificates never survives here: `verify` is the CA
+file, or True (the system store) when the user gave no CA for an https address.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from nomadctl.providers.aws_errors import error_code
 from nomadctl.providers.aws_session import Aws, poll
 
 DEFAULT_VPC_CIDR = "10.42.0.0/16"
-DEFAULT_ROUTE = "0.0.0.0/0"
+DEFAULT_ROUTE = "0.0.0.0/0"  # egress: the route table's internet route, not an ingress rule
 
 
 @dataclass
