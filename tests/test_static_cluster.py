@@ -375,3 +375,35 @@ def test_bastion_and_unsupported_os(testbed_factory, tmp_path) -> None:
     assert "jump-server-1: unsupported OS 'alpine'" in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_does_not_wait_for_unreachable_hosts(testbed_factory, tmp_path) -> None:
+    """SIGINT while a host is unreachable: `up` stops now, not after --ssh-wait."""
+    import signal
+
+    tb = testbed_factory(2)
+    tb.net_down(tb.hosts[1])
+    binary = make_binary(tmp_path / "nomad", version="1.11.1")
+    env = {**os.environ, "NOMADCTL_HOME": str(tmp_path / "home"), "NOMADCTL_CLUSTER": "cc"}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "nomadctl", "up", "--yes", "--no-docker"),
+            *("--ssh-key", str(tb.key_path), "--nomad-binary", str(binary)),
+            *("--server", tb.hosts[0].address, "--client", tb.hosts[1].address),
+            *("--ssh-wait", "600"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if f"connecting to {tb.hosts[1].address}" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)  # far below --ssh-wait 600
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err, err

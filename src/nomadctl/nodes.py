@@ -8,6 +8,7 @@ not stop the others; the caller gets a result for every host.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ def ssh_address(host: Host, ssh: SshOptions) -> str:
     return host.private_ip
 
 
-def session_for(ws: Workspace, host: Host, ssh: SshOptions) -> Session:
+def session_for(
+    ws: Workspace, host: Host, ssh: SshOptions, cancel: threading.Event | None = None
+) -> Session:
     bastion = Endpoint.parse(ssh.bastion, ssh.user) if ssh.bastion else None
     return Session(
         Endpoint(ssh_address(host, ssh), 22, ssh.user),
@@ -64,6 +67,7 @@ def session_for(ws: Workspace, host: Host, ssh: SshOptions) -> Session:
         known_hosts(ws),
         bastion=bastion,
         connect_timeout=ssh.connect_timeout,
+        cancel=cancel or threading.Event(),
     )
 
 
@@ -95,7 +99,7 @@ def configure_all(
 
     def one(host: Host) -> HostResult:
         try:
-            with session_for(ws, host, ssh) as session:
+            with session_for(ws, host, ssh, cancel) as session:
                 progress(f"{host.name}: connecting to {session.endpoint.address}")
                 session.connect(wait=ssh.wait)
                 result = configure_host(session, facts, host, files[host.name])
@@ -111,8 +115,18 @@ def configure_all(
             progress(f"{host.name}: configured ({what}{restart})")
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, ssh.parallel)) as pool:
+    # Ctrl-C must not wait out other hosts' SSH retries: tell them to stop, then wait only
+    # for commands already running on a node (each is bounded).
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, ssh.parallel))
+    try:
         return list(pool.map(one, hosts))
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def static_hosts(cluster: str, servers: Sequence[str], clients: Sequence[str]) -> list[Host]:

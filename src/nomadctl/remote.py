@@ -128,6 +128,7 @@ class Session:
     bastion: Endpoint | None = None
     connect_timeout: float = 10.0
     counters: Counters = field(default_factory=Counters)
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: stop retrying
     _client: paramiko.SSHClient | None = None
     _jump: paramiko.SSHClient | None = None
 
@@ -203,7 +204,8 @@ class Session:
                 if time.monotonic() >= deadline:
                     reason = str(exc) or type(exc).__name__
                     raise RemoteError(f"cannot reach {where} over SSH: {reason}") from None
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            if self.cancel.wait(min(delay, max(0.0, deadline - time.monotonic()))):
+                raise RemoteError(f"SSH to {where} cancelled")
             delay = min(delay * 2, 8.0)
 
     def run(self, command: str, stdin: bytes | None = None, timeout: float = 900.0) -> Result:
