@@ -400,6 +400,8 @@ REFUSALS = {
     "missing key file": ("tls-missing-key", "no such file or directory"),
     "cert from another CA": ("tls-other-ca", "certificate signed by unknown authority"),
     "key does not match cert": ("tls-wrong-key", "private key does not match public key"),
+    "CA file without a certificate": ("tls-bad-ca", "Failed to parse any CA certificates"),
+    "config HCL malformed": ('name = "unterminated', "At 3:8: literal not terminated"),
     "server cert without server name": ("tls-no-name", "server.global.nomad"),
     "client cert without client name": ("tls-client-no-name", "client.global.nomad"),
     "neither server nor client": ("no-role", "Must specify either server, client"),
@@ -415,6 +417,8 @@ def _refusal_hcl(case: str, pki: Pki, data_dir: Path) -> str:
     setting, _ = REFUSALS[case]
     enc = setting if setting.startswith("encrypt") else ""
     hcl = f'data_dir = "{data_dir}"\nbind_addr = "{ip}"\n'
+    if setting.startswith("name"):
+        hcl += setting + "\n"
     if setting.startswith("data_dir") or case == "no data_dir":
         hcl = f'bind_addr = "{ip}"\n{setting}\n'
     if setting == "tls-missing-key":
@@ -424,6 +428,9 @@ def _refusal_hcl(case: str, pki: Pki, data_dir: Path) -> str:
         tls["cert"], tls["key"] = other.cert, other.key
     elif setting == "tls-wrong-key":
         tls["key"] = pki.node("server", "127.0.0.2").key
+    elif setting == "tls-bad-ca":
+        tls["ca"] = data_dir.parent / "not-a-ca.pem"
+        tls["ca"].write_text("not a certificate\n")
     elif setting == "tls-no-name":
         bad = pki.node("server", ip, include_role_name=False)
         tls["cert"], tls["key"] = bad.cert, bad.key

@@ -25,8 +25,10 @@ HTTP(S) on the same ports instead), UDP, blocking queries, ACL roles, cloud auto
 from __future__ import annotations
 
 import os
+import py_compile
 import stat
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -34,25 +36,55 @@ AGENT_PACKAGE = Path(__file__).with_name("agent")
 _VERSION_MARKER = 'VERSION = "1.11.0"\n'
 _ZIP_MAIN = """import sys
 
+sys.path[1:1] = {site_dirs!r}  # run with -S: only the dirs holding its libraries, no .pth files
 from nomad_standin.main import main
 
 sys.exit(main())
 """
 
 
+def _site_dirs() -> list[str]:
+    """Where this interpreter finds cryptography, lark and python-hcl2 (site-packages)."""
+    import cryptography
+    import hcl2
+    import lark
+
+    dirs = [str(Path(m.__file__).resolve().parents[1]) for m in (cryptography, lark, hcl2)]
+    return list(dict.fromkeys(dirs))
+
+
+def _bytecode(source: str, name: str) -> bytes:
+    """`source` compiled for this interpreter, as an unchecked hash-based .pyc (PEP 552):
+    zipimport loads it without compiling or comparing timestamps."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pyc = Path(tmp, "m.py"), Path(tmp, "m.pyc")
+        src.write_text(source)
+        py_compile.compile(
+            str(src),
+            str(pyc),
+            dfile=name,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        return pyc.read_bytes()
+
+
 def make_binary(dest: Path, version: str = "1.11.0") -> Path:
     """Write an executable stand-in `nomad` to `dest` and return `dest`.
 
-    The file is a self-contained Python zip application: line 1 is `#!<this interpreter>`,
-    then a zip of the `agent` package (as `nomad_standin`), so it keeps working when copied
-    onto a test host (the interpreter must have cryptography and python-hcl2). `version` is
-    what `nomad version` and the agent report (`Nomad v<version>`, build tag in members).
+    The file is a self-contained Python zip application: line 1 is `#!<this interpreter> -S`,
+    then a zip of the `agent` package (as `nomad_standin`) with its bytecode, so it keeps
+    working when copied onto a test host (the interpreter must have cryptography and
+    python-hcl2). It starts like a Go binary would, as far as Python allows: no `site` (the
+    library dirs are put on sys.path directly, no .pth file runs) and nothing to compile.
+    `version` is what `nomad version` and the agent report (`Nomad v<version>`, build tag in
+    members).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as f:
-        f.write(f"#!{sys.executable}\n".encode())
+        f.write(f"#!{sys.executable} -S\n".encode())
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for module in sorted(AGENT_PACKAGE.glob("*.py")):
                 source = module.read_text()
@@ -60,8 +92,10 @@ def make_binary(dest: Path, version: str = "1.11.0") -> Path:
                     if _VERSION_MARKER not in source:
                         raise RuntimeError(f"{module}: version marker not found")
                     source = source.replace(_VERSION_MARKER, f"VERSION = {version!r}\n", 1)
-                z.writestr(f"nomad_standin/{module.name}", source)
-            z.writestr("__main__.py", _ZIP_MAIN)
+                name = f"nomad_standin/{module.name}"
+                z.writestr(name, source)
+                z.writestr(name + "c", _bytecode(source, name))
+            z.writestr("__main__.py", _ZIP_MAIN.format(site_dirs=_site_dirs()))
     mode = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
     tmp.chmod(mode)
     os.replace(tmp, dest)

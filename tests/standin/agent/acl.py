@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import hcl1
 from .common import str_list
-from .config import normalize, parse_hcl
+from .config import normalize
 
 # ---------------------------------------------------------------------------------- ACLs
 
@@ -68,7 +69,7 @@ def parse_rules(text: str) -> dict[str, Any]:
     text = text.strip()
     if text.startswith("{"):
         return normalize(json.loads(text), merge_any_dict_list=True)
-    return normalize(parse_hcl(text))
+    return normalize(hcl1.loads(text))
 
 
 def acl_from_rules(rules: list[str]) -> Acl:
