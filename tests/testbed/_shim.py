@@ -25,16 +25,10 @@ reload, reload-or-restart, kill [-s SIG], is-active, is-enabled, is-failed, stat
 
 from __future__ import annotations
 
-import contextlib
-import grp
-import json
+# Heavier modules are imported where used: the shim runs several times per host and `up`,
+# and `is-active`, `enable`, `daemon-reload` need none of them (about 20 ms less each).
 import os
-import pwd
-import re
-import shlex
 import signal
-import socket
-import subprocess
 import sys
 import time
 
@@ -73,6 +67,8 @@ def unit_file(unit: str) -> str:
 
 def parse_unit(unit: str) -> dict[str, list[str]] | None:
     """Return {Key: [values...]} of the [Service] and [Unit] sections, or None if missing."""
+    import re
+
     try:
         with open(unit_file(unit)) as f:
             text = f.read()
@@ -163,6 +159,8 @@ def shim_log(unit: str, msg: str) -> None:
 
 
 def rm(*paths: str) -> None:
+    import contextlib
+
     for p in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(p)
@@ -171,6 +169,8 @@ def rm(*paths: str) -> None:
 def expand(arg: str, env: dict[str, str]) -> list[str]:
     """systemd-style: "$VAR" alone splits into words, "${VAR}" is substituted in place,
     "$$" is a literal "$"."""
+    import re
+
     m = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", arg)
     if m:
         return env.get(m.group(1), "").split()
@@ -182,6 +182,8 @@ def expand(arg: str, env: dict[str, str]) -> list[str]:
 
 
 def command_line(line: str, env: dict[str, str]) -> list[str]:
+    import shlex
+
     line = line.lstrip("@-:+!")
     argv: list[str] = []
     for word in shlex.split(line):
@@ -190,6 +192,9 @@ def command_line(line: str, env: dict[str, str]) -> list[str]:
 
 
 def service_env(keys: dict[str, list[str]]) -> dict[str, str]:
+    import pwd
+    import shlex
+
     env = {"PATH": DEFAULT_PATH, "LANG": os.environ.get("LANG", "C.UTF-8")}
     user = last(keys, "User")
     if user:
@@ -225,6 +230,10 @@ def service_env(keys: dict[str, list[str]]) -> dict[str, str]:
 
 
 def spawn_kwargs(keys: dict[str, list[str]], log_f) -> dict:
+    import grp
+    import pwd
+    import subprocess
+
     kw: dict = {
         "stdin": subprocess.DEVNULL,
         "stdout": log_f,
@@ -254,6 +263,8 @@ def need_root(verb: str, unit: str) -> bool:
 
 
 def start(unit: str) -> int:
+    import subprocess
+
     if not need_root("start", unit):
         return 1
     if main_pid(unit) is not None:
@@ -343,6 +354,9 @@ class SpawnError(OSError):
 def spawn_via_anchor(unit: str, argv: list[str], env: dict[str, str], keys) -> int | None:
     """Ask the host's anchor process (our "pid 1") to start the main process, so that it is
     reaped there and its exit status recorded whoever ran systemctl. None: no anchor."""
+    import json
+    import socket
+
     request = {
         "argv": argv,
         "env": env,
@@ -429,6 +443,8 @@ def stop(unit: str) -> int:
 
 
 def reload(unit: str) -> int:
+    import subprocess
+
     if not need_root("reload", unit):
         return 1
     keys = parse_unit(unit)
