@@ -8,6 +8,7 @@ a leader exists, so there is no race between servers as in the seed's setup.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,6 +113,7 @@ def bootstrap(
     reset: Callable[[int, str], None] | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     leader_timeout: float = 120.0,
+    cancel: threading.Event | None = None,
 ) -> BootstrapResult:
     """Bootstrap ACLs once; with a stored token, only check that it still works.
 
@@ -130,7 +132,7 @@ def bootstrap(
         result = BootstrapResult("already", stored, load_token(ws, "user"))
     else:
         result = BootstrapResult(
-            "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout)
+            "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout, cancel)
         )
     if user_token and result.user is None:
         admin = Api(with_token(target, result.management["SecretID"]))
@@ -149,9 +151,10 @@ def _bootstrap(
     reset: Callable[[int, str], None] | None,
     progress: Callable[[str], None],
     leader_timeout: float,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     api = Api(with_token(target, ""))
-    leader = api.wait_for_leader(leader_timeout, progress)
+    leader = api.wait_for_leader(leader_timeout, progress, cancel)
     try:
         token = api.bootstrap()
     except AclAlreadyBootstrapped as exc:

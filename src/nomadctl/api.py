@@ -8,13 +8,15 @@ file, or True (the system store) when the user gave no CA for an https address.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nomadctl.errors import ClusterApiError
+from nomadctl.errors import Cancelled, ClusterApiError
 
 T = TypeVar("T")
 RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
@@ -70,6 +72,24 @@ def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget |
         timeout=timeout,
         source="environment",
     )
+
+
+def warm_up() -> threading.Thread:
+    """Import python-nomad and requests in a thread, now rather than at the first API call.
+
+    `up` starts this before its SSH work: the imports (~0.3 CPU-s) then run while that work
+    waits on the network, not after it on the way to the leader, where on a busy 24-host run
+    they had cost 1.4 s (docs/benchmarks.md). An import error is left for the real import to
+    report. Not a daemon thread, so an early exit never cuts an import short."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            import nomad.api.exceptions  # noqa: F401
+            import requests.adapters  # noqa: F401
+
+    thread = threading.Thread(target=load, name="nomadctl-warm-up")
+    thread.start()
+    return thread
 
 
 def _session(server_name: str | None):
@@ -193,7 +213,12 @@ class Api:
         body = {"Name": name, "Type": "client", "Policies": list(policies), "Global": True}
         return self.call(lambda c: c.acl.create_token(body), f"creating ACL token {name}")
 
-    def wait_for_leader(self, timeout: float, progress: Callable[[str], None] | None = None) -> str:
+    def wait_for_leader(
+        self,
+        timeout: float,
+        progress: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> str:
         """Poll with backoff until a leader is known, at most `timeout` seconds.
 
         The first polls come quickly (a leader is usually a second or two away) and the gap
@@ -219,7 +244,10 @@ class Api:
                 shown, shown_at = last, now
             if now + delay > deadline:
                 raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
-            time.sleep(delay)
+            if cancel is None:
+                time.sleep(delay)
+            elif cancel.wait(delay):
+                raise Cancelled("stopped waiting for a leader")
             delay = min(delay * 1.5, LEADER_POLL_MAX)
 
 

@@ -51,3 +51,9 @@ class ClusterApiError(NomadctlError):
     """The Nomad HTTP API is unreachable, refuses us, or the cluster is not ready."""
 
     exit_code = 7
+
+
+class Cancelled(NomadctlError):
+    """Work stopped because the user interrupted the command (Ctrl-C)."""
+
+    exit_code = 130

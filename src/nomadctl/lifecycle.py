@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nomadctl import acl, certstore, nodes, render
-from nomadctl.api import Api, ApiTarget, target_from_env
+from nomadctl.api import Api, ApiTarget, target_from_env, warm_up
 from nomadctl.configure import HostResult, teardown_script
 from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
 from nomadctl.hosts import Host
@@ -96,6 +97,7 @@ def configure(
     node: nodes.NodeOptions,
     ssh: nodes.SshOptions,
     progress: Progress,
+    on_servers_done: Callable[[list[HostResult]], None] | None = None,
 ) -> list[HostResult]:
     certstore.ensure(ws, certstore.CertOptions(region=node.facts.nomad_region))
     record_ssh(ws, ssh)
@@ -103,7 +105,7 @@ def configure(
         nomad={"region": node.facts.nomad_region, "datacenter": node.facts.datacenter},
         install={"method": node.facts.install_method},
     )
-    results = nodes.configure_all(ws, hosts, node, ssh, progress)
+    results = nodes.configure_all(ws, hosts, node, ssh, progress, on_servers_done)
     ws.update_state(
         configured={r.host.name: r.status != "failed" for r in results},
     )
@@ -117,17 +119,73 @@ def finish(
     bootstrap_acl: bool,
     leader_timeout: float,
     progress: Progress,
+    cancel: threading.Event | None = None,
 ) -> UpReport:
     """Wait for a leader and bootstrap ACLs (once; later runs only check the token)."""
     target = workspace_target(ws)
-    report.leader = Api(acl.with_token(target, "")).wait_for_leader(leader_timeout, progress)
+    api = Api(acl.with_token(target, ""))
+    report.leader = api.wait_for_leader(leader_timeout, progress, cancel)
     progress(f"leader elected: {report.leader}")
     if bootstrap_acl:
-        result = acl.bootstrap(ws, target, progress=progress, leader_timeout=leader_timeout)
+        result = acl.bootstrap(
+            ws, target, progress=progress, leader_timeout=leader_timeout, cancel=cancel
+        )
         report.acl = result.status
     else:
         report.acl = "skipped"
     return report
+
+
+@dataclass
+class _EarlyFinish:
+    """`finish` in its own thread, started once every server is configured.
+
+    The servers can elect a leader, and ACLs be bootstrapped, while clients are still being
+    configured (on AWS they also install Docker, which takes much longer than a server).
+    Ctrl-C sets `cancel`, which ends the leader wait at once; a bootstrap already sent is
+    let finish so its token is saved."""
+
+    ws: Workspace
+    bootstrap_acl: bool
+    leader_timeout: float
+    progress: Progress
+    report: UpReport = field(default_factory=UpReport)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+
+    def start(self, server_results: list[HostResult]) -> None:
+        if any(r.status == "failed" for r in server_results):
+            return  # no leader to wait for; the report names the failed servers
+        self.thread = threading.Thread(target=self._run, name="nomadctl-finish")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            finish(
+                self.ws,
+                self.report,
+                bootstrap_acl=self.bootstrap_acl,
+                leader_timeout=self.leader_timeout,
+                progress=self.progress,
+                cancel=self.cancel,
+            )
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+    def join(self) -> None:
+        if self.thread is None:
+            return
+        try:
+            self.thread.join()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.cancel.set()
+        if self.thread is not None:
+            self.thread.join()
 
 
 # ---- reaching the API -----------------------------------------------------------------------
@@ -269,15 +327,34 @@ def configure_and_finish(
 ) -> UpReport:
     """Steps 4-7 of `up`: node certificates and files over SSH, leader, ACL bootstrap.
 
-    A failed host stops the run before the leader wait (the report names it); everything
-    done so far is recorded, so the next `up` redoes only what is missing.
+    The leader wait and ACL bootstrap start as soon as every server is configured, while
+    clients are still being configured. A failed server stops the run before the leader
+    wait; a failed client does not stop it, but the report names the host and `up` fails.
+    Everything done so far is recorded, so the next `up` redoes only what is missing.
     """
-    report = UpReport(configure(ws, hosts, node, ssh, progress))
-    if report.failed:
-        return report
-    return finish(
-        ws, report, bootstrap_acl=bootstrap_acl, leader_timeout=leader_timeout, progress=progress
-    )
+    warm_up()  # the API client's imports overlap the SSH work
+    early = _EarlyFinish(ws, bootstrap_acl, leader_timeout, progress)
+    try:
+        results = configure(ws, hosts, node, ssh, progress, on_servers_done=early.start)
+    except BaseException:
+        early.stop()
+        raise
+    report = UpReport(results)
+    if early.thread is None:  # no server among `hosts`, or one failed
+        if report.failed:
+            return report
+        return finish(
+            ws,
+            report,
+            bootstrap_acl=bootstrap_acl,
+            leader_timeout=leader_timeout,
+            progress=progress,
+        )
+    early.join()
+    if early.error is not None and not report.failed:
+        raise early.error
+    report.leader, report.acl = early.report.leader, early.report.acl
+    return report
 
 
 def failure_message(report: UpReport) -> str:

@@ -77,8 +77,12 @@ def configure_all(
     node: NodeOptions,
     ssh: SshOptions,
     progress: Progress,
+    on_servers_done: Callable[[list[HostResult]], None] | None = None,
 ) -> list[HostResult]:
-    """Configure `hosts` in parallel (at most `ssh.parallel` at once); never raises per host."""
+    """Configure `hosts` in parallel (at most `ssh.parallel` at once); never raises per host.
+
+    `on_servers_done(results)` is called (from a worker thread) as soon as every server
+    host has its result, while clients may still be in progress."""
     facts = node.facts
     ca = certstore.load_ca(ws)
     ca_pem = pki.cert_pem(ca.cert)
@@ -97,7 +101,24 @@ def configure_all(
         tls = NodeTls(ca_pem, pki.cert_pem(pair.cert), pki.key_pem(pair.key))
         files[host.name] = node_files(facts, host, tls, binary, license_text)
 
+    servers_left = [h for h in hosts if h.role == "server"]
+    server_results: list[HostResult] = []
+    lock = threading.Lock()
+
+    def done(result: HostResult) -> HostResult:
+        if result.host.role != "server" or on_servers_done is None:
+            return result
+        with lock:
+            server_results.append(result)
+            last = len(server_results) == len(servers_left)
+        if last:
+            on_servers_done(list(server_results))
+        return result
+
     def one(host: Host) -> HostResult:
+        return done(configure_one(host))
+
+    def configure_one(host: Host) -> HostResult:
         try:
             with session_for(ws, host, ssh, cancel) as session:
                 progress(f"{host.name}: connecting to {session.endpoint.address}")
