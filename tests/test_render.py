@@ -146,8 +146,18 @@ def test_tar_keeps_modes_and_root_owner() -> None:
     assert key.mode == 0o600 and key.uid == 0 and key.uname == "root"
 
 
+def systemctl_lines(script: str) -> list[str]:
+    return [line.split(">")[0].strip() for line in script.splitlines() if "systemctl" in line]
+
+
 def test_apply_script_restart_rules() -> None:
-    assert "systemctl restart nomad" in apply_script("", restart=True, upload=True)
-    quiet = apply_script("", restart=False, upload=False)
-    assert "systemctl start nomad" in quiet and "restart" not in quiet and "tar -x" not in quiet
+    first = apply_script("", restart=True, upload=True, unit_changed=True, active=False)
+    assert systemctl_lines(first) == ["systemctl daemon-reload", "systemctl --quiet enable --now nomad"]
+    changed = apply_script("", restart=True, upload=True, unit_changed=False, active=True)
+    assert systemctl_lines(changed) == ["systemctl --quiet enable nomad", "systemctl restart nomad"]
+    stopped = apply_script("", restart=False, upload=False, unit_changed=False, active=False)
+    assert systemctl_lines(stopped) == ["systemctl --quiet enable --now nomad"]
+    assert "tar -x" not in stopped
+    docker_only = apply_script("curl docker", restart=False, upload=False, active=True)
+    assert systemctl_lines(docker_only) == ["systemctl daemon-reload"]
     assert "</dev/null" in apply_script("apt-get install x", restart=True, upload=True)

@@ -155,7 +155,14 @@ def tar_of(files: Sequence[RemoteFile]) -> bytes:
     return buf.getvalue()
 
 
-def apply_script(install: str, restart: bool, upload: bool) -> str:
+def apply_script(
+    install: str, restart: bool, upload: bool, *, unit_changed: bool = True, active: bool = False
+) -> str:
+    """The one command that installs, unpacks the tar on stdin and (re)starts the agent.
+
+    systemd is asked only what the change needs: `daemon-reload` when the unit file (or an
+    installer) changed, `enable --now` for an agent that is not running, `restart` for one
+    that runs with old files, nothing for one that runs and keeps its files."""
     lines = ["set -eu", "umask 077"]
     if install.strip():
         # The installer must not read the tar waiting on stdin.
@@ -164,9 +171,13 @@ def apply_script(install: str, restart: bool, upload: bool) -> str:
     if upload:
         lines.append("tar -x -p --no-overwrite-dir -C / -f -")
     lines.append(f"install -d -m 0700 {render.DATA_DIR}")
-    lines.append("systemctl daemon-reload")
-    lines.append("systemctl enable nomad >/dev/null 2>&1")
-    lines.append("systemctl restart nomad" if restart else "systemctl start nomad")
+    if unit_changed or install.strip():
+        lines.append("systemctl daemon-reload")
+    if not active:
+        lines.append("systemctl --quiet enable --now nomad")
+    elif restart:
+        lines.append("systemctl --quiet enable nomad")
+        lines.append("systemctl restart nomad")
     return "\n".join(lines) + "\n"
 
 
@@ -194,7 +205,13 @@ def configure_host(
         return HostResult(host, "unchanged")
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
     restart = bool(todo) or needs_nomad
-    script = apply_script(install, restart=restart, upload=bool(todo))
+    script = apply_script(
+        install,
+        restart=restart,
+        upload=bool(todo),
+        unit_changed=any(f.path == render.UNIT_PATH for f in todo),
+        active=seen.active,
+    )
     result = session.sudo(script, stdin=tar_of(todo) if todo else None)
     if result.code != 0:
         raise RemoteError(f"{host.name}: configuring the node failed: {result.tail()}")
