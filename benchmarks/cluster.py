@@ -53,22 +53,33 @@ SETTLE = 2.0  # seconds of quiet before each timed run (the previous agents' shu
 
 
 def phases(r: Run) -> dict[str, float | None]:
-    """Split a run by its progress lines (seconds)."""
+    """Split a run by its progress lines (seconds). Since `up` waits for the leader once the
+    servers are configured, while clients may still be configured, the leader wait is counted
+    from the last server done and may overlap the configure phase; `acl_and_exit` is what
+    comes after both (the ACL bootstrap when it was not done meanwhile, and exit)."""
+
+    def last_done(role: str = "") -> float | None:
+        done = ": configured (", ": already configured", ": failed:"
+        return max(
+            (
+                t
+                for t, line in r.stderr_lines
+                if f"-{role}" in line.split(":")[0] and any(d in line for d in done)
+            ),
+            default=None,
+        )
+
     first = r.first(": connecting to ")
-    done = max(
-        (
-            t
-            for t, line in r.stderr_lines
-            if ": configured (" in line or ": already configured" in line or ": failed:" in line
-        ),
-        default=None,
-    )
+    done, servers_done = last_done(), last_done("server-")
     leader = r.first("leader elected:")
+    end_of_both = max(done, leader) if done is not None and leader is not None else None
     return {
         "startup": first,
         "configure": (done - first) if first is not None and done is not None else None,
-        "leader_wait": (leader - done) if leader is not None and done is not None else None,
-        "acl_and_exit": (r.wall - leader) if leader is not None else None,
+        "leader_wait": (
+            (leader - servers_done) if leader is not None and servers_done is not None else None
+        ),
+        "acl_and_exit": (r.wall - end_of_both) if end_of_both is not None else None,
     }
 
 
@@ -242,6 +253,11 @@ def _distance_one(
                             rerun = timed_up(static.up_argv(), static.env(home), tmp, tb, budget)
                             entry["rerun"] = rerun
                             log(f"{entry['label']} no-change re-run: {rerun['wall']:.2f}s")
+                        if not result["ok"]:
+                            tail = (result.get("stderr_tail") or "").strip().splitlines()
+                            raise RuntimeError(
+                                f"{entry['label']}: `up` failed: {tail[-1] if tail else '?'}"
+                            )
                         result["down_wall"] = static.down(home, budget)
                         if result["down_wall"] is None or not is_clean(tb):
                             raise RuntimeError(f"{entry['label']}: `down` left the hosts unclean")

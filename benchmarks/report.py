@@ -102,8 +102,10 @@ def distance_section(d: list[dict[str, Any]]) -> list[str]:
     lines += [
         "",
         "Where the time goes (medians). Phases come from the time-stamped progress lines: "
-        "start-up until the first `connecting to`, configure until the last host is done, "
-        "leader wait until `leader elected`, then ACL bootstrap and exit. CPU-seconds used "
+        "start-up until the first `connecting to`; configure until the last host is done; "
+        "leader wait from the last server done until `leader elected` (`up` starts it then, "
+        "so it may overlap clients still being configured); ACL + exit after both. "
+        "CPU-seconds used "
         "during the run: by nomadctl, by all processes of the testbed hosts (sshd, sudo, the "
         "systemctl shim, the stand-in agents, the delay relay), and by everything else on "
         "the machine (this benchmark's own process, other users). CPU floor = (CPU hosts + "
