@@ -20,7 +20,8 @@ from nomadctl.errors import Cancelled, ClusterApiError
 
 T = TypeVar("T")
 RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
-LEADER_POLL_FIRST = 0.1  # seconds before the second leader poll; x1.5 each time after
+LEADER_POLL_FIRST = 0.1  # seconds between leader polls at first; x1.5 each time after ...
+LEADER_POLL_FAST_FOR = 5.0  # ... this many seconds of waiting (a leader usually comes sooner)
 LEADER_POLL_MAX = 1.0  # longest gap between two leader polls
 LEADER_PROGRESS_EVERY = 10.0  # seconds between two identical "waiting for a leader" lines
 
@@ -221,11 +222,14 @@ class Api:
     ) -> str:
         """Poll with backoff until a leader is known, at most `timeout` seconds.
 
-        The first polls come quickly (a leader is usually a second or two away) and the gap
-        stays at most LEADER_POLL_MAX, so `up` learns of the leader soon after it exists; a
+        A leader is usually a second or two away: for LEADER_POLL_FAST_FOR seconds the polls
+        (one small GET on a kept connection) come every LEADER_POLL_FIRST seconds, so `up`
+        learns of the leader within 0.1 s of it existing (a gap growing from the start had
+        cost up to a second: docs/benchmarks.md); then the gap grows to LEADER_POLL_MAX. A
         progress line is shown when the reason changes, or every LEADER_PROGRESS_EVERY s.
         """
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         delay, last = LEADER_POLL_FIRST, "no answer yet"
         shown, shown_at = "", 0.0
         while True:
@@ -248,7 +252,8 @@ class Api:
                 time.sleep(delay)
             elif cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
-            delay = min(delay * 1.5, LEADER_POLL_MAX)
+            if time.monotonic() - started >= LEADER_POLL_FAST_FOR:
+                delay = min(delay * 1.5, LEADER_POLL_MAX)
 
 
 def _body(exc: Any) -> str:
