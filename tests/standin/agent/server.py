@@ -113,6 +113,7 @@ class ServerRole:
         self.voted_term = self.state.term
         self.voted: tuple[str, float] = ("", -1e9)  # whom we voted for last, and when
         self.next_election = 0.0
+        self.wake = threading.Event()  # set to run the leader loop before its next tick
 
     # -- persistence
     def _load_state(self) -> ClusterState:
@@ -301,7 +302,10 @@ class ServerRole:
                 )
                 return text_error(403, "rpc error: Permission denied: certificate not valid")
         if req.path == "/raft/heartbeat":
-            self._note_peer(req.json(), None)
+            info = req.json()
+            self._note_peer(info, None)
+            if info.get("leader") and info.get("id") != self.leader_id:
+                self.wake.set()  # a new leader announced itself: look at it now, as raft does
             return ok(self.raft_info())
         if req.path == "/raft/vote":
             return ok({"granted": self.grant_vote(req.json())})
@@ -362,7 +366,11 @@ class ServerRole:
         threading.Thread(target=self._tick_loop, daemon=True).start()
 
     def _tick_loop(self) -> None:
-        while not self.agent.stop.wait(HEARTBEAT / 2):
+        while not self.agent.stop.is_set():
+            self.wake.wait(HEARTBEAT / 2)
+            self.wake.clear()
+            if self.agent.stop.is_set():
+                return
             for t in self.raft_targets():
                 self.ensure_worker(f"raft:{t}")
             try:
@@ -507,6 +515,11 @@ class ServerRole:
         self.apply(fn)
         self.log("INFO", f"nomad.raft: entering leader state: leader={self.rpc_addr} term={term}")
         self.log("INFO", "nomad: cluster leadership acquired")
+        # Like raft's first AppendEntries: tell the followers at once, not at the next beat.
+        with self.lock:
+            peers = [p.rpc for p in self.peers.values()]
+        for rpc in peers:
+            threading.Thread(target=self.raft_once, args=(rpc,), daemon=True).start()
 
     def leader_rpc(self) -> str:
         with self.lock:
