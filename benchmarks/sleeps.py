@@ -1,4 +1,5 @@
-""" "No fixed sleeps on the critical path": every `sleep` call in src/, with the loop it is in,
+""" "No fixed sleeps on the critical path": every `sleep` call in src/, and every pause on a
+cancel event (`cancel.wait(delay)`, a sleep that Ctrl-C can end), with the loop it is in,
 whether that loop is bounded by a deadline and whether the pause grows (backoff).
 
 A call is reported, never judged by a timer; docs/benchmarks.md says what each one waits for.
@@ -15,6 +16,9 @@ from benchmarks.common import ROOT
 
 def _is_sleep(call: ast.Call) -> bool:
     f = call.func
+    if isinstance(f, ast.Attribute) and f.attr == "wait" and call.args:
+        receiver = ast.unparse(f.value)
+        return "cancel" in receiver or "stop" in receiver
     return (isinstance(f, ast.Attribute) and f.attr == "sleep") or (
         isinstance(f, ast.Name) and f.id == "sleep"
     )
