@@ -152,7 +152,10 @@ def systemctl_lines(script: str) -> list[str]:
 
 def test_apply_script_restart_rules() -> None:
     first = apply_script("", restart=True, upload=True, unit_changed=True, active=False)
-    assert systemctl_lines(first) == ["systemctl daemon-reload", "systemctl --quiet enable --now nomad"]
+    assert systemctl_lines(first) == [
+        "systemctl daemon-reload",
+        "systemctl --quiet enable --now nomad",
+    ]
     changed = apply_script("", restart=True, upload=True, unit_changed=False, active=True)
     assert systemctl_lines(changed) == ["systemctl --quiet enable nomad", "systemctl restart nomad"]
     stopped = apply_script("", restart=False, upload=False, unit_changed=False, active=False)
