@@ -75,7 +75,7 @@ def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget |
     )
 
 
-def warm_up() -> threading.Thread:
+def warm_up() -> None:
     """Import python-nomad and requests in a thread, now rather than at the first API call.
 
     `up` starts this before its SSH work: the imports (~0.3 CPU-s) then run while that work
@@ -88,9 +88,7 @@ def warm_up() -> threading.Thread:
             import nomad.api.exceptions  # noqa: F401
             import requests.adapters  # noqa: F401
 
-    thread = threading.Thread(target=load, name="nomadctl-warm-up")
-    thread.start()
-    return thread
+    threading.Thread(target=load, name="nomadctl-warm-up").start()
 
 
 def _session(server_name: str | None):
@@ -228,6 +226,7 @@ class Api:
         cost up to a second: docs/benchmarks.md); then the gap grows to LEADER_POLL_MAX. A
         progress line is shown when the reason changes, or every LEADER_PROGRESS_EVERY s.
         """
+        cancel = cancel or threading.Event()  # nobody sets a fresh one: a plain pause
         started = time.monotonic()
         deadline = started + timeout
         delay, last = LEADER_POLL_FIRST, "no answer yet"
@@ -248,9 +247,7 @@ class Api:
                 shown, shown_at = last, now
             if now + delay > deadline:
                 raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
-            if cancel is None:
-                time.sleep(delay)
-            elif cancel.wait(delay):
+            if cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
             if time.monotonic() - started >= LEADER_POLL_FAST_FOR:
                 delay = min(delay * 1.5, LEADER_POLL_MAX)

@@ -101,22 +101,19 @@ def configure_all(
         tls = NodeTls(ca_pem, pki.cert_pem(pair.cert), pki.key_pem(pair.key))
         files[host.name] = node_files(facts, host, tls, binary, license_text)
 
-    servers_left = [h for h in hosts if h.role == "server"]
+    servers = sum(h.role == "server" for h in hosts)
     server_results: list[HostResult] = []
     lock = threading.Lock()
 
-    def done(result: HostResult) -> HostResult:
-        if result.host.role != "server" or on_servers_done is None:
-            return result
-        with lock:
-            server_results.append(result)
-            last = len(server_results) == len(servers_left)
-        if last:
-            on_servers_done(list(server_results))
-        return result
-
     def one(host: Host) -> HostResult:
-        return done(configure_one(host))
+        result = configure_one(host)
+        if host.role == "server" and on_servers_done is not None:
+            with lock:
+                server_results.append(result)
+                last = len(server_results) == servers
+            if last:
+                on_servers_done(list(server_results))
+        return result
 
     def configure_one(host: Host) -> HostResult:
         try:
