@@ -1,6 +1,7 @@
 """Everything the user sees: rich tables on stdout, messages on stderr, `--json` output.
 
-Only cli.py calls into this module; nothing here knows about AWS, SSH or HTTP.
+Only cli.py calls into this module; nothing here knows about AWS, SSH or HTTP. rich is
+imported when something is first printed, not before: `--help` never needs it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STATUS_STYLE = {
     "created": "green",
@@ -31,12 +31,30 @@ STATUS_STYLE = {
 }
 
 
-@dataclass
 class Ui:
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    """Two consoles, stdout for results and stderr for the rest, each made on first use."""
+
+    def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
+        if out is not None:
+            self.out = out
+        if err is not None:
+            self.err = err
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=False)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
 
     def error(self, message: str) -> None:
+        from rich.markup import escape
+
         self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
 
     def info(self, message: str) -> None:
@@ -61,6 +79,8 @@ class Ui:
     def table(
         self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left", box=None, header_style="bold")
         for i, col in enumerate(columns):  # the last column wraps, the others stay whole
             last = i == len(columns) - 1
