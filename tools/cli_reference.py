@@ -23,7 +23,7 @@ END = "<!-- END CLI REFERENCE -->"
 
 
 def _clean(text: str | None) -> str:
-    text = (text or "").replace("\\[", "[").replace("\b", "")
+    text = (text or "").replace("\b", "")
     return re.sub(r"\s+", " ", text).strip()
 
 

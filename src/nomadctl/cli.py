@@ -19,31 +19,25 @@ import typer.core
 from nomadctl import __version__
 from nomadctl import config as configfile
 from nomadctl.errors import NomadctlError, UsageError
+from nomadctl.helpformat import OrderedGroup, SectionedCommand
 from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace, default_home, validate_cluster_name
 
-COMMAND_ORDER = ("certs", "up", "status", "acl-bootstrap", "env", "ssh", "down", "list")
-
-
-class _OrderedGroup(typer.core.TyperGroup):
-    """List commands in the order of a cluster's life, not of their definition."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        names = super().list_commands(ctx)
-        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
-
-
 app = typer.Typer(
     name="nomadctl",
-    cls=_OrderedGroup,
+    cls=OrderedGroup,
     help="From nothing to a secured HashiCorp Nomad cluster, and back.\n\n"
     "Every option can also be set in nomadctl.toml or as NOMADCTL_<COMMAND>_<OPTION> "
     "(e.g. NOMADCTL_UP_SERVERS=5); a flag wins over the environment, which wins over the file.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # tracebacks with locals could print secrets
-    rich_markup_mode="rich",
-    context_settings={"auto_envvar_prefix": "NOMADCTL", "help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain Click help, see helpformat.py
+    context_settings={
+        "auto_envvar_prefix": "NOMADCTL",
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 120,
+    },
 )
 
 
@@ -81,7 +75,7 @@ def main_options(
         Path | None,
         typer.Option(
             envvar="NOMADCTL_HOME",
-            help="Directory holding one sub-directory per cluster.  \\[default: ~/.nomadctl]",
+            help="Directory holding one sub-directory per cluster.  [default: ~/.nomadctl]",
             show_default=False,
         ),
     ] = None,
@@ -90,7 +84,7 @@ def main_options(
         typer.Option(
             "--config",
             envvar="NOMADCTL_CONFIG",
-            help="Config file with defaults for any option.  \\[default: ./nomadctl.toml]",
+            help="Config file with defaults for any option.  [default: ./nomadctl.toml]",
             show_default=False,
         ),
     ] = None,
@@ -127,7 +121,7 @@ def main_options(
 # ---- certs --------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=SectionedCommand)
 def certs(
     ctx: typer.Context,
     nomad_region: Annotated[
@@ -233,7 +227,7 @@ def _progress(app_ctx: AppContext, quiet: bool = False):
     return (lambda _m: None) if quiet else (lambda m: ui.info(f"[dim]·[/] {escape(m)}"))
 
 
-@app.command()
+@app.command(cls=SectionedCommand)
 def status(
     ctx: typer.Context,
     json_output: Annotated[
@@ -279,7 +273,7 @@ def status(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=SectionedCommand)
 def env(
     ctx: typer.Context,
     shell: Annotated[str, typer.Option(help="Syntax of the lines: bash, zsh or fish.")] = "bash",
@@ -298,7 +292,7 @@ def env(
         typer.echo(line)
 
 
-@app.command("acl-bootstrap")
+@app.command("acl-bootstrap", cls=SectionedCommand)
 def acl_bootstrap(
     ctx: typer.Context,
     show_secret: Annotated[
@@ -350,7 +344,7 @@ def acl_bootstrap(
         ui.info(f"user token (policy {acl.USER_POLICY}) saved in {acl.token_path(ws, 'user')}")
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@app.command(cls=SectionedCommand, context_settings={"allow_interspersed_args": False})
 def ssh(
     ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="Node name (lab-server-1, server-1) or address.")],
@@ -372,7 +366,7 @@ AwsRegion = Annotated[
     str | None,
     typer.Option(
         "--region",
-        help="AWS region.  \\[default: the cluster's recorded region, else AWS_REGION, "
+        help="AWS region.  [default: the cluster's recorded region, else AWS_REGION, "
         "AWS_DEFAULT_REGION or your AWS profile's]",
         show_default=False,
     ),
@@ -381,7 +375,7 @@ AwsProfile = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="AWS profile from ~/.aws/config.  \\[default: AWS_PROFILE, else the default chain]",
+        help="AWS profile from ~/.aws/config.  [default: AWS_PROFILE, else the default chain]",
         show_default=False,
     ),
 ]
@@ -412,7 +406,7 @@ def _confirm(ui: Ui, question: str) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=SectionedCommand)
 def up(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -422,7 +416,7 @@ def up(
         typer.Option(
             rich_help_panel="AWS",
             help="CIDR of the VPC nomadctl creates.  "
-            "\\[default: 10.42.0.0/16, or the existing VPC's]",
+            "[default: 10.42.0.0/16, or the existing VPC's]",
             show_default=False,
         ),
     ] = None,
@@ -430,7 +424,7 @@ def up(
         str | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="CIDR of its subnet, inside --vpc-cidr.  \\[default: the VPC's first /24]",
+            help="CIDR of its subnet, inside --vpc-cidr.  [default: the VPC's first /24]",
             show_default=False,
         ),
     ] = None,
@@ -450,8 +444,7 @@ def up(
         str | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="Zone of the new subnet.  "
-            "\\[default: the first zone offering both instance types]",
+            help="Zone of the new subnet.  [default: the first zone offering both instance types]",
             show_default=False,
         ),
     ] = None,
@@ -460,7 +453,7 @@ def up(
         typer.Option(
             rich_help_panel="AWS",
             help="Who may reach SSH (22) and the Nomad API (4646), repeatable.  "
-            "\\[default: your public IP/32, detected; never 0.0.0.0/0 unless you pass it]",
+            "[default: your public IP/32, detected; never 0.0.0.0/0 unless you pass it]",
             show_default=False,
         ),
     ] = None,
@@ -496,7 +489,7 @@ def up(
         str | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="AMI to boot.  \\[default: the region's current Ubuntu 24.04 LTS, from SSM]",
+            help="AMI to boot.  [default: the region's current Ubuntu 24.04 LTS, from SSM]",
             show_default=False,
         ),
     ] = None,
@@ -583,7 +576,7 @@ def up(
         typer.Option(
             rich_help_panel="SSH",
             help="Reach nodes at their public or private address (private: from "
-            "inside the VPC or over VPN).  \\[default: public on AWS]",
+            "inside the VPC or over VPN).  [default: public on AWS]",
             show_default=False,
         ),
     ] = "",
@@ -840,7 +833,7 @@ def _show_plan(ui: Ui, planned, json_output: bool, to_stderr: bool = False) -> N
         target.out.print("Nothing to change: every resource already exists.")
 
 
-@app.command()
+@app.command(cls=SectionedCommand)
 def down(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -965,7 +958,7 @@ def _down_static(app_ctx: AppContext, *, yes: bool, dry_run: bool, json_output: 
         )
 
 
-@app.command("list")
+@app.command("list", cls=SectionedCommand)
 def list_(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -1029,11 +1022,6 @@ def command() -> click.Command:
 def main() -> None:
     """Run the CLI; our own errors become one line on stderr and a non-zero exit code."""
     ui = Ui()
-    args = sys.argv[1:]
-    if not args or "--help" in args or "-h" in args:
-        from nomadctl import helpload
-
-        helpload.load()  # Typer's help renderer minus Markdown and tracebacks
     try:
         code = command().main(prog_name="nomadctl", standalone_mode=False)
     except NomadctlError as exc:

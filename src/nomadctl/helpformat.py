@@ -1,0 +1,54 @@
+"""How `--help` looks: Click's plain help, with options grouped in sections.
+
+Typer's rich help (boxed panels) needs rich's console, table and renderer: about 45 ms more
+than Click's plain help on every `--help`, which is then twice `python -c "import typer"`
+(docs/benchmarks.md, part 1). Plain help keeps what made the panels worth having: `up`'s many
+options grouped under headings (a Typer `rich_help_panel` names the section, as eksctl and
+kubectl group their flags), commands in the order of a cluster's life, and each command's
+whole first sentence in the command list instead of Click's 45-character cut.
+"""
+
+from __future__ import annotations
+
+import click
+import typer.core
+
+COMMAND_ORDER = ("certs", "up", "status", "acl-bootstrap", "env", "ssh", "down", "list")
+
+
+class OrderedGroup(typer.core.TyperGroup):
+    """Commands in the order of a cluster's life, each with its first sentence."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=formatter.width * 4)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class SectionedCommand(typer.core.TyperCommand):
+    """Arguments, then options without a panel, then one section per `rich_help_panel`."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, click.Argument):
+                title = "Arguments"
+            else:
+                title = getattr(param, "rich_help_panel", None) or "Options"
+            sections.setdefault(title, []).append(record)
+        for title, records in sections.items():
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
