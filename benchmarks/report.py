@@ -60,12 +60,12 @@ def cli_section(c: dict[str, Any]) -> list[str]:
     lines.append("")
     for label, imp in c["imports"].items():
         heavy = ", ".join(imp["heavy_found"]) or "none"
-        skipped = ", ".join(imp["skipped_found"]) or "none"
+        rich = ", ".join(imp.get("rich_found", [])) or "none"
         tops = ", ".join(f"{t['module']} {t['cumulative_ms']:.0f} ms" for t in imp["top_level"][:8])
         lines.append(
             f"- `python -X importtime -m nomadctl {label}`: {imp['modules']} modules; "
             f"boto3/botocore/paramiko/cryptography/nomad/requests: **{heavy}**; "
-            f"rich.markdown/rich.traceback/markdown_it/pygments: **{skipped}**. "
+            f"rich/markdown_it/pygments: **{rich}**. "
             f"Largest top-level imports: {tops}."
         )
     return lines
