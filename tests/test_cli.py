@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -12,13 +13,13 @@ from nomadctl import __version__
 HEAVY = ("boto3", "botocore", "paramiko", "nomad", "cryptography", "requests")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, columns: int = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(columns)},
     )
 
 
@@ -91,6 +92,17 @@ def test_up_help_groups_options_in_sections() -> None:
     assert "--yes" in found["Options"] and "--help" in found["Options"]
     assert "\\[" not in proc.stdout  # no rich markup escapes left in plain help
     assert "[default: 10.42.0.0/16, or" in proc.stdout
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100])
+def test_help_wraps_between_words_only(columns: int) -> None:
+    for command in (["--help"], ["up", "--help"]):
+        proc = run("-m", "nomadctl", *command, columns=columns)
+        assert proc.returncode == 0
+        lines = "".join(sections(proc.stdout).values()).splitlines()
+        assert all(len(line) <= columns for line in lines)
+        assert not [line for line in lines if re.search(r"\w-$", line)]  # e.g. "--allow-"
+    assert "to --allow-cidr, repeatable." in " ".join(proc.stdout.split())
 
 
 def test_ssh_help_lists_arguments_first() -> None:

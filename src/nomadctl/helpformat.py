@@ -5,10 +5,14 @@ than Click's plain help on every `--help`, which is then twice `python -c "impor
 (docs/benchmarks.md, part 1). Plain help keeps what made the panels worth having: `up`'s many
 options grouped under headings (a Typer `rich_help_panel` names the section, as eksctl and
 kubectl group their flags), commands in the order of a cluster's life, and each command's
-whole first sentence in the command list instead of Click's 45-character cut.
+whole first sentence in the command list instead of Click's 45-character cut. Descriptions
+wrap between words only: Click's wrapper would also break at hyphens, splitting the
+`--allow-cidr` a description names across two lines.
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import click
 import typer.core
@@ -31,7 +35,7 @@ class OrderedGroup(typer.core.TyperGroup):
                 rows.append((name, cmd.get_short_help_str(limit=formatter.width * 4)))
         if rows:
             with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                formatter.write_dl(whole_words(rows, formatter))
 
 
 class SectionedCommand(typer.core.TyperCommand):
@@ -51,4 +55,17 @@ class SectionedCommand(typer.core.TyperCommand):
         for title, records in sections.items():
             if records:
                 with formatter.section(title):
-                    formatter.write_dl(records)
+                    formatter.write_dl(whole_words(records, formatter))
+
+
+def whole_words(
+    rows: list[tuple[str, str]], formatter: click.HelpFormatter
+) -> list[tuple[str, str]]:
+    """Rows for `formatter.write_dl` with the descriptions already wrapped to the width it would
+    use, never inside a word; the leading `\\b` line tells Click to keep those lines as they are."""
+    first_col = min(max(len(term) for term, _ in rows), 30) + 2  # write_dl's col_max, spacing
+    width = max(formatter.width - first_col - 2, 10)
+    return [
+        (term, "\b\n" + textwrap.fill(text, width, break_on_hyphens=False) if text else text)
+        for term, text in rows
+    ]
