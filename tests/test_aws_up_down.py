@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ from nomadctl.providers.aws_common import TAG_AUTO_JOIN, TAG_CLUSTER, TAG_ROLE, 
 from tests.aws import checks
 from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import OTHER_REGION, AwsEnv, seed_ubuntu_ami
+from tests.terminal import TerminalRun, run_on_terminal
 
 NET = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24")
 ALLOW = ("--allow-cidr", "203.0.113.0/24", "--allow-cidr", "198.51.100.7")
@@ -221,6 +223,52 @@ def test_down_removes_one_cluster_and_leaves_its_neighbour(aws_env: AwsEnv) -> N
     st = checks.state(aws_env, "beta")
     assert "hosts" not in st and "aws" not in st
     assert json.loads(ok(aws_env.nomadctl("list", "--json")).stdout) == []
+
+
+def on_terminal(aws: AwsEnv, answer: str, *args: str) -> TerminalRun:
+    return run_on_terminal(
+        [sys.executable, "-m", "nomadctl", *args],
+        env=aws.child_env(),
+        cwd=aws.tmp,
+        prompt="[y/N]:",
+        answer=answer,
+        timeout=60,
+    )
+
+
+def test_on_a_terminal_up_and_down_ask_first_and_no_changes_nothing(aws_env: AwsEnv) -> None:
+    # up shows its plan on the terminal and asks; "n" creates nothing
+    run = on_terminal(aws_env, "n", "--cluster", "alpha", "up", *NET, *ALLOW, "--skip-configure")
+    assert run.prompted and run.returncode == 1, run.terminal
+    assert "Plan for cluster 'alpha'" in run.terminal and "vpc" in run.terminal
+    assert "Create/change these resources of cluster 'alpha'? [y/N]: n" in run.terminal
+    assert "cancelled; nothing was changed" in run.terminal
+    checks.assert_gone(aws_env, "alpha")
+    ws = aws_env.home / "alpha"  # no key made, no state saved before the yes
+    assert not ws.exists() or {p.name for p in ws.iterdir()} <= {".lock"}
+
+    run = on_terminal(aws_env, "y", "--cluster", "alpha", "up", *NET, *ALLOW, "--skip-configure")
+    assert run.prompted and run.returncode == 0, run.terminal
+    assert "alpha-server-1" in run.stdout  # results on stdout, the dialogue on the terminal
+    checks.assert_complete(aws_env, "alpha")
+    before = checks.tagged(aws_env, "alpha")
+
+    # nothing to change: no question
+    run = on_terminal(aws_env, "n", "--cluster", "alpha", "up", *NET, *ALLOW, "--skip-configure")
+    assert not run.prompted and run.returncode == 0, run.terminal
+
+    # down lists what it would delete and asks; anything but yes keeps everything
+    run = on_terminal(aws_env, "", "--cluster", "alpha", "down")
+    assert run.prompted and run.returncode == 1, run.terminal
+    assert "Resources of cluster 'alpha' in eu-west-1 to delete" in run.terminal
+    assert before["vpcs"][0] in run.terminal and "alpha-client-3" in run.terminal
+    assert "cancelled; nothing was changed" in run.terminal
+    assert checks.tagged(aws_env, "alpha") == before
+
+    run = on_terminal(aws_env, "y", "--cluster", "alpha", "down")
+    assert run.prompted and run.returncode == 0, run.terminal
+    assert "Deleted resources of cluster 'alpha'" in run.stdout
+    checks.assert_gone(aws_env, "alpha")
 
 
 def test_dry_run_changes_nothing(aws_env: AwsEnv) -> None:
