@@ -14,7 +14,6 @@ from typing import Annotated
 
 import click
 import typer
-import typer.core
 
 from nomadctl import __version__
 from nomadctl import config as configfile
