@@ -5,7 +5,10 @@ as `nomad` and run it as `nomad agent -config /etc/nomad.d`. It reads the agent 
 nomadctl writes, refuses the configurations real Nomad refuses (bad data_dir, bad gossip key,
 missing or mismatched TLS files, certificates without the `server.<region>.nomad` /
 `client.<region>.nomad` names), and serves the subset of the HTTP API that nomadctl uses over
-real TLS with client-certificate checks.
+real TLS with client-certificate checks. Unknown keys are fatal where Nomad makes them fatal
+(strict.py, with the keys read from Nomad's source per minor version: nomad_keys.py), driver
+`plugin` configs are checked against the docker and raw_exec specs, and HCL1 string literals
+are scanned as Nomad's HCL1 scanner does (`${` keeps a literal open).
 
 What it does, in short:
 - servers find each other through `retry_join` addresses (a small gossip exchange over TCP on
@@ -23,7 +26,8 @@ What it does, in short:
   after ~4 s of silence; jobs are stored and listed, never run.
 
 What it does not do: schedule or run anything, a real raft log, blocking queries, namespaces
-other than as labels, ACL roles, cloud auto-join (`provider=...` entries are skipped), UDP.
+other than as labels, ACL roles, UDP, cloud auto-join lookups (`provider=...` entries are parsed and checked as
+go-discover does, discover.py, and logged as failed lookups: there is no cloud API to ask).
 """
 
 from .main import main

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import discover
 from .common import (
     HEARTBEAT,
     NODE_TTL,
@@ -38,11 +39,8 @@ class ClientRole:
         self.secret_id = read_or_create_id(d / "secret-id")
         self.servers: list[str] = []
         for s in cfg.client_servers:
-            if "provider=" in s:
-                self.log(
-                    "WARN",
-                    f"client: cloud auto-join is not supported by the stand-in, skipping {s!r}",
-                )
+            if discover.is_auto_join(s):
+                discover.log_lookup(s, self.log)
                 continue
             host, port = split_host_port(s, 4647)
             self.servers.append(f"{host}:{port}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hcl1
+from . import hcl1, strict
 from .common import AgentError, as_bool, as_int, split_host_port, str_list
 
 # ----------------------------------------------------------------------------------- config
@@ -57,6 +57,8 @@ class AgentConfig:
     plugins: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    raw_server: dict[str, Any] = field(default_factory=dict)
+    raw_client: dict[str, Any] = field(default_factory=dict)
 
     def encrypt_key(self) -> bytes | None:
         return base64.b64decode(self.encrypt, validate=True) if self.encrypt else None
@@ -171,7 +173,16 @@ def load_config_files(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
                     data = normalize(hcl1.loads(text))
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise AgentError(f"Error loading configuration from {p}: {f}: {first}") from exc
+                raise AgentError(
+                    f"Error loading configuration from {p}: Error loading {f}: "
+                    f"failed to decode HCL file {f}: {first}"
+                ) from exc
+            # config_parse.go: unknown keys are fatal per file (see strict.py).
+            unexpected = strict.unexpected_keys(data)
+            if unexpected:
+                raise AgentError(
+                    f"Error loading configuration from {p}: Error loading {f}: {unexpected}"
+                )
             deep_merge(merged, data)
             files.append(str(f))
     return merged, files
@@ -223,6 +234,7 @@ def build_config(raw: dict[str, Any], files: list[str], overrides: dict[str, Any
         else:
             cfg.advertise[proto] = split_host_port(adv, cfg.ports[proto])
     server = raw.get("server") or {}
+    cfg.raw_server = server
     cfg.server_enabled = as_bool(server.get("enabled", False))
     cfg.bootstrap_expect = as_int(server.get("bootstrap_expect", 0), "server.bootstrap_expect")
     cfg.encrypt = str(server.get("encrypt") or "")
@@ -230,6 +242,7 @@ def build_config(raw: dict[str, Any], files: list[str], overrides: dict[str, Any
     cfg.retry_join = str_list(join.get("retry_join")) + str_list(server.get("retry_join"))
     cfg.retry_join += str_list(server.get("start_join"))
     client = raw.get("client") or {}
+    cfg.raw_client = client
     cfg.client_enabled = as_bool(client.get("enabled", False))
     cjoin = client.get("server_join") or {}
     cfg.client_servers = str_list(client.get("servers")) + str_list(cjoin.get("retry_join"))
@@ -273,7 +286,35 @@ def validate(cfg: AgentConfig) -> None:
             raise AgentError(
                 f"Invalid encryption key: key size must be 16, 24 or 32 bytes, got {len(key)}"
             )
+    join_conflict = _join_conflict(cfg.raw_server, cfg.raw_client)
+    if join_conflict:
+        raise AgentError(f"Error starting agent: {join_conflict}")
+    plugin_error = strict.plugin_errors(cfg.plugins)
+    if plugin_error:
+        raise AgentError(f"Error starting agent: {plugin_error}")
     check_tls_files(cfg)
+
+
+def _join_conflict(server: dict[str, Any], client: dict[str, Any]) -> str | None:
+    """command/agent/retry_join.go retryJoiner.Validate."""
+    join = server.get("server_join") or {}
+    if join.get("retry_join"):
+        for key, name in (
+            ("retry_join", "retry_join"),
+            ("start_join", "start_join"),
+            ("retry_max", "retry_max"),
+            ("retry_interval", "retry_interval"),
+        ):
+            if server.get(key):
+                return (
+                    f"server_join and {name} cannot both be defined; "
+                    "prefer setting the server_join block"
+                )
+        if join.get("start_join"):
+            return "retry_join and start_join cannot both be defined"
+    if "start_join" in (client.get("server_join") or {}):
+        return "start_join is not supported for Nomad clients"
+    return None
 
 
 # Go's x509 wording for what OpenSSL's verify codes mean here.

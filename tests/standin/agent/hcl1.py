@@ -64,6 +64,11 @@ class _Parser:
     def _lex(self) -> None:
         text, pos, n = self.text, 0, len(self.text)
         while pos < n:
+            if text[pos] == '"':
+                end = self._scan_string(pos)
+                self.tokens.append(("string", self._unquote(text[pos:end], pos), pos))
+                pos = end
+                continue
             m = _TOKEN.match(text, pos)
             if m is None:
                 if text.startswith("/*", pos):
@@ -114,10 +119,45 @@ class _Parser:
             lines = [x[cut:] for x in lines]
         return "\n".join(lines), end
 
+    def _scan_string(self, pos: int) -> int:
+        """End offset of the string literal at `pos`, as HCL1's scanner finds it
+        (hcl/scanner/scanner.go scanString): inside `${ ... }` quotes and newlines do not end
+        the literal, so a stray `${` swallows what follows up to a `}` and a quote."""
+        text, i, braces = self.text, pos + 1, 0
+        while True:
+            if i >= len(text) or (text[i] == "\n" and braces == 0):
+                raise HclError(f"{self.where(pos)}: literal not terminated")
+            ch = text[i]
+            if ch == '"' and braces == 0:
+                return i + 1
+            if braces == 0 and ch == "$" and text[i + 1 : i + 2] == "{":
+                braces += 1
+                i += 1
+            elif braces > 0 and ch == "{":
+                braces += 1
+            if braces > 0 and ch == "}":
+                braces -= 1
+            if ch == "\\":
+                i += 1
+            i += 1
+
     def _unquote(self, raw: str, pos: int) -> str:
+        """hcl/strconv Unquote: escapes decoded, `${ ... }` copied as it is (escapes too)."""
         out, i, body = [], 0, raw[1:-1]
         while i < len(body):
             c = body[i]
+            if body.startswith("${", i):
+                depth, j = 1, i + 2
+                while j < len(body) and depth:
+                    depth += {"{": 1, "}": -1}.get(body[j], 0)
+                    j += 1
+                if depth:
+                    raise HclError(f"{self.where(pos)}: invalid syntax (unbalanced ${{ in string)")
+                out.append(body[i:j])
+                i = j
+                continue
+            if c == "\n":
+                raise HclError(f"{self.where(pos)}: invalid syntax (newline in string)")
             if c != "\\":
                 out.append(c)
                 i += 1

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import discover
 from .acl import acl_dump
 from .common import (
     CALL_TIMEOUT,
@@ -355,12 +356,9 @@ class ServerRole:
 
     def start(self) -> None:
         for entry in self.cfg.retry_join:
-            if "provider=" in entry:
-                self.log(
-                    "WARN",
-                    f"nomad: discover: cloud auto-join is not supported by the "
-                    f"stand-in, skipping {entry!r}",
-                )
+            if discover.is_auto_join(entry):
+                for addr in discover.log_lookup(entry, self.log):
+                    self.ensure_worker(f"serf:{addr}")
                 continue
             self.ensure_worker(f"serf:{entry}")
         threading.Thread(target=self._tick_loop, daemon=True).start()
