@@ -85,26 +85,57 @@ def test_client_config_defaults_are_safe() -> None:
     assert plugins["raw_exec"]["config"][0]["enabled"] is True
 
 
-def test_enterprise_license_path() -> None:
-    cfg = parse(render.agent_config(facts(edition="enterprise"), SERVERS[0]))
-    assert cfg["license_path"] == "/etc/nomad.d/license.hclic"
+def test_enterprise_license_path_is_in_the_server_block_on_servers_only() -> None:
+    """Nomad refuses `license_path` at the top level (failed on main: it was written there)."""
+    ent = facts(edition="enterprise")
+    cfg = parse(render.agent_config(ent, SERVERS[0]))
+    assert "license_path" not in cfg
+    assert cfg["server"][0]["license_path"] == "/etc/nomad.d/license.hclic"
+    assert "license_path" not in render.agent_config(ent, CLIENT)
+    tls = NodeTls(b"CA", b"CERT", b"KEY")
+    server_files = [f.path for f in node_files(ent, SERVERS[0], tls, license_text=b"LIC")]
+    assert render.LICENSE_PATH in server_files
+    assert render.LICENSE_PATH not in [f.path for f in node_files(ent, CLIENT, tls)]
 
 
-def test_unit_and_install_scripts() -> None:
+def test_unit_is_notify_where_nomad_notifies() -> None:
     unit = render.systemd_unit(facts(install_method="binary"))
     assert "ExecStart=/usr/local/bin/nomad agent -config /etc/nomad.d" in unit
     assert "Restart=on-failure" in unit and "LimitNOFILE=65536" in unit
     assert "ExecStart=/usr/bin/nomad " in render.systemd_unit(facts(install_method="apt"))
+    assert "\nType=notify\n" in unit  # 1.11.1: sd_notify READY=1 since 1.8.0
+    assert "\nType=notify\n" in render.systemd_unit(facts(nomad_version="1.8.0"))
+    assert "\nType=simple\n" in render.systemd_unit(facts(nomad_version="1.7.7"))
 
+
+def test_install_scripts_set_quoted_variables_over_constant_templates() -> None:
     apt = render.install_script(facts(nomad_version="1.9.3"), nomad=True, docker=False)
-    assert "nomad=1.9.3-1" in apt and "signed-by=" in apt and "apt-mark hold nomad" in apt
+    assert "version=1.9.3\npackage=nomad\n" in apt and "apt-mark hold \"$package\"" in apt
+    assert "apt_fingerprint=798AEC654E5C15428C8E42EEAA16FCBCA621E701" in apt
+    assert "--force-confold" in apt and "--allow-change-held-packages" in apt
     ent = render.install_script(
         facts(nomad_version="1.9.3", edition="enterprise"), nomad=True, docker=False
     )
-    assert "nomad-enterprise=1.9.3+ent-1" in ent
+    assert "version=1.9.3+ent\npackage=nomad-enterprise\n" in ent
     z = render.install_script(facts(install_method="zip"), nomad=True, docker=True)
-    assert "SHA256SUMS" in z and "sha256sum -c" in z and "docker.io" in z
+    assert "fingerprint=C874011F0AB405110D02105534365D9472D7468F" in z
+    assert "BEGIN PGP PUBLIC KEY BLOCK" in z and "VALIDSIG" in z and "docker.io" in z
     assert render.install_script(facts(install_method="binary"), nomad=True, docker=False) == ""
+    for name in ("install-zip.sh", "install-apt.sh", "install-docker.sh"):
+        body = render._template(name)
+        assert "{" not in body.replace("${", "").replace("{ ", "").replace("{\n", ""), name
+
+
+def test_enterprise_zip_url_is_hashicorps() -> None:
+    """releases.hashicorp.com/nomad/<v>+ent/nomad_<v>+ent_linux_<arch>.zip (main used a
+    `nomad-enterprise` path HashiCorp does not publish)."""
+    z = render.install_script(
+        facts(install_method="zip", edition="enterprise", nomad_version="1.9.3"),
+        nomad=True,
+        docker=False,
+    )
+    assert "version=1.9.3+ent\n" in z
+    assert 'base="$releases/nomad/$version"' in z and 'zip="nomad_${version}_linux_$arch.zip"' in z
 
 
 def test_node_files_modes_and_secrets() -> None:
@@ -125,16 +156,25 @@ def test_check_parse_and_diff() -> None:
     assert "sha256sum" in script and "KEY" not in script
     out = (
         "os debian \nsystemd yes\n"
-        + "".join(f"file {f.mode:o} {f.sha256} {f.path}\n" for f in files[1:])
+        + "".join(f"file {f.mode:o} 0:0 {f.sha256} {f.path}\n" for f in files[1:])
         + "version Nomad v1.11.1\nactive active\ndocker no\n"
     )
     seen = parse_check(out)
     assert isinstance(seen, Observed) and seen.os_id == "debian" and seen.active
     assert [f.path for f in changed_files(files, seen)] == [files[0].path]
     wrong_mode = parse_check(
-        out.replace(f"file 600 {files[3].sha256}", f"file 644 {files[3].sha256}")
+        out.replace(f"file 600 0:0 {files[3].sha256}", f"file 644 0:0 {files[3].sha256}")
     )
     assert files[3].path in [f.path for f in changed_files(files, wrong_mode)]
+    # HashiCorp's postinst chowns /etc/nomad.d to nomad: owner drift is a change too.
+    wrong_owner = parse_check(
+        out.replace(f"file 600 0:0 {files[3].sha256}", f"file 600 998:998 {files[3].sha256}")
+    )
+    assert files[3].path in [f.path for f in changed_files(files, wrong_owner)]
+    assert "%u:%g" in script
+    dirs = parse_check(out + "dir 700 0:0 /etc/nomad.d\ndir 755 998:998 /etc/nomad.d/tls\n")
+    assert dirs.dirs == {"/etc/nomad.d": (0o700, "0:0"), "/etc/nomad.d/tls": (0o755, "998:998")}
+    assert not dirs.dirs_ok() and parse_check(out + "dir 700 0:0 /etc/nomad.d\n").dirs_ok()
 
 
 def test_tar_keeps_modes_and_root_owner() -> None:

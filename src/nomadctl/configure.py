@@ -73,15 +73,24 @@ def node_files(
         if binary is None:
             raise ValueError("install method 'binary' needs the binary's bytes")
         files.append(RemoteFile(render.LOCAL_BINARY, binary, 0o755))
-    if facts.edition == "enterprise":
+    if facts.edition == "enterprise" and host.role == "server":
+        # Only servers read a licence (server.license_path); clients need none.
         if license_text is None:
             raise ValueError("the enterprise edition needs a licence")
         files.append(RemoteFile(render.LICENSE_PATH, license_text, 0o600))
     return files
 
 
+# Directories nomadctl owns: root's alone (HashiCorp's package chowns /etc/nomad.d to nomad).
+OWNED_DIRS = (render.CONFIG_DIR, render.TLS_DIR, "/opt/nomad", render.DATA_DIR)
+ROOT = "0:0"
+
+
 def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
+    """What the node has: OS, systemd, each file's mode, owner and checksum, the owned
+    directories' mode and owner, the installed version, docker and the agent's state."""
     quoted = " ".join(shlex.quote(p) for p in paths)
+    dirs = " ".join(shlex.quote(d) for d in OWNED_DIRS)
     # An uploaded binary is one of `paths`, compared by checksum: no need to run it.
     version = (
         'echo "version"'
@@ -93,7 +102,10 @@ def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
 echo "os ${{ID:-unknown}} ${{ID_LIKE:-}}"
 command -v systemctl >/dev/null && echo "systemd yes" || echo "systemd no"
 for f in {quoted}; do
-  [ -f "$f" ] && echo "file $(stat -c %a "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
+  [ -f "$f" ] && echo "file $(stat -c '%a %u:%g' "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
+done
+for d in {dirs}; do
+  [ -d "$d" ] && echo "dir $(stat -c '%a %u:%g' "$d") $d"
 done
 {version}
 command -v docker >/dev/null && echo "docker yes" || echo "docker no"
@@ -107,15 +119,21 @@ class Observed:
     os_id: str
     os_like: str
     systemd: bool
-    files: dict[str, tuple[int, str]]  # path -> (mode, sha256)
+    files: dict[str, tuple[int, str, str]]  # path -> (mode, "uid:gid", sha256)
     version: str
     active: bool
     docker: bool
+    dirs: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (mode, owner)
+
+    def dirs_ok(self) -> bool:
+        """The owned directories that exist are 0700 and root's."""
+        return all(mode == 0o700 and owner == ROOT for mode, owner in self.dirs.values())
 
 
 def parse_check(output: str) -> Observed:
     os_id, os_like, systemd, version, active, docker = "unknown", "", False, "", False, False
-    files: dict[str, tuple[int, str]] = {}
+    files: dict[str, tuple[int, str, str]] = {}
+    dirs: dict[str, tuple[int, str]] = {}
     for line in output.splitlines():
         word, _, rest = line.partition(" ")
         if word == "os":
@@ -123,24 +141,27 @@ def parse_check(output: str) -> Observed:
         elif word == "systemd":
             systemd = rest.strip() == "yes"
         elif word == "file":
-            mode, sha, path = rest.split(" ", 2)
-            files[path] = (int(mode, 8), sha)
+            mode, owner, sha, path = rest.split(" ", 3)
+            files[path] = (int(mode, 8), owner, sha)
+        elif word == "dir":
+            mode, owner, path = rest.split(" ", 2)
+            dirs[path] = (int(mode, 8), owner)
         elif word == "version":
             version = rest.strip()
         elif word == "active":
             active = rest.strip() == "active"
         elif word == "docker":
             docker = rest.strip() == "yes"
-    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker)
+    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker, dirs)
 
 
 def wanted_version(facts: render.ClusterFacts) -> str:
-    suffix = "+ent" if facts.edition == "enterprise" else ""
-    return f"Nomad v{facts.nomad_version}{suffix}"
+    return f"Nomad v{render.package_version(facts)}"
 
 
 def changed_files(files: Sequence[RemoteFile], seen: Observed) -> list[RemoteFile]:
-    return [f for f in files if seen.files.get(f.path) != (f.mode, f.sha256)]
+    """Files whose content, mode or owner (root) differ from what nomadctl writes."""
+    return [f for f in files if seen.files.get(f.path) != (f.mode, ROOT, f.sha256)]
 
 
 def tar_of(files: Sequence[RemoteFile]) -> bytes:
@@ -167,10 +188,14 @@ def apply_script(
     if install.strip():
         # The installer must not read the tar waiting on stdin.
         lines.append(f"( {install.rstrip()}\n) </dev/null")
-    lines.append(f"install -d -m 0700 {render.CONFIG_DIR} {render.TLS_DIR} /opt/nomad")
+    # Root's alone, whatever an installer did (HashiCorp's postinst: chown -R nomad:nomad
+    # /etc/nomad.d, chown nomad:nomad /opt/nomad/data).
+    dirs = f"{render.CONFIG_DIR} {render.TLS_DIR} /opt/nomad"
+    lines.append(f"install -d -m 0700 -o root -g root {dirs}")
+    lines.append(f"chown -R root:root {render.CONFIG_DIR}")
     if upload:
-        lines.append("tar -x -p --no-overwrite-dir -C / -f -")
-    lines.append(f"install -d -m 0700 {render.DATA_DIR}")
+        lines.append("tar -x -p --same-owner --no-overwrite-dir -C / -f -")
+    lines.append(f"install -d -m 0700 -o root -g root {render.DATA_DIR}")
     if unit_changed or install.strip():
         lines.append("systemctl daemon-reload")
     if not active:
@@ -201,7 +226,7 @@ def configure_host(
     todo = changed_files(files, seen)
     needs_nomad = facts.install_method != "binary" and seen.version != wanted_version(facts)
     needs_docker = facts.docker and host.role == "client" and not seen.docker
-    if not todo and not needs_nomad and not needs_docker and seen.active:
+    if not todo and not needs_nomad and not needs_docker and seen.active and seen.dirs_ok():
         return HostResult(host, "unchanged")
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
     restart = bool(todo) or needs_nomad

@@ -6,7 +6,9 @@ node can be unit-tested without a network. See nomad-facts section 4 for the con
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from importlib import resources
 from typing import Literal
 
 from nomadctl.hosts import Host
+from nomadctl.releasekeys import APT_KEY_FINGERPRINT, SigningKey, hashicorp_release_key
 
 CONFIG_DIR = "/etc/nomad.d"
 TLS_DIR = f"{CONFIG_DIR}/tls"
@@ -22,6 +25,9 @@ UNIT_PATH = "/etc/systemd/system/nomad.service"
 LICENSE_PATH = f"{CONFIG_DIR}/license.hclic"
 LOCAL_BINARY = "/usr/local/bin/nomad"  # zip and uploaded binaries
 APT_BINARY = "/usr/bin/nomad"  # HashiCorp's package
+RELEASES_URL = "https://releases.hashicorp.com"
+APT_URL = "https://apt.releases.hashicorp.com"
+NOTIFY_SINCE = (1, 8)  # Nomad sends sd_notify READY=1 from 1.8.0 (command/agent/sdnotify.go)
 
 InstallMethod = Literal["apt", "zip", "binary"]
 Edition = Literal["community", "enterprise"]
@@ -36,10 +42,22 @@ class AutoJoin:
     region: str
 
     def retry_join_entry(self) -> str:
-        return (
-            f"provider=aws tag_key={self.tag_key} tag_value={self.tag_value} "
-            f"region={self.region} addr_type=private_v4"
-        )
+        """go-discover's `key=val ...` string; values quoted as its Config.String does."""
+        pairs = [
+            ("provider", "aws"),
+            ("tag_key", self.tag_key),
+            ("tag_value", self.tag_value),
+            ("region", self.region),
+            ("addr_type", "private_v4"),
+        ]
+        return " ".join(f"{k}={_discover_quote(v)}" for k, v in pairs)
+
+
+def _discover_quote(value: str) -> str:
+    """go-discover (config.go) splits on spaces and `=`; such values go in Go-quoted form."""
+    if value and not any(c in value for c in ' "\\=') and value.isprintable():
+        return value
+    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,12 @@ class ClusterFacts:
     install_method: InstallMethod = "apt"
     nomad_version: str = "1.11.1"
     extra_client_meta: dict[str, str] = field(default_factory=dict)
+    # Where the zip and apt installs download from, and the keys they must be signed with
+    # (defaults: HashiCorp's, pinned in releasekeys.py; a mirror may name its own).
+    releases_url: str = RELEASES_URL
+    release_key: SigningKey | None = None  # None: HashiCorp's release key
+    apt_url: str = APT_URL
+    apt_key_fingerprint: str = APT_KEY_FINGERPRINT
 
     @property
     def binary_path(self) -> str:
@@ -65,8 +89,17 @@ class ClusterFacts:
 
 
 def _q(value: str) -> str:
-    """An HCL string literal (HCL's escapes are JSON's for everything we write)."""
-    return json.dumps(value)
+    """An HCL1 string literal that reads back as exactly `value`, whatever it holds.
+
+    JSON's escapes are HCL1's, except that HCL1's scanner keeps a literal open inside `${`
+    (hcl/scanner scanString): a raw `${` in a value would swallow the lines after it. So
+    every `$` is written as its `\\u0024` escape, which HCL1 decodes back to `$`."""
+    return json.dumps(str(value), ensure_ascii=False).replace("$", "\\u0024")
+
+
+def _ip(value: str) -> str:
+    """Advertised addresses go through go-sockaddr templating in Nomad: only plain IPs."""
+    return str(ipaddress.ip_address(value))
 
 
 def _list(values: Sequence[str]) -> str:
@@ -75,7 +108,7 @@ def _list(values: Sequence[str]) -> str:
 
 def agent_config(facts: ClusterFacts, host: Host) -> str:
     """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on."""
-    ip = host.private_ip
+    ip = _ip(host.private_ip)
     lines = [
         "# Written by nomadctl; changes here are replaced on the next `nomadctl up`.",
         f"name       = {_q(host.name)}",
@@ -93,10 +126,8 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         "}",
         "",
     ]
-    if facts.edition == "enterprise":
-        lines += [f"license_path = {_q(LICENSE_PATH)}", ""]
     if host.role == "server":
-        joins = [s.private_ip for s in facts.servers]
+        joins = [_ip(s.private_ip) for s in facts.servers]
         if facts.auto_join:
             joins.append(facts.auto_join.retry_join_entry())
         lines += [
@@ -104,6 +135,12 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
             "  enabled          = true",
             f"  bootstrap_expect = {len(facts.servers)}",
             f"  encrypt          = {_q(facts.gossip_key)}",
+        ]
+        if facts.edition == "enterprise":
+            # Nomad Enterprise reads the licence in the server block (ServerConfig.LicensePath);
+            # at the top level Nomad refuses the key, and clients need no licence.
+            lines.append(f"  license_path     = {_q(LICENSE_PATH)}")
+        lines += [
             "",
             "  server_join {",
             f"    retry_join = {_list(joins)}",
@@ -115,7 +152,7 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         lines += [
             "client {",
             "  enabled   = true",
-            f"  servers   = {_list([s.private_ip for s in facts.servers])}",
+            f"  servers   = {_list([_ip(s.private_ip) for s in facts.servers])}",
             f"  node_pool = {_q(facts.node_pool)}",
             "}",
             "",
@@ -153,8 +190,18 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
     return "\n".join(lines) + "\n"
 
 
+def supports_notify(version: str) -> bool:
+    """Nomad 1.8+ tells systemd when it is ready (sd_notify READY=1)."""
+    m = re.match(r"(\d+)\.(\d+)", version)
+    return m is None or (int(m.group(1)), int(m.group(2))) >= NOTIFY_SINCE
+
+
 def systemd_unit(facts: ClusterFacts) -> str:
-    """Our own unit (the package's is replaced): restart on failure, generous limits."""
+    """Our own unit (the package's is replaced): restart on failure, generous limits.
+
+    `Type=notify` as HashiCorp's own unit has it, for versions that notify: systemd (and
+    `systemctl start`) then wait until the agent is really up."""
+    kind = "notify" if supports_notify(facts.nomad_version) else "simple"
     return f"""\
 # Written by nomadctl.
 [Unit]
@@ -165,6 +212,7 @@ After=network-online.target
 ConditionFileNotEmpty={CONFIG_DIR}/nomad.hcl
 
 [Service]
+Type={kind}
 ExecReload=/bin/kill -HUP $MAINPID
 ExecStart={facts.binary_path} agent -config {CONFIG_DIR}
 KillMode=process
@@ -184,21 +232,45 @@ WantedBy=multi-user.target
 def install_script(facts: ClusterFacts, *, nomad: bool, docker: bool) -> str:
     """Shell run as root on the node to install the pinned Nomad and/or Docker.
 
-    With `binary` the file itself is uploaded alongside the configs: nothing to install.
-    """
-    enterprise = facts.edition == "enterprise"
-    fmt = {
-        "binary": facts.binary_path,
-        "version": facts.nomad_version,
-        "suffix": "+ent" if enterprise else "",
-        "package": "nomad-enterprise" if enterprise else "nomad",
-    }
+    The templates are constant; every value they use is set at the top of the script as a
+    shell-quoted variable, so no value (version, URL, key) can change what the shell runs.
+    With `binary` the file itself is uploaded alongside the configs: nothing to install."""
     parts = []
     if nomad and facts.install_method in ("apt", "zip"):
-        parts.append(_template(f"install-{facts.install_method}.sh").format(**fmt))
+        parts.append(_shell_vars(_install_vars(facts)))
+        parts.append(_template(f"install-{facts.install_method}.sh"))
     if docker:
-        parts.append(_template("install-docker.sh").format())
+        parts.append(_template("install-docker.sh"))
     return "".join(parts)
+
+
+def package_version(facts: ClusterFacts) -> str:
+    """`1.9.3` or `1.9.3+ent`: HashiCorp's release name (zip URLs and `nomad version`)."""
+    return facts.nomad_version + ("+ent" if facts.edition == "enterprise" else "")
+
+
+def _install_vars(facts: ClusterFacts) -> dict[str, str]:
+    version = package_version(facts)
+    if facts.install_method == "zip":
+        key = facts.release_key or hashicorp_release_key()
+        return {
+            "binary": facts.binary_path,
+            "version": version,
+            "releases": facts.releases_url.rstrip("/"),
+            "fingerprint": key.fingerprint,
+            "release_key": key.armored.decode("ascii").strip(),
+        }
+    return {
+        "binary": facts.binary_path,
+        "version": version,
+        "package": "nomad-enterprise" if facts.edition == "enterprise" else "nomad",
+        "apt_url": facts.apt_url.rstrip("/"),
+        "apt_fingerprint": facts.apt_key_fingerprint,
+    }
+
+
+def _shell_vars(values: dict[str, str]) -> str:
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items())
 
 
 def _template(name: str) -> str:
