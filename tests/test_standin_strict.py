@@ -157,3 +157,34 @@ def test_hcl1_strings_keep_interpolation_braces_open_as_nomad_does() -> None:
     assert hcl1.loads('a = "x\\u0024{"\nb = 1') == {"a": "x${", "b": 1}
     with pytest.raises(hcl1.HclError, match="literal not terminated"):
         hcl1.loads('a = "x${"')
+
+
+@pytest.mark.parametrize(("version", "notifies"), [("1.8.0", True), ("1.7.7", False)])
+def test_agent_notifies_systemd_when_ready_from_1_8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, notifies: bool
+) -> None:
+    """command/agent/command.go: READY=1 on NOTIFY_SOCKET once the agent runs (1.8+)."""
+    import socket
+
+    from tests.standin.harness import LocalAgents, Spec, next_ip
+
+    sock_path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(15 if notifies else 3)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+    agents = LocalAgents(make_binary(tmp_path / "nomad", version=version), tmp_path / "a")
+    try:
+        agent = agents.start(Spec(name="n", ip=next_ip(), bootstrap_expect=1, acl=False))
+        if notifies:
+            assert sock.recv(100) == b"READY=1"
+            agent.api("/v1/agent/health", timeout=2)  # ready means serving
+            agents.stop(agent)
+            assert sock.recv(100) == b"STOPPING=1"
+        else:
+            agents.wait_http(agent)
+            with pytest.raises(TimeoutError):
+                sock.recv(100)
+    finally:
+        agents.close()
+        sock.close()

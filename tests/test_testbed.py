@@ -428,3 +428,44 @@ def test_shim_reports_units_that_cannot_start(tb6: Testbed) -> None:
     assert "status=3" in tb6.unit_log(h6, "crash")
     assert tb6.exec(h6, "journalctl -u crash --no-pager").stdout == tb6.unit_log(h6, "crash")
     assert tb6.exec(h6, "systemctl start missing", check=False).returncode == 5
+
+
+NOTIFY_READY = (
+    '[Service]\nType=notify\nExecStart=/usr/bin/python3 -c "import os, socket, time; '
+    "time.sleep(0.3); open('/tmp/before-ready', 'w').close(); "
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect(os.environ['NOTIFY_SOCKET']); "
+    "s.send(b'READY=1'); time.sleep(300)\"\n"
+)
+
+
+def test_shim_honours_type_notify(tb6: Testbed) -> None:
+    """Type=notify: `start` returns once READY=1 arrives, fails when the process dies first
+    or sends nothing within TimeoutStartSec."""
+    h5 = tb6.hosts[4]
+    tb6.write_file(h5, "/etc/systemd/system/ready.service", NOTIFY_READY)
+    tb6.write_file(
+        h5,
+        "/etc/systemd/system/silent.service",
+        "[Service]\nType=notify\nTimeoutStartSec=1\nExecStart=/usr/bin/sleep 300\n",
+    )
+    tb6.write_file(
+        h5,
+        "/etc/systemd/system/dies.service",
+        "[Service]\nType=notify\nExecStart=/bin/sh -c 'exit 3'\n",
+    )
+    res = tb6.exec(h5, "systemctl start ready", check=False)
+    assert res.returncode == 0, res.stderr
+    assert tb6.read_file(h5, "/tmp/before-ready") is not None  # returned after READY=1
+    assert tb6.exec(h5, "systemctl is-active ready").stdout.strip() == "active"
+    assert "ready (READY=1 received)" in tb6.unit_log(h5, "ready")
+
+    res = tb6.exec(h5, "systemctl start silent", check=False)
+    assert res.returncode == 1 and "failed" in res.stderr
+    assert "no READY=1 within 1s" in tb6.unit_log(h5, "silent")
+    assert tb6.unit_pid(h5, "silent") is None
+    assert tb6.exec(h5, "systemctl is-active silent", check=False).stdout.strip() != "active"
+
+    res = tb6.exec(h5, "systemctl start dies", check=False)
+    assert res.returncode == 1
+    assert "exited before it notified READY=1" in tb6.unit_log(h5, "dies")
+    tb6.exec(h5, "systemctl stop ready")

@@ -7,8 +7,11 @@ nomadctl's unit handling runs unchanged against hosts that have no systemd.
 
 It only knows unit files under /etc/systemd/system/<name>.service and reads from them:
 ExecStart (last one wins, prefixes @-:+! ignored), ExecStartPre, ExecReload, Environment,
-EnvironmentFile, User, Group, WorkingDirectory, Type (simple/exec/notify/forking treated as
-simple, oneshot run to completion), RemainAfterExit, KillSignal, KillMode, TimeoutStopSec,
+EnvironmentFile, User, Group, WorkingDirectory, Type (simple/exec/forking treated as simple,
+oneshot run to completion, notify: the main process gets NOTIFY_SOCKET, a datagram socket,
+and `start` returns only once it sends READY=1, failing if it exits first or sends nothing
+within TimeoutStartSec, default 90 s; meanwhile is-active says "activating", as systemd does),
+RemainAfterExit, KillSignal, KillMode, TimeoutStopSec,
 Description. Everything else (Restart=, limits, dependencies, targets) is ignored: in
 particular a unit whose process dies stays dead ("failed"), so fault tests stay faulty.
 
@@ -140,7 +143,7 @@ def exit_code(unit: str) -> int | None:
 
 def active_state(unit: str) -> str:
     if main_pid(unit) is not None:
-        return "active"
+        return "activating" if os.path.exists(path(unit, "activating")) else "active"
     if os.path.exists(path(unit, "remain")):
         return "active"
     if read_pid(unit) is None or os.path.exists(path(unit, "stopped")):
@@ -310,6 +313,7 @@ def start(unit: str) -> int:
             return 1
         argv = command_line(execs[-1], env)
         typ = last(keys, "Type", "simple")
+        notify = open_notify(unit, env) if typ == "notify" else None
         try:
             pid = spawn_via_anchor(unit, argv, env, keys)
             proc = None if pid is not None else subprocess.Popen(argv, env=env, **kw)
@@ -328,6 +332,8 @@ def start(unit: str) -> int:
             f.write(f"{pid} {info[1] if info else 0}\n")
         os.rename(path(unit, "pid") + ".tmp", path(unit, "pid"))
     shim_log(unit, f"started {argv} as pid {pid}")
+    if notify is not None:
+        return wait_ready(unit, notify, keys)
     if typ == "oneshot":
         if proc is not None:
             code = proc.wait()
@@ -349,6 +355,62 @@ def start(unit: str) -> int:
 
 class SpawnError(OSError):
     pass
+
+
+def open_notify(unit: str, env: dict[str, str]):
+    """A fresh datagram socket for sd_notify messages; its path goes into NOTIFY_SOCKET."""
+    import socket
+
+    sock_path = path(unit, "notify")
+    rm(sock_path, path(unit, "activating"))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    env["NOTIFY_SOCKET"] = sock_path
+    open(path(unit, "activating"), "w").close()
+    return sock
+
+
+def wait_ready(unit: str, sock, keys) -> int:
+    """Type=notify: active once READY=1 arrives; failed if the process dies or times out."""
+    timeout = parse_seconds(last(keys, "TimeoutStartSec", "90"), 90.0)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(0.1)
+            try:
+                msg = sock.recv(4096).decode(errors="replace")
+            except OSError:
+                msg = ""
+            if "READY=1" in msg.split("\n"):
+                shim_log(unit, "ready (READY=1 received)")
+                return 0
+            if main_pid(unit) is None:
+                shim_log(unit, "main process exited before it notified READY=1")
+                break
+        else:
+            shim_log(unit, f"no READY=1 within {timeout:g}s: stopping it")
+            stop(unit)
+            with open(path(unit, "exit"), "w") as f:
+                f.write("0 1\n")
+    finally:
+        sock.close()
+        rm(path(unit, "activating"))
+    err(f"Job for {unit} failed because the control process exited with error code.")
+    return 1
+
+
+def parse_seconds(text: str, default: float) -> float:
+    text = text.strip().lower()
+    for suffix, factor in (("ms", 0.001), ("min", 60.0), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            text, mult = text[: -len(suffix)], factor
+            break
+    else:
+        mult = 1.0
+    try:
+        return float(text) * mult
+    except ValueError:
+        return default
 
 
 def spawn_via_anchor(unit: str, argv: list[str], env: dict[str, str], keys) -> int | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -151,8 +154,11 @@ def agent_main(args: list[str]) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(s, on_signal)
+    notify = _open_notify()
+    _sd_notify(notify, "READY=1")  # command.go handleSignals: once signal handlers are set
     while not done.wait(0.5):
         pass
+    _sd_notify(notify, "STOPPING=1")
     sig = caught[0]
     log.ui(f"==> Caught signal: {'terminated' if sig == signal.SIGTERM else 'interrupt'}")
     graceful = cfg.leave_on_terminate if sig == signal.SIGTERM else cfg.leave_on_interrupt
@@ -161,6 +167,29 @@ def agent_main(args: list[str]) -> int:
     agent.shutdown(leave=graceful)
     log("INFO", "agent: shutdown complete")
     return 0 if graceful else 1
+
+
+def _open_notify() -> socket.socket | None:
+    """command/agent/sdnotify_linux.go openNotify (Nomad 1.8+): connect to NOTIFY_SOCKET if
+    set, and unset it so children do not inherit it."""
+    sock_path = os.environ.pop("NOTIFY_SOCKET", "")
+    major, minor = (int(p) for p in VERSION.split("+")[0].split(".")[:2])
+    if not sock_path or (major, minor) < (1, 8):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.settimeout(1.0)
+        sock.connect(sock_path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _sd_notify(sock: socket.socket | None, msg: str) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.send(msg.encode())
 
 
 def main(argv: list[str] | None = None) -> int:
