@@ -30,15 +30,19 @@ def expected_servers(ws: Workspace) -> int | None:
 
 
 def snapshot(api: Api, expected: int | None) -> StatusReport:
+    """Members and leaders as `nomad server members` finds them (command/server_members.go
+    regionLeaders): servers that have `left` are listed but judged no further, and a region
+    whose servers have all left is not asked for a leader."""
     members = api.members().get("Members") or []
-    regions = sorted({(m.get("Tags") or {}).get("region", "") for m in members})
+    current = [m for m in members if m.get("Status") != "left"]
+    regions = sorted({(m.get("Tags") or {}).get("region", "") for m in current})
     leaders = {region: api.leader(region) for region in regions}
     report = StatusReport(member_rows(members, leaders), api.nodes())
     for region in regions:
         if not leaders[region]:
             report.problems.append(f"no leader in region {region}")
     for m in report.members:
-        if m.get("Status") != "alive":
+        if m.get("Status") not in ("alive", "left"):
             report.problems.append(f"server {m.get('Name')} is {m.get('Status')}")
     alive = sum(1 for m in report.members if m.get("Status") == "alive")
     if expected is not None and alive < expected:
