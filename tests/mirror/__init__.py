@@ -21,6 +21,10 @@ API::
 
     serve_dir(root, host, port=0)   # the same server for any directory (the apt repository)
 
+    from tests.mirror.apt import build_apt_repo
+    repo = build_apt_repo(root, key, {("nomad", "1.11.1-1"): b"..."}, codename="bookworm")
+    repo.root, repo.fingerprint, repo.deb(package, version) -> Path; <root>/gpg is the key
+
 Keep ``gpg_home`` short (e.g. ``tempfile.mkdtemp(prefix="g", dir="/tmp")``): gpg-agent's
 socket may live in it. Layout: see ``tests/mirror/release.py``; apt: ``tests/mirror/apt.py``.
 """

@@ -13,7 +13,10 @@ the kernel. Each host has a private mount namespace with tmpfs over ``/etc/nomad
 ``/home/ubuntu`` and ``/run/testbed-shim``, a private UTS namespace (host name
 ``ip-198-18-1-4`` like EC2) and its own ``/etc/hosts``; so what one host writes there is
 invisible on the others and on the machine. The PID namespace and the rest of the file system
-(``/usr``, ``/etc`` outside those dirs, ``/root``) are shared with the machine.
+(``/usr``, ``/etc`` outside those dirs, ``/root``) are shared with the machine, unless the
+testbed is created with ``overlays=("/etc", "/usr", "/var")``: then each host gets private
+copy-on-write overlays of those directories (upper layer on a tmpfs in the host's namespace),
+so that dpkg/apt/useradd run on a host change that host only (tests/test_install_apt.py).
 
 Each host has one "anchor" process (``_hostd.py``, running as root in the host's namespaces):
 it made the mounts, runs sshd as its child, reaps every orphan of the host (it is the host's
@@ -53,7 +56,8 @@ Public API
 
     class Testbed:
         Testbed.create(n, *, subnet="198.18.1.0/24" | None (pick a free 198.18.N.0/24),
-                       first_host=4, delay_ms=0 | [per host], persistent=False) -> Testbed
+                       first_host=4, delay_ms=0 | [per host], persistent=False,
+                       overlays=()) -> Testbed
         Testbed.load(id) -> Testbed
         id, hosts: list[Host], subnet, bridge, bridge_address, key_path, known_hosts_path, dir
         host(name | address | index | Host) -> Host

@@ -78,6 +78,18 @@ class HostDaemon:
     def setup_namespace(self) -> None:
         cfg = self.cfg
         socket.sethostname(cfg["hostname"])
+        # Copy-on-write overlays first (the private dirs below then sit on top of them):
+        # upper layers on a tmpfs mounted in this namespace only, so the machine never sees
+        # what the host changes there.
+        if cfg.get("overlays"):
+            base = cfg["overlay_base"]
+            _mount("tmpfs", base, "tmpfs", 0, "mode=700,size=2g")
+            for i, lower in enumerate(cfg["overlays"]):
+                upper, work = f"{base}/{i}/upper", f"{base}/{i}/work"
+                os.makedirs(upper)
+                os.makedirs(work)
+                opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
+                _mount("overlay", lower, "overlay", 0, opts)
         for path, mode, uid, gid in cfg["private_dirs"]:
             _mount("tmpfs", path, "tmpfs", 0, f"mode={mode:o},uid={uid},gid={gid},size=2g")
         for src, dst in cfg["binds"]:

@@ -335,8 +335,14 @@ class Testbed:
         delay_ms: int | Sequence[int] = 0,
         persistent: bool = False,
         name_prefix: str = "host",
+        overlays: Sequence[str] = (),
     ) -> Testbed:
         """Bring up ``n`` hosts. ``subnet=None`` picks a free 198.18.N.0/24 (N >= 2).
+
+        ``overlays`` (e.g. ``("/etc", "/usr", "/var")``) gives every host a private
+        copy-on-write overlay of those machine directories (upper layer on a tmpfs only the
+        host sees), so a package manager run on the host (dpkg, apt, useradd) changes the
+        host and never the machine.
 
         ``delay_ms`` (one value or one per host) is added by a relay in front of sshd, in
         each direction, so an SSH round trip gets 2 x delay_ms. ``persistent`` marks
@@ -386,6 +392,7 @@ class Testbed:
                         "veth": f"tb{tb_id}v{i + 1}",
                         "dir": str(tb_dir / f"h{i + 1}"),
                         "delay_ms": delays[i],
+                        "overlays": [str(o) for o in overlays],
                     }
                 )
             state: dict[str, Any] = {
@@ -563,8 +570,12 @@ class Testbed:
             name: (pwd.getpwnam(name).pw_uid, pwd.getpwnam(name).pw_gid)
             for name in {o for _, _, o in PRIVATE_DIRS}
         }
+        overlay_base = hdir / "overlay"
+        overlay_base.mkdir(exist_ok=True)
         cfg = {
             "hostname": h["hostname"],
+            "overlays": h.get("overlays", []),
+            "overlay_base": str(overlay_base),
             "private_dirs": [[p, m, *uid_of[o]] for p, m, o in PRIVATE_DIRS],
             "binds": [[str(hdir / "hosts"), "/etc/hosts"]],
             "install": [

@@ -1,9 +1,10 @@
 """Pytest fixtures for the test network (see tests/testbed/__init__.py).
 
-``testbed_factory(n, delay_ms=0, subnet=None, first_host=4)`` makes a Testbed of ``n`` real
-SSH hosts and tears it down after the test, even when the test fails. ``subnet=None`` picks a
-free 198.18.N.0/24 so parallel runs do not collide. ``testbed_factory_module`` is the same
-with module scope. Missing prerequisites FAIL the test (pytest.fail), they never skip.
+``testbed_factory(n, delay_ms=0, subnet=None, first_host=4, overlays=())`` makes a Testbed
+of ``n`` real SSH hosts and tears it down after the test, even when the test fails.
+``subnet=None`` picks a free 198.18.N.0/24 so parallel runs do not collide.
+``testbed_factory_module`` is the same with module scope. Missing prerequisites FAIL the
+test (pytest.fail), they never skip.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ def _factory() -> Iterator[TestbedFactory]:
         delay_ms: int | Sequence[int] = 0,
         subnet: str | None = None,
         first_host: int = DEFAULT_FIRST_HOST,
+        overlays: Sequence[str] = (),
     ) -> Testbed:
         try:
             check_prerequisites()
-            tb = Testbed.create(n, subnet=subnet, first_host=first_host, delay_ms=delay_ms)
+            tb = Testbed.create(
+                n, subnet=subnet, first_host=first_host, delay_ms=delay_ms, overlays=overlays
+            )
         except TestbedError as exc:
             pytest.fail(str(exc), pytrace=False)
         made.append(tb)
