@@ -2,7 +2,9 @@
 #
 # A system job (one Traefik per client) on the host network with static ports. Its Nomad
 # provider talks to the API over HTTPS with a client certificate from the cluster CA and a
-# token, all read from the Nomad variable nomad/jobs/traefik, never from plain http.
+# token, all read from the Nomad variable nomad/jobs/traefik, never from plain http. The
+# static configuration is one file (secrets/traefik.toml, 0600): Traefik ignores flags and
+# environment variables once it has a file, and environment variables once it has flags.
 #
 # Once, before running it (after `eval "$(nomadctl env)"`):
 #   nomad acl policy apply -description "Traefik service discovery" traefik-read - <<'HCL'
@@ -47,29 +49,40 @@ job "traefik" {
     task "traefik" {
       driver = "docker"
 
+      # Traefik reads its static configuration from ONE source: a file if it finds one, else
+      # the command line, else TRAEFIK_* variables (never a mix). So everything, the token
+      # included, is in the file below; the command line only names the file.
       config {
         image        = "traefik:v3.1"
         network_mode = "host"
-        args = [
-          "--entrypoints.web.address=:80",
-          "--entrypoints.traefik.address=:8080",
-          "--api.dashboard=true",
-          "--api.insecure=true",
-          "--ping=true",
-          "--providers.nomad=true",
-          "--providers.nomad.exposedByDefault=false",
-          "--providers.nomad.endpoint.address=https://${attr.unique.network.ip-address}:4646",
-          "--providers.nomad.endpoint.tls.ca=/secrets/ca.pem",
-          "--providers.nomad.endpoint.tls.cert=/secrets/cert.pem",
-          "--providers.nomad.endpoint.tls.key=/secrets/key.pem",
-        ]
+        args         = ["--configFile=/secrets/traefik.toml"]
       }
 
       template {
-        destination = "secrets/traefik.env"
-        env         = true
+        destination = "secrets/traefik.toml"
+        perms       = "600"
         data        = <<-EOT
-          {{ with nomadVar "nomad/jobs/traefik" }}TRAEFIK_PROVIDERS_NOMAD_ENDPOINT_TOKEN={{ .token }}{{ end }}
+          [entryPoints.web]
+            address = ":80"
+          [entryPoints.traefik]
+            address = ":8080"
+
+          [api]
+            dashboard = true
+            insecure  = true
+
+          [ping]
+            entryPoint = "traefik"
+
+          [providers.nomad]
+            exposedByDefault = false
+            [providers.nomad.endpoint]
+              address = "https://{{ env "attr.unique.network.ip-address" }}:4646"
+              {{ with nomadVar "nomad/jobs/traefik" }}token = "{{ .token }}"{{ end }}
+              [providers.nomad.endpoint.tls]
+                ca   = "/secrets/ca.pem"
+                cert = "/secrets/cert.pem"
+                key  = "/secrets/key.pem"
         EOT
       }
 

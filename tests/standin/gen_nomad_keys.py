@@ -153,6 +153,7 @@ def driver_specs(repo: str, tag: str) -> dict:
     for driver, path in (
         ("docker", "drivers/docker/config.go"),
         ("raw_exec", "drivers/rawexec/driver.go"),
+        ("exec", "drivers/exec/driver.go"),
     ):
         src = git(repo, "show", f"{tag}:{path}")
 
@@ -167,6 +168,63 @@ def driver_specs(repo: str, tag: str) -> dict:
     return out
 
 
+# --------------------------------------------------------------- job specifications (api/)
+
+_HCL_TAG = re.compile(r'hcl:"([^"]*)"')
+
+
+def api_structs(repo: str, tag: str) -> dict[str, list[tuple[str, str, str]]]:
+    paths = git(repo, "ls-tree", "--name-only", tag, "api/").split()
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for path in paths:
+        if path.endswith(".go") and not path.endswith("_test.go"):
+            for m in _STRUCT.finditer(git(repo, "show", f"{tag}:{path}")):
+                fields = [(f, t, tg or "") for f, t, tg in _FIELD.findall(m.group(2))]
+                out.setdefault(m.group(1), fields)
+    return out
+
+
+def job_structs(structs: dict, root: str = "Job") -> dict:
+    """gohcl's view of the api structs reachable from `root` (jobspec2 decodes job files into
+    api.Job with gohcl): {struct: {"attrs": {key: go type}, "required": [...], "labels": n,
+    "blocks": {key: {"kind": single|list|map|config|unchecked, "struct": name}}}}. Attributes
+    are `hcl:"x,optional"` (required without `optional`), blocks `hcl:"x,block"`."""
+    out: dict = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        entry: dict = {"attrs": {}, "blocks": {}, "required": [], "labels": 0}
+        out[name] = entry
+        for _field, typ, tags in structs[name]:
+            m = _HCL_TAG.search(tags)
+            if not m:
+                continue  # gohcl decodes tagged fields only
+            key, _, kind = m.group(1).partition(",")
+            if kind == "label":
+                entry["labels"] += 1
+            elif kind == "remain" or not key:
+                continue
+            elif kind != "block":
+                entry["attrs"][key] = typ.lstrip("*")
+                if kind != "optional":
+                    entry["required"].append(key)
+            else:
+                base = typ.lstrip("*[]").split("]")[-1].lstrip("*").split(".")[-1]
+                if typ.startswith("map[string]") and base in ("string", "interface{}"):
+                    entry["blocks"][key] = {"kind": "map" if base == "string" else "config"}
+                elif base in structs:
+                    todo.append(base)
+                    kind_of = "map" if typ.startswith("map[") else "list"
+                    if not typ.startswith(("[]", "map[")):
+                        kind_of = "single"
+                    entry["blocks"][key] = {"kind": kind_of, "struct": base}
+                else:
+                    entry["blocks"][key] = {"kind": "unchecked"}
+    return out
+
+
 def main(repo: str, tags: list[str]) -> None:
     data = {}
     for tag in tags:
@@ -178,6 +236,7 @@ def main(repo: str, tags: list[str]) -> None:
             "commit": git(repo, "rev-parse", f"{tag}^{{commit}}").strip(),
             "config": top,
             "drivers": driver_specs(repo, tag),
+            "jobspec": job_structs(api_structs(repo, tag)),
         }
     print("# ruff: noqa: E501")
     print('"""Agent configuration keys Nomad accepts, read from its source (generated: see')

@@ -26,8 +26,10 @@ What it does, in short:
   after ~4 s of silence; jobs are stored and listed, never run.
 
 What it does not do: schedule or run anything, a real raft log, blocking queries, namespaces
-other than as labels, ACL roles, UDP, cloud auto-join lookups (`provider=...` entries are parsed and checked as
-go-discover does, discover.py, and logged as failed lookups: there is no cloud API to ask).
+other than as labels, ACL roles, UDP, cloud auto-join lookups (`provider=...` entries are
+parsed and checked as go-discover does, discover.py, and logged as failed lookups: there is no
+cloud API to ask). Job files sent to /v1/jobs/parse are checked as jobspec2 reads them
+(jobcheck.py: the api structs' keys, driver task configs).
 """
 
 from .main import main

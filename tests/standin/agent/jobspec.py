@@ -7,6 +7,7 @@ from typing import Any
 
 from .common import ApiError
 from .config import is_block, normalize, parse_hcl
+from .jobcheck import job_errors
 
 # ------------------------------------------------------------------------- job parsing
 
@@ -125,6 +126,9 @@ def _network(body: dict[str, Any]) -> dict[str, Any]:
 
 def hcl_job_to_api(text: str, canonicalize: bool, region: str) -> dict[str, Any]:
     parsed = parse_hcl(text)
+    errors = job_errors(parsed)  # jobspec2's refusals (jobcheck.py)
+    if errors:
+        raise ApiError(400, "error parsing job: " + "; ".join(errors))
     jobs = _blocks(parsed.get("job") or [])
     if len(jobs) != 1:
         raise ApiError(400, "error parsing job: exactly one job block is required")
