@@ -114,6 +114,7 @@ def test_apt_install_with_pinned_key_and_root_owned_config(env: Env) -> None:
     ):
         assert (tb.file_mode(host, path), tb.file_owner(host, path)) == (mode, (0, 0)), path
     assert env.sh(host, "stat -c %U /etc/nomad.d/nomad.env") == "root"
+    assert tb.file_owner(host, "/opt/nomad/data") == (0, 0)  # postinst: chown nomad:nomad
     ours = tb.read_file(host, "/etc/nomad.d/nomad.hcl").decode()
     assert ours.startswith("# Written by nomadctl")
     key = tb.read_file(host, "/usr/share/keyrings/hashicorp-archive-keyring.gpg")

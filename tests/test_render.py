@@ -103,14 +103,16 @@ def test_unit_is_notify_where_nomad_notifies() -> None:
     assert "ExecStart=/usr/local/bin/nomad agent -config /etc/nomad.d" in unit
     assert "Restart=on-failure" in unit and "LimitNOFILE=65536" in unit
     assert "ExecStart=/usr/bin/nomad " in render.systemd_unit(facts(install_method="apt"))
-    assert "\nType=notify\n" in unit  # 1.11.1: sd_notify READY=1 since 1.8.0
+    assert "\nType=simple\n" in unit  # an uploaded binary's version is unknown
+    assert "\nType=notify\n" in render.systemd_unit(facts())  # 1.11.1: READY=1 since 1.8.0
     assert "\nType=notify\n" in render.systemd_unit(facts(nomad_version="1.8.0"))
+    assert "\nType=notify\n" in render.systemd_unit(facts(install_method="zip"))
     assert "\nType=simple\n" in render.systemd_unit(facts(nomad_version="1.7.7"))
 
 
 def test_install_scripts_set_quoted_variables_over_constant_templates() -> None:
     apt = render.install_script(facts(nomad_version="1.9.3"), nomad=True, docker=False)
-    assert "version=1.9.3\npackage=nomad\n" in apt and "apt-mark hold \"$package\"" in apt
+    assert "version=1.9.3\npackage=nomad\n" in apt and 'apt-mark hold "$package"' in apt
     assert "apt_fingerprint=798AEC654E5C15428C8E42EEAA16FCBCA621E701" in apt
     assert "--force-confold" in apt and "--allow-change-held-packages" in apt
     ent = render.install_script(

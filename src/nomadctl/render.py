@@ -200,8 +200,11 @@ def systemd_unit(facts: ClusterFacts) -> str:
     """Our own unit (the package's is replaced): restart on failure, generous limits.
 
     `Type=notify` as HashiCorp's own unit has it, for versions that notify: systemd (and
-    `systemctl start`) then wait until the agent is really up."""
-    kind = "notify" if supports_notify(facts.nomad_version) else "simple"
+    `systemctl start`) then wait until the agent is really up. An uploaded binary's version
+    is not known (a pre-1.8 one would never notify and be killed at the start timeout), so
+    it gets `Type=simple`."""
+    known = facts.install_method != "binary"
+    kind = "notify" if known and supports_notify(facts.nomad_version) else "simple"
     return f"""\
 # Written by nomadctl.
 [Unit]
