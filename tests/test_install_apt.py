@@ -155,6 +155,31 @@ def test_a_repository_key_that_is_not_the_pinned_one_is_refused(env: Env) -> Non
     assert tb.read_file(host, "/etc/apt/sources.list.d/hashicorp.list") is None
 
 
+def test_the_packages_are_as_strict_as_hashicorps(env: Env) -> None:
+    """What main's apt script did fails here, as on a real node: apt refuses to change a held
+    package without --allow-change-held-packages, and dpkg stops at the conffile prompt for
+    the changed nomad.hcl without --force-confold (stdin is not a terminal)."""
+    tb, host = env.tb, env.tb.hosts[1]
+    url = f"{env.url}/good"
+    setup = (
+        f"wget -qO- {url}/gpg | gpg --dearmor > /usr/share/keyrings/t.gpg && "
+        f"echo 'deb [signed-by=/usr/share/keyrings/t.gpg] {url} {env.repo.codename} main' "
+        "> /etc/apt/sources.list.d/t.list && apt-get update -qq "
+        "-o Dir::Etc::sourcelist=sources.list.d/t.list -o Dir::Etc::sourceparts=- && "
+        f"apt-get install -y -qq nomad={OLD}-1 >/dev/null && apt-mark hold nomad && "
+        "echo '# edited' > /etc/nomad.d/nomad.hcl"
+    )
+    tb.exec(host, f"export DEBIAN_FRONTEND=noninteractive; {setup}")
+    install = (
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades nomad={NEW}-1"
+    )
+    held = tb.exec(host, f"{install} </dev/null", check=False)
+    assert held.returncode != 0 and "Held packages were changed" in held.stderr
+    prompt = tb.exec(host, f"{install} --allow-change-held-packages </dev/null", check=False)
+    assert prompt.returncode != 0
+    assert "end of file on stdin at conffile prompt" in prompt.stdout + prompt.stderr
+
+
 def test_a_tampered_repository_stops_that_host(env: Env) -> None:
     """Packages no longer matches the signed Release: apt refuses it, nothing installed."""
     tb, host = env.tb, env.tb.hosts[2]
