@@ -188,3 +188,37 @@ def test_agent_notifies_systemd_when_ready_from_1_8(
     finally:
         agents.close()
         sock.close()
+
+
+def test_plugin_configs_are_checked_on_clients_only(tmp_path: Path) -> None:
+    """Servers build no plugin loader (agent.go setupClient returns early)."""
+    binary = make_binary(tmp_path / "nomad")
+    bad = 'plugin "docker" {\n  config {\n    allow_privilegd = true\n  }\n}\n'
+    for role, refused in (("server", False), ("client", True)):
+        conf = tmp_path / role
+        conf.mkdir()
+        (conf / "a.hcl").write_text(
+            f'data_dir = "{tmp_path}/{role}-data"\nbind_addr = "127.0.0.1"\n'
+            "ports {\n  http = 0\n  rpc = 0\n  serf = 0\n}\n"
+            f"{role} {{\n  enabled = true\n"
+            + ("  bootstrap_expect = 1\n" if role == "server" else '  servers = ["127.0.0.1"]\n')
+            + "}\n"
+            + bad
+        )
+        proc = subprocess.Popen(
+            [str(binary), "agent", "-config", str(conf)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            code = proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            proc.kill()
+            err = proc.communicate()[1]
+        if refused:
+            assert code == 1 and 'plugin "docker" (driver): failed to parse config' in err
+        else:
+            assert code is None, err  # still running

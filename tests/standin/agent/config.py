@@ -289,7 +289,7 @@ def validate(cfg: AgentConfig) -> None:
     join_conflict = _join_conflict(cfg.raw_server, cfg.raw_client)
     if join_conflict:
         raise AgentError(f"Error starting agent: {join_conflict}")
-    plugin_error = strict.plugin_errors(cfg.plugins)
+    plugin_error = strict.plugin_errors(cfg.plugins) if cfg.client_enabled else None
     if plugin_error:
         raise AgentError(f"Error starting agent: {plugin_error}")
     check_tls_files(cfg)

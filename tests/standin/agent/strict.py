@@ -11,8 +11,9 @@ tests/standin/gen_nomad_keys.py):
   struct's key prefixed by its parents' in reverse ("server_join.server"), as UnusedKeys
   builds it. LoadConfigDir wraps it: "Error loading <file>: ...", and the agent command:
   "Error loading configuration from <path>: ...".
-- `plugin "<name>" { config { ... } }` is not checked there (Plugins is a slice); the plugin
-  loader validates it against the driver's hclspec at agent start
+- `plugin "<name>" { config { ... } }` is not checked there (Plugins is a slice); on clients
+  (agent.go setupClient; servers build no plugin loader) the loader validates it against the
+  driver's hclspec at agent start
   (helper/pluginutils/loader/init.go validatePluginConfig, fatal: "failed to create plugin
   loader"), with HCL2's "Unsupported argument" / "Unsupported block type" diagnostics. Specs:
   drivers/docker/config.go configSpec, drivers/rawexec/driver.go configSpec.
@@ -164,8 +165,10 @@ def plugin_errors(plugins: dict[str, Any], version: str = VERSION) -> str | None
             continue
         errors = check_spec(body["config"], drivers[name]["config"], "config")
         if errors:
+            # command/agent/plugins.go, loader.go init, init.go validatePluginConfigs
             return (
-                "failed to create plugin loader: failed to validate plugin configs: "
-                f'plugin "{name}" (driver): failed to parse config: ' + "; ".join(errors)
+                "failed to create plugin loader: failed to initialize plugin loader: "
+                f'1 error occurred: * plugin "{name}" (driver): failed to parse config: '
+                + "; ".join(errors)
             )
     return None
