@@ -122,7 +122,6 @@ def test_values() -> None:
         ("a = [1 2]", "At 1:8: expected ',' or ']', got 2"),
         ("/* open", "At 1:1: comment not terminated"),
         ("h = <<EOF\nline\n", "At 1:5: heredoc EOF not terminated"),
-        ("a = 1\na = 2", "At 2:1: attribute 'a' set twice"),
         ("a = 1\na { }", "At 2:1: 'a' is both an attribute and a block"),
         ("}", "At 1:1: expected a key, got '}'"),
     ],
@@ -131,6 +130,11 @@ def test_refuses(text: str, error: str) -> None:
     with pytest.raises(hcl1.HclError) as exc:
         hcl1.loads(text)
     assert str(exc.value).startswith(error)
+
+
+def test_duplicate_attributes_are_decoded_as_hcl1_does() -> None:
+    """No error in HCL1: a scalar's last value wins, lists are appended (decoder.go)."""
+    assert hcl1.loads('a = 1\na = 2\nl = ["x"]\nl = ["y"]') == {"a": 2, "l": ["x", "y"]}
 
 
 def test_python_hcl2_refuses_them_too() -> None:

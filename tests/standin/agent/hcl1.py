@@ -210,9 +210,18 @@ class _Parser:
             nkind, nvalue, npos = self.peek()
             if nkind == "punct" and nvalue == "=" and not labels:
                 self.take()
-                if key in out:
-                    raise HclError(f"{self.where(pos)}: attribute {key!r} set twice")
-                out[key] = self.value()
+                value = self.value()
+                prev = out.get(key)
+                if isinstance(prev, list) and any(_is_block(e) for e in prev):
+                    raise HclError(f"{self.where(pos)}: {key!r} is both an attribute and a block")
+                # HCL1 has no duplicate check: the decoder decodes every match in turn, so
+                # a scalar's last value wins, lists are appended and objects merged (hcl
+                # decoder.go decodeStruct / decodeSlice / decodeMap).
+                if isinstance(prev, list) and isinstance(value, list):
+                    value = prev + value
+                elif isinstance(prev, dict) and isinstance(value, dict):
+                    value = {**prev, **value}  # decodeMap starts from the existing entries
+                out[key] = value
             elif nkind == "punct" and nvalue == "{":
                 self.take()
                 block: dict[str, Any] = self.body("}")
@@ -251,6 +260,15 @@ class _Parser:
             obj = self.body("}")
             return {k: v for k, v in obj.items()}
         raise HclError(f"{self.where(pos)}: unexpected {_show(kind, value)} as a value")
+
+
+def _is_block(value: Any) -> bool:
+    """A block as this parser writes it: a body marked __is_block__, under its labels."""
+    if not isinstance(value, dict):
+        return False
+    if value.get("__is_block__"):
+        return True
+    return len(value) == 1 and _is_block(next(iter(value.values())))
 
 
 def _show(kind: str, value: Any) -> str:
