@@ -222,3 +222,33 @@ def test_plugin_configs_are_checked_on_clients_only(tmp_path: Path) -> None:
             assert code == 1 and 'plugin "docker" (driver): failed to parse config' in err
         else:
             assert code is None, err  # still running
+
+
+def test_every_config_nomadctl_renders_passes_the_strict_reader() -> None:
+    """On main the enterprise configs failed here: `license_path` at the top level."""
+    import itertools
+
+    from nomadctl import render
+    from nomadctl.hosts import Host
+
+    servers = [Host(f"s{i}", "server", f"198.18.1.{3 + i}") for i in (1, 2, 3)]
+    client = Host("c1", "client", "198.18.1.9")
+    aj = render.AutoJoin("nomadctl:auto-join", "lab-0123", "eu-west-1")
+    for edition, raw_exec, auto_join, version in itertools.product(
+        ("community", "enterprise"), (False, True), (None, aj), ("1.8.4", "1.11.1")
+    ):
+        facts = render.ClusterFacts(
+            servers=servers,
+            gossip_key="svziBixBd/u3hm5P/fW2BU/HSUApfq4u1tcpr3yLf8g=",
+            edition=edition,
+            enable_raw_exec=raw_exec,
+            auto_join=auto_join,
+            nomad_version=version,
+        )
+        for host in (servers[0], client):
+            data = normalize(hcl1.loads(render.agent_config(facts, host)))
+            assert strict.unexpected_keys(data, version) is None, (edition, host.role)
+            assert strict.plugin_errors(data.get("plugin") or {}, version) is None
+            for entry in (data.get("server") or {}).get("server_join", {}).get("retry_join", []):
+                if discover.is_auto_join(entry):
+                    assert discover.check(entry)[1] == []  # no fallbacks, region given
