@@ -42,7 +42,7 @@ def user_policy_rules(namespaces: Sequence[str] = ("default",)) -> str:
     caps = ", ".join(f'"{c}"' for c in USER_NAMESPACE_CAPABILITIES)
     blocks = ['node {\n  policy = "read"\n}\n']
     for ns in namespaces:
-        if not NAMESPACE_RE.match(ns):
+        if not NAMESPACE_RE.fullmatch(ns):
             raise UsageError(f"namespace {ns!r}: use 1-128 letters, digits and '-' (Nomad's rule)")
         blocks.append(
             f'namespace "{ns}" {{\n  policy       = "read"\n  capabilities = [{caps}]\n}}\n'

@@ -719,6 +719,7 @@ def up(
     from nomadctl import lifecycle, nodes, render
     from nomadctl.providers import aws
 
+    _confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
     static = bool(server or client)
@@ -993,6 +994,9 @@ def down(
         if ws.state_path.exists() and not failed:
             state = ws.load_state()
             if (state.get("aws") or {}).get("region") in (None, region):
+                from nomadctl import lifecycle  # issue 15: destroyed hosts' pins go
+
+                lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
                 for key in ("aws", "hosts", "provider"):
                     state.pop(key, None)
                 ws.save_state(state)

@@ -299,6 +299,14 @@ def find_host(ws: Workspace, name_or_address: str) -> Host:
     raise RemoteError(f"no node {name_or_address!r} in cluster {ws.cluster!r} (nodes: {known})")
 
 
+def forget_pins(ws: Workspace, hosts: Sequence[Host]) -> list[str]:
+    """Drop the known_hosts pins of destroyed hosts: their addresses go back to the cloud's
+    pool, and the next machine there has a key of its own (a stale pin would refuse it, or
+    a stale trust outlive the machine)."""
+    addresses = [a for h in hosts for a in (h.private_ip, h.public_ip) if a]
+    return nodes.known_hosts(ws).forget(*addresses) if addresses else []
+
+
 def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
     """Nomad's documented reset: write the reset index on the leader, over SSH."""
 

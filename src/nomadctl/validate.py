@@ -39,13 +39,13 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 def nomad_version(value: str) -> str:
     """A Nomad version as hashicorp/go-version parses it; a leading 'v' is dropped."""
-    if not GO_VERSION_RE.match(value):
+    if not GO_VERSION_RE.fullmatch(value):
         raise ValueError("not a Nomad version such as 1.11.1, 1.10.0-beta.1 or 1.9.3+ent")
     return value.removeprefix("v")
 
 
 def ssh_user(value: str) -> str:
-    if not USER_RE.match(value):
+    if not USER_RE.fullmatch(value):
         raise ValueError(
             "not a login name: 1-32 letters, digits, '_', '.' or '-', not starting with '-'"
         )
@@ -58,7 +58,7 @@ def host(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         pass
-    if not HOSTNAME_RE.match(value) or len(value) > 253:
+    if not HOSTNAME_RE.fullmatch(value) or len(value) > 253:
         raise ValueError("not an IP address or DNS name")
     return value
 
@@ -93,7 +93,7 @@ def bastion(value: str) -> str:
 
 
 def datacenter(value: str) -> str:
-    if not DATACENTER_RE.match(value):
+    if not DATACENTER_RE.fullmatch(value):
         raise ValueError(
             "use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -103,13 +103,13 @@ def datacenter(value: str) -> str:
 def nomad_region(value: str) -> str:
     """A single DNS label: the region is part of TLS names (server.<region>.nomad) and of
     file names in the workspace."""
-    if not DNS_LABEL_RE.match(value):
+    if not DNS_LABEL_RE.fullmatch(value):
         raise ValueError("must be a single DNS label such as 'global'")
     return value
 
 
 def node_pool(value: str) -> str:
-    if not NODE_POOL_RE.match(value):
+    if not NODE_POOL_RE.fullmatch(value):
         raise ValueError("use 1-128 letters, digits, '-' or '_' (Nomad's rule)")
     if value == "all":
         raise ValueError("a client cannot register in the built-in pool 'all'")

@@ -34,7 +34,7 @@ PUBLIC_MODE = 0o644
 
 def validate_cluster_name(name: str) -> str:
     """Lowercase letters, digits and '-', 1 to 32 characters, no leading/trailing '-'."""
-    if not CLUSTER_NAME_RE.match(name or ""):
+    if not CLUSTER_NAME_RE.fullmatch(name or ""):
         raise UsageError(
             f"invalid cluster name {name!r}: use 1-32 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
