@@ -147,8 +147,8 @@ def bootstrap(
     `target` must be the workspace's own cluster: the stored management token is sent to it.
     `reset(index, leader_address)` performs Nomad's reset (writing the reset index on the
     leader) when the cluster was bootstrapped but the token is lost; None means "don't".
-    The user token's policy is written each time (an upsert), so a cluster bootstrapped by an
-    older nomadctl gets today's narrower rules.
+    The user token's policy is rewritten when its rules differ from today's, so a cluster
+    bootstrapped by an older nomadctl gets the narrower ones.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
     stored = load_token(ws)
@@ -167,7 +167,8 @@ def bootstrap(
         )
     if user_token:
         admin = Api(with_token(target, result.management["SecretID"]))
-        admin.create_policy(USER_POLICY, "Operate jobs; read nodes (nomadctl)", rules)
+        if admin.policy_rules(USER_POLICY) != rules:  # a re-run writes nothing
+            admin.create_policy(USER_POLICY, "Operate jobs; read nodes (nomadctl)", rules)
         if result.user is None:
             result.user = admin.create_token(f"{ws.cluster}-user", [USER_POLICY])
             save_token(ws, "user", result.user)

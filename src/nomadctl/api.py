@@ -238,6 +238,18 @@ class Api:
     def token_self(self) -> dict[str, Any]:
         return self.call(lambda c: c.acl.request("token", "self", method="get").json(), "token")
 
+    def policy_rules(self, name: str) -> str | None:
+        """The rules of ACL policy `name`, None if there is no such policy."""
+        import nomad.api.exceptions as nx
+
+        def get(c: Any) -> str | None:
+            try:
+                return c.acl.request("policy", name, method="get").json().get("Rules")
+            except nx.URLNotFoundNomadException:
+                return None
+
+        return self.call(get, f"reading ACL policy {name}")
+
     def create_policy(self, name: str, description: str, rules: str) -> None:
         body = {"Name": name, "Description": description, "Rules": rules}
         self.call(lambda c: c.acl.create_policy(name, body), f"creating ACL policy {name}")

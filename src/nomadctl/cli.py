@@ -452,7 +452,10 @@ def ssh(
     from nomadctl import lifecycle
 
     app_ctx: AppContext = ctx.obj
-    argv = lifecycle.ssh_command(app_ctx.workspace(), node, command or [])
+    args = list(command or [])
+    if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
+        args = args[1:]
+    argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
 
