@@ -229,3 +229,10 @@ def test_env_exports_the_user_token_unless_asked(cluster: tuple[Workspace, Runni
     proc = nomadctl(ws.home.parent, "--cluster", "lab", "env", "--management")
     assert proc.returncode == 0 and f"NOMAD_TOKEN={management}" in proc.stdout
     assert lifecycle.env_lines(ws, "bash")[-1] == f"export NOMAD_TOKEN={user}"
+
+
+def test_nomad_addr_with_a_password_is_refused(listener: Listener, tmp_path: Path) -> None:
+    addr = f"http://admin:hunter2@127.0.0.1:{listener.port}"
+    proc = nomadctl(tmp_path, "status", NOMAD_ADDR=addr)
+    assert proc.returncode == 2 and "NOMAD_ADDR must be" in proc.stderr
+    assert "hunter2" not in proc.stdout + proc.stderr and listener.received == []

@@ -18,6 +18,7 @@ from nomadctl.errors import WorkspaceError
 from nomadctl.hosts import Host
 from nomadctl.workspace import Workspace
 from tests.standin.harness import next_ip
+from tests.terminal import run_on_terminal
 
 TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
 EVIL = "1.9.0;touch /tmp/nomadctl-pwned"
@@ -210,3 +211,20 @@ def test_a_secret_readable_by_others_is_refused(tmp_path: Path) -> None:
     ca_key.chmod(0o604)
     proc = nomadctl(tmp_path, "--cluster", "lab", "certs")
     assert proc.returncode == 3 and "mode 0604" in proc.stderr
+
+
+def test_on_a_terminal_risky_file_settings_are_asked_even_with_yes(tmp_path: Path) -> None:
+    (tmp_path / "nomadctl.toml").write_text('[up]\nnomad_version = "1.9.3+ent"\n')
+    env = {"PATH": "/usr/bin:/bin", "NOMADCTL_HOME": str(tmp_path / "home"), **TREE}
+    argv = [sys.executable, "-m", "nomadctl", *static_up(tmp_path, "--ssh-wait", "0")]
+    question = "Use these settings from the file? (--yes does not answer this) [y/N]:"
+    run = run_on_terminal(argv, env=env, cwd=tmp_path, prompt=question, answer="n")
+    assert run.prompted and run.returncode == 1, run.terminal
+    assert "nomad_version = '1.9.3+ent' (the Nomad installed on every node)" in run.terminal
+    assert "cancelled; nothing was changed" in run.terminal
+    assert not (tmp_path / "home").exists()
+    run = run_on_terminal(argv, env=env, cwd=tmp_path, prompt=question, answer="y")
+    assert run.prompted and (tmp_path / "home" / "nomad" / "state.json").exists(), run.terminal
+    # A dry run names them in its plan and asks nothing.
+    proc = nomadctl(tmp_path, *static_up(tmp_path, "--dry-run"))
+    assert proc.returncode == 0 and "nomad_version = '1.9.3+ent'" in proc.stderr

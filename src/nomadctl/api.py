@@ -82,9 +82,11 @@ def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget |
     addr = (env.get("NOMAD_ADDR") or "").strip()
     if not addr:
         return None
+    from nomadctl.validate import api_address
+
     cert, key = env.get("NOMAD_CLIENT_CERT"), env.get("NOMAD_CLIENT_KEY")
     return ApiTarget(
-        addresses=[a.strip().rstrip("/") for a in addr.split(",") if a.strip()],
+        addresses=[api_address(a) for a in addr.split(",") if a.strip()],
         ca_file=(env.get("NOMAD_CACERT") or "").strip() or None,
         client_cert=(cert.strip(), key.strip()) if cert and key else None,
         server_name=(env.get("NOMAD_TLS_SERVER_NAME") or "").strip() or None,

@@ -147,6 +147,8 @@ def _confirm_file_settings(ctx: typer.Context) -> None:
     ui.err.print(f"{where}, found in the current directory, sets:", markup=False)
     for line in risky:
         ui.err.print(f"  {line}", markup=False)
+    if ctx.params.get("dry_run"):
+        return  # named in the plan; nothing is done, so nothing to confirm
     if not sys.stdin.isatty():
         names = ", ".join(line.split(" ", 1)[0] for line in risky)
         raise UsageError(

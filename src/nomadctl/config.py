@@ -134,6 +134,7 @@ class Checked(click.ParamType):
     def __init__(self, inner: click.ParamType, check: Callable[[str], str]) -> None:
         self.inner, self.check = inner, check
         self.name = inner.name
+        self.envvar_list_splitter = inner.envvar_list_splitter  # click.Path splits on ':'
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         value = self.inner.convert(value, param, ctx)

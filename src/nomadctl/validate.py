@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import uuid
 from dataclasses import dataclass
 
 # hashicorp/go-version VersionRegexpRaw (version.go at 8f84cf4), anchored as NewVersion does;
@@ -133,6 +132,8 @@ def ip_address(value: str) -> str:
 def token(value: str, where: str) -> str:
     """A Nomad ACL secret from outside: surrounding whitespace (a pasted CR) dropped, and
     it must be a UUID, as Nomad's secrets are. The message never repeats the value."""
+    import uuid
+
     from nomadctl.errors import UsageError
 
     stripped = value.strip()
@@ -143,6 +144,33 @@ def token(value: str, where: str) -> str:
     if str(parsed) != stripped.lower():
         raise UsageError(f"{where} is not a Nomad ACL token (a UUID); check it")
     return stripped
+
+
+def api_address(value: str) -> str:
+    """One NOMAD_ADDR entry: http(s)://host[:port], no user:password (it would be sent as
+    basic auth and shown in messages), no path."""
+    from urllib.parse import urlsplit
+
+    from nomadctl.errors import UsageError
+
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or CONTROL_RE.search(url)
+    ):
+        raise UsageError("NOMAD_ADDR must be http(s)://HOST[:PORT] (comma-separated for several)")
+    return url
 
 
 # Option name (as Click names the parameter) -> check, for every command that has it.
