@@ -214,7 +214,9 @@ def test_user_token_operates_jobs_and_no_more(cluster: tuple[Workspace, Running]
         ws.home.parent, "--cluster", "lab", "acl-bootstrap", "--user-namespace", "other"
     )
     assert proc.returncode == 0, proc.stderr
-    assert status("/v1/jobs?namespace=other", "POST", json=JOB) == 200
+    # The ACL check passes; whether namespace "other" exists is Nomad's next check (the
+    # stand-in does not make it: it registers the job), so only "not 403" is asserted.
+    assert status("/v1/jobs?namespace=other", "POST", json=JOB) != 403
     assert status("/v1/jobs", "POST", json=JOB) == 403  # only what was asked
 
 
