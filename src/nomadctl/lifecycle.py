@@ -250,9 +250,13 @@ def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTa
         if from_env is not None:
             return from_env
     if not ws.state_path.exists():
-        hint = "" if ws.named else " and NOMAD_ADDR is not set"
+        if ws.named:
+            raise WorkspaceError(
+                f"no cluster {ws.cluster!r} in {ws.home}; run `nomadctl up` or check --cluster "
+                "and --home (a named cluster never follows NOMAD_ADDR)"
+            )
         raise WorkspaceError(
-            f"no cluster {ws.cluster!r} in {ws.home}{hint}; "
+            f"no cluster {ws.cluster!r} in {ws.home} and NOMAD_ADDR is not set; "
             "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR"
         )
     return workspace_target(ws)

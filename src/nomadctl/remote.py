@@ -199,8 +199,7 @@ class _Jumps:
             except BaseException:
                 client.close()
                 raise
-            self._clients[ident] = client
-            session.counters.connections += 1
+            self._clients[ident] = client  # not in any node's counters: it is no node's
             transport = client.get_transport()
             assert transport is not None
             return transport
