@@ -27,7 +27,6 @@ from typing import Any
 
 import click
 
-from nomadctl import validate
 from nomadctl.errors import UsageError
 
 CONFIG_NAME = "nomadctl.toml"
@@ -152,6 +151,8 @@ class Checked(click.ParamType):
 
 def guard(group: click.Group) -> None:
     """Give every option named in `validate.CHECKS`, in every command, its check."""
+    from nomadctl import validate  # not at import: `nomadctl --help` never needs it
+
     for cmd in [group, *group.commands.values()]:
         for param in cmd.params:
             check = validate.CHECKS.get(param.name or "")
@@ -208,6 +209,8 @@ def _hosts(value: Any, path: Path, up: dict[str, Any]) -> None:
             raise UsageError(f"{path}: hosts[{i}].role must be server or client, got {role!r}")
         if not isinstance(address, str) or not address:
             raise UsageError(f"{path}: hosts[{i}].address must be a string, got {address!r}")
+        from nomadctl import validate
+
         try:
             address = validate.ip_address(address)
         except ValueError as exc:
