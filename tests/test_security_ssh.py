@@ -4,6 +4,7 @@ Each test failed on main (f823a2b)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -151,3 +152,22 @@ def test_one_bastion_connection_pinned_under_its_name(testbed_factory, tmp_path:
     finally:
         session.close()
         remote.close_jumps()
+
+
+def test_aws_down_forgets_the_pins_of_the_instances_it_destroyed(aws_env) -> None:  # type: ignore[no-untyped-def]
+    """Through the real CLI against moto: the destroyed instances' addresses leave
+    known_hosts (moto hands out 198.18.1.x; no SSH, `up` stops after the instances)."""
+    from tests.aws.checks import ok
+
+    tree = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
+    net = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24")
+    args = ("--cluster", "gone", "up", "--yes", *net, "--allow-cidr", "203.0.113.0/24")
+    ok(aws_env.nomadctl(*args, "--servers", "1", "--clients", "1", env=tree))
+    ws = Workspace(aws_env.home, "gone")
+    hosts = lifecycle.hosts_of(ws.load_state())
+    store = nodes.known_hosts(ws)
+    for host, key in zip(hosts, keys(len(hosts)), strict=True):
+        store.pin(host.public_ip or host.private_ip, key)
+    store.pin("198.51.100.1", keys(1)[0])  # not this cluster's: stays
+    ok(aws_env.nomadctl("--cluster", "gone", "down", "--yes", env=tree))
+    assert list(paramiko.HostKeys(str(store.path)).keys()) == ["198.51.100.1"]
