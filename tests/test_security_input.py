@@ -228,3 +228,15 @@ def test_on_a_terminal_risky_file_settings_are_asked_even_with_yes(tmp_path: Pat
     # A dry run names them in its plan and asks nothing.
     proc = nomadctl(tmp_path, *static_up(tmp_path, "--dry-run"))
     assert proc.returncode == 0 and "nomad_version = '1.9.3+ent'" in proc.stderr
+
+
+def test_an_ssh_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    from nomadctl import remote
+
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    key.chmod(0o644)
+    with pytest.raises(WorkspaceError, match="mode 0644"):
+        remote._load_private_key(key)
+    key.chmod(0o600)
+    assert remote._load_private_key(key).get_name() == "ssh-ed25519"

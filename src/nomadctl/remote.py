@@ -371,6 +371,12 @@ class Session:
 
 
 def _load_private_key(path: Path) -> paramiko.PKey:
+    """The private key at `path`, refused if others may read it (as OpenSSH refuses an
+    "UNPROTECTED PRIVATE KEY FILE")."""
+    from nomadctl.workspace import check_secret
+
+    if path.exists():
+        check_secret(path)
     errors = []
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
