@@ -240,3 +240,14 @@ def test_an_ssh_key_readable_by_others_is_refused(tmp_path: Path) -> None:
         remote._load_private_key(key)
     key.chmod(0o600)
     assert remote._load_private_key(key).get_name() == "ssh-ed25519"
+
+
+def test_fish_lines_quote_as_fish_reads_them(tmp_path: Path) -> None:
+    """fish's single quotes treat \\\\ and \\' as escapes (fish docs, "Quotes"); POSIX
+    quoting of a path ending in a backslash would leave the quote open there."""
+    ws = Workspace(tmp_path / "it's \\", "lab").create()
+    certstore.ensure(ws, certstore.CertOptions())
+    ws.update_state(hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()])
+    line = next(x for x in lifecycle.env_lines(ws, "fish") if "NOMAD_CACERT" in x)
+    expected = str(certstore.ca_paths(ws).cert).replace("\\", "\\\\").replace("'", "\\'")
+    assert line == f"set -gx NOMAD_CACERT '{expected}'"

@@ -281,8 +281,9 @@ def env_lines(ws: Workspace, shell: str, management: bool = False) -> list[str]:
     for name, value in values.items():
         if value is None:
             lines.append(f"set -e {name}" if shell == "fish" else f"unset {name}")
-        elif shell == "fish":
-            lines.append(f"set -gx {name} {shlex.quote(str(value))}")
+        elif shell == "fish":  # fish's single quotes know two escapes: \\ and \'
+            quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            lines.append(f"set -gx {name} '{quoted}'")
         else:
             lines.append(f"export {name}={shlex.quote(str(value))}")
     return lines
