@@ -4,7 +4,8 @@
 # provider talks to the API over HTTPS with a client certificate from the cluster CA and a
 # token, all read from the Nomad variable nomad/jobs/traefik, never from plain http.
 #
-# Once, before running it (after `eval "$(nomadctl env)"`):
+# Once, before running it (after `eval "$(nomadctl env --management)"`: policies, tokens and
+# this job's variable need the management token; `nomadctl env` exports the user token):
 #   nomad acl policy apply -description "Traefik service discovery" traefik-read - <<'HCL'
 #   namespace "default" { policy = "read" }
 #   HCL
