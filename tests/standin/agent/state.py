@@ -20,6 +20,7 @@ class ClusterState:
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<ns>/<id>" -> job
+    allocs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> alloc (day2.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClusterState:
