@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,10 @@ from nomadctl import operations as op
 from nomadctl.api import Api, ApiTarget, PermissionDenied
 from nomadctl.errors import ClusterApiError, RemoteError, UsageError
 from tests.standin import make_binary
+from tests.standin.certs import CertPair
 from tests.standin.day2_cluster import Cluster, served_serial, start_cluster
-from tests.standin.harness import LocalAgents, Pki, wait_for
+from tests.standin.harness import LocalAgents, Pki, Spec, render_hcl, wait_for
+from tests.testbed import Testbed
 
 NODE_READ = 'node {\n  policy = "read"\n}\n'
 
@@ -196,3 +198,71 @@ def test_reload_by_pid_serves_the_reissued_certificate(
         op.reload_agent(local_run, pid=gone.pid)
     with pytest.raises(ClusterApiError, match="TLS connection to"):
         op.served_serial(**{**target, "server_name": "client.global.nomad"})
+
+
+UNIT = """[Unit]
+Description=Nomad (stand-in)
+
+[Service]
+ExecStart=/usr/local/bin/nomad agent -config /etc/nomad.d
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+KillSignal=SIGINT
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@pytest.mark.testbed
+def test_reload_over_ssh_by_systemd_unit_keeps_the_main_pid(
+    testbed_factory: Callable[..., Testbed], tmp_path: Path
+) -> None:
+    from nomadctl.remote import Endpoint, KnownHosts, Session
+
+    tb = testbed_factory(1)
+    host = tb.hosts[0]
+    pki = Pki(tmp_path / "pki")
+    cert = pki.node("server", host.address)
+    tls = CertPair(Path("/etc/nomad.d/tls/server.pem"), Path("/etc/nomad.d/tls/server-key.pem"))
+    spec = Spec(
+        name=host.hostname,
+        ip=host.address,
+        bootstrap_expect=1,
+        retry_join=[host.address],
+        ca_file=Path("/etc/nomad.d/tls/ca.pem"),
+        tls=tls,
+    )
+    tb.write_file(host, "/usr/local/bin/nomad", make_binary(tmp_path / "nomad").read_bytes(), 0o755)
+    tb.write_file(host, "/etc/nomad.d/tls/ca.pem", pki.ca.cert.read_bytes())
+    tb.write_file(host, str(tls.cert), cert.cert.read_bytes())
+    tb.write_file(host, str(tls.key), cert.key.read_bytes(), 0o600)
+    tb.write_file(host, "/etc/nomad.d/nomad.hcl", render_hcl(spec, "/opt/nomad/data"))
+    tb.write_file(host, "/etc/systemd/system/nomad.service", UNIT)
+    tb.exec(host, "systemctl daemon-reload && systemctl enable --now nomad")
+    target = {
+        "host": host.address,
+        "port": 4646,
+        "ca_file": str(pki.ca.cert),
+        "client_cert": (str(pki.cli.cert), str(pki.cli.key)),
+        "server_name": "server.global.nomad",
+    }
+    before = wait_for(lambda: op.served_serial(**target), 15, what="agent serving TLS")
+
+    fresh = pki.node("server", host.address)
+    tb.write_file(host, str(tls.cert), fresh.cert.read_bytes())
+    tb.write_file(host, str(tls.key), fresh.key.read_bytes(), 0o600)
+    known = KnownHosts(tmp_path / "known_hosts", lambda p, data: p.write_bytes(data))
+    with Session(Endpoint(host.address, host.port, host.user), host.key_path, known) as ssh:
+        ssh.connect(wait=10)
+        pid = op.reload_agent(ssh.sudo, unit="nomad")
+        assert pid == tb.unit_pid(host)
+        from cryptography import x509
+
+        new = x509.load_pem_x509_certificate(fresh.cert.read_bytes()).serial_number
+        assert new != before
+        op.wait_serving(new, 10, **target)
+        assert tb.unit_pid(host) == pid
+        with pytest.raises(RemoteError, match="reloading nomad-absent"):
+            op.reload_agent(ssh.sudo, unit="nomad-absent")
+    assert "Caught signal: hangup" in tb.unit_log(host)
