@@ -121,7 +121,9 @@ def test_drain_waits_for_migration_deadline_and_cancel(agents: LocalAgents, pki:
 
 
 def test_health_waits_and_a_dead_server_is_forced_out(agents: LocalAgents, pki: Pki) -> None:
-    c = start_cluster(agents, pki, servers=3)
+    c = start_cluster(
+        agents, pki, servers=3, extra="autopilot {\n  cleanup_dead_servers = false\n}"
+    )
     api = api_for(c, pki)
     h = op.wait_healthy(api, 20, voters=3, settle=0.5)
     assert h.healthy and h.failure_tolerance == 1 and len(h.servers) == 3

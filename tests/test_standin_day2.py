@@ -21,6 +21,7 @@ from tests.standin.harness import LocalAgents, Pki, wait_for
 
 NODE_READ = 'node {\n  policy = "read"\n}\nnamespace "*" {\n  policy = "read"\n}\n'
 OPERATOR_READ = 'operator {\n  policy = "read"\n}\n'
+NO_CLEANUP = "autopilot {\n  cleanup_dead_servers = false\n}"
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ def _health(c: Cluster, token: str | None = "") -> tuple[int, dict[str, Any]]:
 
 
 def test_autopilot_health_raft_peer_removal_and_force_leave(agents: LocalAgents, pki: Pki) -> None:
-    c = start_cluster(agents, pki, servers=3)
+    c = start_cluster(agents, pki, servers=3, extra=NO_CLEANUP)  # removals by hand here
 
     def healthy() -> dict[str, Any] | None:
         code, body = _health(c)
@@ -325,3 +326,39 @@ def test_sighup_reloads_tls_certificates_keeping_the_pid(agents: LocalAgents, pk
     time.sleep(1.5)
     nodes = c.api("/v1/nodes").json()
     assert [n["Status"] for n in nodes] == ["ready"]
+
+
+def test_autopilot_removes_a_dead_server_and_promotes_a_new_one(
+    agents: LocalAgents, pki: Pki
+) -> None:
+    # server_stabilization_time shortened from Nomad's 10s, as an operator may; the 10s
+    # dead-server interval is Nomad's and not configurable.
+    stab = 'autopilot {\n  server_stabilization_time = "2s"\n}'
+    c = start_cluster(agents, pki, servers=3, extra=stab)
+    leader = c.leader()
+    victim = next(s for s in c.servers if s is not leader)
+    name = f"{victim.spec.name}.global"
+    victim.proc.kill()
+    victim.proc.wait(5)
+
+    def voters() -> dict[str, bool]:
+        r = c.leader().api("/v1/operator/raft/configuration", token=c.token)
+        return {s["Node"]: s["Voter"] for s in r.json()["Servers"]}
+
+    wait_for(lambda: name not in voters(), 25, what="dead server removed", on_fail=agents.logs)
+    members = {m["Name"]: m["Status"] for m in c.api("/v1/agent/members").json()["Members"]}
+    assert members[name] == "left"
+    code, h = _health(c)
+    assert code == 200 and h["FailureTolerance"] == 0 and len(h["Voters"]) == 2
+
+    # Back (same data dir): a non-voter first, a voter once stable for 2s.
+    restarted = agents.start(victim.spec)
+    c.servers[c.servers.index(victim)] = restarted
+    wait_for(lambda: voters().get(name) is False, 15, what="non-voter", on_fail=agents.logs)
+    code, h = _health(c)
+    me = next(s for s in h["Servers"] if s["Name"] == name)
+    assert me["Voter"] is False and me["ID"] not in h["Voters"]
+    t0 = time.monotonic()
+    wait_for(lambda: voters().get(name) is True, 15, what="promoted", on_fail=agents.logs)
+    assert time.monotonic() - t0 >= 1.0  # waited for stability, not promoted on sight
+    wait_for(lambda: _health(c)[1].get("FailureTolerance") == 1, 10, what="tolerance 1")

@@ -253,20 +253,21 @@ def wait_healthy(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
 ) -> Health:
-    """Wait until autopilot reports every server healthy (and `voters` of them, if given)
-    for `settle` seconds in a row; Nomad refreshes the report every 2s."""
+    """Wait until autopilot reports every server healthy (and `voters` voters, if given)
+    for `settle` seconds in a row; Nomad refreshes the report every 2s. A new server joins
+    as a non-voter and is promoted after autopilot's server_stabilization_time (10s)."""
     since: list[float] = []
 
     def check() -> tuple[Any, str]:
         h = autopilot_health(api)
-        count = len(h.servers)
+        count = sum(1 for s in h.servers if s.get("Voter"))
         if not h.healthy or (voters is not None and count != voters):
             since.clear()
             bad = ", ".join(h.unhealthy()) or "none"
-            return None, f"{count} server(s), unhealthy: {bad}"
+            return None, f"{count} voter(s) of {len(h.servers)} server(s), unhealthy: {bad}"
         since[:] = since or [time.monotonic()]
         if time.monotonic() - since[0] < settle:
-            return None, f"{count} server(s) healthy, settling"
+            return None, f"{count} voter(s) healthy, settling"
         return h, "healthy"
 
     return _poll(check, timeout, "waiting for healthy servers", progress, cancel)

@@ -223,7 +223,8 @@ class Api:
             return self._forward_to(None, call)
         srv = self._srv()
         with srv.lock:
-            return ok(sorted(v["rpc"] for v in srv.state.voters.values()))
+            raft = srv.state.voters | srv.state.nonvoters
+            return ok(sorted(v["rpc"] for v in raft.values()))
 
     def regions(self, call: Call, m: re.Match[str]) -> Response:
         return ok([self.cfg.region])
@@ -354,10 +355,12 @@ class Api:
                     "Node": v["name"],
                     "Address": v["rpc"],
                     "Leader": k == srv.leader_id,
-                    "Voter": True,
+                    "Voter": k in srv.state.voters,
                     "RaftProtocol": "3",
                 }
-                for k, v in sorted(srv.state.voters.items(), key=lambda kv: kv[1]["rpc"])
+                for k, v in sorted(
+                    (srv.state.voters | srv.state.nonvoters).items(), key=lambda kv: kv[1]["rpc"]
+                )
             ]
             return ok({"Index": srv.state.index, "Servers": servers})
 

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 LAST_CONTACT_THRESHOLD = 3 * HEARTBEAT
 MAX_TRAILING_LOGS = 250
 RAFT_REMOVE_GRACE = 5.0
+AUTOPILOT_INTERVAL = 10.0  # nomad/config.go: dead servers are looked for this often
+STABILIZATION = 10.0  # autopilot server_stabilization_time default: a new server's wait
 GO_BOOLS = {  # strconv.ParseBool
     **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
     **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
@@ -86,6 +88,8 @@ class Day2:
         self.agent: Agent = api.agent
         self.stable: dict[str, tuple[bool, float]] = {}  # server id -> (healthy, since)
         self.tls_checksum = tls_checksum(self.agent)  # of the files read at startup
+        self.cleanup_dead, self.stabilization = autopilot_config(self.agent)
+        self.next_cleanup = 0.0
 
     def _srv(self) -> ServerRole:
         assert self.agent.server is not None
@@ -157,7 +161,8 @@ class Day2:
         return ok(sorted(out, key=lambda a: a["CreateIndex"]))
 
     def leader_tick(self, now: float) -> None:
-        """The scheduler and drainer pass; the leader runs it on every tick."""
+        """Autopilot, the scheduler and the drainer; the leader runs this on every tick."""
+        self.autopilot(time.monotonic())
         srv = self._srv()
         with srv.lock:
             ops = drain.plan(srv.state, now)
@@ -168,6 +173,50 @@ class Day2:
             srv.log("INFO", line)
 
     # -- autopilot
+    def autopilot(self, mono: float) -> None:
+        """raft-autopilot's loop: promote non-voters healthy for server_stabilization_time
+        (stable_promoter.go); every AUTOPILOT_INTERVAL, force-leave failed servers when that
+        keeps a majority (reconcile.go adjudicateRemoval: at most (voters - 1) // 2)."""
+        srv = self._srv()
+        report = self.health(mono)
+        wall = time.time()
+        promote = [
+            s["ID"]
+            for s in report["Servers"]
+            if not s["Voter"]
+            and s["Healthy"]
+            and wall - self.stable[s["ID"]][1] >= self.stabilization
+        ]
+        for sid in promote:
+
+            def fn(st: ClusterState, idx: int, sid: str = sid) -> None:
+                if sid in st.nonvoters:
+                    st.voters[sid] = st.nonvoters.pop(sid)
+
+            srv.apply(fn)
+            srv.log("INFO", f"nomad.autopilot: Promoting server: id={sid}")
+        if not self.next_cleanup:
+            self.next_cleanup = mono + AUTOPILOT_INTERVAL
+        if not self.cleanup_dead or mono < self.next_cleanup:
+            return
+        self.next_cleanup = mono + AUTOPILOT_INTERVAL
+        failed = [s for s in report["Servers"] if s["SerfStatus"] == "failed"]
+        room = (sum(1 for s in report["Servers"] if s["Voter"]) - 1) // 2
+        for s in sorted(failed, key=lambda s: (s["Voter"], s["ID"])):
+            if s["Voter"]:
+                if room < 1:
+                    continue
+                room -= 1
+            with srv.lock:
+                m = srv.members.get(s["Name"])
+                info = {"name": m.name, "boot": m.boot} if m else None
+            if info:
+                srv.log(
+                    "INFO", f"nomad.autopilot: Attempting removal of failed server: id={s['ID']}"
+                )
+                force_leave(srv, info, False)
+                broadcast_force_leave(srv, info, False)
+
     def day2_health(self, call: Call, m: re.Match[str]) -> Response:
         if call.method != "GET":
             raise ApiError(404, "Invalid method")
@@ -178,7 +227,8 @@ class Day2:
     def health(self, now: float) -> dict[str, Any]:
         srv = self._srv()
         with srv.lock:
-            voters = dict(srv.state.voters)
+            voters = srv.state.voters | srv.state.nonvoters
+            is_voter = set(srv.state.voters)
             term, index = srv.state.term, srv.state.index
             members = {m.name: m for m in srv.members.values()}
             peers = dict(srv.peers)
@@ -215,18 +265,18 @@ class Day2:
                     "LastTerm": p_term,
                     "LastIndex": p_index,
                     "Healthy": healthy,
-                    "Voter": True,
+                    "Voter": vid in is_voter,
                     "StableSince": drain.rfc3339(round(was[1]), precise=False),
                 }
             )
-        healthy_voters = sum(1 for s in servers if s["Healthy"])
-        quorum = len(servers) // 2 + 1
+        healthy_voters = sum(1 for s in servers if s["Healthy"] and s["Voter"])
+        quorum = len(is_voter) // 2 + 1
         return {
             "Healthy": bool(servers) and all(s["Healthy"] for s in servers),
             "FailureTolerance": max(healthy_voters - quorum, 0),
             "Servers": servers,
             "Leader": srv.leader_id or "",
-            "Voters": [s["ID"] for s in servers],
+            "Voters": [s["ID"] for s in servers if s["Voter"]],
         }
 
     # -- raft
@@ -242,9 +292,9 @@ class Day2:
             raise ApiError(400, "Must specify the peer's ID to remove")
         self.api.need(call, "management")
         srv, pid = self._srv(), call.query["id"]
-        if pid not in srv.state.voters:
+        if pid not in srv.state.voters and pid not in srv.state.nonvoters:
             raise ApiError(500, f'id "{pid}" was not found in the Raft configuration')
-        srv.apply(lambda st, idx: st.voters.pop(pid, None))
+        srv.apply(lambda st, idx: (st.voters.pop(pid, None), st.nonvoters.pop(pid, None)))
         srv.log("WARN", f"nomad: removed Raft peer: peer_id={pid}")
         return ok(None)
 
@@ -264,16 +314,36 @@ class Day2:
         with srv.lock:
             member = srv.members.get(name)
             info = {"name": member.name, "boot": member.boot} if member else None
-            targets = srv.known_serf()
         if info is None:
             return ok(None)  # serf broadcasts the intent; nobody knows the name, nothing happens
         force_leave(srv, info, prune)
-        body = seal(srv.key, {"type": "force-leave", "member": info, "prune": prune})
-        for t in targets:
-            host, port = split_host_port(t, 4648)
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                http_call(host, port, "POST", "/serf/ping", body, timeout=1.0)
+        broadcast_force_leave(srv, info, prune)
         return ok(None)
+
+
+def broadcast_force_leave(srv: ServerRole, info: dict[str, Any], prune: bool) -> None:
+    """Tell the other servers (serf gossips the leave intent to every member)."""
+    body = seal(srv.key, {"type": "force-leave", "member": info, "prune": prune})
+    for t in srv.known_serf():
+        host, port = split_host_port(t, 4648)
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            http_call(host, port, "POST", "/serf/ping", body, timeout=1.0)
+
+
+def autopilot_config(agent: Agent) -> tuple[bool, float]:
+    """cleanup_dead_servers and server_stabilization_time from the agent's `autopilot`
+    block (Nomad seeds its autopilot configuration from it when the cluster bootstraps)."""
+    try:
+        raw, _ = load_config_files(list(agent.cfg.files))
+    except (AgentError, OSError):
+        return True, STABILIZATION
+    block = raw.get("autopilot") or {}
+    if isinstance(block, list):
+        block = block[0] if block else {}
+    cleanup = block.get("cleanup_dead_servers", True)
+    cleanup = cleanup if isinstance(cleanup, bool) else str(cleanup).lower() == "true"
+    wait = block.get("server_stabilization_time")
+    return cleanup, drain.duration_ns(wait, int(STABILIZATION * 1e9)) / 1e9
 
 
 def force_leave(srv: ServerRole, info: dict[str, Any], prune: bool) -> None:
@@ -291,9 +361,9 @@ def force_leave(srv: ServerRole, info: dict[str, Any], prune: bool) -> None:
             del srv.members[m.name]
             srv.log("INFO", f"nomad: serf: EventMemberReap: {m.name}")
         sid = m.tags.get("id", "")
-        remove = prune and srv.is_leader and sid in srv.state.voters
+        remove = prune and srv.is_leader and sid in (srv.state.voters | srv.state.nonvoters)
     if remove:
-        srv.apply(lambda st, idx: st.voters.pop(sid, None))
+        srv.apply(lambda st, idx: (st.voters.pop(sid, None), st.nonvoters.pop(sid, None)))
         srv.log("INFO", f"nomad: removing server by ID: id={sid}")
 
 
@@ -311,7 +381,7 @@ def leave(srv: ServerRole) -> None:
     limit = time.monotonic() + RAFT_REMOVE_GRACE
     while time.monotonic() < limit:
         with srv.lock:
-            if srv.id not in srv.state.voters:
+            if srv.id not in srv.state.voters and srv.id not in srv.state.nonvoters:
                 srv.log("INFO", "nomad: left raft configuration")
                 return
         time.sleep(0.05)

@@ -49,7 +49,7 @@ def parse_time(s: str | None) -> float | None:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
-def _ns(v: Any, default: int) -> int:
+def duration_ns(v: Any, default: int) -> int:
     if v is None:
         return default
     if isinstance(v, int | float):
@@ -151,7 +151,9 @@ def plan(st: ClusterState, now: float) -> list[Op]:
             continue
         if a["JobType"] == "service" and a["DeploymentStatus"] is None:
             g = next((g for g in _groups(job) if g.get("Name") == a["TaskGroup"]), {})
-            wait = _ns((g.get("Migrate") or {}).get("MinHealthyTime"), DEFAULT_MIN_HEALTHY_NS)
+            wait = duration_ns(
+                (g.get("Migrate") or {}).get("MinHealthyTime"), DEFAULT_MIN_HEALTHY_NS
+            )
             if now - a["CreateTime"] / 1e9 >= wait / 1e9:
                 ops.append(("healthy", a["ID"]))
     for key, job in st.jobs.items():

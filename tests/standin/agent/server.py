@@ -543,19 +543,15 @@ class ServerRole:
         with self.lock:
             alive = self.alive_servers(now)
             reachable = {pid for pid, p in self.peers.items() if now - p.last_ok < FAIL_AFTER}
+            known = self.state.voters | self.state.nonvoters
             add = {
                 k: v
                 for k, v in alive.items()
-                if k not in self.state.voters and (k == self.id or k in reachable)
+                if k not in known and (k == self.id or k in reachable)
             }
             left = {m.tags.get("id") for m in self.members.values() if m.left}
-            remove = {k for k in self.state.voters if k in left}
-            stale = {
-                k
-                for k, v in self.state.voters.items()
-                for n in add.values()
-                if v["rpc"] == n["rpc"]
-            }
+            remove = {k for k in known if k in left}
+            stale = {k for k, v in known.items() for n in add.values() if v["rpc"] == n["rpc"]}
             grace = now - self.leader_since > NODE_TTL
             down = [
                 nid
@@ -569,7 +565,9 @@ class ServerRole:
             def fn(st: ClusterState, idx: int) -> None:
                 for k in remove | stale:
                     st.voters.pop(k, None)
-                st.voters.update(add)
+                    st.nonvoters.pop(k, None)
+                for k, v in add.items():  # AddNonvoter (raft protocol 3); day2.py promotes
+                    (st.voters if k == self.id else st.nonvoters)[k] = v
 
             self.apply(fn)
             self.log(
