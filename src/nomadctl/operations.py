@@ -42,6 +42,12 @@ from nomadctl.api import Api, NoLeader, PermissionDenied
 from nomadctl.errors import Cancelled, ClusterApiError, RemoteError, UsageError
 
 Progress = Callable[[str], None]
+
+
+class OperationFailed(ClusterApiError):
+    """The cluster answered, and the answer means waiting longer will not help."""
+
+
 POLL_FIRST = 0.2  # seconds between polls at first, x1.5 each time, at most POLL_MAX
 POLL_MAX = 2.0
 PROGRESS_EVERY = 10.0  # seconds between two identical progress lines
@@ -72,7 +78,7 @@ def _poll(
             value, last = check()
             if value is not None:
                 return value
-        except (PermissionDenied, UsageError):
+        except (PermissionDenied, UsageError, OperationFailed):
             raise
         except (NoLeader, ClusterApiError) as exc:
             last = exc.message
@@ -165,7 +171,7 @@ def wait_drained(
         if n.get("DrainStrategy") is None:
             status = (n.get("LastDrain") or {}).get("Status")
             if status != "complete":
-                raise ClusterApiError(f"drain of {name} ended as {status or 'not started'}")
+                raise OperationFailed(f"drain of {name} ended as {status or 'not started'}")
             return n, "done"
         left = _running_allocs(api, node_id)
         force = _parse_time((n["DrainStrategy"] or {}).get("ForceDeadline"))
@@ -190,10 +196,10 @@ def drain(
 ) -> dict[str, Any]:
     """Drain a node and wait for the drain to end (at the latest `deadline` + 60s, as Nomad
     batches deadlined nodes and stopping allocations takes their kill timeout)."""
-    if deadline <= 0 and timeout is None:
+    if deadline == 0 and timeout is None:
         raise UsageError("a drain without a deadline needs an explicit timeout")
     start_drain(api, node_id, deadline, ignore_system_jobs=ignore_system_jobs, meta=meta)
-    limit = timeout if timeout is not None else deadline + 60.0
+    limit = timeout if timeout is not None else max(deadline, 0.0) + 60.0
     return wait_drained(api, node_id, limit, progress, cancel)
 
 

@@ -24,7 +24,7 @@ Nomad's structs.DefaultMigrateStrategy). Placement blocks (stays short) when no 
 from __future__ import annotations
 
 import fnmatch
-import time
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +36,8 @@ DEFAULT_MAX_PARALLEL = 1
 DEFAULT_MIN_HEALTHY_NS = 10_000_000_000
 
 Op = tuple[str, ...]
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$")
+_UNITS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
 
 def rfc3339(t: float, precise: bool = True) -> str:
@@ -54,9 +56,7 @@ def duration_ns(v: Any, default: int) -> int:
         return default
     if isinstance(v, int | float):
         return int(v)
-    from .jobspec import _DURATION, _UNITS  # "10s" in a job given as HCL-ish JSON
-
-    m = _DURATION.match(str(v))
+    m = _DURATION.match(str(v))  # Go duration strings such as "10s" (in config files)
     return int(float(m[1]) * _UNITS[m[2]]) if m else default
 
 
@@ -277,7 +277,3 @@ def apply_ops(st: ClusterState, idx: int, ops: list[Op], now: float) -> list[str
             detail = " (deadline reached)" if op[2] else ""
             lines.append(f"nomad.drain: node drain complete{detail}: node_id={op[1]}")
     return lines
-
-
-def wall() -> float:
-    return time.time()
