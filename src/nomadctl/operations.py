@@ -331,12 +331,15 @@ def ensure_server_gone(
             force_leave(api, member, prune=True)
             steps.append("force-leave")
             return None, "failed in serf: forced out"
-        if voter is not None:
-            if "force-leave" in steps and "remove-peer" not in steps:
-                remove_raft_peer(api, str(voter["ID"]))
-                steps.append("remove-peer")
-            return None, f"still a raft voter ({status or 'not in serf'})"
-        return steps, "gone"
+        if voter is None:
+            return steps, "gone"
+        if status != "failed" and "remove-peer" not in steps:
+            # Left (or forgotten by serf) but still in raft: the leader had not removed it
+            # (Nomad's leave gives up after 5s). A race with the leader's own removal only
+            # costs a "not found" answer and another poll.
+            remove_raft_peer(api, str(voter["ID"]))
+            steps.append("remove-peer")
+        return None, f"still in the raft configuration ({status or 'not in serf'})"
 
     return _poll(check, timeout, f"removing server {member}", progress, cancel)
 
