@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from nomadctl import operations as op
+from nomadctl.api import Api, ApiTarget
 from tests.standin import make_binary
 from tests.standin.day2_cluster import Cluster, served_serial, start_cluster
 from tests.standin.harness import LocalAgents, Pki, wait_for
@@ -157,6 +159,19 @@ def test_drain_migrates_allocations_then_a_deadline_stops_the_rest(
     r = c.api(f"/v1/node/{n1}/eligibility", "POST", json={"Eligibility": "eligible"})
     assert r.status_code == 200 and r.json()["Index"] > 0
     wait_for(lambda: len(_running(c, n1)) == 2, 10, what="job back on client-1")
+
+    # Deadlines within 5s of each other are handled together, at the later one.
+    assert c.api("/v1/job/web?purge=true", "DELETE").status_code == 200
+    r = c.api(f"/v1/node/{n2}/eligibility", "POST", json={"Eligibility": "eligible"})
+    assert r.status_code == 200
+    batch = {**job, "ID": "b", "Name": "b", "Type": "batch"}
+    assert c.api("/v1/jobs", "POST", json={"Job": batch}).status_code == 200
+    wait_for(lambda: len(_running(c, n1)) == len(_running(c, n2)) == 1, 10, what="batch spread")
+    t0 = time.monotonic()
+    assert _drain(c, n1, 1.0).status_code == 200
+    assert _drain(c, n2, 3.0).status_code == 200
+    wait_for(lambda: c.api(f"/v1/node/{n1}").json()["DrainStrategy"] is None, 15, what="n1")
+    assert time.monotonic() - t0 >= 3.0  # not at its own 1s deadline
 
 
 def _health(c: Cluster, token: str | None = "") -> tuple[int, dict[str, Any]]:
@@ -358,6 +373,16 @@ def test_autopilot_removes_a_dead_server_and_promotes_a_new_one(
     me = next(s for s in h["Servers"] if s["Name"] == name)
     assert me["Voter"] is False and me["ID"] not in h["Voters"]
     t0 = time.monotonic()
-    wait_for(lambda: voters().get(name) is True, 15, what="promoted", on_fail=agents.logs)
+    # nomadctl's wait counts voters: it returns only once the new server is promoted.
+    api = Api(
+        ApiTarget(
+            addresses=[f"https://{s.spec.ip}:4646" for s in c.servers],
+            ca_file=str(pki.ca.cert),
+            client_cert=(str(pki.cli.cert), str(pki.cli.key)),
+            token=c.token,
+        )
+    )
+    h2 = op.wait_healthy(api, 20, voters=3, settle=0.0)
+    assert voters().get(name) is True and len(h2.servers) == 3
     assert time.monotonic() - t0 >= 1.0  # waited for stability, not promoted on sight
     wait_for(lambda: _health(c)[1].get("FailureTolerance") == 1, 10, what="tolerance 1")

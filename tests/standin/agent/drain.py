@@ -13,7 +13,8 @@ Modelled on Nomad at commit aa026cc99cfb74a77e519a1c1f0c78ba1b452705:
 - nomad/drainer/draining_node.go IsDone / RemainingAllocs: a node is done when no service or
   batch allocation is left running on it; system allocations are stopped last, unless
   IgnoreSystemJobs; at the deadline every remaining allocation is stopped (drainer.go
-  handleDeadlinedNodes) and the drain completes.
+  handleDeadlinedNodes) and the drain completes; deadlines within 5s of the earliest are
+  handled together at the latest of them (drain_heap.go, NodeDeadlineCoalesceWindow).
 
 The scheduler is a sketch: every job group gets `Count` allocations on eligible, ready nodes of
 its datacenters and node pool (fewest allocations first); system jobs get one per such node.
@@ -34,6 +35,7 @@ from .state import ClusterState
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time in JSON
 DEFAULT_MAX_PARALLEL = 1
 DEFAULT_MIN_HEALTHY_NS = 10_000_000_000
+COALESCE = 5.0  # drainer.go NodeDeadlineCoalesceWindow
 
 Op = tuple[str, ...]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$")
@@ -140,29 +142,45 @@ def _live(st: ClusterState) -> list[dict[str, Any]]:
 def plan(st: ClusterState, now: float) -> list[Op]:
     """What the scheduler and the drainer change now; [] when nothing."""
     ops: list[Op] = []
-    live = _live(st)
-    load: dict[str, int] = {}
-    for a in live:
-        load[a["NodeID"]] = load.get(a["NodeID"], 0) + 1
-    for a in live:
+    live = []
+    for a in _live(st):
         job = st.jobs.get(f"{a['Namespace']}/{a['JobID']}")
         if job is None or job.get("Stop"):
             ops.append(("stop", a["ID"], "alloc not needed due to job update"))
             continue
+        live.append(a)
         if a["JobType"] == "service" and a["DeploymentStatus"] is None:
             g = next((g for g in _groups(job) if g.get("Name") == a["TaskGroup"]), {})
-            wait = duration_ns(
-                (g.get("Migrate") or {}).get("MinHealthyTime"), DEFAULT_MIN_HEALTHY_NS
-            )
+            migrate = g.get("Migrate") or {}
+            wait = duration_ns(migrate.get("MinHealthyTime"), DEFAULT_MIN_HEALTHY_NS)
             if now - a["CreateTime"] / 1e9 >= wait / 1e9:
                 ops.append(("healthy", a["ID"]))
+    load: dict[str, int] = {}
+    for a in live:
+        load[a["NodeID"]] = load.get(a["NodeID"], 0) + 1
     for key, job in st.jobs.items():
         if not job.get("Stop"):
             ops += _place(st, key, job, live, load)
+    deadlined = _deadlined(st, now)
     for nid, node in st.nodes.items():
         if node.get("DrainStrategy") is not None:
-            ops += _drain(st, nid, node, live, now)
+            ops += _drain(st, nid, node, live, nid in deadlined)
     return ops
+
+
+def _deadlined(st: ClusterState, now: float) -> set[str]:
+    """drain_heap.go: the timer fires at the latest deadline within COALESCE of the earliest,
+    for every node whose deadline has come by then (so an early one may wait up to 5s)."""
+    force = {}
+    for nid, node in st.nodes.items():
+        at = parse_time((node.get("DrainStrategy") or {}).get("ForceDeadline"))
+        if at is not None:
+            force[nid] = at
+    if not force:
+        return set()
+    earliest = min(force.values())
+    fire_at = max(t for t in force.values() if t < earliest + COALESCE)
+    return {nid for nid, t in force.items() if t <= fire_at} if now >= fire_at else set()
 
 
 def _place(
@@ -189,13 +207,12 @@ def _place(
 
 
 def _drain(
-    st: ClusterState, nid: str, node: dict[str, Any], live: list[dict[str, Any]], now: float
+    st: ClusterState, nid: str, node: dict[str, Any], live: list[dict[str, Any]], deadlined: bool
 ) -> list[Op]:
     strategy = node["DrainStrategy"]
     ignore_system = bool(strategy.get("IgnoreSystemJobs"))
     mine = [a for a in live if a["NodeID"] == nid]
-    force_at = parse_time(strategy.get("ForceDeadline"))
-    if int(strategy.get("Deadline") or 0) < 0 or (force_at is not None and now >= force_at):
+    if int(strategy.get("Deadline") or 0) < 0 or deadlined:
         ops: list[Op] = [
             ("stop", a["ID"], "alloc is being drained: node deadline reached")
             for a in mine
