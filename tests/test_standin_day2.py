@@ -336,10 +336,19 @@ def test_sighup_reloads_tls_certificates_keeping_the_pid(agents: LocalAgents, pk
     assert "==> Caught signal: hangup" in log
     assert "agent: reloading HTTP server with new TLS configuration" in log
     assert "nomad: reloading server connections due to configuration changes" in log
-    # The client still talks RPC to the server, and the API still answers.
-    time.sleep(1.5)
-    nodes = c.api("/v1/nodes").json()
-    assert [n["Status"] for n in nodes] == ["ready"]
+    # A client reloads too, and keeps talking RPC to the server with its new certificate.
+    client = c.clients[0]
+    assert client.spec.tls is not None
+    old_client = served_serial(client, pki, role="client")
+    fresh = pki.node("client", client.spec.ip)
+    shutil.copyfile(fresh.cert, client.spec.tls.cert)
+    shutil.copyfile(fresh.key, client.spec.tls.key)
+    client.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: served_serial(client, pki, role="client") != old_client, 5, what="client")
+    assert "nomad: reloading server connections" not in client.log()  # a client only
+    time.sleep(1.5)  # more than a client heartbeat, over connections made after the reload
+    assert [n["Status"] for n in c.api("/v1/nodes").json()] == ["ready"]
+    assert "error heartbeating" not in client.log(), client.log()[-2000:]
 
 
 def test_autopilot_removes_a_dead_server_and_promotes_a_new_one(

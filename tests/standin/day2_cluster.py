@@ -108,13 +108,13 @@ def start_cluster(
     return cluster
 
 
-def served_serial(agent: Running, pki: Pki, port: int = 4646) -> int:
+def served_serial(agent: Running, pki: Pki, port: int = 4646, role: str = "server") -> int:
     """The serial number of the certificate a fresh TLS connection to `agent` is shown."""
     ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
     ctx.load_cert_chain(str(pki.cli.cert), str(pki.cli.key))
     with (
         socket.create_connection((agent.spec.ip, port), timeout=5) as raw,
-        ctx.wrap_socket(raw, server_hostname=f"server.{pki.region}.nomad") as tls,
+        ctx.wrap_socket(raw, server_hostname=f"{role}.{pki.region}.nomad") as tls,
     ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
