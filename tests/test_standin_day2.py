@@ -108,6 +108,8 @@ def test_drain_migrates_allocations_then_a_deadline_stops_the_rest(
     assert ds["ForceDeadline"] > ds["StartedAt"]
     assert node["LastDrain"]["Status"] == "draining"
     assert node["LastDrain"]["Meta"] == {"reason": "day2"}
+    stub = next(n for n in c.api("/v1/nodes").json() if n["ID"] == n1)  # NodeListStub
+    assert stub["Drain"] is True and stub["LastDrain"]["Status"] == "draining"
     r = c.api(f"/v1/node/{n1}/eligibility", "POST", json={"Eligibility": "eligible"})
     assert r.status_code == 500
     assert r.text == "can not set node's scheduling eligibility to eligible while it is draining"

@@ -556,6 +556,7 @@ class Api:
             "SchedulingEligibility",
             "Version",
             "Drivers",
+            "LastDrain",
             "CreateIndex",
             "ModifyIndex",
         )
