@@ -66,6 +66,11 @@ def local_run(command: str) -> Done:
     return Done(p.returncode, p.stdout, p.stderr)
 
 
+def _running_on(c: Cluster, node_id: str) -> list[dict[str, Any]]:
+    allocs = c.api(f"/v1/node/{node_id}/allocations").json()
+    return [a for a in allocs if a["DesiredStatus"] == "run"]
+
+
 def _job(job_id: str, typ: str, count: int) -> dict[str, Any]:
     group = {"Name": "g", "Count": count, "Migrate": {"MaxParallel": 1, "MinHealthyTime": 10**9}}
     return {"ID": job_id, "Name": job_id, "Type": typ, "TaskGroups": [group]}
@@ -119,6 +124,15 @@ def test_drain_waits_for_migration_deadline_and_cancel(agents: LocalAgents, pki:
     with pytest.raises(op.OperationFailed, match=r"^drain of client-1 ended as canceled$"):
         op.wait_drained(api, batch_node, 30.0)
     assert op.node(api, batch_node)["SchedulingEligibility"] == "eligible"
+
+    # A dead client: once it is down its allocations are lost, so its drain ends then,
+    # long before the deadline.
+    assert _running_on(c, n1)
+    c.clients[0].proc.kill()
+    done = op.drain(api, n1, 600, timeout=30)
+    assert done["Status"] == "down" and done["LastDrain"]["Status"] == "complete"
+    lost = [a for a in c.api(f"/v1/node/{n1}/allocations").json() if a["ClientStatus"] == "lost"]
+    assert lost and all(a["DesiredStatus"] == "stop" for a in lost)
 
 
 def test_health_waits_and_a_dead_server_is_forced_out(agents: LocalAgents, pki: Pki) -> None:

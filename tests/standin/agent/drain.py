@@ -16,10 +16,12 @@ Modelled on Nomad at commit aa026cc99cfb74a77e519a1c1f0c78ba1b452705:
   handleDeadlinedNodes) and the drain completes; deadlines within 5s of the earliest are
   handled together at the latest of them (drain_heap.go, NodeDeadlineCoalesceWindow).
 
-The scheduler is a sketch: every job group gets `Count` allocations on eligible, ready nodes of
-its datacenters and node pool (fewest allocations first); system jobs get one per such node.
-A replacement counts as healthy `migrate.min_healthy_time` after it was placed (default 10s, as
-Nomad's structs.DefaultMigrateStrategy). Placement blocks (stays short) when no node fits.
+Allocations on a node that is down are lost (ClientStatus lost) and replaced, which also
+ends a drain of that node. The scheduler is a sketch: every job group gets `Count`
+allocations on eligible, ready nodes of its datacenters and node pool (fewest allocations
+first); system jobs get one per such node. A replacement counts as healthy
+`migrate.min_healthy_time` after it was placed (default 10s, as Nomad's
+structs.DefaultMigrateStrategy). Placement blocks (stays short) when no node fits.
 """
 
 from __future__ import annotations
@@ -147,6 +149,9 @@ def plan(st: ClusterState, now: float) -> list[Op]:
         job = st.jobs.get(f"{a['Namespace']}/{a['JobID']}")
         if job is None or job.get("Stop"):
             ops.append(("stop", a["ID"], "alloc not needed due to job update"))
+            continue
+        if (st.nodes.get(a["NodeID"]) or {}).get("Status") == "down":
+            ops.append(("lost", a["ID"], "alloc is lost since its node is down"))
             continue
         live.append(a)
         if a["JobType"] == "service" and a["DeploymentStatus"] is None:
@@ -276,7 +281,7 @@ def apply_ops(st: ClusterState, idx: int, ops: list[Op], now: float) -> list[str
                 "CreateTime": ns_now,
                 "ModifyTime": ns_now,
             }
-        elif kind in ("stop", "migrate", "healthy"):
+        elif kind in ("stop", "migrate", "healthy", "lost"):
             a = st.allocs[op[1]]
             if kind == "healthy":
                 a["DeploymentStatus"] = {"Healthy": True, "Timestamp": rfc3339(now)}
@@ -284,9 +289,9 @@ def apply_ops(st: ClusterState, idx: int, ops: list[Op], now: float) -> list[str
                 if kind == "migrate":
                     a["DesiredTransition"] = {"Migrate": True}
                 a["DesiredStatus"] = "stop"
-                a["DesiredDescription"] = op[2] if kind == "stop" else "alloc is being migrated"
-                a["ClientStatus"] = "complete"
-                a["ClientDescription"] = "All tasks have completed"
+                a["DesiredDescription"] = op[2] if kind != "migrate" else "alloc is being migrated"
+                a["ClientStatus"] = "lost" if kind == "lost" else "complete"
+                a["ClientDescription"] = "" if kind == "lost" else "All tasks have completed"
             a["ModifyIndex"], a["ModifyTime"] = idx, ns_now
         elif kind == "drain_done":
             node = st.nodes[op[1]]
