@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,7 +17,8 @@ from nomadctl import acl, certstore, lifecycle
 from nomadctl.hosts import Host
 from nomadctl.workspace import Workspace
 from tests.standin import make_binary
-from tests.standin.harness import LocalAgents, Spec, next_ip
+from tests.standin.certs import CertPair
+from tests.standin.harness import LocalAgents, Running, Spec, next_ip
 
 
 @pytest.fixture
@@ -34,7 +36,12 @@ def nomadctl(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": os.environ["PATH"], "NOMADCTL_HOME": str(tmp / "home"), **env},
+        env={
+            "PATH": os.environ["PATH"],
+            "NOMADCTL_HOME": str(tmp / "home"),
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+            **env,
+        },
     )
 
 
@@ -43,6 +50,44 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
     return lines[-1]
+
+
+TOKEN = "0b3a5c1e-8d4f-4e2a-9c71-5f6e7d8a9b0c"
+
+
+def workspace_cluster(
+    agents: LocalAgents, tmp: Path, *, acl_enabled: bool = True, expect: int = 1
+) -> tuple[Workspace, Running]:
+    """A workspace `lab` whose one recorded server is a stand-in agent on loopback, with the
+    workspace's own CA, node certificate and mutual TLS: what `up` leaves behind."""
+    ip = next_ip()
+    ws = Workspace(tmp / "home", "lab").create()
+    certstore.ensure(ws, certstore.CertOptions())
+    ca = certstore.load_ca(ws)
+    name = "lab-server-1"
+    certstore.ensure_node_cert(ws, ca, name=name, kind="server", region="global", addresses=[ip])
+    node = certstore.node_paths(ws, name)
+    cli = certstore.leaf_paths(ws, "cli")
+    ws.update_state(
+        hosts=[Host(name, "server", ip).to_dict()],
+        ssh={"user": "ubuntu", "address": "private"},
+        nomad={"region": "global"},
+    )
+    agents.pki = SimpleNamespace(  # type: ignore[assignment]
+        ca=SimpleNamespace(cert=certstore.ca_paths(ws).cert),
+        cli=SimpleNamespace(cert=cli.cert, key=cli.key),
+    )
+    spec = Spec(
+        f"{name}-{ip}",  # each agent its own directory
+        ip,
+        bootstrap_expect=expect,
+        acl=acl_enabled,
+        tls=CertPair(node.cert, node.key),
+        ca_file=certstore.ca_paths(ws).cert,
+    )
+    agent = agents.start(spec)
+    agents.wait_http(agent)
+    return ws, agent
 
 
 def test_plain_http_without_acls(agents: LocalAgents, tmp_path: Path) -> None:
@@ -55,17 +100,17 @@ def test_plain_http_without_acls(agents: LocalAgents, tmp_path: Path) -> None:
     members = json.loads(proc.stdout)["members"]
     assert [(m["Name"], m["Tags"]["Leader"]) for m in members] == [("solo.global", "true")]
 
-    line = one_line_error(nomadctl(tmp_path, "acl-bootstrap", **addr))
+
+def test_acl_bootstrap_errors_are_one_line(agents: LocalAgents, tmp_path: Path) -> None:
+    """acl-bootstrap works on the workspace's own cluster: ACLs off, or no leader yet."""
+    ws, _ = workspace_cluster(agents, tmp_path / "off", acl_enabled=False)
+    line = one_line_error(nomadctl(ws.home.parent, "--cluster", "lab", "acl-bootstrap"))
     assert "ACL support disabled" in line
-
-
-def test_no_leader_is_one_line(agents: LocalAgents, tmp_path: Path) -> None:
-    ip = next_ip()
-    agent = agents.start(Spec("lonely", ip, bootstrap_expect=3))
-    agents.wait_http(agent)
-    addr = {"NOMAD_ADDR": f"http://{ip}:4646"}
-    line = one_line_error(nomadctl(tmp_path, "acl-bootstrap", "--timeout", "2", **addr))
-    assert "no cluster leader after 2s" in line
+    ws, _ = workspace_cluster(agents, tmp_path / "lonely", expect=3)
+    proc = nomadctl(ws.home.parent, "--cluster", "lab", "acl-bootstrap", "--timeout", "2")
+    assert "no cluster leader after 2s" in one_line_error(proc)
+    proc = nomadctl(tmp_path / "none", "acl-bootstrap", NOMAD_ADDR="http://127.0.0.1:1")
+    assert proc.returncode == 2 and "no cluster 'nomad'" in one_line_error(proc)
 
 
 def test_unreachable_names_the_addresses(tmp_path: Path) -> None:
@@ -88,7 +133,8 @@ def make_workspace(tmp: Path) -> Workspace:
         ssh={"user": "ubuntu", "address": "public"},
         nomad={"region": "eu"},
     )
-    acl.save_token(ws, "management", {"SecretID": "s3cr3t-with 'quote"})
+    acl.save_token(ws, "management", {"SecretID": TOKEN})
+    acl.save_token(ws, "user", {"SecretID": TOKEN.replace("0b3a", "1111")})
     return ws
 
 
@@ -112,14 +158,22 @@ def test_env_lines_per_shell(tmp_path: Path, shell: str) -> None:
             text=True,
             check=True,
         ).stdout
-        assert out == "https://203.0.113.5:4646|s3cr3t-with 'quote|server.eu.nomad"
+        user = TOKEN.replace("0b3a", "1111")  # the user token, not the management one
+        assert out == f"https://203.0.113.5:4646|{user}|server.eu.nomad"
     assert str(certstore.leaf_paths(ws, "cli", "eu").key) in text
 
 
-def test_env_target_overrides_workspace(tmp_path: Path) -> None:
+def test_env_target_overrides_workspace_unless_named(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
     target = lifecycle.resolve_target(ws, {"NOMAD_ADDR": "http://127.0.0.1:4646"})
     assert target.source == "environment" and target.ca_file is None
-    target = lifecycle.resolve_target(ws, {"NOMAD_TOKEN": "other"})
-    assert target.source == "workspace" and target.token == "other"
+    # NOMAD_TOKEN alone belongs to whatever the shell points at, not to this cluster.
+    target = lifecycle.resolve_target(ws, {"NOMAD_TOKEN": TOKEN.replace("0b3a", "2222")})
+    assert target.source == "workspace" and target.token == TOKEN
     assert target.addresses == ["https://203.0.113.5:4646"]
+    assert lifecycle.ignored_env(ws, {"NOMAD_TOKEN": "x"}) == ["NOMAD_TOKEN"]
+    named = Workspace(tmp_path, "lab", named=True)
+    env = {"NOMAD_ADDR": "http://127.0.0.1:4646", "NOMAD_TOKEN": TOKEN.replace("0b3a", "2222")}
+    target = lifecycle.resolve_target(named, env)
+    assert target.source == "workspace" and target.token == TOKEN
+    assert lifecycle.ignored_env(named, env) == ["NOMAD_ADDR", "NOMAD_TOKEN"]

@@ -367,10 +367,10 @@ def test_undetectable_public_ip_asks_for_allow_cidr(aws_env: AwsEnv) -> None:
 
 
 def test_options_from_environment_and_config_file(aws_env: AwsEnv) -> None:
-    (aws_env.tmp / "nomadctl.toml").write_text(
-        '[up]\nallow_cidr = ["203.0.113.0/24"]\nclients = 0\n'
-    )
-    ok(up(aws_env, "alpha", env={"NOMADCTL_UP_SERVERS": "1"}))
+    # allow_cidr from the environment: from a found ./nomadctl.toml it needs a yes (issue 15)
+    (aws_env.tmp / "nomadctl.toml").write_text("[up]\nclients = 0\n")
+    env = {"NOMADCTL_UP_SERVERS": "1", "NOMADCTL_UP_ALLOW_CIDR": "203.0.113.0/24"}
+    ok(up(aws_env, "alpha", env=env))
     assert checks.names(checks.instances(aws_env, "alpha")) == ["alpha-server-1"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from nomadctl import __version__
 
+TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
 HEAVY = ("boto3", "botocore", "paramiko", "nomad", "cryptography", "requests")
 
 
@@ -19,7 +21,7 @@ def run(*args: str, columns: int = 120) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(columns)},
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": str(columns), **TREE},
     )
 
 

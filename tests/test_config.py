@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ from cryptography import x509
 
 
 def nomadctl(cwd: Path, *args: str, env: dict[str, str | None] | None = None):
-    full = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "NOMADCTL_HOME": str(cwd / "home")}
+    full: dict[str, str | None] = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    full["NOMADCTL_HOME"] = str(cwd / "home")
+    full["PYTHONPATH"] = os.environ.get("PYTHONPATH")  # the tree under test, not an install
     full.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "nomadctl", *args],

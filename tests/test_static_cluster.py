@@ -32,6 +32,7 @@ class Cluster:
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 240):
         full = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             "NOMADCTL_HOME": str(self.home),
             "NOMADCTL_CLUSTER": "tb",
             "COLUMNS": "200",
@@ -184,6 +185,8 @@ def nomad_env(cluster: Cluster) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("NOMAD_")}
 
 
+UNNAMED = {"NOMADCTL_CLUSTER": ""}  # no cluster named: NOMAD_ADDR is followed (issue 15)
+
 PY_NOMAD = """
 import os, sys, nomad
 n = nomad.Nomad(verify=os.environ["NOMAD_CACERT"], timeout=5)
@@ -226,12 +229,12 @@ def test_env_drives_python_nomad(cluster: Cluster) -> None:
     )
     assert denied.returncode == 3 and denied.stdout.strip() == "403"
     # nomadctl itself, steered by the same variables, reports it in one line.
-    proc = cluster.run("status", env={**no_token, "NOMADCTL_HOME": "/nonexistent"})
+    proc = cluster.run("status", env={**no_token, "NOMADCTL_HOME": "/nonexistent", **UNNAMED})
     assert proc.returncode != 0 and "permission denied" in proc.stderr.lower()
     assert len(proc.stderr.strip().splitlines()) == 1
 
     no_cert = {k: v for k, v in env.items() if k not in ("NOMAD_CLIENT_CERT", "NOMAD_CLIENT_KEY")}
-    proc = cluster.run("status", env={**no_cert, "NOMADCTL_HOME": "/nonexistent"})
+    proc = cluster.run("status", env={**no_cert, "NOMADCTL_HOME": "/nonexistent", **UNNAMED})
     assert proc.returncode != 0 and "unreachable" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -6,7 +6,8 @@
 # static configuration is one file (secrets/traefik.toml, 0600): Traefik ignores flags and
 # environment variables once it has a file, and environment variables once it has flags.
 #
-# Once, before running it (after `eval "$(nomadctl env)"`):
+# Once, before running it (after `eval "$(nomadctl env --management)"`: policies, tokens and
+# this job's variable need the management token; `nomadctl env` exports the user token):
 #   nomad acl policy apply -description "Traefik service discovery" traefik-read - <<'HCL'
 #   namespace "default" { policy = "read" }
 #   HCL

@@ -8,31 +8,50 @@ a leader exists, so there is no race between servers as in the seed's setup.
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nomadctl.api import AclAlreadyBootstrapped, Api, ApiTarget, PermissionDenied
-from nomadctl.errors import ClusterApiError, WorkspaceError
+from nomadctl.errors import ClusterApiError, UsageError, WorkspaceError
 from nomadctl.workspace import Workspace
 
-USER_POLICY = "node-read-job-submit"
-USER_POLICY_RULES = """\
-agent {
-  policy = "read"
-}
+USER_POLICY = "node-read-job-submit"  # kept: re-running bootstrap narrows old clusters' policy
+# What operating jobs needs, after Nomad's ACL guide (acl/policy.go names the capabilities):
+# read jobs and scaling in the namespace, submit, dispatch and scale them, read allocation
+# logs and files, stop and restart allocations; read nodes, which `nomad job status`,
+# `nomad node status` and `nomad server members` (Status.Members: AllowNodeRead) need. No
+# `agent` rules (agent config, members' keyring, joins), no `operator`, no `alloc-exec`, no
+# `host-volume-*` or `csi-*` writes: the management token is there for those.
+USER_NAMESPACE_CAPABILITIES = (
+    "submit-job",
+    "dispatch-job",
+    "read-logs",
+    "read-fs",
+    "alloc-lifecycle",
+    "scale-job",
+)
+NAMESPACE_RE = re.compile(r"^[a-zA-Z0-9-]{1,128}$")  # nomad/structs validNamespaceName
 
-node {
-  policy = "read"
-}
 
-namespace "*" {
-  policy       = "read"
-  capabilities = ["submit-job", "read-logs", "read-fs"]
-}
-"""
+def user_policy_rules(namespaces: Sequence[str] = ("default",)) -> str:
+    """The user token's policy: job operation in `namespaces` (only `default` unless asked)."""
+    caps = ", ".join(f'"{c}"' for c in USER_NAMESPACE_CAPABILITIES)
+    blocks = ['node {\n  policy = "read"\n}\n']
+    for ns in namespaces:
+        if not NAMESPACE_RE.fullmatch(ns):
+            raise UsageError(f"namespace {ns!r}: use 1-128 letters, digits and '-' (Nomad's rule)")
+        blocks.append(
+            f'namespace "{ns}" {{\n  policy       = "read"\n  capabilities = [{caps}]\n}}\n'
+        )
+    return "\n".join(blocks)
+
+
+USER_POLICY_RULES = user_policy_rules()
+
 
 TOKEN_FIELDS = (
     ("Accessor ID", "AccessorID"),
@@ -54,15 +73,22 @@ def token_path(ws: Workspace, kind: str) -> Path:
 
 
 def load_token(ws: Workspace, kind: str = "management") -> dict[str, Any] | None:
+    """A stored token; refused if its file is readable by others or its secret no UUID."""
+    from nomadctl import validate
+
     path = token_path(ws, kind)
     if not path.exists():
         return None
     try:
-        token = json.loads(ws.read_bytes(path))
+        token = json.loads(ws.read_secret(path))
     except ValueError:
         raise WorkspaceError(f"{path} is not valid JSON; remove it and see --reset") from None
-    if not isinstance(token, dict) or not token.get("SecretID"):
+    if not isinstance(token, dict) or not isinstance(token.get("SecretID"), str):
         raise WorkspaceError(f"{path} holds no SecretID; remove it and see --reset")
+    try:
+        token["SecretID"] = validate.token(token["SecretID"], f"the SecretID in {path}")
+    except UsageError as exc:
+        raise WorkspaceError(exc.message) from None
     return token
 
 
@@ -110,6 +136,7 @@ def bootstrap(
     target: ApiTarget,
     *,
     user_token: bool = True,
+    namespaces: Sequence[str] = ("default",),
     reset: Callable[[int, str], None] | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     leader_timeout: float = 120.0,
@@ -117,9 +144,13 @@ def bootstrap(
 ) -> BootstrapResult:
     """Bootstrap ACLs once; with a stored token, only check that it still works.
 
+    `target` must be the workspace's own cluster: the stored management token is sent to it.
     `reset(index, leader_address)` performs Nomad's reset (writing the reset index on the
     leader) when the cluster was bootstrapped but the token is lost; None means "don't".
+    The user token's policy is rewritten when its rules differ from today's, so a cluster
+    bootstrapped by an older nomadctl gets the narrower ones.
     """
+    rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
     stored = load_token(ws)
     if stored is not None:
         try:
@@ -134,14 +165,14 @@ def bootstrap(
         result = BootstrapResult(
             "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout, cancel)
         )
-    if user_token and result.user is None:
+    if user_token:
         admin = Api(with_token(target, result.management["SecretID"]))
-        admin.create_policy(
-            USER_POLICY, "Read nodes and agents, submit jobs, read logs", USER_POLICY_RULES
-        )
-        result.user = admin.create_token(f"{ws.cluster}-user", [USER_POLICY])
-        save_token(ws, "user", result.user)
-        progress(f"user token with policy {USER_POLICY} saved")
+        if admin.policy_rules(USER_POLICY) != rules:  # a re-run writes nothing
+            admin.create_policy(USER_POLICY, "Operate jobs; read nodes (nomadctl)", rules)
+        if result.user is None:
+            result.user = admin.create_token(f"{ws.cluster}-user", [USER_POLICY])
+            save_token(ws, "user", result.user)
+            progress(f"user token with policy {USER_POLICY} saved")
     return result
 
 

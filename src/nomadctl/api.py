@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nomadctl.errors import Cancelled, ClusterApiError
+from nomadctl.errors import Cancelled, ClusterApiError, scrub
 
 T = TypeVar("T")
 RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
@@ -57,19 +57,41 @@ class ApiTarget:
         return ", ".join(self.addresses)
 
 
+# The Nomad CLI's variables that say where to connect and as whom (nomad-facts section 7).
+ENV_VARS = (
+    "NOMAD_ADDR",
+    "NOMAD_TOKEN",
+    "NOMAD_CACERT",
+    "NOMAD_CLIENT_CERT",
+    "NOMAD_CLIENT_KEY",
+    "NOMAD_TLS_SERVER_NAME",
+    "NOMAD_REGION",
+)
+
+
+def env_token(env: Mapping[str, str]) -> str | None:
+    """NOMAD_TOKEN, stripped (a pasted CR or newline) and checked to be a UUID, or None."""
+    from nomadctl import validate
+
+    raw = env.get("NOMAD_TOKEN") or ""
+    return validate.token(raw, "NOMAD_TOKEN") if raw.strip() else None
+
+
 def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget | None:
-    """The Nomad CLI's variables, when NOMAD_ADDR is set."""
-    addr = env.get("NOMAD_ADDR")
+    """The Nomad CLI's variables, when NOMAD_ADDR is set; its token is NOMAD_TOKEN's only."""
+    addr = (env.get("NOMAD_ADDR") or "").strip()
     if not addr:
         return None
+    from nomadctl.validate import api_address
+
     cert, key = env.get("NOMAD_CLIENT_CERT"), env.get("NOMAD_CLIENT_KEY")
     return ApiTarget(
-        addresses=[a.strip().rstrip("/") for a in addr.split(",") if a.strip()],
-        ca_file=env.get("NOMAD_CACERT") or None,
-        client_cert=(cert, key) if cert and key else None,
-        server_name=env.get("NOMAD_TLS_SERVER_NAME") or None,
-        token=env.get("NOMAD_TOKEN") or None,
-        region=env.get("NOMAD_REGION") or None,
+        addresses=[api_address(a) for a in addr.split(",") if a.strip()],
+        ca_file=(env.get("NOMAD_CACERT") or "").strip() or None,
+        client_cert=(cert.strip(), key.strip()) if cert and key else None,
+        server_name=(env.get("NOMAD_TLS_SERVER_NAME") or "").strip() or None,
+        token=env_token(env),
+        region=(env.get("NOMAD_REGION") or "").strip() or None,
         timeout=timeout,
         source="environment",
     )
@@ -138,6 +160,8 @@ class Api:
             for part in (client, *vars(client).values()):
                 if hasattr(part, "token") and hasattr(part, "cert"):
                     part.token = self.target.token
+                    if part is not client:  # NOMAD_NAMESPACE is not ours to follow either
+                        part.namespace = None
                     part.region = self.target.region
                     part.cert = self.target.client_cert or ()
                     part.verify = verify
@@ -145,7 +169,18 @@ class Api:
         return self._clients[address]
 
     def call(self, fn: Callable[[Any], T], what: str) -> T:
-        """Run `fn(client)` against each address until one answers."""
+        """Run `fn(client)` against each address until one answers.
+
+        Every message is scrubbed of the token: requests, urllib3 and python-nomad put
+        header values (and so the token) into some of their exceptions."""
+        try:
+            return self._call(fn, what)
+        except ClusterApiError as exc:
+            exc.message = scrub(exc.message, self.target.token)
+            exc.args = (exc.message,)
+            raise
+
+    def _call(self, fn: Callable[[Any], T], what: str) -> T:
         import nomad.api.exceptions as nx
         import requests
 
@@ -157,7 +192,8 @@ class Api:
                 body = _body(exc)
                 raise PermissionDenied(
                     f"{what}: permission denied by {address} ({body or '403'}); "
-                    "set a token with the right policy (nomadctl env exports the management token)"
+                    "use a token with the right policy (`nomadctl env --management` exports the "
+                    "management token)"
                 ) from None
             except nx.BadRequestNomadException as exc:
                 raise _bad_request(what, _body(exc)) from None
@@ -203,6 +239,18 @@ class Api:
 
     def token_self(self) -> dict[str, Any]:
         return self.call(lambda c: c.acl.request("token", "self", method="get").json(), "token")
+
+    def policy_rules(self, name: str) -> str | None:
+        """The rules of ACL policy `name`, None if there is no such policy."""
+        import nomad.api.exceptions as nx
+
+        def get(c: Any) -> str | None:
+            try:
+                return c.acl.request("policy", name, method="get").json().get("Rules")
+            except nx.URLNotFoundNomadException:
+                return None
+
+        return self.call(get, f"reading ACL policy {name}")
 
     def create_policy(self, name: str, description: str, rules: str) -> None:
         body = {"Name": name, "Description": description, "Rules": rules}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from nomadctl import pki
 from nomadctl.errors import PkiError
-from nomadctl.workspace import Workspace, ensure_private_dir
+from nomadctl.workspace import Workspace, check_secret, ensure_private_dir
 
 KIND_DIRS: dict[pki.Kind, str] = {"server": "servers", "client": "clients", "cli": "cli"}
 
@@ -84,6 +84,12 @@ def _write_pair(ws: Workspace, paths: Paths, pair: pki.KeyPair) -> None:
     ws.write_public(paths.cert, pki.cert_pem(pair.cert))
 
 
+def _load_pair(paths: Paths) -> pki.KeyPair:
+    """A certificate and its key; the key refused if its mode lets others read it."""
+    check_secret(paths.key)
+    return pki.load_pair(paths.cert, paths.key)
+
+
 def _expires(cert: pki.x509.Certificate) -> str:
     return cert.not_valid_after_utc.isoformat().replace("+00:00", "Z")
 
@@ -114,7 +120,7 @@ def load_ca(ws: Workspace, domain: str = "nomad") -> pki.KeyPair:
     paths = ca_paths(ws, domain)
     if not paths.cert.exists() or not paths.key.exists():
         raise PkiError(f"no CA in {paths.cert.parent}; run `nomadctl certs` first")
-    return pki.load_pair(paths.cert, paths.key)
+    return _load_pair(paths)
 
 
 def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord, bool]:
@@ -132,7 +138,7 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord
                 f"CA key {paths.key} exists but its certificate {paths.cert} is missing; "
                 "restore the certificate, or pass --rotate-ca to make a new CA"
             )
-        ca = pki.load_pair(paths.cert, paths.key)
+        ca = _load_pair(paths)
         return ca, _record("ca", "kept", paths, ca.cert), False
     status = "rotated" if (have_cert or have_key) else "created"
     if status == "rotated":
@@ -162,7 +168,7 @@ def ensure_leaf(
                 f"{paths.cert.name} or its key is missing in {paths.cert.parent}; "
                 f"pass --force to re-issue the {kind} certificate"
             )
-        pair = pki.load_pair(paths.cert, paths.key)
+        pair = _load_pair(paths)
         if not pki.signed_by(ca.cert, pair.cert):
             raise PkiError(
                 f"{paths.cert} was not signed by the cluster CA; "
@@ -190,7 +196,7 @@ def ensure_leaf(
 def ensure_gossip_key(ws: Workspace) -> tuple[str, FileRecord]:
     path = ws.gossip_key_path
     if path.exists():
-        key = pki.check_gossip_key(ws.read_bytes(path).decode(errors="replace"), str(path))
+        key = pki.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
         return key, FileRecord(kind="gossip", status="kept", path=str(path))
     key = pki.new_gossip_key()
     ws.write_secret(path, key.encode() + b"\n")
@@ -201,7 +207,7 @@ def read_gossip_key(ws: Workspace) -> str:
     if not ws.gossip_key_path.exists():
         raise PkiError(f"no gossip key at {ws.gossip_key_path}; run `nomadctl certs` first")
     path = ws.gossip_key_path
-    return pki.check_gossip_key(ws.read_bytes(path).decode(errors="replace"), str(path))
+    return pki.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
 
 
 def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
@@ -242,7 +248,7 @@ def ensure_node_cert(
     _, want_dns, want_ips = pki.leaf_names(kind, region, "nomad", (), ips)
     if paths.cert.exists() and paths.key.exists():
         try:
-            pair = pki.load_pair(paths.cert, paths.key)
+            pair = _load_pair(paths)
         except PkiError:
             pair = None
         if (

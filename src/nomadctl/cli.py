@@ -48,9 +48,11 @@ class AppContext:
     cluster: str
     config_path: Path | None
     ui: Ui
+    named: bool = False  # --cluster, NOMADCTL_CLUSTER or the file's `cluster` chose it
+    file_config: configfile.FileConfig | None = None
 
     def workspace(self) -> Workspace:
-        return Workspace(self.home, self.cluster)
+        return Workspace(self.home, self.cluster, named=self.named)
 
 
 def _version(value: bool) -> None:
@@ -99,14 +101,25 @@ def main_options(
     ] = False,
 ) -> None:
     """From nothing to a secured HashiCorp Nomad cluster, and back."""
+    from nomadctl import validate
+
+    assert isinstance(ctx.command, click.Group)
+    configfile.guard(ctx.command)  # every option that reaches a node or ssh is checked
+    for label, given in (("--home", home), ("--config", config)):
+        try:
+            if given is not None:
+                validate.local_path(str(given))
+        except ValueError as exc:
+            raise UsageError(f"{label}: {exc}") from None
     path = configfile.find(config)
     data = configfile.read(path) if path else {}
-    assert isinstance(ctx.command, click.Group)
-    cfg = configfile.build(path, data, ctx.command)
+    cfg = configfile.build(path, data, ctx.command, discovered=config is None)
     ctx.default_map = cfg.default_map
+    source = ctx.get_parameter_source("cluster")
     default = click.core.ParameterSource.DEFAULT
-    if ctx.get_parameter_source("cluster") == default and "cluster" in cfg.globals:
-        cluster = cfg.globals["cluster"]
+    named = source != default
+    if source == default and "cluster" in cfg.globals:
+        cluster, named = cfg.globals["cluster"], True
     if ctx.get_parameter_source("home") == default and "home" in cfg.globals:
         home = Path(cfg.globals["home"])
     ctx.obj = AppContext(
@@ -114,7 +127,54 @@ def main_options(
         cluster=validate_cluster_name(cluster),
         config_path=path,
         ui=Ui(),
+        named=named,
+        file_config=cfg,
     )
+
+
+def _confirm_file_settings(ctx: typer.Context) -> None:
+    """Settings from a nomadctl.toml found in the current directory that widen access or
+    change what runs on the nodes are shown, and need a yes even with --yes; without a
+    terminal they are refused (pass them as flags, or name the file with --config)."""
+    app_ctx: AppContext = ctx.obj
+    if app_ctx.file_config is None:
+        return
+    risky = configfile.risky_file_settings(app_ctx.file_config, ctx)
+    if not risky:
+        return
+    where = app_ctx.file_config.path
+    ui = app_ctx.ui
+    ui.err.print(f"{where}, found in the current directory, sets:", markup=False)
+    for line in risky:
+        ui.err.print(f"  {line}", markup=False)
+    if ctx.params.get("dry_run"):
+        return  # named in the plan; nothing is done, so nothing to confirm
+    if not sys.stdin.isatty():
+        names = ", ".join(line.split(" ", 1)[0] for line in risky)
+        raise UsageError(
+            f"{where} in the current directory sets {names}, which widen access or change "
+            "what runs on the nodes; confirm by passing them as flags, or name the file "
+            "with --config"
+        )
+    _confirm(ui, "Use these settings from the file? (--yes does not answer this)")
+
+
+def _ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:
+    """One line on stderr when NOMAD_* variables in the shell are not followed."""
+    from nomadctl import lifecycle
+
+    ws = app_ctx.workspace()
+    ignored = lifecycle.ignored_env(ws, own_cluster=own_cluster)
+    if ignored:
+        why = (
+            "it works on the workspace's own cluster"
+            if own_cluster
+            else (f"--cluster {ws.cluster} was given" if ws.named else "NOMAD_ADDR is not set")
+        )
+        app_ctx.ui.info(
+            f"note: ignoring {', '.join(ignored)} from the environment ({why}); "
+            f"talking to cluster {ws.cluster!r}"
+        )
 
 
 # ---- certs --------------------------------------------------------------------------------
@@ -249,6 +309,7 @@ def status(
     from nomadctl import status as status_mod
 
     app_ctx: AppContext = ctx.obj
+    _ignored_env_note(app_ctx)
     report = status_mod.collect(app_ctx.workspace(), wait=wait, timeout=timeout)
     ui = app_ctx.ui
     if json_output:
@@ -276,18 +337,34 @@ def status(
 def env(
     ctx: typer.Context,
     shell: Annotated[str, typer.Option(help="Syntax of the lines: bash, zsh or fish.")] = "bash",
+    management: Annotated[
+        bool,
+        typer.Option(
+            "--management",
+            help="Export the management token (full control) instead of the user token.",
+        ),
+    ] = False,
 ) -> None:
     """Print `export` lines for the nomad CLI: eval "$(nomadctl env)".
 
     Sets NOMAD_ADDR, NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
-    NOMAD_REGION and NOMAD_TOKEN (the management token) for this cluster.
+    NOMAD_REGION and NOMAD_TOKEN for this cluster. NOMAD_TOKEN is the user token (run and
+    operate jobs in the default namespace, read nodes); --management exports the management
+    token instead.
     """
-    from nomadctl import lifecycle
+    from nomadctl import acl, lifecycle
 
     if shell not in ("bash", "zsh", "fish"):
         raise UsageError(f"--shell {shell!r}: use bash, zsh or fish")
     app_ctx: AppContext = ctx.obj
-    for line in lifecycle.env_lines(app_ctx.workspace(), shell):
+    ws = app_ctx.workspace()
+    lines = lifecycle.env_lines(ws, shell, management=management)
+    if not management and acl.load_token(ws, "user") is None:
+        app_ctx.ui.info(
+            f"note: cluster {ws.cluster!r} has no user token (see `nomadctl acl-bootstrap`); "
+            "NOMAD_TOKEN is unset. `nomadctl env --management` exports the management token"
+        )
+    for line in lines:
         typer.echo(line)
 
 
@@ -310,19 +387,38 @@ def acl_bootstrap(
             "--reset", help="If the cluster was bootstrapped and the token is lost: Nomad's reset."
         ),
     ] = False,
+    user_namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Namespace the user token may operate jobs in (repeatable).  [default: default]",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the token as JSON.")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="How long to wait for a leader.")] = 120.0,
 ) -> None:
-    """Bootstrap the cluster's ACLs and save the management token in the workspace."""
+    """Bootstrap the cluster's ACLs and save the management token in the workspace.
+
+    Always talks to the workspace's own cluster: NOMAD_ADDR and NOMAD_TOKEN are not followed.
+    """
     from nomadctl import acl, lifecycle
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
+    _ignored_env_note(app_ctx, own_cluster=True)
+    namespaces = tuple(user_namespace or ("default",))
+    acl.user_policy_rules(namespaces)  # a bad namespace is a usage error before anything
+    if not ws.state_path.exists():
+        raise UsageError(
+            f"no cluster {ws.cluster!r} in {ws.home}: acl-bootstrap works on a cluster "
+            "made by `nomadctl up` (pick one with --cluster)"
+        )
     with ws.locked():
         result = acl.bootstrap(
             ws,
-            lifecycle.resolve_target(ws),
+            lifecycle.workspace_target(ws, token_kind=None),
             user_token=user_token,
+            namespaces=namespaces,
             reset=lifecycle.reset_acl_bootstrap(ws) if reset else None,
             progress=_progress(app_ctx),
             leader_timeout=timeout,
@@ -351,11 +447,17 @@ def ssh(
         list[str] | None, typer.Argument(help="Command to run instead of a shell (after --).")
     ] = None,
 ) -> None:
-    """Open a shell on a node (or run a command) with the cluster's key and pinned host key."""
+    """Open a shell on a node (or run a command) with the cluster's key and pinned host key.
+
+    What follows the node is the command, never options for ssh.
+    """
     from nomadctl import lifecycle
 
     app_ctx: AppContext = ctx.obj
-    argv = lifecycle.ssh_command(app_ctx.workspace(), node, command or [])
+    args = list(command or [])
+    if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
+        args = args[1:]
+    argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
 
@@ -622,6 +724,7 @@ def up(
     from nomadctl import lifecycle, nodes, render
     from nomadctl.providers import aws
 
+    _confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
     static = bool(server or client)
@@ -896,6 +999,9 @@ def down(
         if ws.state_path.exists() and not failed:
             state = ws.load_state()
             if (state.get("aws") or {}).get("region") in (None, region):
+                from nomadctl import lifecycle  # issue 15: destroyed hosts' pins go
+
+                lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
                 for key in ("aws", "hosts", "provider"):
                     state.pop(key, None)
                 ws.save_state(state)

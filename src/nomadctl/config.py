@@ -20,6 +20,7 @@ the key and the file. Machines you already have can be listed as `[[hosts]]` tab
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,43 @@ class FileConfig:
     path: Path | None = None
     globals: dict[str, Any] = field(default_factory=dict)
     default_map: dict[str, dict[str, Any]] = field(default_factory=dict)
+    discovered: bool = False  # found in the current directory, not named with --config
+
+
+# Settings of `up` that widen who can reach the cluster, or change what runs on (or who
+# can log into) the nodes. From a nomadctl.toml that was merely found in the current
+# directory (a cloned repository, a shared folder) they need the user's explicit yes.
+RISKY_UP_SETTINGS = {
+    "allow_cidr": "who may reach SSH and the Nomad API",
+    "client_port": "ports opened on the clients",
+    "enable_raw_exec": "unisolated jobs on the clients",
+    "nomad_version": "the Nomad installed on every node",
+    "nomad_binary": "the binary run as root on every node",
+    "install_method": "how Nomad is installed on every node",
+    "edition": "the Nomad edition installed",
+    "license_file": "the licence uploaded to every node",
+    "ami": "the image every node boots",
+    "ssh_key": "the key that can log into every node",
+    "ssh_user": "the user nomadctl logs in as",
+    "bastion": "the jump host every SSH connection goes through",
+    "server": "machines configured as servers, as root",
+    "client": "machines configured as clients, as root",
+}
+
+
+def risky_file_settings(cfg: FileConfig, ctx: click.Context) -> list[str]:
+    """The settings `ctx`'s command takes from a discovered nomadctl.toml that widen access
+    or change what runs on the nodes, as `name = value (what it changes)` lines. A value
+    given on the command line or in the environment is the user's own and not listed."""
+    if not cfg.discovered or ctx.info_name != "up":
+        return []
+    found = []
+    for name, what in RISKY_UP_SETTINGS.items():
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT_MAP:
+            value = ctx.params.get(name)
+            shown = [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
+            found.append(f"{name} = {shown!r} ({what})")
+    return found
 
 
 def find(explicit: Path | None, cwd: Path | None = None) -> Path | None:
@@ -88,32 +126,69 @@ def _type_name(param: click.Option) -> str:
     return "a string"
 
 
-def _check_scalar(param: click.Option, value: Any) -> bool:
+class Checked(click.ParamType):
+    """An option's own type plus one of `validate.CHECKS`: the same check for a flag, its
+    NOMADCTL_* variable and nomadctl.toml (Click converts all three through the type)."""
+
+    def __init__(self, inner: click.ParamType, check: Callable[[str], str]) -> None:
+        self.inner, self.check = inner, check
+        self.name = inner.name
+        self.envvar_list_splitter = inner.envvar_list_splitter  # click.Path splits on ':'
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        value = self.inner.convert(value, param, ctx)
+        if value is None:
+            return value
+        try:
+            checked = self.check(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return type(value)(checked) if isinstance(value, Path) else checked
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str | None:
+        return self.inner.get_metavar(*args, **kwargs)
+
+
+def guard(group: click.Group) -> None:
+    """Give every option named in `validate.CHECKS`, in every command, its check."""
+    from nomadctl import validate  # not at import: `nomadctl --help` never needs it
+
+    for cmd in [group, *group.commands.values()]:
+        for param in cmd.params:
+            check = validate.CHECKS.get(param.name or "")
+            if check is not None and not isinstance(param.type, Checked):
+                param.type = Checked(param.type, check)
+
+
+def _scalar_problem(param: click.Option, value: Any) -> str | None:
+    """Why `value` does not fit `param` ("" when only the type is wrong), None when it does."""
     t = param.type
     if param.is_flag or isinstance(t, click.types.BoolParamType):
-        return isinstance(value, bool)
+        return None if isinstance(value, bool) else ""
     if isinstance(t, click.types.IntParamType):
         if not isinstance(value, int) or isinstance(value, bool):
-            return False
+            return ""
     elif isinstance(t, click.types.FloatParamType):
         if not isinstance(value, int | float) or isinstance(value, bool):
-            return False
+            return ""
     elif not isinstance(value, str):
-        return False
+        return ""
     try:
         param.type.convert(value, param, None)
-    except click.BadParameter:
-        return False
-    return True
+    except click.BadParameter as exc:
+        return exc.message if isinstance(param.type, Checked) else ""
+    return None
 
 
 def _check(param: click.Option, value: Any, where: str, path: Path) -> Any:
-    ok = (
-        isinstance(value, list) and all(_check_scalar(param, v) for v in value)
-        if param.multiple
-        else _check_scalar(param, value)
-    )
-    if not ok:
+    values = value if param.multiple and isinstance(value, list) else [value]
+    problems = [_scalar_problem(param, v) for v in values]
+    if param.multiple and not isinstance(value, list):
+        problems = [""]
+    reason = next((p for p in problems if p), None)
+    if reason:
+        raise UsageError(f"{path}: {where} {value!r}: {reason}")
+    if any(p is not None for p in problems):
         want = _type_name(param)
         if param.multiple:
             want = f"a list of {want.removeprefix('a ').removeprefix('an ')} values"
@@ -134,12 +209,20 @@ def _hosts(value: Any, path: Path, up: dict[str, Any]) -> None:
             raise UsageError(f"{path}: hosts[{i}].role must be server or client, got {role!r}")
         if not isinstance(address, str) or not address:
             raise UsageError(f"{path}: hosts[{i}].address must be a string, got {address!r}")
+        from nomadctl import validate
+
+        try:
+            address = validate.ip_address(address)
+        except ValueError as exc:
+            raise UsageError(f"{path}: hosts[{i}].address {address!r}: {exc}") from None
         up.setdefault(role, []).append(address)
 
 
-def build(path: Path | None, data: dict[str, Any], group: click.Group) -> FileConfig:
+def build(
+    path: Path | None, data: dict[str, Any], group: click.Group, discovered: bool = False
+) -> FileConfig:
     """Validate the file's keys against the CLI's own options and make Click's default_map."""
-    cfg = FileConfig(path=path)
+    cfg = FileConfig(path=path, discovered=discovered and path is not None)
     if path is None:
         return cfg
     commands = {name: cmd for name, cmd in group.commands.items() if not cmd.hidden}

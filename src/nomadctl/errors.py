@@ -7,6 +7,17 @@ Each carries a one-line message for the user and an exit code; cli.py turns them
 from __future__ import annotations
 
 
+def scrub(text: str, *secrets: str | None) -> str:
+    """`text` with every secret replaced by `<redacted>`, also as repr() shows it (a token
+    with a CR appears as `...\\r` in an exception about a header)."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, secret.strip(), repr(secret)[1:-1]} - {""}:
+            text = text.replace(form, "<redacted>")
+    return text
+
+
 class NomadctlError(Exception):
     """Base class: something the user can act on, reported in one line."""
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from nomadctl import acl, certstore, nodes, render
-from nomadctl.api import Api, ApiTarget, target_from_env, warm_up
+from nomadctl.api import ENV_VARS, Api, ApiTarget, target_from_env, warm_up
 from nomadctl.configure import HostResult, teardown_script
 from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
 from nomadctl.hosts import Host
-from nomadctl.remote import Endpoint
-from nomadctl.workspace import Workspace
+from nomadctl.workspace import Workspace, check_secret
 
 Progress = Callable[[str], None]
 API_PORT = 4646
@@ -191,7 +190,13 @@ class _EarlyFinish:
 # ---- reaching the API -----------------------------------------------------------------------
 
 
-def workspace_target(ws: Workspace, timeout: float = 5.0) -> ApiTarget:
+def workspace_target(
+    ws: Workspace,
+    timeout: float = 5.0,
+    token_kind: str | None = "management",  # noqa: S107
+) -> ApiTarget:
+    """The workspace's own cluster, with its own token of `token_kind` ("management",
+    "user", or None for no token)."""
     state = ws.load_state()
     servers = [h for h in hosts_of(state) if h.role == "server"]
     if not servers:
@@ -202,38 +207,66 @@ def workspace_target(ws: Workspace, timeout: float = 5.0) -> ApiTarget:
     ssh = ssh_options_from_state(state)
     region = (state.get("nomad") or {}).get("region", "global")
     cli = certstore.leaf_paths(ws, "cli", region)
-    token = acl.load_token(ws)
+    if cli.key.exists():
+        check_secret(cli.key)
+    stored = acl.load_token(ws, token_kind) if token_kind else None
     return ApiTarget(
         addresses=[f"https://{nodes.ssh_address(h, ssh)}:{API_PORT}" for h in servers],
         ca_file=str(certstore.ca_paths(ws).cert),
         client_cert=(str(cli.cert), str(cli.key)),
         server_name=f"server.{region}.nomad",
-        token=token["SecretID"] if token else None,
+        token=stored["SecretID"] if stored else None,
         region=region,
         timeout=timeout,
     )
 
 
-def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTarget:
-    """The Nomad CLI's variables when NOMAD_ADDR is set, else the workspace's cluster."""
+def ignored_env(
+    ws: Workspace, env: Mapping[str, str] | None = None, own_cluster: bool = False
+) -> list[str]:
+    """The Nomad CLI variables set in `env` that `resolve_target` will not follow.
+
+    All of them when the user named the cluster (or the command works on the workspace's own
+    cluster only, `own_cluster`); NOMAD_TOKEN alone (without NOMAD_ADDR) otherwise: it
+    belongs to whatever cluster the shell points at, not to this workspace."""
     env = os.environ if env is None else env
-    from_env = target_from_env(env)
-    if from_env is not None:
-        return from_env
+    present = [name for name in ENV_VARS if (env.get(name) or "").strip()]
+    if ws.named or own_cluster:
+        return present
+    if "NOMAD_ADDR" in present:
+        return []
+    return [name for name in present if name == "NOMAD_TOKEN"]
+
+
+def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTarget:
+    """Where the API commands go, and with which token.
+
+    A cluster the user named (`ws.named`) is always its workspace's own target with its own
+    token, whatever NOMAD_ADDR/NOMAD_TOKEN say. Otherwise NOMAD_ADDR (with NOMAD_TOKEN, and
+    never a workspace token) when it is set, else the workspace's cluster."""
+    env = os.environ if env is None else env
+    if not ws.named:
+        from_env = target_from_env(env)
+        if from_env is not None:
+            return from_env
     if not ws.state_path.exists():
+        if ws.named:
+            raise WorkspaceError(
+                f"no cluster {ws.cluster!r} in {ws.home}; run `nomadctl up` or check --cluster "
+                "and --home (a named cluster never follows NOMAD_ADDR)"
+            )
         raise WorkspaceError(
             f"no cluster {ws.cluster!r} in {ws.home} and NOMAD_ADDR is not set; "
             "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR"
         )
-    target = workspace_target(ws)
-    if env.get("NOMAD_TOKEN"):
-        target = acl.with_token(target, env["NOMAD_TOKEN"])
-    return target
+    return workspace_target(ws)
 
 
-def env_lines(ws: Workspace, shell: str) -> list[str]:
-    """`export` lines that point the real nomad CLI (and python-nomad) at the cluster."""
-    target = workspace_target(ws)
+def env_lines(ws: Workspace, shell: str, management: bool = False) -> list[str]:
+    """`export` lines that point the real nomad CLI (and python-nomad) at the cluster.
+
+    NOMAD_TOKEN is the least-privilege user token; the management token only if asked."""
+    target = workspace_target(ws, token_kind="management" if management else "user")
     assert target.client_cert is not None
     values = {
         "NOMAD_ADDR": target.addresses[0],
@@ -248,8 +281,9 @@ def env_lines(ws: Workspace, shell: str) -> list[str]:
     for name, value in values.items():
         if value is None:
             lines.append(f"set -e {name}" if shell == "fish" else f"unset {name}")
-        elif shell == "fish":
-            lines.append(f"set -gx {name} {shlex.quote(str(value))}")
+        elif shell == "fish":  # fish's single quotes know two escapes: \\ and \'
+            quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            lines.append(f"set -gx {name} '{quoted}'")
         else:
             lines.append(f"export {name}={shlex.quote(str(value))}")
     return lines
@@ -268,6 +302,14 @@ def find_host(ws: Workspace, name_or_address: str) -> Host:
         return short[0]
     known = ", ".join(h.name for h in hosts) or "none recorded"
     raise RemoteError(f"no node {name_or_address!r} in cluster {ws.cluster!r} (nodes: {known})")
+
+
+def forget_pins(ws: Workspace, hosts: Sequence[Host]) -> list[str]:
+    """Drop the known_hosts pins of destroyed hosts: their addresses go back to the cloud's
+    pool, and the next machine there has a key of its own (a stale pin would refuse it, or
+    a stale trust outlive the machine)."""
+    addresses = [a for h in hosts for a in (h.private_ip, h.public_ip) if a]
+    return nodes.known_hosts(ws).forget(*addresses) if addresses else []
 
 
 def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
@@ -367,8 +409,14 @@ def failure_message(report: UpReport) -> str:
 
 
 def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> list[str]:
-    """argv for OpenSSH's client to a node: our key, our known_hosts, host key pinned."""
+    """argv for OpenSSH's client to a node: our key, our known_hosts, host key pinned.
+
+    `--` comes before the destination: OpenSSH otherwise reads options placed after it
+    (`ssh host -oProxyCommand=...` runs that command), so the command stays a command. The
+    user and address are checked, paths made safe for ssh's own %-token expansion."""
     import shutil
+
+    from nomadctl import validate
 
     client = shutil.which("ssh")
     if client is None:
@@ -378,26 +426,36 @@ def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> 
     key = nodes.ssh_key_path(ws, ssh)
     if not key.exists():
         raise RemoteError(f"SSH key {key} does not exist")
+    try:
+        user = validate.ssh_user(ssh.user)
+        address = validate.host(nodes.ssh_address(host, ssh))
+        jump = validate.endpoint(ssh.bastion) if ssh.bastion else None
+        key_arg = validate.ssh_config_path(str(key))
+        known = validate.ssh_config_path(str(nodes.known_hosts(ws).path))
+    except ValueError as exc:
+        raise WorkspaceError(f"{ws.state_path}: unusable SSH settings: {exc}") from None
     common = [
         "-i",
-        str(key),
+        key_arg,
         "-o",
         "IdentitiesOnly=yes",
         "-o",
-        f"UserKnownHostsFile={nodes.known_hosts(ws).path}",
+        f'UserKnownHostsFile="{known}"',
         "-o",
         "StrictHostKeyChecking=accept-new",  # first contact pins, a change is refused
         "-o",
         "ConnectTimeout=10",
     ]
     argv = [client, *common]
-    if ssh.bastion:
-        jump = Endpoint.parse(ssh.bastion, ssh.user)
+    if jump is not None:
         proxy = shlex.join(
-            [client, *common, "-p", str(jump.port), "-W", "%h:%p", f"{jump.user}@{jump.address}"]
+            [
+                client,
+                *common,
+                *("-p", str(jump.port or 22), "-W", "%h:%p"),
+                *("--", f"{jump.user or user}@{jump.host}"),
+            ]
         )
         argv += ["-o", f"ProxyCommand={proxy}"]
-    argv.append(f"{ssh.user}@{nodes.ssh_address(host, ssh)}")
-    if command:
-        argv += list(command)  # after the destination: never parsed as ssh options
+    argv += ["--", f"{user}@{address}", *command]
     return argv

@@ -8,10 +8,12 @@ only on a command's stdin, never in its arguments.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +30,14 @@ class Endpoint:
 
     @classmethod
     def parse(cls, spec: str, default_user: str) -> Endpoint:
-        """`user@host[:port]` or `host`."""
-        user, _, rest = spec.rpartition("@")
-        host, _, port = rest.partition(":")
-        if not host or (port and not port.isdigit()):
-            raise RemoteError(f"bad SSH address {spec!r}: use user@host[:port]")
-        return cls(host, int(port or 22), user or default_user)
+        """`user@host[:port]` or `host` (IPv6 as `[addr]:port`), user and host checked."""
+        from nomadctl.validate import endpoint
+
+        try:
+            addr = endpoint(spec)
+        except ValueError as exc:
+            raise RemoteError(f"bad SSH address {spec!r}: {exc}; use user@host[:port]") from None
+        return cls(addr.host, addr.port or 22, addr.user or default_user)
 
     @property
     def known_hosts_name(self) -> str:
@@ -62,50 +66,157 @@ class Counters:
 
 
 class KnownHosts:
-    """The workspace's known_hosts file, shared by parallel sessions."""
+    """The workspace's known_hosts file, shared by parallel sessions and processes.
+
+    Every change happens under a lock held across read, compare and write: a thread lock for
+    this process and an flock on `known_hosts.lock` (flock also excludes other threads' own
+    opens, and other nomadctl processes). So two sessions meeting a new host at once cannot
+    pin two different keys for it: the second compares with what the first pinned."""
 
     def __init__(self, path: Path, write: Callable[[Path, bytes], None]) -> None:
         self.path = path
         self._write = write
         self._lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+        import os
+
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self._lock:
+            fd = os.open(
+                self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
+    def _read(self) -> paramiko.HostKeys:
+        keys = paramiko.HostKeys()
+        if self.path.exists():
+            keys.load(str(self.path))
+        return keys
+
+    def _save(self, keys: paramiko.HostKeys) -> None:
+        lines = [
+            f"{host} {k.get_name()} {k.get_base64()}\n"
+            for host in keys
+            for k in keys[host].values()
+        ]
+        self._write(self.path, "".join(lines).encode())
+
     def load_into(self, keys: paramiko.HostKeys) -> None:
         if self.path.exists():
             keys.load(str(self.path))
 
-    def record(self, name: str, key: paramiko.PKey) -> None:
-        with self._lock:
-            keys = paramiko.HostKeys()
-            if self.path.exists():
-                keys.load(str(self.path))
+    def pin(self, name: str, key: paramiko.PKey) -> None:
+        """First contact with `name`: record `key`, unless another session pinned a key for
+        it meanwhile; then `key` must be that one (BadHostKeyException otherwise)."""
+        with self._locked():
+            keys = self._read()
+            pinned = keys.lookup(name)
+            if pinned:
+                if any(k == key for k in pinned.values()):
+                    return
+                raise paramiko.BadHostKeyException(name, key, next(iter(pinned.values())))
             keys.add(name, key.get_name(), key)
-            lines = [
-                f"{host} {k.get_name()} {k.get_base64()}\n"
-                for host in keys
-                for k in keys[host].values()
-            ]
-            self._write(self.path, "".join(lines).encode())
+            self._save(keys)
 
-    def forget(self, name: str) -> None:
-        with self._lock:
+    def forget(self, *addresses: str) -> list[str]:
+        """Drop the pins of `addresses` (any port): hosts that were destroyed. Their IPs go
+        back to the provider's pool, and a new machine there has a new key."""
+        wanted = {a for a in addresses if a}
+        with self._locked():
             if not self.path.exists():
-                return
-            kept = [
-                line
-                for line in self.path.read_text().splitlines(keepends=True)
-                if line.split(" ", 1)[0] != name
-            ]
-            self._write(self.path, "".join(kept).encode())
+                return []
+            kept, dropped = [], []
+            for line in self.path.read_text().splitlines(keepends=True):
+                names = line.split(" ", 1)[0].split(",")
+                bare = {n[1:].rsplit("]:", 1)[0] if n.startswith("[") else n for n in names}
+                (dropped if bare & wanted else kept).append(line)
+            if dropped:
+                self._write(self.path, "".join(kept).encode())
+            return [line.split(" ", 1)[0] for line in dropped]
 
 
 class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    """First contact: record the key. A *changed* key never reaches here: paramiko refuses it."""
+    """First contact: pin the key. A *changed* key never reaches here: paramiko refuses it."""
 
     def __init__(self, store: KnownHosts) -> None:
         self.store = store
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
-        self.store.record(hostname, key)
+        self.store.pin(hostname, key)
+
+
+class _Jumps:
+    """This process's connections to jump hosts, one per (bastion, key, known_hosts file):
+    a run of nomadctl opens one connection to its bastion, however many nodes it reaches
+    through it. They live until the process ends (or `close_jumps`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[Endpoint, str, str], paramiko.SSHClient] = {}
+
+    def transport(self, session: Session, key: paramiko.PKey) -> paramiko.Transport:
+        bastion = session.bastion
+        assert bastion is not None
+        ident = (bastion, str(session.key_path), str(session.known_hosts.path))
+        with self._lock:
+            client = self._clients.get(ident)
+            transport = client.get_transport() if client else None
+            if transport is not None and transport.is_active():
+                return transport
+            client = session._client_for()
+            where = f"bastion {bastion.user}@{bastion.known_hosts_name}"
+            try:
+                client.connect(
+                    bastion.address,
+                    port=bastion.port,
+                    username=bastion.user,
+                    pkey=key,
+                    timeout=session.connect_timeout,
+                    banner_timeout=session.connect_timeout,
+                    auth_timeout=session.connect_timeout,
+                    allow_agent=False,
+                    look_for_keys=False,
+                )
+            except paramiko.BadHostKeyException:
+                client.close()
+                raise RemoteError(
+                    f"host key of {where} has CHANGED since first contact (possible "
+                    "man-in-the-middle); if it was really rebuilt, remove its line from "
+                    f"{session.known_hosts.path} and re-run"
+                ) from None
+            except paramiko.AuthenticationException:
+                client.close()
+                raise RemoteError(
+                    f"SSH to {where} refused the key {session.key_path} (check --bastion)"
+                ) from None
+            except BaseException:
+                client.close()
+                raise
+            self._clients[ident] = client  # not in any node's counters: it is no node's
+            transport = client.get_transport()
+            assert transport is not None
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+_JUMPS = _Jumps()
+atexit.register(_JUMPS.close)
+
+
+def close_jumps() -> None:
+    _JUMPS.close()
 
 
 RETRYABLE = (
@@ -130,7 +241,6 @@ class Session:
     counters: Counters = field(default_factory=Counters)
     cancel: threading.Event = field(default_factory=threading.Event)  # set: stop retrying
     _client: paramiko.SSHClient | None = None
-    _jump: paramiko.SSHClient | None = None
 
     def _client_for(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
@@ -142,36 +252,30 @@ class Session:
         key = _load_private_key(self.key_path)
         sock = None
         if self.bastion is not None:
-            self._jump = self._client_for()
-            self._jump.connect(
-                self.bastion.address,
-                port=self.bastion.port,
-                username=self.bastion.user,
+            transport = _JUMPS.transport(self, key)
+            sock = transport.open_channel(
+                "direct-tcpip",
+                (self.endpoint.address, self.endpoint.port),
+                ("127.0.0.1", 0),
+                timeout=self.connect_timeout,
+            )
+        client = self._client_for()
+        try:
+            client.connect(
+                self.endpoint.address,
+                port=self.endpoint.port,
+                username=self.endpoint.user,
                 pkey=key,
+                sock=sock,
                 timeout=self.connect_timeout,
                 banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout,
                 allow_agent=False,
                 look_for_keys=False,
             )
-            transport = self._jump.get_transport()
-            assert transport is not None
-            sock = transport.open_channel(
-                "direct-tcpip", (self.endpoint.address, self.endpoint.port), ("127.0.0.1", 0)
-            )
-        client = self._client_for()
-        client.connect(
-            self.endpoint.address,
-            port=self.endpoint.port,
-            username=self.endpoint.user,
-            pkey=key,
-            sock=sock,
-            timeout=self.connect_timeout,
-            banner_timeout=self.connect_timeout,
-            auth_timeout=self.connect_timeout,
-            allow_agent=False,
-            look_for_keys=False,
-        )
+        except BaseException:
+            client.close()
+            raise
         self._client = client
         self.counters.connections += 1
 
@@ -255,10 +359,9 @@ class Session:
         return self.run(cmd, stdin=stdin, timeout=timeout)
 
     def close(self) -> None:
-        for client in (self._client, self._jump):
-            if client is not None:
-                client.close()
-        self._client = self._jump = None
+        if self._client is not None:
+            self._client.close()  # the shared bastion connection stays for the next node
+        self._client = None
 
     def __enter__(self) -> Session:
         return self
@@ -268,6 +371,12 @@ class Session:
 
 
 def _load_private_key(path: Path) -> paramiko.PKey:
+    """The private key at `path`, refused if others may read it (as OpenSSH refuses an
+    "UNPROTECTED PRIVATE KEY FILE")."""
+    from nomadctl.workspace import check_secret
+
+    if path.exists():
+        check_secret(path)
     errors = []
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:

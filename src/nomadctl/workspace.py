@@ -34,7 +34,7 @@ PUBLIC_MODE = 0o644
 
 def validate_cluster_name(name: str) -> str:
     """Lowercase letters, digits and '-', 1 to 32 characters, no leading/trailing '-'."""
-    if not CLUSTER_NAME_RE.match(name or ""):
+    if not CLUSTER_NAME_RE.fullmatch(name or ""):
         raise UsageError(
             f"invalid cluster name {name!r}: use 1-32 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -46,22 +46,47 @@ def default_home() -> Path:
     return DEFAULT_HOME.expanduser()
 
 
-def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents below it) with mode 0700; tighten it if it exists."""
+def ensure_private_dir(path: Path, tighten: bool = False) -> Path:
+    """Create `path` (and missing parents) with mode 0700.
+
+    A directory that already exists is left as it is (a `--home` of /tmp or ~ is the user's,
+    not ours to chmod), unless `tighten` says it is nomadctl's own: the cluster directory
+    and what is below it."""
     try:
         if not path.parent.is_dir():
             ensure_private_dir(path.parent)  # pathlib's parents=True ignores `mode`
-        path.mkdir(mode=DIR_MODE, exist_ok=True)
-        if path.stat().st_mode & 0o777 != DIR_MODE:
-            path.chmod(DIR_MODE)
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            if tighten and path.stat().st_mode & 0o777 != DIR_MODE:
+                path.chmod(DIR_MODE)
+        else:
+            path.chmod(DIR_MODE)  # mkdir's mode is cut by the umask
     except OSError as exc:
         raise WorkspaceError(f"cannot create directory {path}: {exc.strerror}") from None
     return path
 
 
+def check_secret(path: Path) -> Path:
+    """Refuse a secret file that others may have read: mode wider than 0600, as OpenSSH does
+    for private keys. Nothing is fixed silently: the user decides whether to trust it."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise WorkspaceError(
+            f"{path} has mode {mode:04o}: a secret must be 0600 (others may have read it); "
+            f"if you trust it, `chmod 600 {path}` and re-run"
+        )
+    return path
+
+
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` with `mode` so readers see the old file or the new, never half."""
-    ensure_private_dir(path.parent)
+    ensure_private_dir(path.parent, tighten=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -82,6 +107,9 @@ class Workspace:
 
     home: Path
     cluster: str
+    # The user named this cluster (--cluster, NOMADCTL_CLUSTER or the config file): its own
+    # API target then wins over NOMAD_ADDR/NOMAD_TOKEN left in the shell.
+    named: bool = False
     _lock_fd: int | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +137,7 @@ class Workspace:
 
     def create(self) -> Workspace:
         ensure_private_dir(self.home)
-        ensure_private_dir(self.path)
+        ensure_private_dir(self.path, tighten=True)
         return self
 
     # ---- files -------------------------------------------------------------------------
@@ -119,6 +147,9 @@ class Workspace:
 
     def write_public(self, path: Path, data: bytes) -> None:
         atomic_write(path, data, PUBLIC_MODE)
+
+    def read_secret(self, path: Path) -> bytes:
+        return self.read_bytes(check_secret(path))
 
     def read_bytes(self, path: Path) -> bytes:
         try:

@@ -24,6 +24,10 @@ What it does, in short:
   on heartbeats, and persisted in `<data_dir>/server/state.json`;
 - clients register and heartbeat over the same RPC channel and become `ready` nodes, `down`
   after ~4 s of silence; jobs are stored and listed, never run.
+- day 2 (day2.py, drain.py): node drain and eligibility over a sketch of allocations (placed,
+  migrated, stopped at a drain's deadline, never run), autopilot health, non-voters promoted
+  after server_stabilization_time, dead servers cleaned up, raft peer removal, force-leave,
+  a graceful leave that waits to be out of raft, and SIGHUP reloading the TLS files.
 
 What it does not do: schedule or run anything, a real raft log, blocking queries, namespaces
 other than as labels, ACL roles, UDP, cloud auto-join lookups (`provider=...` entries are

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import day2
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
 from .common import NODE_TTL, REVISION, VERSION, ApiError, now_rfc3339
 from .jobspec import hcl_job_to_api
@@ -73,6 +74,7 @@ ROUTES: list[Route] = [
     _r("PUT|POST", "/v1/jobs", "jobs_register", "leader"),
     _r("GET|DELETE", "/v1/job/(?P<id>[^/]+)", "job", "leader"),
     _r("PUT|POST", "/v1/job/(?P<id>[^/]+)", "jobs_register", "leader"),
+    *day2.ROUTES,  # drain, eligibility, autopilot health, raft peer, force-leave
 ]
 
 
@@ -80,6 +82,7 @@ class Api:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.cfg = agent.cfg
+        self.day2 = day2.Day2(self)
 
     # -- entry points
     def http_dispatch(self, req: Request) -> Response:
@@ -125,7 +128,7 @@ class Api:
                     return text_error(500, "No cluster leader")
                 return self._forward_to(leader, call)
             try:
-                resp = getattr(self, name)(call, m)
+                resp = getattr(self.day2 if name.startswith("day2_") else self, name)(call, m)
             except ApiError as exc:
                 return text_error(exc.status, exc.text)
             resp.headers.setdefault(
@@ -220,7 +223,8 @@ class Api:
             return self._forward_to(None, call)
         srv = self._srv()
         with srv.lock:
-            return ok(sorted(v["rpc"] for v in srv.state.voters.values()))
+            raft = srv.state.voters | srv.state.nonvoters
+            return ok(sorted(v["rpc"] for v in raft.values()))
 
     def regions(self, call: Call, m: re.Match[str]) -> Response:
         return ok([self.cfg.region])
@@ -351,10 +355,12 @@ class Api:
                     "Node": v["name"],
                     "Address": v["rpc"],
                     "Leader": k == srv.leader_id,
-                    "Voter": True,
+                    "Voter": k in srv.state.voters,
                     "RaftProtocol": "3",
                 }
-                for k, v in sorted(srv.state.voters.items(), key=lambda kv: kv[1]["rpc"])
+                for k, v in sorted(
+                    (srv.state.voters | srv.state.nonvoters).items(), key=lambda kv: kv[1]["rpc"]
+                )
             ]
             return ok({"Index": srv.state.index, "Servers": servers})
 
@@ -550,6 +556,7 @@ class Api:
             "SchedulingEligibility",
             "Version",
             "Drivers",
+            "LastDrain",
             "CreateIndex",
             "ModifyIndex",
         )

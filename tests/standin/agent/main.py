@@ -18,6 +18,7 @@ from .api import Api
 from .client import ClientRole
 from .common import REVISION, VERSION, AgentError, Log
 from .config import AgentConfig, build_config, load_config_files, validate
+from .day2 import reload_tls
 from .server import ServerRole
 from .transport import Listener, Request, Response, Rpc, server_ssl_context
 
@@ -147,7 +148,8 @@ def agent_main(args: list[str]) -> int:
 
     def on_signal(signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
-            log.ui("==> Caught signal: hangup (the stand-in does not reload)")
+            log.ui("==> Caught signal: hangup")
+            reload_tls(agent.api.day2)
             return
         caught.append(signum)
         done.set()

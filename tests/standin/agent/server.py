@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import discover
+from . import day2, discover
 from .acl import acl_dump
 from .common import (
     CALL_TIMEOUT,
@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 
 # ------------------------------------------------------------------------------ servers
+
+# Node fields the servers own: a client's registration never overwrites them.
+SERVER_OWNED = ("SchedulingEligibility", "DrainStrategy", "LastDrain", "Drain")
 
 
 @dataclass
@@ -185,7 +188,9 @@ class ServerRole:
             self.log("WARN", f"nomad: memberlist: failed to receive: {exc} from={req.peer}")
             return text_error(400, str(exc))
         now = time.monotonic()
-        if msg.get("type") == "leave":
+        if msg.get("type") == "force-leave":
+            day2.force_leave(self, msg["member"], bool(msg.get("prune")))
+        elif msg.get("type") == "leave":
             with self.lock:
                 m = self.members.get(msg["member"]["name"])
                 if m is not None and m.boot == msg["member"]["boot"]:
@@ -224,6 +229,9 @@ class ServerRole:
         return True
 
     def leave(self) -> None:
+        day2.leave(self)  # raft first (nomad/server.go Leave), then leave_serf
+
+    def leave_serf(self) -> None:
         body = seal(self.key, {"type": "leave", "member": self.self_member()})
         targets = self.known_serf()
         self.log(
@@ -532,19 +540,15 @@ class ServerRole:
         with self.lock:
             alive = self.alive_servers(now)
             reachable = {pid for pid, p in self.peers.items() if now - p.last_ok < FAIL_AFTER}
+            known = self.state.voters | self.state.nonvoters
             add = {
                 k: v
                 for k, v in alive.items()
-                if k not in self.state.voters and (k == self.id or k in reachable)
+                if k not in known and (k == self.id or k in reachable)
             }
             left = {m.tags.get("id") for m in self.members.values() if m.left}
-            remove = {k for k in self.state.voters if k in left}
-            stale = {
-                k
-                for k, v in self.state.voters.items()
-                for n in add.values()
-                if v["rpc"] == n["rpc"]
-            }
+            remove = {k for k in known if k in left}
+            stale = {k for k, v in known.items() for n in add.values() if v["rpc"] == n["rpc"]}
             grace = now - self.leader_since > NODE_TTL
             down = [
                 nid
@@ -558,7 +562,9 @@ class ServerRole:
             def fn(st: ClusterState, idx: int) -> None:
                 for k in remove | stale:
                     st.voters.pop(k, None)
-                st.voters.update(add)
+                    st.nonvoters.pop(k, None)
+                for k, v in add.items():  # AddNonvoter (raft protocol 3); day2.py promotes
+                    (st.voters if k == self.id else st.nonvoters)[k] = v
 
             self.apply(fn)
             self.log(
@@ -575,6 +581,7 @@ class ServerRole:
 
             self.apply(mark)
             self.log("INFO", f"nomad.heartbeat: node TTL expired, marked down: node_id={nid}")
+        self.agent.api.day2.leader_tick(time.time())  # scheduler + drainer
 
     # -- writes
     def apply(self, fn: Callable[[ClusterState, int], Any]) -> Any:
@@ -621,14 +628,16 @@ class ServerRole:
             same = (
                 old is not None
                 and old["Status"] == "ready"
-                and all(old.get(k) == v for k, v in node.items())
+                and all(old.get(k) == v for k, v in node.items() if k not in SERVER_OWNED)
             )
         if not same:
 
             def fn(st: ClusterState, idx: int) -> None:
                 create = st.nodes[nid]["CreateIndex"] if nid in st.nodes else idx
+                kept = st.nodes.get(nid) or {"DrainStrategy": None, "LastDrain": None}
                 st.nodes[nid] = {
                     **node,
+                    **{k: kept[k] for k in SERVER_OWNED if k in kept},  # state_store upsertNode
                     "Status": "ready",
                     "CreateIndex": create,
                     "ModifyIndex": idx,

@@ -15,11 +15,13 @@ class ClusterState:
     index: int = 0
     term: int = 0
     voters: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> {name, rpc}
+    nonvoters: dict[str, dict[str, str]] = field(default_factory=dict)  # until promoted
     acl_bootstrap_index: int = 0
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # accessor -> token
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<ns>/<id>" -> job
+    allocs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> alloc (day2.py)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClusterState:
