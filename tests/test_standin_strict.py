@@ -28,6 +28,10 @@ def test_key_data_is_recorded_with_its_nomad_commit() -> None:
     assert "license_path" not in top["keys"]
     assert "license_path" in top["blocks"]["server"]["keys"]  # where Enterprise reads it
     assert "rpc" not in NOMAD_KEYS["1.9"]["config"]["keys"]  # the rpc block came in 1.10
+    # string fields that follow an untagged time.Duration field (HeartbeatGrace/...HCL)
+    assert "heartbeat_grace" in top["blocks"]["server"]["keys"]
+    assert "server_stabilization_time" in top["blocks"]["autopilot"]["keys"]
+    assert "token_ttl" in top["blocks"]["acl"]["keys"]
 
 
 @pytest.mark.parametrize(

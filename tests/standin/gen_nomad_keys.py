@@ -21,7 +21,7 @@ import sys
 
 FILES = ("command/agent/config.go", "nomad/structs/config/*.go")
 _STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.M | re.S)
-_FIELD = re.compile(r"^\t(\w+)\s+([^\s`]+(?:\{\})?)\s*(?:`([^`]*)`)?", re.M)
+_FIELD = re.compile(r"^\t(\w+)[ \t]+([^\s`]+(?:\{\})?)[ \t]*(?:`([^`]*)`)?", re.M)
 
 
 def git(repo: str, *args: str) -> str:
