@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nomadctl.providers.aws_instances import UBUNTU_PARAMETER
+from nomadctl.providers.aws_images import UBUNTU_PARAMETER
 
 REGION = "eu-west-1"
 OTHER_REGION = "us-east-2"
@@ -185,6 +185,8 @@ def aws_env(
     home.mkdir()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        # The CLI under test is this checkout's (or PYTHONPATH's), not whatever is installed.
+        "PYTHONPATH": os.environ.get("PYTHONPATH") or str(Path(__file__).parents[2] / "src"),
         "HOME": str(home),
         "NOMADCTL_HOME": str(tmp_path / "nomadctl-home"),
         "AWS_DEFAULT_REGION": REGION,

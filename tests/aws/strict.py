@@ -262,7 +262,9 @@ class Strict:
         elif action == "DeleteSecurityGroup":
             message = f"resource {rid} has a dependent object"
         else:
-            kind = {"subnet-": "subnet", "vpc-": "vpc", "rtb-": "routeTable"}[rid.split("-")[0] + "-"]
+            kind = {"subnet-": "subnet", "vpc-": "vpc", "rtb-": "routeTable"}[
+                rid.split("-")[0] + "-"
+            ]
             message = f"The {kind} '{rid}' has dependencies and cannot be deleted."
         return self._refuse(action, 400, "DependencyViolation", message)
 
@@ -336,9 +338,8 @@ class Strict:
             if table:
                 with self.lock:
                     self.busy[table] = now
-        elif action.startswith("Describe") and action in SEARCHES:
-            if any(k.startswith("Filter.") for k in params):
-                return self._hide_new(SEARCHES[action], data)
+        elif action in SEARCHES and any(k.startswith("Filter.") for k in params):
+            return self._hide_new(SEARCHES[action], data)
         return data
 
     def before_terminate(self, params: dict[str, list[str]], region: str) -> None:
@@ -401,7 +402,9 @@ class Strict:
             self.refused.append(("search", id_tag))
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
-    def _after_iam(self, action: str, params: dict[str, list[str]], data: bytes, now: float) -> bytes:
+    def _after_iam(
+        self, action: str, params: dict[str, list[str]], data: bytes, now: float
+    ) -> bytes:
         role = (params.get("RoleName") or [""])[0]
         profile = (params.get("InstanceProfileName") or [""])[0]
         with self.lock:

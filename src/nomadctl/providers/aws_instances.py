@@ -1,12 +1,16 @@
-"""The cluster's EC2 instances: image, launch, wait, terminate.
+"""The cluster's EC2 instances: launch, wait, terminate.
 
 Each instance is launched on its own, named and tagged at launch (instance and root volume),
-with a deterministic `ClientToken` derived from the cluster, role, index and security group,
-so a launch retried after a lost answer or an interrupted `up` can never create a second
-machine. Before launching, `up` looks for each name by tag; duplicates (possible only when a
-launch answer was lost on a provider that ignores ClientToken) are terminated, the one `up`
-recorded (or else the oldest) is kept. Instances get IMDSv2 only, an encrypted gp3 root
-volume, and no user-data at all.
+with a `ClientToken` that says what the request is: a digest of the cluster, the name, every
+parameter of the RunInstances request, and a generation. A launch retried after a lost answer
+or an interrupted `up` sends the same token and EC2 answers with the original reservation
+instead of making a second machine ("Ensuring idempotency", EC2 API Reference); a changed
+request (instance type, AMI, volume size...) gets a new token instead of
+IdempotentParameterMismatch. When EC2 says the token's instance was terminated
+(IdempotentInstanceTerminated), a new generation is taken, but only after describing proves
+that nothing live holds the name. Before launching, `up` looks for each name by tag;
+duplicates (a provider that ignored the token) are terminated, the one `up` recorded (or else
+the oldest) is kept. Instances get IMDSv2 only, an encrypted gp3 root volume, no user-data.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl.errors import CloudError, UsageError
+from nomadctl.errors import CloudError
 from nomadctl.hosts import Host, Role
 from nomadctl.providers.aws_common import (
     LIVE_INSTANCE_STATES,
+    NOT_VISIBLE_WAIT,
     TAG_AUTO_JOIN,
     TAG_ROLE,
     Run,
@@ -26,29 +31,25 @@ from nomadctl.providers.aws_common import (
     client_token,
     cluster_filter,
     instance_name,
+    is_not_found,
+    request_digest,
+    settle,
     tag_dict,
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws_errors import error_code, error_message
+from nomadctl.providers.aws_errors import CAPACITY_CODES, error_code, error_message
+from nomadctl.providers.aws_images import Image
 from nomadctl.providers.aws_session import Aws, poll
 
-UBUNTU_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
-)
-ARCH_NAMES = {"x86_64": "amd64", "arm64": "arm64"}
-PROFILE_WAIT = 120.0  # IAM is eventually consistent: a new profile may be "invalid" for a while
+# IAM is eventually consistent: EC2 may call a new profile "invalid", or "has no associated IAM
+# Roles" after its role was added, for a while (terraform-provider-aws retries both messages
+# for iamPropagationTimeout = 2 minutes; kops quotes the second).
+PROFILE_WAIT = 120.0
+PROFILE_NOT_READY = ("Invalid IAM Instance Profile", "has no associated IAM Roles")
+MAX_GENERATIONS = 20
 RUNNING_WAIT = 600.0
 TERMINATED_WAIT = 600.0
-
-
-@dataclass(frozen=True)
-class Image:
-    id: str
-    name: str
-    architecture: str
-    root_device: str
-    min_size: int  # GiB of the root snapshot
 
 
 @dataclass(frozen=True)
@@ -69,77 +70,7 @@ class Placement:
     key_name: str
     profile_name: str | None
     auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
-
-
-# ---- images ----------------------------------------------------------------------------------
-
-
-def type_architectures(aws: Aws, instance_type: str) -> list[str]:
-    from botocore.exceptions import ClientError
-
-    try:
-        info = aws.ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    except ClientError as exc:
-        if error_code(exc) in ("InvalidInstanceType", "InvalidParameterValue"):
-            raise UsageError(
-                f"instance type {instance_type!r} does not exist in {aws.region}"
-            ) from None
-        raise
-    if not info:
-        raise UsageError(f"instance type {instance_type!r} does not exist in {aws.region}")
-    return list(info[0].get("ProcessorInfo", {}).get("SupportedArchitectures", ["x86_64"]))
-
-
-def default_ami(aws: Aws, architecture: str) -> str:
-    from botocore.exceptions import ClientError
-
-    arch = ARCH_NAMES.get(architecture)
-    if arch is None:
-        raise CloudError(f"no default Ubuntu image for {architecture}; pass --ami")
-    parameter = UBUNTU_PARAMETER.format(arch=arch)
-    try:
-        return str(aws.ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-    except ClientError as exc:
-        if error_code(exc) in ("ParameterNotFound", "ValidationException"):
-            raise CloudError(
-                f"cannot resolve the default Ubuntu 24.04 AMI in {aws.region} "
-                f"(SSM parameter {parameter} not found); pass --ami"
-            ) from None
-        raise
-
-
-def resolve_image(aws: Aws, ami: str | None, instance_type: str) -> Image:
-    """The AMI to boot `instance_type` from, checked to exist and to fit its architecture."""
-    from botocore.exceptions import ClientError
-
-    archs = type_architectures(aws, instance_type)
-    ami = ami or default_ami(aws, archs[0])
-    try:
-        images = aws.ec2.describe_images(ImageIds=[ami])["Images"]
-    except ClientError as exc:
-        if error_code(exc).startswith("InvalidAMIID"):
-            images = []
-        else:
-            raise
-    if not images:
-        raise CloudError(
-            f"invalid AMI {ami}: it does not exist in {aws.region} or is not shared with "
-            "this account; pass an AMI of this region with --ami"
-        )
-    image = images[0]
-    if image.get("State", "available") != "available":
-        raise CloudError(f"invalid AMI {ami}: it is {image['State']}, not available")
-    if image.get("Architecture", archs[0]) not in archs:
-        raise CloudError(
-            f"AMI {ami} is for {image['Architecture']} but {instance_type} runs "
-            f"{'/'.join(archs)}; pick a matching --ami or instance type"
-        )
-    root = image.get("RootDeviceName") or "/dev/sda1"
-    size = 0
-    for mapping in image.get("BlockDeviceMappings", []):
-        if mapping.get("DeviceName") == root:
-            size = int(mapping.get("Ebs", {}).get("VolumeSize") or 0)
-    return Image(ami, image.get("Name", ""), image.get("Architecture", archs[0]), root, size)
+    public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
 
 
 # ---- finding ---------------------------------------------------------------------------------
@@ -175,9 +106,43 @@ def ensure_instances(
     known: dict[str, Any],
 ) -> list[Host]:
     """Servers then clients, one instance per name, all running; their Host records."""
-    instances: dict[str, Any] = dict(known.get("instances") or {})
-    chosen = _one_per_name(run, instances)
+    from botocore.exceptions import ClientError
 
+    instances: dict[str, Any] = dict(known.get("instances") or {})
+    generations: dict[str, int] = dict(known.get("generations") or {})
+    chosen = _one_per_name(run, instances)
+    billing = {name: inst["InstanceId"] for name, inst in chosen.items()}
+    try:
+        return _ensure(run, specs, where, instances, generations, chosen, billing)
+    except (CloudError, ClientError) as exc:
+        raise _midway(run, exc, billing) from None
+
+
+def _midway(run: Run, exc: Exception, billing: dict[str, str]) -> CloudError:
+    """The error, and what already runs (and bills) because of this cluster."""
+    from nomadctl.providers.aws_errors import from_client_error
+
+    message = (
+        exc.message if isinstance(exc, CloudError) else from_client_error(exc, run.aws).message
+    )
+    if not billing:
+        return CloudError(message)
+    running = ", ".join(f"{name} ({iid})" for name, iid in sorted(billing.items()))
+    return CloudError(
+        f"{message.rstrip('.')}; running and billing now: {running}; re-run `nomadctl up` to "
+        "finish the cluster, or `nomadctl down` to delete it"
+    )
+
+
+def _ensure(
+    run: Run,
+    specs: list[LaunchSpec],
+    where: Placement,
+    instances: dict[str, Any],
+    generations: dict[str, int],
+    chosen: dict[str, dict[str, Any]],
+    billing: dict[str, str],
+) -> list[Host]:
     wanted_names: list[str] = []
     launched: list[str] = []
     for spec in specs:
@@ -192,8 +157,9 @@ def ensure_instances(
             if run.dry_run or where.subnet_id is None or where.sg_id is None:
                 run.would_create("instance", name, detail)
                 continue
-            inst = _launch(run, spec, index, name, where)
+            inst = _launch(run, spec, name, where, instances, generations)
             instances[name] = {"id": inst["InstanceId"], "role": spec.role}
+            billing[name] = inst["InstanceId"]
             run.record({"instances": instances})
             run.created("instance", name, inst["InstanceId"], detail)
             launched.append(inst["InstanceId"])
@@ -203,7 +169,7 @@ def ensure_instances(
     if run.dry_run:
         return []
 
-    if launched:  # a launch whose answer was lost and retried may have made two
+    if launched:  # a launch on a provider that ignored the token may have made two
         chosen = _one_per_name(run, instances)
     # Just-launched instances may not be visible to describe calls yet: wait for them by ID.
     ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
@@ -265,7 +231,7 @@ def _host_order(host: Host) -> tuple[int, int, str]:
 def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
     if not subnet_id:
         return False
-    subnet = run.aws.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    subnet = settle(run.aws.ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]
     return bool(subnet.get("MapPublicIpOnLaunch"))
 
 
@@ -314,17 +280,30 @@ def _converge_existing(
                     timeout=RUNNING_WAIT,
                 )
             ec2.start_instances(InstanceIds=[iid])
+    drift = _drift(inst, spec)
+    if drift:
+        run.progress(f"warning: {name} {drift}")
     if changes:
         run.changed("instance", name, iid, "; ".join(changes))
     else:
-        run.found("instance", name, iid, f"{inst.get('InstanceType')}, {state}")
+        detail = f"{inst.get('InstanceType')}, {state}"
+        run.found("instance", name, iid, f"{detail}; {drift}" if drift else detail)
 
 
-def _launch(run: Run, spec: LaunchSpec, index: int, name: str, where: Placement) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
+def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
+    """How a running node differs from what was asked; nomadctl never replaces a live node."""
+    differ = []
+    if inst.get("InstanceType") != spec.instance_type:
+        differ.append(f"is {inst.get('InstanceType')}, asked {spec.instance_type}")
+    if spec.image is not None and inst.get("ImageId") != spec.image.id:
+        differ.append(f"runs {inst.get('ImageId')}, asked {spec.image.id}")
+    if not differ:
+        return ""
+    return "kept as it is (" + "; ".join(differ) + "): nomadctl does not replace live nodes"
 
+
+def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[str, Any]:
     assert spec.image is not None and where.subnet_id and where.sg_id
-    ec2 = run.aws.ec2
     groups = [where.sg_id]
     if spec.role == "client" and where.clients_sg_id:
         groups.append(where.clients_sg_id)
@@ -335,8 +314,6 @@ def _launch(run: Run, spec: LaunchSpec, index: int, name: str, where: Placement)
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": where.key_name,
-        "SubnetId": where.subnet_id,
-        "SecurityGroupIds": groups,
         "MetadataOptions": {
             "HttpTokens": "required",  # IMDSv2 only
             "HttpEndpoint": "enabled",  # Nomad's auto-join reads the region from it
@@ -359,40 +336,95 @@ def _launch(run: Run, spec: LaunchSpec, index: int, name: str, where: Placement)
             tag_spec("volume", volume_tags),
         ],
     }
+    if where.public_ip_on_launch:
+        request["SubnetId"] = where.subnet_id
+        request["SecurityGroupIds"] = groups
+    else:  # a subnet that maps no public IPv4: ask for one on the instance's interface
+        request["NetworkInterfaces"] = [
+            {
+                "DeviceIndex": 0,
+                "SubnetId": where.subnet_id,
+                "Groups": groups,
+                "AssociatePublicIpAddress": True,
+                "DeleteOnTermination": True,
+            }
+        ]
     if where.profile_name:
         request["IamInstanceProfile"] = {"Name": where.profile_name}
-    base = client_token(run.cluster, spec.role, str(index), where.sg_id, where.subnet_id)
-    dead: list[str] = []
-    deadline = time.monotonic() + PROFILE_WAIT
-    delay = 1.0
+    return request
+
+
+def _launch(
+    run: Run,
+    spec: LaunchSpec,
+    name: str,
+    where: Placement,
+    instances: dict[str, Any],
+    generations: dict[str, int],
+) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    ec2 = run.aws.ec2
+    request = _request(run, spec, name, where)
+    digest = request_digest(request)
+    profile_deadline = time.monotonic() + PROFILE_WAIT
+    visible_deadline = time.monotonic() + NOT_VISIBLE_WAIT
+    delay = 0.2
     run.progress(f"launching {name} ({spec.instance_type})")
     while True:
-        token = client_token(base, *dead) if dead else base
+        generation = generations.get(name, 0)
+        token = client_token(run.cluster, name, digest, str(generation))
         try:
-            inst = ec2.run_instances(ClientToken=token, **request)["Instances"][0]
+            return dict(ec2.run_instances(ClientToken=token, **request)["Instances"][0])
         except ClientError as exc:
             code, message = error_code(exc), error_message(exc)
-            if (
-                code == "InvalidParameterValue"
-                and "iamInstanceProfile" in message
-                and time.monotonic() + delay < deadline
-            ):
+            now = time.monotonic()
+            if code == "InvalidParameterValue" and any(m in message for m in PROFILE_NOT_READY):
+                if now + delay >= profile_deadline:
+                    raise
                 run.progress(f"IAM instance profile not visible to EC2 yet; retrying {name}")
-                time.sleep(delay)
-                delay = min(delay * 1.5, 15.0)
+            elif is_not_found(exc):  # the subnet or a group made a moment ago
+                if now + delay >= visible_deadline:
+                    raise
+            elif code == "IdempotentInstanceTerminated" and generation < MAX_GENERATIONS:
+                holder = _holder(run, name, instances)
+                if holder is not None:
+                    return holder
+                generations[name] = generation + 1  # nothing live holds the name
+                run.record({"generations": generations})
+                run.progress(f"{name}'s earlier instance was terminated; launching a new one")
                 continue
-            if code in ("InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"):
+            elif code in CAPACITY_CODES:
                 raise CloudError(
                     f"AWS has no capacity for {spec.instance_type} in "
                     f"{where.availability_zone or 'this zone'} ({code}); try another "
                     f"--{spec.role}-type or --availability-zone, or re-run later"
                 ) from None
-            raise
-        if inst["State"]["Name"] in ("shutting-down", "terminated") and len(dead) < 3:
-            # The token belongs to an instance that has since been terminated: make a new one.
-            dead.append(inst["InstanceId"])
-            continue
-        return dict(inst)
+            else:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 1.6, 5.0)
+
+
+def _holder(run: Run, name: str, instances: dict[str, Any]) -> dict[str, Any] | None:
+    """A live instance with this name: the recorded one (asked by ID), or one a tag search finds."""
+    from botocore.exceptions import ClientError
+
+    ec2 = run.aws.ec2
+    recorded_id = (instances.get(name) or {}).get("id")
+    candidates: list[dict[str, Any]] = []
+    if recorded_id:
+        try:
+            for reservation in ec2.describe_instances(InstanceIds=[recorded_id])["Reservations"]:
+                candidates.extend(reservation["Instances"])
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+    candidates += find_instances(run.aws, run.cluster)
+    for inst in candidates:
+        if _name(inst) == name and inst["State"]["Name"] in LIVE_INSTANCE_STATES:
+            return inst
+    return None
 
 
 def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:
