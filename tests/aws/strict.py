@@ -83,15 +83,15 @@ NOT_PARAMS = {"Action", "Version", "ClientToken"}
 class Windows:
     """Seconds each behaviour lasts after the call that starts it; 0 turns it off."""
 
-    ec2_id: float = 0.25  # [EC2-EC] calls naming a new EC2 ID get NotFound
-    ec2_search: float = 0.25  # [EC2-EC] filtered describes do not list a new resource
-    iam_entity: float = 0.25  # [IAM-EC] AddRoleToInstanceProfile: the new role is NoSuchEntity
-    iam_profile: float = 0.3  # [IAM-EC] RunInstances: "Invalid IAM Instance Profile name"
-    iam_role: float = 0.6  # [IAM-EC] RunInstances: "... has no associated IAM Roles"
-    iam_stale: float = 0.3  # [IAM-EC] list calls still show a just-deleted inline policy
-    delete_conflict: float = 0.3  # [IAM-DC] DeleteRole refused after its policy/profile went
-    eni_detach: float = 0.3  # [EC2-DV] deletes refused while terminated instances' ENIs detach
-    assoc_detach: float = 0.3  # [EC2-EC] DeleteRouteTable refused after DisassociateRouteTable
+    ec2_id: float = 0.1  # [EC2-EC] calls naming a new EC2 ID get NotFound
+    ec2_search: float = 0.1  # [EC2-EC] filtered describes do not list a new resource
+    iam_entity: float = 0.1  # [IAM-EC] AddRoleToInstanceProfile: the new role is NoSuchEntity
+    iam_profile: float = 0.15  # [IAM-EC] RunInstances: "Invalid IAM Instance Profile name"
+    iam_role: float = 0.3  # [IAM-EC] RunInstances: "... has no associated IAM Roles"
+    iam_stale: float = 0.15  # [IAM-EC] list calls still show a just-deleted inline policy
+    delete_conflict: float = 0.15  # [IAM-DC] DeleteRole refused after its policy/profile went
+    eni_detach: float = 0.15  # [EC2-DV] deletes refused while terminated instances' ENIs detach
+    assoc_detach: float = 0.15  # [EC2-EC] DeleteRouteTable refused after DisassociateRouteTable
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Strict:
     deleted_policies: dict[tuple[str, str], float] = field(default_factory=dict)
     busy: dict[str, float] = field(default_factory=dict)  # sg/subnet/vpc/rtb id -> since
     assoc_tables: dict[str, str] = field(default_factory=dict)  # association -> route table
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (action, code) given
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (action, code, message)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class Strict:
         )
 
     def _refuse(self, action: str, status: int, code: str, message: str) -> Answer:
-        self.refused.append((action, code))
+        self.refused.append((action, code, message))
         return Answer(status, code, message)
 
     # ---- before moto -------------------------------------------------------------------------
@@ -174,6 +174,21 @@ class Strict:
                     if self._young(self.born.get(value), w.ec2_id):
                         code, text = next(v for p, v in NOT_FOUND.items() if value.startswith(p))
                         return self._refuse(action, 400, code, text.format(value))
+        # RunInstances API reference: with a network interface, the subnet and security groups
+        # go on the interface (moto accepts both places).
+        eni = any(k.startswith("NetworkInterface.") for k in params)
+        if (
+            action == "RunInstances"
+            and eni
+            and ("SubnetId" in params or any(k.startswith("SecurityGroupId.") for k in params))
+        ):
+            return self._refuse(
+                action,
+                400,
+                "InvalidParameterCombination",
+                "Network interfaces and an instance-level subnet ID or security groups may "
+                "not be specified on the same request",
+            )
         if action == "RunInstances":
             refused = self._profile_not_ready(params)
             if refused is not None:
@@ -399,7 +414,7 @@ class Strict:
                     if child.tag == item and inner is not None and len(inner) == 0:
                         parent.remove(child)
         if hidden:
-            self.refused.append(("search", id_tag))
+            self.refused.append(("search", id_tag, ""))
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
     def _after_iam(

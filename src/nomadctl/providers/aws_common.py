@@ -169,7 +169,7 @@ def settle(
     from botocore.exceptions import ClientError
 
     deadline = time.monotonic() + timeout
-    delay = 0.2
+    delay = 0.1
     while True:
         try:
             return call(*args, **kwargs)
@@ -279,7 +279,12 @@ class Teardown:
             return True
 
         try:
-            poll(once, what=f"{kind} {rid} to be free", timeout=self.dependency_timeout)
+            poll(
+                once,
+                what=f"{kind} {rid} to be free",
+                timeout=self.dependency_timeout,
+                first_delay=0.2,
+            )
         except ClientError as exc:
             error = from_client_error(exc, self.aws).message
             self.resources.append(Resource(kind, name, rid, "failed", error))

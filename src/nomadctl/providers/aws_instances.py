@@ -1,76 +1,36 @@
-"""The cluster's EC2 instances: launch, wait, terminate.
+"""The cluster's EC2 instances: find, converge, wait, terminate.
 
-Each instance is launched on its own, named and tagged at launch (instance and root volume),
-with a `ClientToken` that says what the request is: a digest of the cluster, the name, every
-parameter of the RunInstances request, and a generation. A launch retried after a lost answer
-or an interrupted `up` sends the same token and EC2 answers with the original reservation
-instead of making a second machine ("Ensuring idempotency", EC2 API Reference); a changed
-request (instance type, AMI, volume size...) gets a new token instead of
-IdempotentParameterMismatch. When EC2 says the token's instance was terminated
-(IdempotentInstanceTerminated), a new generation is taken, but only after describing proves
-that nothing live holds the name. Before launching, `up` looks for each name by tag;
-duplicates (a provider that ignored the token) are terminated, the one `up` recorded (or else
-the oldest) is kept. Instances get IMDSv2 only, an encrypted gp3 root volume, no user-data.
+One instance per name, named and tagged at launch (instance and root volume); each launch is
+one RunInstances call made safe to repeat by its ClientToken (aws_launch.py). Before
+launching, `up` looks for each name by tag; duplicates (a provider that ignored the token)
+are terminated, the one `up` recorded (or else the oldest) is kept. Instances get IMDSv2
+only, an encrypted gp3 root volume, and no user-data at all. When a launch fails midway, the
+error names what already runs (and bills) and says how to finish or delete it.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from nomadctl.errors import CloudError
 from nomadctl.hosts import Host, Role
 from nomadctl.providers.aws_common import (
     LIVE_INSTANCE_STATES,
-    NOT_VISIBLE_WAIT,
     TAG_AUTO_JOIN,
     TAG_ROLE,
     Run,
     Teardown,
-    client_token,
     cluster_filter,
     instance_name,
-    is_not_found,
-    request_digest,
     settle,
     tag_dict,
-    tag_spec,
-    tags,
 )
-from nomadctl.providers.aws_errors import CAPACITY_CODES, error_code, error_message
-from nomadctl.providers.aws_images import Image
+from nomadctl.providers.aws_errors import error_code
+from nomadctl.providers.aws_launch import LaunchSpec, Placement, instance_tags, launch, name_of
 from nomadctl.providers.aws_session import Aws, poll
 
-# IAM is eventually consistent: EC2 may call a new profile "invalid", or "has no associated IAM
-# Roles" after its role was added, for a while (terraform-provider-aws retries both messages
-# for iamPropagationTimeout = 2 minutes; kops quotes the second).
-PROFILE_WAIT = 120.0
-PROFILE_NOT_READY = ("Invalid IAM Instance Profile", "has no associated IAM Roles")
-MAX_GENERATIONS = 20
 RUNNING_WAIT = 600.0
 TERMINATED_WAIT = 600.0
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    role: Role
-    count: int
-    instance_type: str
-    image: Image | None  # None in a dry run that could not resolve it
-    root_volume_size: int
-
-
-@dataclass
-class Placement:
-    subnet_id: str | None
-    availability_zone: str | None
-    sg_id: str | None
-    clients_sg_id: str | None
-    key_name: str
-    profile_name: str | None
-    auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
-    public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
 
 
 # ---- finding ---------------------------------------------------------------------------------
@@ -86,10 +46,6 @@ def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> l
         for reservation in page["Reservations"]:
             out.extend(reservation["Instances"])
     return out
-
-
-def _name(instance: dict[str, Any]) -> str:
-    return tag_dict(instance.get("Tags")).get("Name", instance["InstanceId"])
 
 
 def _launch_key(instance: dict[str, Any]) -> tuple[str, str]:
@@ -110,7 +66,7 @@ def ensure_instances(
 
     instances: dict[str, Any] = dict(known.get("instances") or {})
     generations: dict[str, int] = dict(known.get("generations") or {})
-    chosen = _one_per_name(run, instances)
+    chosen = _one_pername_of(run, instances)
     billing = {name: inst["InstanceId"] for name, inst in chosen.items()}
     try:
         return _ensure(run, specs, where, instances, generations, chosen, billing)
@@ -157,7 +113,7 @@ def _ensure(
             if run.dry_run or where.subnet_id is None or where.sg_id is None:
                 run.would_create("instance", name, detail)
                 continue
-            inst = _launch(run, spec, name, where, instances, generations)
+            inst = launch(run, spec, name, where, instances, generations)
             instances[name] = {"id": inst["InstanceId"], "role": spec.role}
             billing[name] = inst["InstanceId"]
             run.record({"instances": instances})
@@ -170,7 +126,7 @@ def _ensure(
         return []
 
     if launched:  # a launch on a provider that ignored the token may have made two
-        chosen = _one_per_name(run, instances)
+        chosen = _one_pername_of(run, instances)
     # Just-launched instances may not be visible to describe calls yet: wait for them by ID.
     ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
     if not ids:
@@ -201,7 +157,7 @@ def _ensure(
     return sorted(hosts, key=_host_order)
 
 
-def _one_per_name(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _one_pername_of(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cluster's live instances by name; extra ones with the same name are terminated.
 
     The one recorded in state wins, else the oldest. Duplicates can only appear when a launch
@@ -209,7 +165,7 @@ def _one_per_name(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any
     """
     by_name: dict[str, list[dict[str, Any]]] = {}
     for inst in find_instances(run.aws, run.cluster):
-        by_name.setdefault(_name(inst), []).append(inst)
+        by_name.setdefault(name_of(inst), []).append(inst)
     chosen: dict[str, dict[str, Any]] = {}
     for name, group in by_name.items():
         keep = (recorded.get(name) or {}).get("id")
@@ -235,23 +191,16 @@ def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
     return bool(subnet.get("MapPublicIpOnLaunch"))
 
 
-def _instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
-    extra = {TAG_ROLE: spec.role}
-    if spec.role == "server" and where.auto_join:
-        extra[where.auto_join["tag_key"]] = where.auto_join["tag_value"]
-    return tags(run.cluster, name, **extra)
-
-
 def _converge_existing(
     run: Run, inst: dict[str, Any], spec: LaunchSpec, where: Placement, known: dict[str, Any]
 ) -> None:
     ec2 = run.aws.ec2
-    name = _name(inst)
+    name = name_of(inst)
     iid = inst["InstanceId"]
     known.setdefault(name, {"id": iid, "role": spec.role})
     changes: list[str] = []
     have = tag_dict(inst.get("Tags"))
-    want = tag_dict(_instance_tags(run, spec, name, where))
+    want = tag_dict(instance_tags(run, spec, name, where))
     missing = [{"Key": k, "Value": v} for k, v in want.items() if have.get(k) != v]
     stale = [{"Key": TAG_AUTO_JOIN}] if TAG_AUTO_JOIN in have and TAG_AUTO_JOIN not in want else []
     if missing:
@@ -302,131 +251,6 @@ def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
     return "kept as it is (" + "; ".join(differ) + "): nomadctl does not replace live nodes"
 
 
-def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[str, Any]:
-    assert spec.image is not None and where.subnet_id and where.sg_id
-    groups = [where.sg_id]
-    if spec.role == "client" and where.clients_sg_id:
-        groups.append(where.clients_sg_id)
-    volume_tags = tags(run.cluster, f"{name}-root", **{TAG_ROLE: spec.role})
-    request: dict[str, Any] = {
-        "ImageId": spec.image.id,
-        "InstanceType": spec.instance_type,
-        "MinCount": 1,
-        "MaxCount": 1,
-        "KeyName": where.key_name,
-        "MetadataOptions": {
-            "HttpTokens": "required",  # IMDSv2 only
-            "HttpEndpoint": "enabled",  # Nomad's auto-join reads the region from it
-            "HttpPutResponseHopLimit": 1,  # containers cannot reach it through the host
-            "InstanceMetadataTags": "disabled",
-        },
-        "BlockDeviceMappings": [
-            {
-                "DeviceName": spec.image.root_device,
-                "Ebs": {
-                    "VolumeSize": spec.root_volume_size,
-                    "VolumeType": "gp3",
-                    "Encrypted": True,
-                    "DeleteOnTermination": True,
-                },
-            }
-        ],
-        "TagSpecifications": [
-            tag_spec("instance", _instance_tags(run, spec, name, where)),
-            tag_spec("volume", volume_tags),
-        ],
-    }
-    if where.public_ip_on_launch:
-        request["SubnetId"] = where.subnet_id
-        request["SecurityGroupIds"] = groups
-    else:  # a subnet that maps no public IPv4: ask for one on the instance's interface
-        request["NetworkInterfaces"] = [
-            {
-                "DeviceIndex": 0,
-                "SubnetId": where.subnet_id,
-                "Groups": groups,
-                "AssociatePublicIpAddress": True,
-                "DeleteOnTermination": True,
-            }
-        ]
-    if where.profile_name:
-        request["IamInstanceProfile"] = {"Name": where.profile_name}
-    return request
-
-
-def _launch(
-    run: Run,
-    spec: LaunchSpec,
-    name: str,
-    where: Placement,
-    instances: dict[str, Any],
-    generations: dict[str, int],
-) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
-
-    ec2 = run.aws.ec2
-    request = _request(run, spec, name, where)
-    digest = request_digest(request)
-    profile_deadline = time.monotonic() + PROFILE_WAIT
-    visible_deadline = time.monotonic() + NOT_VISIBLE_WAIT
-    delay = 0.2
-    run.progress(f"launching {name} ({spec.instance_type})")
-    while True:
-        generation = generations.get(name, 0)
-        token = client_token(run.cluster, name, digest, str(generation))
-        try:
-            return dict(ec2.run_instances(ClientToken=token, **request)["Instances"][0])
-        except ClientError as exc:
-            code, message = error_code(exc), error_message(exc)
-            now = time.monotonic()
-            if code == "InvalidParameterValue" and any(m in message for m in PROFILE_NOT_READY):
-                if now + delay >= profile_deadline:
-                    raise
-                run.progress(f"IAM instance profile not visible to EC2 yet; retrying {name}")
-            elif is_not_found(exc):  # the subnet or a group made a moment ago
-                if now + delay >= visible_deadline:
-                    raise
-            elif code == "IdempotentInstanceTerminated" and generation < MAX_GENERATIONS:
-                holder = _holder(run, name, instances)
-                if holder is not None:
-                    return holder
-                generations[name] = generation + 1  # nothing live holds the name
-                run.record({"generations": generations})
-                run.progress(f"{name}'s earlier instance was terminated; launching a new one")
-                continue
-            elif code in CAPACITY_CODES:
-                raise CloudError(
-                    f"AWS has no capacity for {spec.instance_type} in "
-                    f"{where.availability_zone or 'this zone'} ({code}); try another "
-                    f"--{spec.role}-type or --availability-zone, or re-run later"
-                ) from None
-            else:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 1.6, 5.0)
-
-
-def _holder(run: Run, name: str, instances: dict[str, Any]) -> dict[str, Any] | None:
-    """A live instance with this name: the recorded one (asked by ID), or one a tag search finds."""
-    from botocore.exceptions import ClientError
-
-    ec2 = run.aws.ec2
-    recorded_id = (instances.get(name) or {}).get("id")
-    candidates: list[dict[str, Any]] = []
-    if recorded_id:
-        try:
-            for reservation in ec2.describe_instances(InstanceIds=[recorded_id])["Reservations"]:
-                candidates.extend(reservation["Instances"])
-        except ClientError as exc:
-            if not is_not_found(exc):
-                raise
-    candidates += find_instances(run.aws, run.cluster)
-    for inst in candidates:
-        if _name(inst) == name and inst["State"]["Name"] in LIVE_INSTANCE_STATES:
-            return inst
-    return None
-
-
 def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:
     ec2 = run.aws.ec2
 
@@ -441,7 +265,7 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
             if state in ("shutting-down", "terminated"):
                 reason = inst.get("StateReason", {}).get("Message", "no reason given")
                 raise CloudError(
-                    f"instance {_name(inst)} ({inst['InstanceId']}) went to {state}: {reason}; "
+                    f"instance {name_of(inst)} ({inst['InstanceId']}) went to {state}: {reason}; "
                     "re-run `nomadctl up` to replace it"
                 )
             if (
@@ -514,7 +338,7 @@ def destroy_instances(down: Teardown) -> None:
 def _resource(inst: dict[str, Any], status: str, detail: str = ""):  # type: ignore[no-untyped-def]
     from nomadctl.providers.aws_common import Resource
 
-    return Resource("instance", _name(inst), inst["InstanceId"], status, detail)
+    return Resource("instance", name_of(inst), inst["InstanceId"], status, detail)
 
 
 def destroy_volumes(down: Teardown) -> None:
