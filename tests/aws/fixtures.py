@@ -185,8 +185,11 @@ def aws_env(
     home.mkdir()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        # The CLI under test is this checkout's (or PYTHONPATH's), not whatever is installed.
-        "PYTHONPATH": os.environ.get("PYTHONPATH") or str(Path(__file__).parents[2] / "src"),
+        # The CLI under test is this checkout's (or PYTHONPATH's), not whatever is installed;
+        # NOMADCTL_TEST_CLI_PATH runs another tree's CLI (to show a test fails on older code).
+        "PYTHONPATH": os.environ.get("NOMADCTL_TEST_CLI_PATH")
+        or os.environ.get("PYTHONPATH")
+        or str(Path(__file__).parents[2] / "src"),
         "HOME": str(home),
         "NOMADCTL_HOME": str(tmp_path / "nomadctl-home"),
         "AWS_DEFAULT_REGION": REGION,

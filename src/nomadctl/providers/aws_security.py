@@ -21,6 +21,7 @@ from nomadctl.providers.aws_common import (
     Teardown,
     clients_sg_name,
     cluster_filter,
+    gone_ok,
     recorded,
     settle,
     sg_name,
@@ -314,8 +315,10 @@ def destroy_security_groups(down: Teardown) -> None:
     for group in groups:  # rules naming another group of ours would block its deletion
         refs = {r for r in current_rules(group) if r[3] in ids and r[3] != group["GroupId"]}
         if refs and not down.dry_run:
-            ec2.revoke_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=permissions(refs)
+            gone_ok(  # a rule (or group) already gone is that step done
+                ec2.revoke_security_group_ingress,
+                GroupId=group["GroupId"],
+                IpPermissions=permissions(refs),
             )
     for group in groups:
         gid = group["GroupId"]
