@@ -1,14 +1,16 @@
 """`up` and `down` against EC2's and IAM's real semantics, as tests/aws/strict.py models them.
 
-Every AWS test runs through the strict layer; these tests widen one behaviour's window (or
-set the quota) and check that nomadctl copes with exactly that behaviour: idempotency tokens,
-eventual consistency, IAM propagation, dependency violations, and the real-world choices
+Every AWS test runs through the strict layer with all its behaviours on. Each test here keeps
+only the behaviour it is about (`windows.only(...)`; idempotency tokens are always on) and
+widens it, so that it shows exactly that behaviour: idempotency tokens, eventual
+consistency, IAM propagation, dependency violations, and the real-world choices
 (architecture, zone offerings, public IPs, vCPU quota). Each fails on the provider before
-issue 13.
+issue 13 (run with NOMADCTL_TEST_CLI_PATH=<old tree>/src).
 """
 
 from __future__ import annotations
 
+import json
 import signal
 from typing import Any
 
@@ -47,6 +49,7 @@ def refused(aws: AwsEnv) -> set[str]:
 
 
 def test_a_node_terminated_behind_our_back_is_replaced_once(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     ok(up(aws_env, *SMALL))
     old = terminate(aws_env, "alpha-server-1")
     ok(up(aws_env, *SMALL))  # EC2 says IdempotentInstanceTerminated for the old token
@@ -72,6 +75,7 @@ def test_a_node_terminated_behind_our_back_is_replaced_once(aws_env: AwsEnv) -> 
 def test_a_changed_request_gets_a_new_token_and_no_duplicate(
     aws_env: AwsEnv, change: tuple[str, str], check: Any
 ) -> None:
+    aws_env.strict.windows.only()
     ok(up(aws_env, *SMALL))
     terminate(aws_env, "alpha-client-1")
     if change[1] == "<other>":
@@ -96,8 +100,7 @@ def test_a_changed_request_gets_a_new_token_and_no_duplicate(
 def test_a_launch_failing_midway_names_what_bills_and_up_converges(
     aws_env: AwsEnv, fault_proxy: Any
 ) -> None:
-    w = aws_env.strict.windows  # the first RunInstances that reaches the proxy is the server's
-    w.iam_profile = w.iam_role = w.ec2_id = 0.0
+    aws_env.strict.windows.only()  # the first RunInstances to reach the proxy is the server's
     fault_proxy.add("RunInstances", "capacity", skip=1, times=100)  # the client never launches
     proc = up(aws_env, *SMALL, env={"AWS_MAX_ATTEMPTS": "1"})
     assert proc.returncode == 5
@@ -116,7 +119,7 @@ def test_a_launch_failing_midway_names_what_bills_and_up_converges(
 
 
 def test_ids_just_created_are_not_found_for_a_while(aws_env: AwsEnv) -> None:
-    aws_env.strict.windows.ec2_id = 0.6
+    aws_env.strict.windows.only(ec2_id=0.6)
     proc = ok(up(aws_env, *SMALL))
     assert {
         "InvalidVpcID.NotFound",
@@ -136,7 +139,7 @@ def test_a_rerun_seconds_after_a_create_makes_nothing_twice(
 ) -> None:
     """Killed right after creating the network (and groups, key): the re-run's tag searches
     do not list them yet; state.json's IDs, asked by ID, do."""
-    aws_env.strict.windows.ec2_search = 60.0
+    aws_env.strict.windows.only(ec2_search=60.0)
     rule = fault_proxy.add(held, "block", forward=False)
     proc = aws_env.popen("--cluster", "alpha", "up", "--yes", *ALLOW, *SMALL)
     try:
@@ -163,25 +166,44 @@ def test_a_rerun_seconds_after_a_create_makes_nothing_twice(
 # ---- IAM ------------------------------------------------------------------------------------
 
 
-def test_instance_profile_and_role_propagate_before_launch(aws_env: AwsEnv) -> None:
-    w = aws_env.strict.windows
-    w.iam_entity, w.iam_profile, w.iam_role = 0.5, 0.8, 1.6
+@pytest.mark.parametrize(
+    ("windows", "refusal"),
+    [
+        ({"iam_entity": 0.5}, "The role with name nomadctl-alpha-node cannot be found"),
+        ({"iam_profile": 0.8, "iam_role": 1.6}, "has no associated IAM Roles"),
+    ],
+    ids=["add-role", "profile-and-role"],
+)
+def test_instance_profile_and_role_propagate_before_launch(
+    aws_env: AwsEnv, windows: dict[str, float], refusal: str
+) -> None:
+    aws_env.strict.windows.only(**windows)
     proc = ok(up(aws_env, *SMALL))
-    texts = " | ".join(m for a, _, m in aws_env.strict.refused if a == "RunInstances")
-    assert "Invalid IAM Instance Profile name" in texts
-    assert "has no associated IAM Roles" in texts
-    assert ("AddRoleToInstanceProfile", "NoSuchEntity") in {a[:2] for a in aws_env.strict.refused}
-    assert "IAM instance profile not visible to EC2 yet" in proc.stderr
+    texts = " | ".join(m for _, _, m in aws_env.strict.refused)
+    assert refusal in texts
+    if "iam_profile" in windows:
+        assert "Invalid IAM Instance Profile name" in texts
+        assert "IAM instance profile not visible to EC2 yet" in proc.stderr
     assert len(checks.instances(aws_env, "alpha")) == 2
     down_leaves_nothing(aws_env)
 
 
-def test_down_waits_for_dependencies_and_iam_and_runs_twice(aws_env: AwsEnv) -> None:
+@pytest.mark.parametrize(
+    ("windows", "codes"),
+    [
+        ({"iam_stale": 1.0, "delete_conflict": 1.0}, {"DeleteConflict"}),
+        ({"eni_detach": 1.0, "assoc_detach": 1.0}, {"DependencyViolation"}),
+    ],
+    ids=["iam", "network"],
+)
+def test_down_waits_for_dependencies_and_runs_twice(
+    aws_env: AwsEnv, windows: dict[str, float], codes: set[str]
+) -> None:
+    aws_env.strict.windows.only()
     ok(up(aws_env, *SMALL))
-    w = aws_env.strict.windows
-    w.iam_stale = w.delete_conflict = w.eni_detach = w.assoc_detach = 1.0
+    aws_env.strict.windows.only(**windows)
     proc = ok(aws_env.nomadctl("--cluster", "alpha", "down", "--yes"))
-    assert {"DeleteConflict", "DependencyViolation"} <= refused(aws_env)
+    assert codes <= refused(aws_env)
     assert "still in use" in proc.stderr
     checks.assert_gone(aws_env, "alpha")
     names = {r["RoleName"] for r in aws_env.client("iam").list_roles()["Roles"]}
@@ -194,6 +216,7 @@ def test_down_waits_for_dependencies_and_iam_and_runs_twice(aws_env: AwsEnv) -> 
 
 
 def test_t2_gets_the_x86_64_image_not_i386(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     ok(up(aws_env, "--servers", "1", "--clients", "0", "--server-type", "t2.micro"))
     (inst,) = checks.instances(aws_env, "alpha")
     assert inst["ImageId"] == aws_env.ami and inst["InstanceType"] == "t2.micro"
@@ -207,6 +230,7 @@ def own_subnet(aws: AwsEnv, zone: str = "eu-west-1a") -> tuple[str, str]:
 
 
 def test_subnet_zone_must_offer_the_instance_type(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     _, subnet_id = own_subnet(aws_env, "eu-west-1c")  # c8a.large: only 1a and 1b here
     proc = up(aws_env, "--subnet-id", subnet_id, "--servers", "1", "--clients", "0",
               "--server-type", "c8a.large")  # fmt: skip
@@ -216,6 +240,7 @@ def test_subnet_zone_must_offer_the_instance_type(aws_env: AwsEnv) -> None:
 
 
 def test_availability_zone_with_subnet_id_is_a_usage_error(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     _, subnet_id = own_subnet(aws_env)
     proc = up(aws_env, "--subnet-id", subnet_id, "--availability-zone", "eu-west-1b")
     assert proc.returncode == 2 and "--availability-zone" in error_line(proc.stderr)
@@ -223,16 +248,16 @@ def test_availability_zone_with_subnet_id_is_a_usage_error(aws_env: AwsEnv) -> N
 
 
 def test_a_subnet_without_public_ips_still_gives_reachable_nodes(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     vpc_id, subnet_id = own_subnet(aws_env)  # MapPublicIpOnLaunch is off
     proc = ok(up(aws_env, "--vpc-id", vpc_id, "--subnet-id", subnet_id, *SMALL, "--json"))
-    import json
-
     hosts = json.loads(proc.stdout)["hosts"]
     assert len(hosts) == 2 and all(h["public_ip"] for h in hosts)
     down_leaves_nothing(aws_env)
 
 
 def test_the_vcpu_quota_is_checked_before_anything_is_created(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
     aws_env.strict.quota_vcpus = 8  # 6 x t3.small = 12 vCPUs
     proc = up(aws_env)
     assert proc.returncode == 5

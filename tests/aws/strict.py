@@ -93,6 +93,15 @@ class Windows:
     eni_detach: float = 0.15  # [EC2-DV] deletes refused while terminated instances' ENIs detach
     assoc_detach: float = 0.15  # [EC2-EC] DeleteRouteTable refused after DisassociateRouteTable
 
+    def only(self, **windows: float) -> None:
+        """Every window off but these: a test that isolates one behaviour."""
+        for name in vars(self):
+            setattr(self, name, 0.0)
+        for name, value in windows.items():
+            if not hasattr(self, name):
+                raise AttributeError(name)
+            setattr(self, name, value)
+
 
 @dataclass
 class Answer:
