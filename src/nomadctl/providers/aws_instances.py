@@ -287,7 +287,9 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
                 return None
             raise
 
-    return poll(tolerant, what=f"{len(ids)} instances to run", timeout=RUNNING_WAIT)
+    return poll(
+        tolerant, what=f"{len(ids)} instances to run", timeout=RUNNING_WAIT, first_delay=0.2
+    )
 
 
 # ---- delete ----------------------------------------------------------------------------------
