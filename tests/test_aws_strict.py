@@ -106,6 +106,33 @@ def test_a_launch_failing_midway_names_what_bills_and_up_converges(
     down_leaves_nothing(aws_env)
 
 
+def test_a_node_lost_during_its_launch_is_named_and_replaced_by_the_rerun(
+    aws_env: AwsEnv, fault_proxy: Any
+) -> None:
+    aws_env.strict.windows.only()
+    rule = fault_proxy.add("RunInstances", "block_after", skip=1)  # the client's launch
+    proc = aws_env.popen("--cluster", "alpha", "up", "--yes", *ALLOW, *SMALL)
+    try:
+        assert rule.blocked.wait(60), "up never launched the client"
+        lost = terminate(aws_env, "alpha-client-1")  # e.g. Server.InternalError at boot
+        rule.release.set()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rule.release.set()
+    assert proc.returncode == 5
+    line = error_line(err)
+    server = checks.state(aws_env, "alpha")["aws"]["instances"]["alpha-server-1"]["id"]
+    assert f"alpha-client-1 ({lost}) went to" in line
+    assert f"running and billing now: alpha-server-1 ({server});" in line
+    assert "`nomadctl down`" in line
+    ok(up(aws_env, *SMALL))
+    checks.assert_complete(aws_env, "alpha", servers=1, clients=1)
+    assert lost not in checks.tagged(aws_env, "alpha")["instances"]
+    down_leaves_nothing(aws_env)
+
+
 # ---- eventual consistency ---------------------------------------------------------------------
 
 

@@ -81,6 +81,7 @@ def _midway(run: Run, exc: Exception, billing: dict[str, str]) -> CloudError:
     message = (
         exc.message if isinstance(exc, CloudError) else from_client_error(exc, run.aws).message
     )
+    billing = _still_live(run, billing)
     if not billing:
         return CloudError(message)
     running = ", ".join(f"{name} ({iid})" for name, iid in sorted(billing.items()))
@@ -88,6 +89,25 @@ def _midway(run: Run, exc: Exception, billing: dict[str, str]) -> CloudError:
         f"{message.rstrip('.')}; running and billing now: {running}; re-run `nomadctl up` to "
         "finish the cluster, or `nomadctl down` to delete it"
     )
+
+
+def _still_live(run: Run, billing: dict[str, str]) -> dict[str, str]:
+    """The instances of `billing` not terminated (all of them when AWS cannot say)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not billing:
+        return billing
+    try:
+        found = run.aws.ec2.describe_instances(InstanceIds=sorted(billing.values()))
+    except (ClientError, BotoCoreError):
+        return billing
+    live = {
+        i["InstanceId"]
+        for r in found["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] in LIVE_INSTANCE_STATES
+    }
+    return {name: iid for name, iid in billing.items() if iid in live}
 
 
 def _ensure(
