@@ -43,6 +43,7 @@ from nomadctl.providers.aws_security import (
         ({"client_ports": ("http",)}, "--client-port"),
         ({"vpc_id": "vpc-12345678"}, "--subnet-id"),
         ({"subnet_id": "subnet-1", "vpc_cidr": "10.1.0.0/16"}, "not with --subnet-id"),
+        ({"subnet_id": "subnet-1", "availability_zone": "eu-west-1b"}, "--availability-zone"),
         ({"ami": "ubuntu"}, "not an AMI id"),
         ({"root_volume_size": 4}, "8 to 16384"),
     ],
@@ -166,3 +167,25 @@ def test_host_round_trip() -> None:
     )
     with pytest.raises(ValueError):
         Host("x", "worker", "10.0.0.1")  # type: ignore[arg-type]
+
+
+def test_default_architecture_skips_i386_and_standard_families_match_the_quota() -> None:
+    from nomadctl.errors import CloudError
+    from nomadctl.providers.aws_images import default_architecture, is_standard
+
+    assert default_architecture(["i386", "x86_64"], "t2.micro") == "x86_64"  # t2's order
+    assert default_architecture(["arm64"], "t4g.small") == "arm64"
+    with pytest.raises(CloudError):
+        default_architecture(["i386"], "t1.micro")
+    assert all(is_standard(t) for t in ("t3.small", "m7i.large", "c8a.large", "z1d.large"))
+    assert not any(is_standard(t) for t in ("p4d.24xlarge", "g5.xlarge", "inf2.xlarge", "x2.large"))
+
+
+def test_request_digest_changes_with_any_parameter() -> None:
+    from nomadctl.providers.aws_common import request_digest
+
+    base = {"InstanceType": "t3.small", "BlockDeviceMappings": [{"Ebs": {"VolumeSize": 20}}]}
+    assert request_digest(base) == request_digest(dict(reversed(list(base.items()))))
+    assert request_digest(base) != request_digest({**base, "InstanceType": "t3.medium"})
+    bigger = {**base, "BlockDeviceMappings": [{"Ebs": {"VolumeSize": 30}}]}
+    assert request_digest(base) != request_digest(bigger)

@@ -18,6 +18,10 @@ for its API action (the `Action=` form field of the EC2/IAM query API, or the JS
 
 `skip` lets that many matching requests through first; `times` is how many are faulted.
 Loopback only.
+
+With `strict` (a `tests.aws.strict.Strict`, on for every AWS test through `aws_env`), every
+request that reaches "AWS" also gets the EC2/IAM semantics moto skips: idempotency tokens,
+eventual consistency, IAM propagation, dependency violations (see strict.py).
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.aws.strict import Strict
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
@@ -69,8 +76,9 @@ class Seen:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, strict: Strict | None = None) -> None:
         parsed = urllib.parse.urlsplit(upstream)
+        self.strict = strict
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.rules: list[Rule] = []
         self.log: list[Seen] = []
@@ -131,11 +139,12 @@ class FaultProxy:
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
         service, action, params = _identify(req, body)
+        call = (service, action, params, _region(req))
         with self.lock:
             self.log.append(Seen(service, action, params, body))
             rule = next((r for r in self.rules if r.action == action and r.take()), None)
         if rule is None:
-            self._forward(req, body)
+            self._forward(req, body, call)
             return
         if rule.fault in ("throttle", "throttle503"):
             code = {"ec2": "RequestLimitExceeded", "ssm": "ThrottlingException"}.get(
@@ -157,17 +166,17 @@ class FaultProxy:
         elif rule.fault == "drop":
             _drop(req)
         elif rule.fault == "drop_after":
-            self._forward(req, body, answer=False)
+            self._forward(req, body, call, answer=False)
             _drop(req)
         elif rule.fault == "block":
             rule.blocked.set()
             rule.release.wait(timeout=120)
             if rule.forward:
-                self._forward(req, body)
+                self._forward(req, body, call)
             else:
                 _drop(req)
         elif rule.fault == "block_after":
-            held = self._forward(req, body, answer=False)
+            held = self._forward(req, body, call, answer=False)
             rule.blocked.set()
             rule.release.wait(timeout=120)
             self._reply(req, *held)
@@ -175,19 +184,37 @@ class FaultProxy:
             raise ValueError(f"unknown fault {rule.fault!r}")
 
     def _forward(
-        self, req: BaseHTTPRequestHandler, body: bytes, answer: bool = True
+        self,
+        req: BaseHTTPRequestHandler,
+        body: bytes,
+        call: tuple[str, str, dict[str, list[str]], str],
+        answer: bool = True,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        strict = self.strict.before(*call, body) if self.strict else None
+        if strict is not None and strict.body is not None:
+            kind = "application/x-amz-json-1.1" if call[0] == "servicequotas" else "text/xml"
+            held = (strict.status, [("Content-Type", kind)], strict.body)
+        elif strict is not None:
+            held = _error_response(call[0], strict.status, strict.code, strict.message)
+        else:
+            held = self._upstream(req, body)
+            if self.strict:
+                held = (held[0], held[1], self.strict.after(*call, held[0], held[2]))
+        if answer:
+            self._reply(req, *held)
+        return held
+
+    def _upstream(
+        self, req: BaseHTTPRequestHandler, body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
             conn.request(req.command, req.path, body=body, headers=headers)
             response = conn.getresponse()
-            held = (response.status, response.getheaders(), response.read())
+            return (response.status, response.getheaders(), response.read())
         finally:
             conn.close()
-        if answer:
-            self._reply(req, *held)
-        return held
 
     def _reply(
         self, req: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], data: bytes
@@ -206,33 +233,41 @@ class FaultProxy:
     def _error(
         self, req: BaseHTTPRequestHandler, service: str, status: int, code: str, message: str
     ) -> None:
-        request_id = str(uuid.uuid4())
-        if service == "ssm":
-            data = json.dumps({"__type": code, "message": message}).encode()
-            content_type = "application/x-amz-json-1.1"
-        elif service == "ec2":
-            data = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
-                f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
-            ).encode()
-            content_type = "text/xml;charset=UTF-8"
-        else:
-            data = (
-                '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-                f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
-                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-            ).encode()
-            content_type = "text/xml"
-        try:
-            req.send_response(status)
-            req.send_header("Content-Type", content_type)
-            req.send_header("x-amzn-RequestId", request_id)
-            req.send_header("Content-Length", str(len(data)))
-            req.end_headers()
-            req.wfile.write(data)
-        except OSError:
-            req.close_connection = True
+        self._reply(req, *_error_response(service, status, code, message))
+
+
+def _error_response(
+    service: str, status: int, code: str, message: str
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error body each protocol uses: EC2 query XML, IAM query XML, JSON (SSM, quotas)."""
+    request_id = str(uuid.uuid4())
+    if service in ("ssm", "servicequotas"):
+        data = json.dumps({"__type": code, "message": message}).encode()
+        content_type = "application/x-amz-json-1.1"
+    elif service == "ec2":
+        data = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+        content_type = "text/xml;charset=UTF-8"
+    else:
+        data = (
+            '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+            f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        content_type = "text/xml"
+    headers = [("Content-Type", content_type), ("x-amzn-RequestId", request_id)]
+    return status, headers, data
+
+
+def _region(req: BaseHTTPRequestHandler) -> str:
+    auth = req.headers.get("Authorization", "")
+    if "Credential=" not in auth:
+        return ""
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else ""
 
 
 def _identify(req: BaseHTTPRequestHandler, body: bytes) -> tuple[str, str, dict[str, list[str]]]:

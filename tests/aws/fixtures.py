@@ -2,7 +2,11 @@
 
 `aws_env` gives each test a clean moto, the Ubuntu SSM parameter nomadctl resolves by
 default, fake credentials, an isolated HOME/NOMADCTL_HOME, and helpers to run the real CLI
-as a subprocess. Nothing here talks to anything but 127.0.0.1.
+as a subprocess. The CLI always talks to moto through the strict layer (`aws_env.proxy`, with
+`tests.aws.strict` on: tokens, eventual consistency, IAM propagation); a test tunes its
+windows through `aws_env.strict.windows` and adds faults through the same proxy
+(`fault_proxy`). The test's own boto3 clients (`aws_env.client`) ask moto directly, so
+checks see the truth. Nothing here talks to anything but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nomadctl.providers.aws_instances import UBUNTU_PARAMETER
+from nomadctl.providers.aws_images import UBUNTU_PARAMETER
 
 REGION = "eu-west-1"
 OTHER_REGION = "us-east-2"
@@ -98,6 +102,11 @@ class AwsEnv:
     region: str = REGION
     ami: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    proxy: Any = None  # tests.aws.faultproxy.FaultProxy with a Strict layer
+
+    @property
+    def strict(self) -> Any:
+        return self.proxy.strict
 
     @property
     def home(self) -> Path:
@@ -116,7 +125,7 @@ class AwsEnv:
 
     def child_env(self, endpoint: str | None = None, **extra: str | None) -> dict[str, str]:
         env = dict(self.env)
-        env["AWS_ENDPOINT_URL"] = endpoint or self.moto.url
+        env["AWS_ENDPOINT_URL"] = endpoint or self.proxy.url
         for key, value in extra.items():
             if value is None:
                 env.pop(key, None)
@@ -156,7 +165,12 @@ class AwsEnv:
 
 
 @pytest.fixture
-def aws_env(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AwsEnv:
+def aws_env(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AwsEnv]:
+    from tests.aws.faultproxy import FaultProxy
+    from tests.aws.strict import Strict
+
     moto_server.reset()
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
@@ -171,6 +185,11 @@ def aws_env(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     home.mkdir()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        # The CLI under test is this checkout's (or PYTHONPATH's), not whatever is installed;
+        # NOMADCTL_TEST_CLI_PATH runs another tree's CLI (to show a test fails on older code).
+        "PYTHONPATH": os.environ.get("NOMADCTL_TEST_CLI_PATH")
+        or os.environ.get("PYTHONPATH")
+        or str(Path(__file__).parents[2] / "src"),
         "HOME": str(home),
         "NOMADCTL_HOME": str(tmp_path / "nomadctl-home"),
         "AWS_DEFAULT_REGION": REGION,
@@ -186,15 +205,14 @@ def aws_env(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
         "PYTHONUNBUFFERED": "1",
         **FAKE_AWS,
     }
-    return AwsEnv(moto=moto_server, tmp=tmp_path, ami=ami, env=env)
+    proxy = FaultProxy(moto_server.url, strict=Strict(moto_server.url)).start()
+    try:
+        yield AwsEnv(moto=moto_server, tmp=tmp_path, ami=ami, env=env, proxy=proxy)
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture
-def fault_proxy(aws_env: AwsEnv) -> Iterator[Any]:
-    from tests.aws.faultproxy import FaultProxy
-
-    proxy = FaultProxy(aws_env.moto.url).start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
+def fault_proxy(aws_env: AwsEnv) -> Any:
+    """The strict layer's proxy, where a test also adds faults on chosen API actions."""
+    return aws_env.proxy

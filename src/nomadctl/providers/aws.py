@@ -90,6 +90,10 @@ class AwsOptions:
             )
         if self.subnet_id and (self.vpc_cidr or self.subnet_cidr):
             raise UsageError("--vpc-cidr/--subnet-cidr make a new network; not with --subnet-id")
+        if self.subnet_id and self.availability_zone:
+            raise UsageError(
+                "--availability-zone with --subnet-id: the subnet decides the zone; drop one"
+            )
         parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
         normalise_cidrs(list(self.allow_cidrs))
         for port in self.client_ports:
@@ -161,6 +165,7 @@ def _region_for(ws: Workspace, opts: AwsOptions, state: dict[str, Any]) -> str |
 def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> Provisioned:
     from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
     from nomadctl.providers.aws_errors import translated
+    from nomadctl.providers.aws_images import check_vcpu_quota
     from nomadctl.providers.myip import detect_public_cidr
 
     opts.validate()
@@ -195,6 +200,7 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
             aws_network.choose_zone(aws, opts.availability_zone, types)
         _preflight(run)
         existing = aws_instances.find_instances(aws, ws.cluster)
+        check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
 
         progress("network")
         net = aws_network.ensure_network(
@@ -208,7 +214,9 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
             known=known,
         )
         progress("security groups")
-        sg_id, clients_sg_id = aws_security.ensure_security_groups(run, net.vpc_id, allow, ports)
+        sg_id, clients_sg_id = aws_security.ensure_security_groups(
+            run, net.vpc_id, allow, ports, known
+        )
         auto_join = {
             "tag_key": TAG_AUTO_JOIN,
             "tag_value": auto_join_value(ws.cluster, sg_id or "<new group>"),
@@ -238,6 +246,7 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
             key_name=key_name,
             profile_name=profile_name,
             auto_join=auto_join,
+            public_ip_on_launch=net.maps_public_ip,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
     result.hosts = hosts
@@ -246,8 +255,22 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
     return result
 
 
+def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -> dict[str, int]:
+    """Instance type -> how many instances `up` would launch (names no live instance holds)."""
+    from nomadctl.providers.aws_common import instance_name, tag_dict
+
+    have = {tag_dict(i.get("Tags")).get("Name") for i in existing}
+    out: dict[str, int] = {}
+    for spec in specs:
+        for index in range(1, spec.count + 1):
+            if instance_name(cluster, spec.role, index) not in have:
+                out[spec.instance_type] = out.get(spec.instance_type, 0) + 1
+    return out
+
+
 def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
-    from nomadctl.providers.aws_instances import LaunchSpec, resolve_image
+    from nomadctl.providers.aws_images import resolve_image
+    from nomadctl.providers.aws_instances import LaunchSpec
 
     images: dict[str, Any] = {}
     specs = []

@@ -9,9 +9,11 @@ for that tag, so a name taken by something else is never adopted or deleted.
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nomadctl.errors import CloudError
 from nomadctl.providers.aws_session import Aws
@@ -23,6 +25,14 @@ TAG_REGION = "nomadctl:region"  # on IAM resources, which are global
 IAM_PATH = "/nomadctl/"
 
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
+
+# EC2 is eventually consistent: an ID a create just returned may be NotFound to the next calls
+# for a while ("Eventual consistency in the Amazon EC2 API", EC2 API Reference; terraform-provider-
+# aws retries such reads for up to ec2PropagationTimeout = 5 min). Bounded, with backoff.
+NOT_VISIBLE_WAIT = 120.0
+RECORDED_WAIT = 15.0  # an ID from state.json that stays NotFound this long is gone
+
+T = TypeVar("T")
 
 
 # ---- names -----------------------------------------------------------------------------------
@@ -58,6 +68,11 @@ def client_token(*parts: str) -> str:
     """A deterministic EC2 idempotency token (<= 64 ASCII characters)."""
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
     return f"nomadctl-{digest}"
+
+
+def request_digest(request: dict[str, Any]) -> str:
+    """What a request is: its parameters, canonical, so a changed request gets a new token."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:32]
 
 
 # ---- tags ------------------------------------------------------------------------------------
@@ -141,6 +156,59 @@ def is_not_found(exc: BaseException) -> bool:
     return code.endswith(".NotFound") or code in ("NoSuchEntity", "NotFound")
 
 
+def settle(
+    call: Callable[..., T],
+    /,
+    *args: Any,
+    timeout: float = NOT_VISIBLE_WAIT,
+    retry: Callable[[BaseException], bool] = is_not_found,
+    **kwargs: Any,
+) -> T:
+    """`call(*args, **kwargs)`, retried with backoff while `retry(error)` (by default: an ID a
+    create just returned is not visible yet). Bounded: the last error is raised at the end."""
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except ClientError as exc:
+            if not retry(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 1.6, 5.0)
+
+
+def recorded(call: Callable[[], T | None], timeout: float = RECORDED_WAIT) -> T | None:
+    """A resource whose ID state.json holds: `call()` (a describe by ID), or None once NotFound
+    has lasted `timeout` (a just-created ID is NotFound for a while, a deleted one for ever)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return settle(call, timeout=timeout)
+    except ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def gone_ok(call: Callable[..., Any], /, *, also: tuple[str, ...] = (), **kwargs: Any) -> None:
+    """A detaching step (inside a delete's `prepare`) whose target is already gone is done."""
+    from botocore.exceptions import ClientError
+
+    from nomadctl.providers.aws_errors import error_code
+
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if not (is_not_found(exc) or error_code(exc) in also):
+            raise
+
+
+DRAIN_CODES = {"DependencyViolation", "ResourceInUse", "DeleteConflict"}
+
+
 @dataclass
 class Teardown:
     """What one `down` deleted, or could not delete and why."""
@@ -153,10 +221,22 @@ class Teardown:
     resources: list[Resource] = field(default_factory=list)
 
     def delete(
-        self, kind: str, name: str, rid: str, action: Callable[[], Any], *, drain: bool = False
+        self,
+        kind: str,
+        name: str,
+        rid: str,
+        action: Callable[[], Any],
+        *,
+        prepare: Callable[[], Any] | None = None,
+        drain: bool = False,
     ) -> bool:
-        """Run `action` (the delete call); with `drain`, retry while AWS reports dependencies.
+        """`prepare()` (detach what holds the resource, re-reading it on every attempt), then
+        `action()`, the resource's own delete call.
 
+        Only a NotFound from `action` means the resource is gone; a NotFound inside `prepare`
+        is a dependency already gone (or not visible yet), and the attempt goes on. With
+        `drain`, DependencyViolation / ResourceInUse / DeleteConflict are retried with backoff
+        (ENIs of terminated instances detach slowly, IAM propagates slowly), bounded.
         Failures are recorded, not raised, so `down` deletes everything else it can.
         """
         from botocore.exceptions import BotoCoreError, ClientError
@@ -173,20 +253,38 @@ class Teardown:
             return True
         self.progress(f"deleting {kind} {name} ({rid})")
 
+        def busy(exc: ClientError) -> bool:
+            if drain and error_code(exc) in DRAIN_CODES:
+                self.progress(f"{kind} {rid} still in use ({error_code(exc)}); waiting")
+                return True
+            return False
+
         def once() -> bool | None:
+            if prepare is not None:
+                try:
+                    prepare()
+                except ClientError as exc:
+                    if busy(exc):
+                        return None
+                    if not is_not_found(exc):
+                        raise
             try:
                 action()
             except ClientError as exc:
                 if is_not_found(exc):
                     return True
-                if drain and error_code(exc) in ("DependencyViolation", "ResourceInUse"):
-                    self.progress(f"{kind} {rid} still in use; waiting")
+                if busy(exc):
                     return None
                 raise
             return True
 
         try:
-            poll(once, what=f"{kind} {rid} to be free", timeout=self.dependency_timeout)
+            poll(
+                once,
+                what=f"{kind} {rid} to be free",
+                timeout=self.dependency_timeout,
+                first_delay=0.2,
+            )
         except ClientError as exc:
             error = from_client_error(exc, self.aws).message
             self.resources.append(Resource(kind, name, rid, "failed", error))

@@ -18,13 +18,18 @@ from nomadctl.providers.aws_common import (
     TAG_REGION,
     Run,
     Teardown,
+    gone_ok,
     iam_name,
+    settle,
     tag_dict,
     tags,
 )
 from nomadctl.providers.aws_errors import error_code
 
 POLICY_NAME = "nomad-cloud-auto-join"
+# "Changes that I make are not always immediately visible" (IAM User Guide); terraform-provider-
+# aws's iamPropagationTimeout is 2 minutes.
+IAM_PROPAGATION_WAIT = 120.0
 POLICY: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
@@ -106,8 +111,12 @@ def ensure_instance_profile(run: Run) -> str | None:
                 Tags=iam_tags,
             )["Role"]
             run.record({"role_name": name})
-            iam.put_role_policy(
-                RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(POLICY)
+            settle(  # IAM is eventually consistent: a new role may be NoSuchEntity a moment
+                iam.put_role_policy,
+                RoleName=name,
+                PolicyName=POLICY_NAME,
+                PolicyDocument=json.dumps(POLICY),
+                timeout=IAM_PROPAGATION_WAIT,
             )
             run.created("iam-role", name, role.get("RoleId", name), "ec2:DescribeInstances only")
     else:
@@ -130,7 +139,7 @@ def ensure_instance_profile(run: Run) -> str | None:
             InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
         )["InstanceProfile"]
         run.record({"profile_name": name})
-        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+        _add_role(iam, name)
         run.created("instance-profile", name, profile.get("InstanceProfileId", name))
         return name
     run.record({"profile_name": name})
@@ -139,11 +148,22 @@ def ensure_instance_profile(run: Run) -> str | None:
         if not run.dry_run:
             for other in roles:  # a profile holds at most one role
                 iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=other)
-            iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+            _add_role(iam, name)
         run.changed("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
     else:
         run.found("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
     return name
+
+
+def _add_role(iam: Any, name: str) -> None:
+    """terraform-provider-aws (instanceProfileAddRole) retries NoSuchEntity here: a role or
+    profile made a moment ago may not be visible to IAM itself yet."""
+    settle(
+        iam.add_role_to_instance_profile,
+        InstanceProfileName=name,
+        RoleName=name,
+        timeout=IAM_PROPAGATION_WAIT,
+    )
 
 
 def destroy_instance_profile(down: Teardown) -> None:
@@ -161,26 +181,46 @@ def destroy_instance_profile(down: Teardown) -> None:
     profile = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
     if profile is not None and ours(profile.get("Tags", [])):
 
-        def drop_profile(profile: dict[str, Any] = profile) -> None:
-            for role in profile.get("Roles", []):
-                iam.remove_role_from_instance_profile(
-                    InstanceProfileName=name, RoleName=role["RoleName"]
+        def empty_profile() -> None:  # re-read on every attempt: IAM lists lag behind
+            current = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
+            for role in (current or {}).get("Roles", []):
+                gone_ok(
+                    iam.remove_role_from_instance_profile,
+                    InstanceProfileName=name,
+                    RoleName=role["RoleName"],
                 )
-            iam.delete_instance_profile(InstanceProfileName=name)
 
-        down.delete("instance-profile", name, profile.get("InstanceProfileId", name), drop_profile)
+        down.delete(
+            "instance-profile",
+            name,
+            profile.get("InstanceProfileId", name),
+            lambda: iam.delete_instance_profile(InstanceProfileName=name),
+            prepare=empty_profile,
+            drain=True,
+        )
     role = _get(iam.get_role, "Role", RoleName=name)
     if role is not None and ours(role.get("Tags", [])):
 
-        def drop_role() -> None:
+        def empty_role() -> None:
+            # A policy or profile just deleted may still be listed (IAM's reads are eventually
+            # consistent): its NoSuchEntity is that step done, not the role gone.
             for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-                iam.delete_role_policy(RoleName=name, PolicyName=policy)
+                gone_ok(iam.delete_role_policy, RoleName=name, PolicyName=policy)
             for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+                gone_ok(iam.detach_role_policy, RoleName=name, PolicyArn=policy["PolicyArn"])
             for prof in iam.list_instance_profiles_for_role(RoleName=name)["InstanceProfiles"]:
-                iam.remove_role_from_instance_profile(
-                    InstanceProfileName=prof["InstanceProfileName"], RoleName=name
+                gone_ok(
+                    iam.remove_role_from_instance_profile,
+                    InstanceProfileName=prof["InstanceProfileName"],
+                    RoleName=name,
                 )
-            iam.delete_role(RoleName=name)
 
-        down.delete("iam-role", name, role.get("RoleId", name), drop_role)
+        # DeleteConflict while the removals propagate is retried (terraform's deleteRole too).
+        down.delete(
+            "iam-role",
+            name,
+            role.get("RoleId", name),
+            lambda: iam.delete_role(RoleName=name),
+            prepare=empty_role,
+            drain=True,
+        )

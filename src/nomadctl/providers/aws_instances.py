@@ -1,21 +1,18 @@
-"""The cluster's EC2 instances: image, launch, wait, terminate.
+"""The cluster's EC2 instances: find, converge, wait, terminate.
 
-Each instance is launched on its own, named and tagged at launch (instance and root volume),
-with a deterministic `ClientToken` derived from the cluster, role, index and security group,
-so a launch retried after a lost answer or an interrupted `up` can never create a second
-machine. Before launching, `up` looks for each name by tag; duplicates (possible only when a
-launch answer was lost on a provider that ignores ClientToken) are terminated, the one `up`
-recorded (or else the oldest) is kept. Instances get IMDSv2 only, an encrypted gp3 root
-volume, and no user-data at all.
+One instance per name, named and tagged at launch (instance and root volume); each launch is
+one RunInstances call made safe to repeat by its ClientToken (aws_launch.py). Before
+launching, `up` looks for each name by tag; duplicates (a provider that ignored the token)
+are terminated, the one `up` recorded (or else the oldest) is kept. Instances get IMDSv2
+only, an encrypted gp3 root volume, and no user-data at all. When a launch fails midway, the
+error names what already runs (and bills) and says how to finish or delete it.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl.errors import CloudError, UsageError
+from nomadctl.errors import CloudError
 from nomadctl.hosts import Host, Role
 from nomadctl.providers.aws_common import (
     LIVE_INSTANCE_STATES,
@@ -23,123 +20,17 @@ from nomadctl.providers.aws_common import (
     TAG_ROLE,
     Run,
     Teardown,
-    client_token,
     cluster_filter,
     instance_name,
+    settle,
     tag_dict,
-    tag_spec,
-    tags,
 )
-from nomadctl.providers.aws_errors import error_code, error_message
+from nomadctl.providers.aws_errors import error_code
+from nomadctl.providers.aws_launch import LaunchSpec, Placement, instance_tags, launch, name_of
 from nomadctl.providers.aws_session import Aws, poll
 
-UBUNTU_PARAMETER = (
-    "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"
-)
-ARCH_NAMES = {"x86_64": "amd64", "arm64": "arm64"}
-PROFILE_WAIT = 120.0  # IAM is eventually consistent: a new profile may be "invalid" for a while
 RUNNING_WAIT = 600.0
 TERMINATED_WAIT = 600.0
-
-
-@dataclass(frozen=True)
-class Image:
-    id: str
-    name: str
-    architecture: str
-    root_device: str
-    min_size: int  # GiB of the root snapshot
-
-
-@dataclass(frozen=True)
-class LaunchSpec:
-    role: Role
-    count: int
-    instance_type: str
-    image: Image | None  # None in a dry run that could not resolve it
-    root_volume_size: int
-
-
-@dataclass
-class Placement:
-    subnet_id: str | None
-    availability_zone: str | None
-    sg_id: str | None
-    clients_sg_id: str | None
-    key_name: str
-    profile_name: str | None
-    auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
-
-
-# ---- images ----------------------------------------------------------------------------------
-
-
-def type_architectures(aws: Aws, instance_type: str) -> list[str]:
-    from botocore.exceptions import ClientError
-
-    try:
-        info = aws.ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
-    except ClientError as exc:
-        if error_code(exc) in ("InvalidInstanceType", "InvalidParameterValue"):
-            raise UsageError(
-                f"instance type {instance_type!r} does not exist in {aws.region}"
-            ) from None
-        raise
-    if not info:
-        raise UsageError(f"instance type {instance_type!r} does not exist in {aws.region}")
-    return list(info[0].get("ProcessorInfo", {}).get("SupportedArchitectures", ["x86_64"]))
-
-
-def default_ami(aws: Aws, architecture: str) -> str:
-    from botocore.exceptions import ClientError
-
-    arch = ARCH_NAMES.get(architecture)
-    if arch is None:
-        raise CloudError(f"no default Ubuntu image for {architecture}; pass --ami")
-    parameter = UBUNTU_PARAMETER.format(arch=arch)
-    try:
-        return str(aws.ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-    except ClientError as exc:
-        if error_code(exc) in ("ParameterNotFound", "ValidationException"):
-            raise CloudError(
-                f"cannot resolve the default Ubuntu 24.04 AMI in {aws.region} "
-                f"(SSM parameter {parameter} not found); pass --ami"
-            ) from None
-        raise
-
-
-def resolve_image(aws: Aws, ami: str | None, instance_type: str) -> Image:
-    """The AMI to boot `instance_type` from, checked to exist and to fit its architecture."""
-    from botocore.exceptions import ClientError
-
-    archs = type_architectures(aws, instance_type)
-    ami = ami or default_ami(aws, archs[0])
-    try:
-        images = aws.ec2.describe_images(ImageIds=[ami])["Images"]
-    except ClientError as exc:
-        if error_code(exc).startswith("InvalidAMIID"):
-            images = []
-        else:
-            raise
-    if not images:
-        raise CloudError(
-            f"invalid AMI {ami}: it does not exist in {aws.region} or is not shared with "
-            "this account; pass an AMI of this region with --ami"
-        )
-    image = images[0]
-    if image.get("State", "available") != "available":
-        raise CloudError(f"invalid AMI {ami}: it is {image['State']}, not available")
-    if image.get("Architecture", archs[0]) not in archs:
-        raise CloudError(
-            f"AMI {ami} is for {image['Architecture']} but {instance_type} runs "
-            f"{'/'.join(archs)}; pick a matching --ami or instance type"
-        )
-    root = image.get("RootDeviceName") or "/dev/sda1"
-    size = 0
-    for mapping in image.get("BlockDeviceMappings", []):
-        if mapping.get("DeviceName") == root:
-            size = int(mapping.get("Ebs", {}).get("VolumeSize") or 0)
-    return Image(ami, image.get("Name", ""), image.get("Architecture", archs[0]), root, size)
 
 
 # ---- finding ---------------------------------------------------------------------------------
@@ -157,10 +48,6 @@ def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> l
     return out
 
 
-def _name(instance: dict[str, Any]) -> str:
-    return tag_dict(instance.get("Tags")).get("Name", instance["InstanceId"])
-
-
 def _launch_key(instance: dict[str, Any]) -> tuple[str, str]:
     return (str(instance.get("LaunchTime", "")), instance["InstanceId"])
 
@@ -175,9 +62,63 @@ def ensure_instances(
     known: dict[str, Any],
 ) -> list[Host]:
     """Servers then clients, one instance per name, all running; their Host records."""
-    instances: dict[str, Any] = dict(known.get("instances") or {})
-    chosen = _one_per_name(run, instances)
+    from botocore.exceptions import ClientError
 
+    instances: dict[str, Any] = dict(known.get("instances") or {})
+    generations: dict[str, int] = dict(known.get("generations") or {})
+    chosen = _one_pername_of(run, instances)
+    billing = {name: inst["InstanceId"] for name, inst in chosen.items()}
+    try:
+        return _ensure(run, specs, where, instances, generations, chosen, billing)
+    except (CloudError, ClientError) as exc:
+        raise _midway(run, exc, billing) from None
+
+
+def _midway(run: Run, exc: Exception, billing: dict[str, str]) -> CloudError:
+    """The error, and what already runs (and bills) because of this cluster."""
+    from nomadctl.providers.aws_errors import from_client_error
+
+    message = (
+        exc.message if isinstance(exc, CloudError) else from_client_error(exc, run.aws).message
+    )
+    billing = _still_live(run, billing)
+    if not billing:
+        return CloudError(message)
+    running = ", ".join(f"{name} ({iid})" for name, iid in sorted(billing.items()))
+    return CloudError(
+        f"{message.rstrip('.')}; running and billing now: {running}; re-run `nomadctl up` to "
+        "finish the cluster, or `nomadctl down` to delete it"
+    )
+
+
+def _still_live(run: Run, billing: dict[str, str]) -> dict[str, str]:
+    """The instances of `billing` not terminated (all of them when AWS cannot say)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not billing:
+        return billing
+    try:
+        found = run.aws.ec2.describe_instances(InstanceIds=sorted(billing.values()))
+    except (ClientError, BotoCoreError):
+        return billing
+    live = {
+        i["InstanceId"]
+        for r in found["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] in LIVE_INSTANCE_STATES
+    }
+    return {name: iid for name, iid in billing.items() if iid in live}
+
+
+def _ensure(
+    run: Run,
+    specs: list[LaunchSpec],
+    where: Placement,
+    instances: dict[str, Any],
+    generations: dict[str, int],
+    chosen: dict[str, dict[str, Any]],
+    billing: dict[str, str],
+) -> list[Host]:
     wanted_names: list[str] = []
     launched: list[str] = []
     for spec in specs:
@@ -192,8 +133,9 @@ def ensure_instances(
             if run.dry_run or where.subnet_id is None or where.sg_id is None:
                 run.would_create("instance", name, detail)
                 continue
-            inst = _launch(run, spec, index, name, where)
+            inst = launch(run, spec, name, where, instances, generations)
             instances[name] = {"id": inst["InstanceId"], "role": spec.role}
+            billing[name] = inst["InstanceId"]
             run.record({"instances": instances})
             run.created("instance", name, inst["InstanceId"], detail)
             launched.append(inst["InstanceId"])
@@ -203,8 +145,8 @@ def ensure_instances(
     if run.dry_run:
         return []
 
-    if launched:  # a launch whose answer was lost and retried may have made two
-        chosen = _one_per_name(run, instances)
+    if launched:  # a launch on a provider that ignored the token may have made two
+        chosen = _one_pername_of(run, instances)
     # Just-launched instances may not be visible to describe calls yet: wait for them by ID.
     ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
     if not ids:
@@ -235,7 +177,7 @@ def ensure_instances(
     return sorted(hosts, key=_host_order)
 
 
-def _one_per_name(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _one_pername_of(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cluster's live instances by name; extra ones with the same name are terminated.
 
     The one recorded in state wins, else the oldest. Duplicates can only appear when a launch
@@ -243,7 +185,7 @@ def _one_per_name(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any
     """
     by_name: dict[str, list[dict[str, Any]]] = {}
     for inst in find_instances(run.aws, run.cluster):
-        by_name.setdefault(_name(inst), []).append(inst)
+        by_name.setdefault(name_of(inst), []).append(inst)
     chosen: dict[str, dict[str, Any]] = {}
     for name, group in by_name.items():
         keep = (recorded.get(name) or {}).get("id")
@@ -265,27 +207,20 @@ def _host_order(host: Host) -> tuple[int, int, str]:
 def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
     if not subnet_id:
         return False
-    subnet = run.aws.ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    subnet = settle(run.aws.ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]
     return bool(subnet.get("MapPublicIpOnLaunch"))
-
-
-def _instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
-    extra = {TAG_ROLE: spec.role}
-    if spec.role == "server" and where.auto_join:
-        extra[where.auto_join["tag_key"]] = where.auto_join["tag_value"]
-    return tags(run.cluster, name, **extra)
 
 
 def _converge_existing(
     run: Run, inst: dict[str, Any], spec: LaunchSpec, where: Placement, known: dict[str, Any]
 ) -> None:
     ec2 = run.aws.ec2
-    name = _name(inst)
+    name = name_of(inst)
     iid = inst["InstanceId"]
     known.setdefault(name, {"id": iid, "role": spec.role})
     changes: list[str] = []
     have = tag_dict(inst.get("Tags"))
-    want = tag_dict(_instance_tags(run, spec, name, where))
+    want = tag_dict(instance_tags(run, spec, name, where))
     missing = [{"Key": k, "Value": v} for k, v in want.items() if have.get(k) != v]
     stale = [{"Key": TAG_AUTO_JOIN}] if TAG_AUTO_JOIN in have and TAG_AUTO_JOIN not in want else []
     if missing:
@@ -314,85 +249,26 @@ def _converge_existing(
                     timeout=RUNNING_WAIT,
                 )
             ec2.start_instances(InstanceIds=[iid])
+    drift = _drift(inst, spec)
+    if drift:
+        run.progress(f"warning: {name} {drift}")
     if changes:
         run.changed("instance", name, iid, "; ".join(changes))
     else:
-        run.found("instance", name, iid, f"{inst.get('InstanceType')}, {state}")
+        detail = f"{inst.get('InstanceType')}, {state}"
+        run.found("instance", name, iid, f"{detail}; {drift}" if drift else detail)
 
 
-def _launch(run: Run, spec: LaunchSpec, index: int, name: str, where: Placement) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
-
-    assert spec.image is not None and where.subnet_id and where.sg_id
-    ec2 = run.aws.ec2
-    groups = [where.sg_id]
-    if spec.role == "client" and where.clients_sg_id:
-        groups.append(where.clients_sg_id)
-    volume_tags = tags(run.cluster, f"{name}-root", **{TAG_ROLE: spec.role})
-    request: dict[str, Any] = {
-        "ImageId": spec.image.id,
-        "InstanceType": spec.instance_type,
-        "MinCount": 1,
-        "MaxCount": 1,
-        "KeyName": where.key_name,
-        "SubnetId": where.subnet_id,
-        "SecurityGroupIds": groups,
-        "MetadataOptions": {
-            "HttpTokens": "required",  # IMDSv2 only
-            "HttpEndpoint": "enabled",  # Nomad's auto-join reads the region from it
-            "HttpPutResponseHopLimit": 1,  # containers cannot reach it through the host
-            "InstanceMetadataTags": "disabled",
-        },
-        "BlockDeviceMappings": [
-            {
-                "DeviceName": spec.image.root_device,
-                "Ebs": {
-                    "VolumeSize": spec.root_volume_size,
-                    "VolumeType": "gp3",
-                    "Encrypted": True,
-                    "DeleteOnTermination": True,
-                },
-            }
-        ],
-        "TagSpecifications": [
-            tag_spec("instance", _instance_tags(run, spec, name, where)),
-            tag_spec("volume", volume_tags),
-        ],
-    }
-    if where.profile_name:
-        request["IamInstanceProfile"] = {"Name": where.profile_name}
-    base = client_token(run.cluster, spec.role, str(index), where.sg_id, where.subnet_id)
-    dead: list[str] = []
-    deadline = time.monotonic() + PROFILE_WAIT
-    delay = 1.0
-    run.progress(f"launching {name} ({spec.instance_type})")
-    while True:
-        token = client_token(base, *dead) if dead else base
-        try:
-            inst = ec2.run_instances(ClientToken=token, **request)["Instances"][0]
-        except ClientError as exc:
-            code, message = error_code(exc), error_message(exc)
-            if (
-                code == "InvalidParameterValue"
-                and "iamInstanceProfile" in message
-                and time.monotonic() + delay < deadline
-            ):
-                run.progress(f"IAM instance profile not visible to EC2 yet; retrying {name}")
-                time.sleep(delay)
-                delay = min(delay * 1.5, 15.0)
-                continue
-            if code in ("InsufficientInstanceCapacity", "Unsupported", "InsufficientCapacity"):
-                raise CloudError(
-                    f"AWS has no capacity for {spec.instance_type} in "
-                    f"{where.availability_zone or 'this zone'} ({code}); try another "
-                    f"--{spec.role}-type or --availability-zone, or re-run later"
-                ) from None
-            raise
-        if inst["State"]["Name"] in ("shutting-down", "terminated") and len(dead) < 3:
-            # The token belongs to an instance that has since been terminated: make a new one.
-            dead.append(inst["InstanceId"])
-            continue
-        return dict(inst)
+def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
+    """How a running node differs from what was asked; nomadctl never replaces a live node."""
+    differ = []
+    if inst.get("InstanceType") != spec.instance_type:
+        differ.append(f"is {inst.get('InstanceType')}, asked {spec.instance_type}")
+    if spec.image is not None and inst.get("ImageId") != spec.image.id:
+        differ.append(f"runs {inst.get('ImageId')}, asked {spec.image.id}")
+    if not differ:
+        return ""
+    return "kept as it is (" + "; ".join(differ) + "): nomadctl does not replace live nodes"
 
 
 def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:
@@ -409,7 +285,7 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
             if state in ("shutting-down", "terminated"):
                 reason = inst.get("StateReason", {}).get("Message", "no reason given")
                 raise CloudError(
-                    f"instance {_name(inst)} ({inst['InstanceId']}) went to {state}: {reason}; "
+                    f"instance {name_of(inst)} ({inst['InstanceId']}) went to {state}: {reason}; "
                     "re-run `nomadctl up` to replace it"
                 )
             if (
@@ -431,7 +307,9 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
                 return None
             raise
 
-    return poll(tolerant, what=f"{len(ids)} instances to run", timeout=RUNNING_WAIT)
+    return poll(
+        tolerant, what=f"{len(ids)} instances to run", timeout=RUNNING_WAIT, first_delay=0.2
+    )
 
 
 # ---- delete ----------------------------------------------------------------------------------
@@ -482,7 +360,7 @@ def destroy_instances(down: Teardown) -> None:
 def _resource(inst: dict[str, Any], status: str, detail: str = ""):  # type: ignore[no-untyped-def]
     from nomadctl.providers.aws_common import Resource
 
-    return Resource("instance", _name(inst), inst["InstanceId"], status, detail)
+    return Resource("instance", name_of(inst), inst["InstanceId"], status, detail)
 
 
 def destroy_volumes(down: Teardown) -> None:

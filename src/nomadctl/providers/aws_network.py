@@ -12,11 +12,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws_common import Run, Teardown, cluster_filter, tag_dict, tag_spec, tags
+from nomadctl.providers.aws_cidrs import (  # re-exported: callers parse CIDRs from here
+    default_subnet_cidr,
+    parse_network,
+    parse_vpc_cidrs,
+)
+from nomadctl.providers.aws_common import (
+    TAG_CLUSTER,
+    Run,
+    Teardown,
+    client_token,
+    cluster_filter,
+    gone_ok,
+    recorded,
+    settle,
+    tag_dict,
+    tag_spec,
+    tags,
+)
 from nomadctl.providers.aws_errors import error_code
 from nomadctl.providers.aws_session import Aws, poll
 
 DEFAULT_VPC_CIDR = "10.42.0.0/16"
+__all__ = ["default_subnet_cidr", "ensure_network", "parse_network", "parse_vpc_cidrs"]
 DEFAULT_ROUTE = "0.0.0.0/0"  # egress: the route table's internet route, not an ingress rule
 
 
@@ -28,51 +46,7 @@ class Network:
     availability_zone: str | None
     igw_id: str | None = None
     route_table_id: str | None = None
-
-
-# ---- CIDRs -----------------------------------------------------------------------------------
-
-
-def parse_network(value: str, option: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A CIDR block as the user wrote it; a bare address means that one address."""
-    try:
-        return ipaddress.ip_network(value.strip(), strict=True)
-    except ValueError as exc:
-        hint = ""
-        try:
-            loose = ipaddress.ip_network(value.strip(), strict=False)
-            hint = f"; did you mean {loose}?"
-        except ValueError:
-            pass
-        raise UsageError(f"malformed CIDR for {option}: {value!r} ({exc}){hint}") from None
-
-
-def parse_vpc_cidrs(
-    vpc_cidr: str | None, subnet_cidr: str | None
-) -> tuple[ipaddress.IPv4Network | None, ipaddress.IPv4Network | None]:
-    """Validate --vpc-cidr/--subnet-cidr (both optional: None means 'as it exists, or default')."""
-    vpc = _ipv4(vpc_cidr, "--vpc-cidr") if vpc_cidr else None
-    subnet = _ipv4(subnet_cidr, "--subnet-cidr") if subnet_cidr else None
-    for net, option in ((vpc, "--vpc-cidr"), (subnet, "--subnet-cidr")):
-        if net is not None and not 16 <= net.prefixlen <= 28:
-            raise UsageError(f"{option} {net} must have a prefix between /16 and /28 (AWS limit)")
-    if vpc is not None and subnet is not None and not subnet.subnet_of(vpc):
-        raise UsageError(f"--subnet-cidr {subnet} is not inside --vpc-cidr {vpc}")
-    return vpc, subnet
-
-
-def default_subnet_cidr(vpc: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-    """The first /24 of the VPC (or the whole VPC when it is smaller)."""
-    if vpc.prefixlen >= 24:
-        return vpc
-    return next(vpc.subnets(new_prefix=24))
-
-
-def _ipv4(value: str, option: str) -> ipaddress.IPv4Network:
-    net = parse_network(value, option)
-    if not isinstance(net, ipaddress.IPv4Network):
-        raise UsageError(f"{option} {value!r} must be an IPv4 CIDR block")
-    return net
+    maps_public_ip: bool = True  # the subnet gives instances a public IPv4 address
 
 
 # ---- availability zone -----------------------------------------------------------------------
@@ -136,20 +110,37 @@ def ensure_network(
     known: dict[str, Any],
 ) -> Network:
     if subnet_id:
-        return _existing_subnet(run, vpc_id, subnet_id)
+        return _existing_subnet(run, vpc_id, subnet_id, instance_types)
     if vpc_id:
         raise UsageError(
             "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
         )
     vpc = _ensure_vpc(run, vpc_cidr, known)
     net = Network(vpc_id=vpc, vpc_owned=True, subnet_id=None, availability_zone=None)
-    _ensure_subnet(run, net, vpc_cidr, subnet_cidr, availability_zone, instance_types)
-    _ensure_gateway(run, net)
-    _ensure_routes(run, net)
+    _ensure_subnet(run, net, vpc_cidr, subnet_cidr, availability_zone, instance_types, known)
+    _ensure_gateway(run, net, known)
+    _ensure_routes(run, net, known)
     return net
 
 
-def _existing_subnet(run: Run, vpc_id: str | None, subnet_id: str) -> Network:
+def _ours(run: Run, items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [i for i in items or [] if tag_dict(i.get("Tags")).get(TAG_CLUSTER) == run.cluster]
+
+
+def _find(
+    run: Run, search: Any, key: str, recorded_id: str | None, by_id: str, **filters: Any
+) -> list[dict[str, Any]]:
+    """Ours by tag; else the ID state.json recorded, asked by ID (a tag search may not list a
+    resource made seconds ago, so a re-run then would make a second one)."""
+    items = list(search(Filters=filters["filters"])[key])
+    if items or not recorded_id:
+        return items
+    return _ours(run, recorded(lambda: search(**{by_id: [recorded_id]})[key]))
+
+
+def _existing_subnet(
+    run: Run, vpc_id: str | None, subnet_id: str, instance_types: list[str]
+) -> Network:
     ec2 = run.aws.ec2
     from botocore.exceptions import ClientError
 
@@ -162,6 +153,13 @@ def _existing_subnet(run: Run, vpc_id: str | None, subnet_id: str) -> Network:
     subnet = subnets[0]
     if vpc_id and subnet["VpcId"] != vpc_id:
         raise UsageError(f"subnet {subnet_id} is in {subnet['VpcId']}, not in --vpc-id {vpc_id}")
+    zone = subnet["AvailabilityZone"]
+    missing = sorted(set(instance_types) - offered_types(run.aws, zone, instance_types))
+    if missing:  # RunInstances would fail with Unsupported after the other resources exist
+        raise CloudError(
+            f"instance type {', '.join(missing)} is not offered in {zone}, the zone of "
+            f"--subnet-id {subnet_id}: pick another instance type or a subnet in another zone"
+        )
     run.record({"vpc_id": subnet["VpcId"], "vpc_owned": False, "subnet_id": subnet_id})
     detail = f"{subnet['CidrBlock']} in {subnet['AvailabilityZone']}, yours: left alone by down"
     run.found("vpc", "(yours)", subnet["VpcId"], "yours: left alone by down")
@@ -170,8 +168,24 @@ def _existing_subnet(run: Run, vpc_id: str | None, subnet_id: str) -> Network:
         vpc_id=subnet["VpcId"],
         vpc_owned=False,
         subnet_id=subnet_id,
-        availability_zone=subnet["AvailabilityZone"],
+        availability_zone=zone,
+        maps_public_ip=bool(subnet.get("MapPublicIpOnLaunch")),
     )
+
+
+def offered_types(aws: Aws, zone: str, instance_types: list[str]) -> set[str]:
+    """The instance types of `instance_types` that `zone` offers (DescribeInstanceTypeOfferings)."""
+    found: set[str] = set()
+    paginator = aws.ec2.get_paginator("describe_instance_type_offerings")
+    for page in paginator.paginate(
+        LocationType="availability-zone",
+        Filters=[
+            {"Name": "location", "Values": [zone]},
+            {"Name": "instance-type", "Values": sorted(set(instance_types))},
+        ],
+    ):
+        found |= {o["InstanceType"] for o in page["InstanceTypeOfferings"]}
+    return found
 
 
 def _pick(items: list[dict[str, Any]], id_key: str, preferred: str | None, run: Run, kind: str):
@@ -189,7 +203,14 @@ def _pick(items: list[dict[str, Any]], id_key: str, preferred: str | None, run: 
 def _ensure_vpc(run: Run, cidr: ipaddress.IPv4Network | None, known: dict[str, Any]) -> str | None:
     ec2 = run.aws.ec2
     name = f"nomadctl-{run.cluster}"
-    vpcs = ec2.describe_vpcs(Filters=cluster_filter(run.cluster))["Vpcs"]
+    vpcs = _find(
+        run,
+        ec2.describe_vpcs,
+        "Vpcs",
+        known.get("vpc_id") if known.get("vpc_owned", True) else None,
+        "VpcIds",
+        filters=cluster_filter(run.cluster),
+    )
     vpc = _pick(vpcs, "VpcId", known.get("vpc_id"), run, "VPC")
     if vpc:
         if cidr is not None and vpc["CidrBlock"] != str(cidr):
@@ -210,12 +231,14 @@ def _ensure_vpc(run: Run, cidr: ipaddress.IPv4Network | None, known: dict[str, A
     run.record({"vpc_id": vpc_id, "vpc_owned": True})
     poll(
         lambda: (
-            True if ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["State"] == "available" else None
+            True
+            if settle(ec2.describe_vpcs, VpcIds=[vpc_id])["Vpcs"][0]["State"] == "available"
+            else None
         ),
         what=f"VPC {vpc_id} to become available",
         timeout=120,
     )
-    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    settle(ec2.modify_vpc_attribute, VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     return run.created("vpc", name, vpc_id, str(cidr))
 
 
@@ -226,13 +249,19 @@ def _ensure_subnet(
     cidr: ipaddress.IPv4Network | None,
     zone: str | None,
     instance_types: list[str],
+    known: dict[str, Any],
 ) -> None:
     ec2 = run.aws.ec2
     name = f"nomadctl-{run.cluster}"
     subnets = (
-        ec2.describe_subnets(
-            Filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}]
-        )["Subnets"]
+        _find(
+            run,
+            ec2.describe_subnets,
+            "Subnets",
+            known.get("subnet_id") if known.get("vpc_id") == net.vpc_id else None,
+            "SubnetIds",
+            filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}],
+        )
         if net.vpc_id
         else []
     )
@@ -253,8 +282,10 @@ def _ensure_subnet(
         detail = f"{subnet['CidrBlock']} in {net.availability_zone}"
         if not subnet.get("MapPublicIpOnLaunch"):
             if not run.dry_run:
-                ec2.modify_subnet_attribute(
-                    SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True}
+                settle(
+                    ec2.modify_subnet_attribute,
+                    SubnetId=net.subnet_id,
+                    MapPublicIpOnLaunch={"Value": True},
                 )
             run.changed("subnet", name, net.subnet_id, "public IPs on launch")
         else:
@@ -269,7 +300,8 @@ def _ensure_subnet(
     if run.dry_run or net.vpc_id is None:
         run.would_create("subnet", name, f"{cidr} in {zone}")
         return
-    subnet = ec2.create_subnet(
+    subnet = settle(  # the VPC made a moment ago may be InvalidVpcID.NotFound
+        ec2.create_subnet,
         VpcId=net.vpc_id,
         CidrBlock=str(cidr),
         AvailabilityZone=zone,
@@ -277,20 +309,27 @@ def _ensure_subnet(
     )["Subnet"]
     net.subnet_id = subnet["SubnetId"]
     run.record({"subnet_id": net.subnet_id, "availability_zone": zone})
-    ec2.modify_subnet_attribute(SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True})
+    settle(ec2.modify_subnet_attribute, SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True})
     run.created("subnet", name, net.subnet_id, f"{cidr} in {zone}")
 
 
 def _vpc_cidr(run: Run, vpc_id: str | None) -> str:
     if vpc_id is None:
         return DEFAULT_VPC_CIDR
-    return str(run.aws.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"])
+    return str(settle(run.aws.ec2.describe_vpcs, VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"])
 
 
-def _ensure_gateway(run: Run, net: Network) -> None:
+def _ensure_gateway(run: Run, net: Network, known: dict[str, Any]) -> None:
     ec2 = run.aws.ec2
     name = f"nomadctl-{run.cluster}"
-    igws = ec2.describe_internet_gateways(Filters=cluster_filter(run.cluster))["InternetGateways"]
+    igws = _find(
+        run,
+        ec2.describe_internet_gateways,
+        "InternetGateways",
+        known.get("igw_id"),
+        "InternetGatewayIds",
+        filters=cluster_filter(run.cluster),
+    )
     igw = _pick(igws, "InternetGatewayId", None, run, "internet gateway")
     if igw:
         net.igw_id = igw["InternetGatewayId"]
@@ -300,7 +339,7 @@ def _ensure_gateway(run: Run, net: Network) -> None:
             run.found("internet-gateway", name, net.igw_id)
             return
         if not run.dry_run and net.vpc_id:
-            ec2.attach_internet_gateway(InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
+            settle(ec2.attach_internet_gateway, InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
         run.changed("internet-gateway", name, net.igw_id, f"attached to {net.vpc_id}")
         return
     if run.dry_run or net.vpc_id is None:
@@ -311,17 +350,22 @@ def _ensure_gateway(run: Run, net: Network) -> None:
     )["InternetGateway"]
     net.igw_id = igw["InternetGatewayId"]
     run.record({"igw_id": net.igw_id})
-    ec2.attach_internet_gateway(InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
+    settle(ec2.attach_internet_gateway, InternetGatewayId=net.igw_id, VpcId=net.vpc_id)
     run.created("internet-gateway", name, net.igw_id)
 
 
-def _ensure_routes(run: Run, net: Network) -> None:
+def _ensure_routes(run: Run, net: Network, known: dict[str, Any]) -> None:
     ec2 = run.aws.ec2
     name = f"nomadctl-{run.cluster}"
     tables = (
-        ec2.describe_route_tables(
-            Filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}]
-        )["RouteTables"]
+        _find(
+            run,
+            ec2.describe_route_tables,
+            "RouteTables",
+            known.get("route_table_id") if known.get("vpc_id") == net.vpc_id else None,
+            "RouteTableIds",
+            filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}],
+        )
         if net.vpc_id
         else []
     )
@@ -330,9 +374,11 @@ def _ensure_routes(run: Run, net: Network) -> None:
         if run.dry_run or net.vpc_id is None:
             run.would_create("route-table", name, f"{DEFAULT_ROUTE} via the internet gateway")
             return
-        table = ec2.create_route_table(
+        table = settle(  # CreateRouteTable takes a ClientToken: a lost answer cannot make two
+            ec2.create_route_table,
             VpcId=net.vpc_id,
             TagSpecifications=[tag_spec("route-table", tags(run.cluster, name))],
+            ClientToken=client_token(run.cluster, "route-table", net.vpc_id),
         )["RouteTable"]
         net.route_table_id = table["RouteTableId"]
         run.record({"route_table_id": net.route_table_id})
@@ -351,7 +397,8 @@ def _ensure_routes(run: Run, net: Network) -> None:
         changes.append(f"route {DEFAULT_ROUTE} via {net.igw_id or 'the gateway'}")
         if not run.dry_run and net.igw_id:
             call = ec2.create_route if route is None else ec2.replace_route
-            call(
+            settle(
+                call,
                 RouteTableId=net.route_table_id,
                 DestinationCidrBlock=DEFAULT_ROUTE,
                 GatewayId=net.igw_id,
@@ -360,7 +407,9 @@ def _ensure_routes(run: Run, net: Network) -> None:
     if net.subnet_id not in associated:
         changes.append(f"associated with {net.subnet_id or 'the subnet'}")
         if not run.dry_run and net.subnet_id:
-            ec2.associate_route_table(RouteTableId=net.route_table_id, SubnetId=net.subnet_id)
+            settle(
+                ec2.associate_route_table, RouteTableId=net.route_table_id, SubnetId=net.subnet_id
+            )
     if created:
         return
     if changes:
@@ -391,27 +440,46 @@ def destroy_network(down: Teardown) -> None:
         rid = table["RouteTableId"]
         name = tag_dict(table.get("Tags")).get("Name", rid)
 
-        def drop_table(table: dict[str, Any] = table, rid: str = rid) -> None:
-            for assoc in table.get("Associations", []):
-                if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
-                    ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
-            ec2.delete_route_table(RouteTableId=rid)
+        def detach_table(rid: str = rid) -> None:  # associations re-read on every attempt
+            for current in ec2.describe_route_tables(RouteTableIds=[rid])["RouteTables"]:
+                for assoc in current.get("Associations", []):
+                    if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
+                        gone_ok(
+                            ec2.disassociate_route_table,
+                            AssociationId=assoc["RouteTableAssociationId"],
+                        )
 
-        down.delete("route-table", name, rid, drop_table, drain=True)
+        down.delete(
+            "route-table",
+            name,
+            rid,
+            lambda rid=rid: ec2.delete_route_table(RouteTableId=rid),
+            prepare=detach_table,
+            drain=True,
+        )
     for igw in found["igws"]:
         gid = igw["InternetGatewayId"]
         name = tag_dict(igw.get("Tags")).get("Name", gid)
 
-        def drop_gateway(igw: dict[str, Any] = igw, gid: str = gid) -> None:
-            for attachment in igw.get("Attachments", []):
-                try:
-                    ec2.detach_internet_gateway(InternetGatewayId=gid, VpcId=attachment["VpcId"])
-                except Exception as exc:  # already detached by an earlier, interrupted down
-                    if "Gateway.NotAttached" not in str(exc):
-                        raise
-            ec2.delete_internet_gateway(InternetGatewayId=gid)
+        def detach_gateway(gid: str = gid) -> None:  # attachments re-read on every attempt
+            gateways = ec2.describe_internet_gateways(InternetGatewayIds=[gid])
+            for current in gateways["InternetGateways"]:
+                for attachment in current.get("Attachments", []):
+                    gone_ok(
+                        ec2.detach_internet_gateway,
+                        also=("Gateway.NotAttached",),
+                        InternetGatewayId=gid,
+                        VpcId=attachment["VpcId"],
+                    )
 
-        down.delete("internet-gateway", name, gid, drop_gateway, drain=True)
+        down.delete(
+            "internet-gateway",
+            name,
+            gid,
+            lambda gid=gid: ec2.delete_internet_gateway(InternetGatewayId=gid),
+            prepare=detach_gateway,
+            drain=True,
+        )
     for subnet in found["subnets"]:
         sid = subnet["SubnetId"]
         name = tag_dict(subnet.get("Tags")).get("Name", sid)

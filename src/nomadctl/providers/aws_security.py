@@ -21,6 +21,9 @@ from nomadctl.providers.aws_common import (
     Teardown,
     clients_sg_name,
     cluster_filter,
+    gone_ok,
+    recorded,
+    settle,
     sg_name,
     tag_dict,
     tag_spec,
@@ -154,9 +157,14 @@ def normalise_cidrs(values: list[str]) -> list[str]:
 
 
 def ensure_security_groups(
-    run: Run, vpc_id: str | None, allow: list[str], client_ports: list[PortRange]
+    run: Run,
+    vpc_id: str | None,
+    allow: list[str],
+    client_ports: list[PortRange],
+    known: dict[str, Any] | None = None,
 ) -> tuple[str | None, str | None]:
     """The main and the clients group, with their rules in the wanted state."""
+    known = known or {}
     sg_id = _ensure_group(
         run,
         vpc_id,
@@ -164,7 +172,7 @@ def ensure_security_groups(
         f"nomadctl cluster {run.cluster}: SSH and Nomad API from allowed CIDRs, members to members",
         lambda gid: main_rules(gid, allow),
         lambda rule, gid: _is_main_managed(rule, gid),
-        "sg_id",
+        ("sg_id", known),
     )
     clients_id = _ensure_group(
         run,
@@ -173,7 +181,7 @@ def ensure_security_groups(
         f"nomadctl cluster {run.cluster}: application ports on clients (--client-port)",
         lambda gid: client_rules(allow, client_ports),
         lambda rule, gid: True,
-        "clients_sg_id",
+        ("clients_sg_id", known),
     )
     return sg_id, clients_id
 
@@ -185,18 +193,13 @@ def _ensure_group(
     description: str,
     wanted_rules: Any,
     managed: Any,
-    state_key: str,
+    where: tuple[str, dict[str, Any]],
 ) -> str | None:
     ec2 = run.aws.ec2
+    state_key, known = where
     group = None
     if vpc_id:
-        groups = ec2.describe_security_groups(
-            Filters=[
-                {"Name": "vpc-id", "Values": [vpc_id]},
-                {"Name": "group-name", "Values": [name]},
-            ]
-        )["SecurityGroups"]
-        group = groups[0] if groups else None
+        group = _find_group(run, vpc_id, name, known.get(state_key))
     if group is not None and tag_dict(group.get("Tags")).get(TAG_CLUSTER) != run.cluster:
         raise CloudError(
             f"security group {name} ({group['GroupId']}) in {vpc_id} was not made by nomadctl "
@@ -207,16 +210,13 @@ def _ensure_group(
             rules = wanted_rules("<this group>")
             run.would_create("security-group", name, _summary(rules) or "no ingress")
             return None
-        gid = ec2.create_security_group(
-            GroupName=name,
-            Description=description,
-            VpcId=vpc_id,
-            TagSpecifications=[tag_spec("security-group", tags(run.cluster, name))],
-        )["GroupId"]
+        gid = _create_group(run, vpc_id, name, description)
         run.record({state_key: gid})
         rules = wanted_rules(gid)
-        if rules:
-            ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=permissions(rules))
+        if rules:  # the group made a moment ago may be InvalidGroup.NotFound
+            settle(
+                ec2.authorize_security_group_ingress, GroupId=gid, IpPermissions=permissions(rules)
+            )
         run.created("security-group", name, gid, _summary(rules) or "no ingress")
         return gid
     gid = group["GroupId"]
@@ -230,9 +230,13 @@ def _ensure_group(
         return gid
     if not run.dry_run:
         if remove:
-            ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=permissions(remove))
+            settle(
+                ec2.revoke_security_group_ingress, GroupId=gid, IpPermissions=permissions(remove)
+            )
         if add:
-            ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=permissions(add))
+            settle(
+                ec2.authorize_security_group_ingress, GroupId=gid, IpPermissions=permissions(add)
+            )
     changes = []
     if add:
         changes.append("open " + _summary(add))
@@ -240,6 +244,61 @@ def _ensure_group(
         changes.append("close " + _summary(remove))
     run.changed("security-group", name, gid, "; ".join(changes))
     return gid
+
+
+def _find_group(run: Run, vpc_id: str, name: str, recorded_id: str | None) -> dict[str, Any] | None:
+    """By VPC and name; else by the ID state.json recorded (a search may miss a new group)."""
+    ec2 = run.aws.ec2
+    groups = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [name]},
+        ]
+    )["SecurityGroups"]
+    if not groups and recorded_id:
+        found = recorded(lambda: ec2.describe_security_groups(GroupIds=[recorded_id]))
+        groups = [
+            g
+            for g in (found or {}).get("SecurityGroups", [])
+            if g.get("VpcId") == vpc_id and g.get("GroupName") == name
+        ]
+    return groups[0] if groups else None
+
+
+def _create_group(run: Run, vpc_id: str, name: str, description: str) -> str:
+    """Create the group; when the name is taken by one made a moment ago that no search lists
+    yet (no state.json: an interrupted first run), wait until the search shows it."""
+    from botocore.exceptions import ClientError
+
+    from nomadctl.providers.aws_errors import error_code
+    from nomadctl.providers.aws_session import poll
+
+    ec2 = run.aws.ec2
+    try:
+        return str(
+            settle(  # the VPC made a moment ago may be InvalidVpcID.NotFound
+                ec2.create_security_group,
+                GroupName=name,
+                Description=description,
+                VpcId=vpc_id,
+                TagSpecifications=[tag_spec("security-group", tags(run.cluster, name))],
+            )["GroupId"]
+        )
+    except ClientError as exc:
+        if error_code(exc) != "InvalidGroup.Duplicate":
+            raise
+    group = poll(
+        lambda: _find_group(run, vpc_id, name, None),
+        what=f"security group {name} to be listed",
+        timeout=60,
+        first_delay=0.2,
+    )
+    if tag_dict(group.get("Tags")).get(TAG_CLUSTER) != run.cluster:
+        raise CloudError(
+            f"security group {name} ({group['GroupId']}) in {vpc_id} was not made by nomadctl "
+            f"for cluster {run.cluster!r}; choose another --cluster name or remove that group"
+        )
+    return str(group["GroupId"])
 
 
 # ---- delete ----------------------------------------------------------------------------------
@@ -256,8 +315,10 @@ def destroy_security_groups(down: Teardown) -> None:
     for group in groups:  # rules naming another group of ours would block its deletion
         refs = {r for r in current_rules(group) if r[3] in ids and r[3] != group["GroupId"]}
         if refs and not down.dry_run:
-            ec2.revoke_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=permissions(refs)
+            gone_ok(  # a rule (or group) already gone is that step done
+                ec2.revoke_security_group_ingress,
+                GroupId=group["GroupId"],
+                IpPermissions=permissions(refs),
             )
     for group in groups:
         gid = group["GroupId"]
