@@ -20,6 +20,7 @@ class Host:
     private_ip: str
     public_ip: str | None = None
     instance_id: str | None = None  # None for hosts the user already has
+    http_port: int = 4646  # the local provider's agents may each have their own ports
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -38,4 +39,5 @@ class Host:
             private_ip=d["private_ip"],
             public_ip=d.get("public_ip"),
             instance_id=d.get("instance_id"),
+            http_port=int(d.get("http_port") or 4646),
         )

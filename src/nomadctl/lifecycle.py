@@ -211,7 +211,7 @@ def workspace_target(
         check_secret(cli.key)
     stored = acl.load_token(ws, token_kind) if token_kind else None
     return ApiTarget(
-        addresses=[f"https://{nodes.ssh_address(h, ssh)}:{API_PORT}" for h in servers],
+        addresses=[f"https://{nodes.ssh_address(h, ssh)}:{h.http_port}" for h in servers],
         ca_file=str(certstore.ca_paths(ws).cert),
         client_cert=(str(cli.cert), str(cli.key)),
         server_name=f"server.{region}.nomad",
