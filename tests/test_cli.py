@@ -87,7 +87,15 @@ def test_up_help_groups_options_in_sections() -> None:
     proc = run("-m", "nomadctl", "up", "--help")
     assert proc.returncode == 0
     found = sections(proc.stdout)
-    assert list(found) == ["Options", "AWS", "SSH", "Hosts you already have", "Nomad"]
+    assert list(found) == [
+        "Options",
+        "AWS",
+        "SSH",
+        "Hosts you already have",
+        "Nomad",
+        "This machine",
+        "Day 2",
+    ]
     assert "--vpc-cidr" in found["AWS"] and "--vpc-cidr" not in found["Options"]
     assert "--ssh-user" in found["SSH"] and "--nomad-version" in found["Nomad"]
     assert "--server TEXT" in found["Hosts you already have"]

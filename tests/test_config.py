@@ -142,7 +142,23 @@ def test_hosts_tables_plan(tmp_path: Path) -> None:
         + '[[hosts]]\nrole = "client"\naddress = "192.0.2.9"\n'
     )
     key = tmp_path / "key"
-    key.write_text("not used by a dry run")
+    key.write_text("not a key")
+    proc = nomadctl(tmp_path, "up", "--dry-run", "--ssh-key", str(key))
+    assert proc.returncode == 2 and "problem: --ssh-key" in proc.stdout  # preflight lists it
+    _ed25519_key(key)
     proc = nomadctl(tmp_path, "up", "--dry-run", "--ssh-key", str(key))
     assert proc.returncode == 0, proc.stderr
     assert "nomad-server-3" in proc.stdout and "192.0.2.9" in proc.stdout
+
+
+def _ed25519_key(path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)

@@ -38,7 +38,18 @@ def nomadctl(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 
 def static_up(cwd: Path, *extra: str) -> list[str]:
     key = cwd / "id_ed25519"
-    key.write_text("not used\n")
+    if not key.exists():  # a real key: preflight reads it before anything else runs
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+        )
+        key.chmod(0o600)
     return ["up", "--yes", "--server", next_ip(), "--ssh-key", str(key), *extra]
 
 

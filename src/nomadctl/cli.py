@@ -705,6 +705,59 @@ def up(
     acl_bootstrap: Annotated[
         bool, typer.Option(rich_help_panel="Nomad", help="Bootstrap ACLs once a leader exists.")
     ] = True,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            rich_help_panel="This machine",
+            help="Run the cluster's agents as processes on this machine (no AWS, no SSH).",
+        ),
+    ] = False,
+    releases_url: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="Nomad",
+            help="Where Nomad release zips come from (a mirror of releases.hashicorp.com).",
+        ),
+    ] = "https://releases.hashicorp.com",
+    release_key: Annotated[
+        Path | None,
+        typer.Option(
+            rich_help_panel="Nomad",
+            help="A mirror's own release-signing key (armored), with --release-key-fingerprint.",
+            show_default=False,
+        ),
+    ] = None,
+    release_key_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="Nomad",
+            help="Fingerprint (40 hex digits) --release-key must have.",
+            show_default=False,
+        ),
+    ] = None,
+    max_unavailable: Annotated[
+        int,
+        typer.Option(
+            rich_help_panel="Day 2", min=1, help="Clients restarted (or replaced) at once."
+        ),
+    ] = 1,
+    drain_deadline: Annotated[
+        float,
+        typer.Option(
+            rich_help_panel="Day 2",
+            min=0,
+            help="Seconds a client's allocations get to move before it restarts or goes.",
+        ),
+    ] = 300.0,
+    client_restart: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="Day 2",
+            help="Before a client restarts: drain it, or only mark it ineligible.",
+            click_type=click.Choice(["drain", "ineligible"]),
+        ),
+    ] = "drain",
     yes: Yes = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what exists and what would be created.")
@@ -721,218 +774,61 @@ def up(
     --server/--client it uses machines you already have. Every step finds what exists first,
     so re-running `up` after an error or an interruption carries on where it stopped.
     """
-    from nomadctl import lifecycle, nodes, render
-    from nomadctl.providers import aws
+    from nomadctl.plan.options import UpOptions
 
     _confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
-    app_ctx: AppContext = ctx.obj
-    ui = app_ctx.ui
-    static = bool(server or client)
-    ssh_key, nomad_binary, license_file = (
-        p.expanduser() if p else None for p in (ssh_key, nomad_binary, license_file)
-    )
-    facts = render.ClusterFacts(
+    options = UpOptions(
+        local=local,
+        server_hosts=tuple(server or ()),
+        client_hosts=tuple(client or ()),
+        aws={
+            "region": region,
+            "profile": profile,
+            "vpc_cidr": vpc_cidr,
+            "subnet_cidr": subnet_cidr,
+            "vpc_id": vpc_id,
+            "subnet_id": subnet_id,
+            "availability_zone": availability_zone,
+            "allow_cidrs": tuple(allow_cidr or ()),
+            "client_ports": tuple(client_port or ()),
+            "server_type": server_type,
+            "client_type": client_type,
+            "ami": ami,
+            "root_volume_size": root_volume_size,
+        },
+        servers=servers,
+        clients=clients,
+        nomad_version=nomad_version,
+        install_method=install_method,
+        nomad_binary=nomad_binary,
+        releases_url=releases_url,
+        release_key=release_key,
+        release_key_fingerprint=release_key_fingerprint or "",
+        edition=edition,
+        license_file=license_file,
         nomad_region=nomad_region,
         datacenter=datacenter,
         node_pool=node_pool,
         enable_raw_exec=enable_raw_exec,
         docker=docker,
-        edition=_choice(edition, "--edition", ("community", "enterprise")),  # type: ignore[arg-type]
-        install_method="binary"
-        if nomad_binary
-        else _choice(  # type: ignore[arg-type]
-            install_method, "--install-method", ("apt", "zip")
-        ),
-        nomad_version=nomad_version,
+        leader_timeout=leader_timeout,
+        acl_bootstrap=acl_bootstrap,
+        ssh_key=ssh_key,
+        ssh_user=ssh_user,
+        ssh_address=ssh_address,
+        bastion=bastion,
+        parallel=parallel,
+        ssh_wait=ssh_wait,
+        max_unavailable=max_unavailable,
+        drain_deadline=drain_deadline,
+        client_restart=client_restart,
+        yes=yes,
+        dry_run=dry_run,
+        skip_configure=skip_configure,
     )
-    if facts.edition == "enterprise" and license_file is None:
-        raise UsageError("--edition enterprise needs --license-file")
-    if ssh_address:
-        _choice(ssh_address, "--ssh-address", ("public", "private"))
-    ws = app_ctx.workspace()
-    if static:
-        if not server:
-            raise UsageError("--client needs at least one --server")
-        if len(server) % 2 == 0:
-            raise UsageError(f"{len(server)} servers cannot keep a quorum; use an odd number")
-        hosts = nodes.static_hosts(ws.cluster, server, client or [])
-        if ssh_key is None:
-            raise UsageError("hosts you already have need --ssh-key (a private key they accept)")
-        if dry_run:
-            ui.table(
-                f"Plan for cluster {ws.cluster!r}",
-                ["Host", "Role", "Address"],
-                ((h.name, h.role, h.private_ip) for h in hosts),
-            )
-            return
-    else:
-        opts = aws.AwsOptions(
-            region=region,
-            profile=profile,
-            vpc_cidr=vpc_cidr,
-            subnet_cidr=subnet_cidr,
-            vpc_id=vpc_id,
-            subnet_id=subnet_id,
-            availability_zone=availability_zone,
-            allow_cidrs=tuple(allow_cidr or ()),
-            client_ports=tuple(client_port or ()),
-            ssh_key=ssh_key,
-            servers=servers,
-            clients=clients,
-            server_type=server_type,
-            client_type=client_type,
-            ami=ami,
-            root_volume_size=root_volume_size,
-        )
-        opts.validate()
-        if dry_run:
-            with ui.progress("Looking at what exists") as report:
-                planned = aws.plan(ws, opts, report)
-            _show_plan(ui, planned, json_output)
-            return
-    with ws.locked():
-        result = None
-        if static:
-            ws.update_state(provider="static", hosts=[h.to_dict() for h in hosts])
-            key_path = ssh_key
-            address = ssh_address or "private"
-            auto_join = None
-        else:
-            if not yes and sys.stdin.isatty():
-                with ui.progress("Looking at what exists") as report:
-                    planned = aws.plan(ws, opts, report)
-                if planned.changed:
-                    _show_plan(ui, planned, json_output=False, to_stderr=True)
-                    _confirm(ui, f"Create/change these resources of cluster {ws.cluster!r}?")
-            with ui.progress(f"Provisioning cluster {ws.cluster!r} on AWS") as report:
-                result = aws.provision(ws, opts, report)
-            hosts = result.hosts
-            state = ws.load_state()
-            saved_key = (state.get("ssh") or {}).get("key_path")
-            key_path = Path(saved_key) if saved_key else None
-            address = ssh_address or "public"
-            joined = (state.get("aws") or {}).get("auto_join") or {}
-            auto_join = (
-                render.AutoJoin(joined["tag_key"], joined["tag_value"], result.region)
-                if joined.get("tag_key")
-                else None
-            )
-        report_data: lifecycle.UpReport | None = None
-        if not skip_configure:
-            if key_path is None:
-                raise UsageError(
-                    "no private SSH key to reach the nodes: pass --ssh-key PRIVATE_KEY_PATH"
-                )
-            ssh = nodes.SshOptions(
-                user=ssh_user,
-                key_path=key_path,
-                address=address,  # type: ignore[arg-type]
-                bastion=bastion,
-                parallel=parallel,
-                wait=ssh_wait,
-            )
-            from dataclasses import replace
+    from nomadctl.cli_run import run_up
 
-            facts = replace(
-                facts,
-                gossip_key=_gossip_key(ws),
-                servers=[h for h in hosts if h.role == "server"],
-                auto_join=auto_join,
-            )
-            node = nodes.NodeOptions(
-                facts=facts, nomad_binary=nomad_binary, license_file=license_file
-            )
-            with ui.progress(f"Configuring {len(hosts)} node(s) over SSH") as report:
-                report_data = lifecycle.configure_and_finish(
-                    ws,
-                    hosts,
-                    node,
-                    ssh,
-                    bootstrap_acl=acl_bootstrap,
-                    leader_timeout=leader_timeout,
-                    progress=report,
-                )
-    _render_up(ui, ws, result, hosts, report_data, json_output)
-    if report_data is not None and report_data.failed:
-        from nomadctl.errors import RemoteError
-
-        raise RemoteError(lifecycle.failure_message(report_data))
-
-
-def _choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise UsageError(f"{flag} {value!r}: use one of {', '.join(allowed)}")
-    return value
-
-
-def _gossip_key(ws: Workspace) -> str:
-    from nomadctl import certstore
-
-    return certstore.ensure_gossip_key(ws)[0]
-
-
-def _render_up(ui: Ui, ws: Workspace, result, hosts, report, json_output: bool) -> None:  # type: ignore[no-untyped-def]
-    """The summary of `up`: resources, nodes, and how to connect."""
-    if json_output:
-        data: dict = {"cluster": ws.cluster}  # type: ignore[type-arg]
-        if result is not None:
-            data["aws"] = result.to_dict()
-        data.update(report.to_dict() if report else {"hosts": [h.to_dict() for h in hosts]})
-        data["configured"] = report is not None and not report.failed
-        ui.json(data)
-        return
-    if result is not None:
-        ui.table(
-            f"AWS resources of cluster {ws.cluster!r} in {result.region}",
-            RESOURCE_COLUMNS,
-            _resource_rows(result.resources, ws.cluster),
-        )
-        made = {s: sum(r.status == s for r in result.resources) for s in ("created", "updated")}
-        if result.changed:
-            ui.out.print("AWS: " + ", ".join(f"{n} {s}" for s, n in made.items() if n) + ".")
-        else:
-            ui.out.print("AWS: nothing to change, every resource already exists.")
-    by_name = {r.host.name: r for r in report.hosts} if report else {}
-    ui.table(
-        f"Nodes of cluster {ws.cluster!r}",
-        ["Node", "Role", "Private IP", "Public IP", "State"],
-        (
-            (
-                h.name,
-                h.role,
-                h.private_ip,
-                h.public_ip or "",
-                status_cell(by_name[h.name].status) if h.name in by_name else "not configured",
-            )
-            for h in hosts
-        ),
-    )
-    if report is None or report.failed:
-        return
-    servers = [h for h in hosts if h.role == "server"]
-    first = servers[0]
-    ui.out.print(
-        f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, ACLs {report.acl}."
-        f"\n  API:      https://{first.public_ip or first.private_ip}:4646 (mutual TLS)"
-        f'\n  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members'
-        f"\n  Status:   nomadctl --cluster {ws.cluster} status"
-        f"\n  SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}",
-        markup=False,
-    )
-
-
-def _show_plan(ui: Ui, planned, json_output: bool, to_stderr: bool = False) -> None:  # type: ignore[no-untyped-def]
-    if json_output:
-        ui.json(planned.to_dict())
-        return
-    target = Ui(out=ui.err, err=ui.err) if to_stderr else ui
-    target.table(
-        f"Plan for cluster {planned.cluster!r} in {planned.region}",
-        RESOURCE_COLUMNS,
-        _resource_rows(planned.resources, planned.cluster),
-    )
-    if not planned.changed:
-        target.out.print("Nothing to change: every resource already exists.")
+    run_up(ctx.obj, options, json_output)
 
 
 @app.command(cls=SectionedCommand)

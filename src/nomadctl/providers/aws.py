@@ -109,6 +109,9 @@ class Provisioned:
     resources: list[Resource] = field(default_factory=list)
     hosts: list[Host] = field(default_factory=list)
     dry_run: bool = False
+    # What a plan read, handed to the `provision` that follows it so AWS is not asked twice:
+    # the IDs found, the launch specs (images resolved), the detected --allow-cidr.
+    seen: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def changed(self) -> bool:
@@ -139,8 +142,15 @@ def plan(ws: Workspace, opts: AwsOptions, progress: Progress = _quiet) -> Provis
     return _run(ws, opts, progress, dry_run=True)
 
 
-def provision(ws: Workspace, opts: AwsOptions, progress: Progress = _quiet) -> Provisioned:
-    return _run(ws, opts, progress, dry_run=False)
+def provision(
+    ws: Workspace,
+    opts: AwsOptions,
+    progress: Progress = _quiet,
+    planned: Provisioned | None = None,
+) -> Provisioned:
+    """Create (or find) everything. With the `plan` shown to the user, what it read (IDs,
+    images, checks, the public IP) is used, not asked again."""
+    return _run(ws, opts, progress, dry_run=False, planned=planned)
 
 
 def connect(region: str | None, profile: str | None):  # type: ignore[no-untyped-def]
@@ -162,7 +172,13 @@ def _region_for(ws: Workspace, opts: AwsOptions, state: dict[str, Any]) -> str |
     return opts.region or recorded
 
 
-def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> Provisioned:
+def _run(
+    ws: Workspace,
+    opts: AwsOptions,
+    progress: Progress,
+    dry_run: bool,
+    planned: Provisioned | None = None,
+) -> Provisioned:
     from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
     from nomadctl.providers.aws_errors import translated
     from nomadctl.providers.aws_images import check_vcpu_quota
@@ -170,8 +186,9 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
 
     opts.validate()
     state = ws.load_state() if ws.state_path.exists() else {}
-    known: dict[str, Any] = dict(state.get("aws") or {})
-    aws = connect(_region_for(ws, opts, state), opts.profile)
+    seen = planned.seen if planned is not None else {}
+    known: dict[str, Any] = {**(state.get("aws") or {}), **seen.get("known", {})}
+    aws = seen.get("aws") or connect(_region_for(ws, opts, state), opts.profile)
     aws_state: dict[str, Any] = {**known, "region": aws.region}
 
     def record(changes: dict[str, Any]) -> None:
@@ -185,7 +202,7 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
         ws.create()
         record({})
 
-    allow = aws_security.normalise_cidrs(list(opts.allow_cidrs))
+    allow = seen.get("allow") or aws_security.normalise_cidrs(list(opts.allow_cidrs))
     if not allow:
         progress("detecting your public IP for --allow-cidr")
         allow = [detect_public_cidr()]
@@ -193,14 +210,18 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
     vpc_cidr, subnet_cidr = aws_network.parse_vpc_cidrs(opts.vpc_cidr, opts.subnet_cidr)
 
     with translated(aws):
-        progress(f"checking images and instance types in {aws.region}")
-        specs = _launch_specs(aws, opts)
         types = sorted({opts.server_type, opts.client_type})
-        if opts.availability_zone:  # checked now, before anything is created
-            aws_network.choose_zone(aws, opts.availability_zone, types)
-        _preflight(run)
-        existing = aws_instances.find_instances(aws, ws.cluster)
-        check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
+        if "specs" in seen:  # the plan checked images, zone, names and quota just now
+            specs, existing = seen["specs"], seen["existing"]
+        else:
+            progress(f"checking images and instance types in {aws.region}")
+            specs = _launch_specs(aws, opts)
+            if opts.availability_zone:  # checked now, before anything is created
+                aws_network.choose_zone(aws, opts.availability_zone, types)
+            _preflight(run)
+            existing = aws_instances.find_instances(aws, ws.cluster)
+            check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
+        result.seen = {"aws": aws, "allow": allow, "specs": specs, "existing": existing}
 
         progress("network")
         net = aws_network.ensure_network(
@@ -250,6 +271,7 @@ def _run(ws: Workspace, opts: AwsOptions, progress: Progress, dry_run: bool) -> 
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
     result.hosts = hosts
+    result.seen["known"] = {k: v for k, v in aws_state.items() if k != "region"}
     if not dry_run:
         ws.update_state(hosts=[h.to_dict() for h in hosts])
     return result

@@ -1,0 +1,208 @@
+"""What `nomadctl up` does between parsing and exiting: build the plan, show it, ask,
+run it step by step with progress, render the summary. Kept out of cli.py so that the
+command body stays a parse-and-call and `--help` imports none of this."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Any
+
+from nomadctl.errors import RemoteError, UsageError
+from nomadctl.plan.core import Plan, Step
+from nomadctl.plan.options import UpOptions
+from nomadctl.ui import Ui, status_cell
+
+ACTION_STYLE = {"create": "create", "keep": "exists", "use": "exists", "remove": "delete"}
+
+
+def run_up(app_ctx: Any, options: UpOptions, json_output: bool) -> None:
+    from nomadctl.plan import up as up_plan
+
+    ui: Ui = app_ctx.ui
+    ws = app_ctx.workspace()
+    with ui.progress(f"Planning cluster {ws.cluster!r}") as report:
+        plan, run = up_plan.build(ws, options, report)
+    if options.dry_run:
+        show_plan(ui, plan, json_output)
+        if plan.problems:
+            raise UsageError(
+                f"{len(plan.problems)} problem(s) to fix before `up`: {plan.problems[0]}"
+            )
+        return
+    _confirm_plan(ui, plan, options)
+    with ws.locked():
+        try:
+            plan.run(lambda step: _step_progress(ui, step))
+        except BaseException:
+            up_plan.cancel_background(run)
+            raise
+        finally:
+            if plan.steps and plan.steps[2].status == "failed":
+                _after_failure(ui, plan, ws)
+    render_up(ui, ws, plan, run, json_output)
+    if run.report is not None and run.report.failed:
+        from nomadctl import lifecycle
+
+        raise RemoteError(lifecycle.failure_message(run.report))
+
+
+def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
+    """Anything billed, or the first use of machines you own, needs a yes."""
+    pplan = plan.provider
+    first_use = any(h.action == "use" for h in pplan.hosts)
+    if options.yes or not (pplan.spends_money or first_use):
+        for warning in plan.warnings:
+            ui.info(f"warning: {warning}")
+        return
+    what = (
+        f"create/change {plan.cluster!r}'s resources on {pplan.where}"
+        if pplan.spends_money
+        else f"install Nomad on {len(pplan.hosts)} host(s) you already have"
+    )
+    if not sys.stdin.isatty():
+        cost = f" ({pplan.costs.text()})" if pplan.costs is not None else ""
+        raise UsageError(
+            f"`up` would {what}{cost}: pass --yes to confirm (stdin is not a terminal); "
+            "--dry-run shows the plan"
+        )
+    show_plan(Ui(out=ui.err, err=ui.err), plan, json_output=False)
+    from nomadctl.cli import _confirm
+
+    if pplan.spends_money:
+        question = f"Create/change these resources of cluster {plan.cluster!r}?"
+    else:
+        question = f"Install Nomad on these {len(pplan.hosts)} host(s)?"
+    _confirm(ui, question)
+
+
+@contextmanager
+def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
+    with ui.progress(f"{step.name}: {step.detail}") as report:
+        yield report
+    if step.status == "done" and step.name not in ("summary", "preflight"):
+        ui.info(f"[green]✓[/] {step.name}: {step.outcome}")
+
+
+def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
+    """Provisioning failed midway: say what exists and how to remove it."""
+    where = plan.provider.where
+    ui.info(
+        f"some of cluster {plan.cluster!r}'s resources may exist on {where}: re-run "
+        f"`nomadctl --cluster {plan.cluster} up` to finish, or "
+        f"`nomadctl --cluster {plan.cluster} down` to remove them"
+    )
+
+
+def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
+    """The plan as the prompt and --dry-run show it: hosts, resources, cost, steps."""
+    from nomadctl.cli import RESOURCE_COLUMNS, _resource_rows
+
+    if json_output:
+        ui.json(plan.to_dict())
+        return
+    pplan = plan.provider
+    ui.table(
+        f"Plan for cluster {plan.cluster!r} on {pplan.where}",
+        ["Node", "Role", "Address", "Action", "Detail"],
+        (
+            (h.name, h.role, h.address, status_cell(ACTION_STYLE.get(h.action, h.action)), h.detail)
+            for h in pplan.hosts
+        ),
+    )
+    if pplan.resources:
+        ui.table(
+            "Resources",
+            RESOURCE_COLUMNS,
+            _resource_rows(pplan.resources, plan.cluster),
+        )
+        if not pplan.changed:
+            ui.out.print("Nothing to change: every resource already exists.")
+    if pplan.costs is not None:
+        ui.out.print(f"Cost while running: {pplan.costs.text()}", markup=False)
+    ui.table(
+        "Steps",
+        ["#", "Step", "What it does"],
+        (
+            (str(i), s.name, f"skipped ({s.skipped})" if s.skipped else s.detail)
+            for i, s in enumerate(plan.steps, start=1)
+        ),
+    )
+    for warning in plan.warnings:
+        ui.out.print(f"warning: {warning}", markup=False)
+    for problem in plan.problems:
+        ui.out.print(f"problem: {problem}", markup=False)
+
+
+def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
+    """The summary of `up`: resources, nodes, and how to connect."""
+    from nomadctl.cli import RESOURCE_COLUMNS, _resource_rows
+
+    applied, report = run.applied, run.report
+    hosts = applied.hosts if applied else []
+    if json_output:
+        data: dict[str, Any] = {"cluster": ws.cluster, "provider": plan.provider.provider}
+        if plan.provider.provider == "aws" and applied is not None:
+            data["aws"] = {
+                "cluster": ws.cluster,
+                "region": applied.region,
+                "changed": any(r.status in ("created", "updated") for r in applied.resources),
+                "resources": [r.to_dict() for r in applied.resources],
+                "hosts": [h.to_dict() for h in hosts],
+            }
+        data.update(report.to_dict() if report else {"hosts": [h.to_dict() for h in hosts]})
+        data["configured"] = report is not None and not report.failed
+        data["steps"] = [s.to_dict() for s in plan.steps]
+        ui.json(data)
+        return
+    if applied is not None and applied.resources:
+        ui.table(
+            f"AWS resources of cluster {ws.cluster!r} in {applied.region}",
+            RESOURCE_COLUMNS,
+            _resource_rows(applied.resources, ws.cluster),
+        )
+        made = {s: sum(r.status == s for r in applied.resources) for s in ("created", "updated")}
+        if any(made.values()):
+            ui.out.print("AWS: " + ", ".join(f"{n} {s}" for s, n in made.items() if n) + ".")
+        else:
+            ui.out.print("AWS: nothing to change, every resource already exists.")
+    _nodes_table(ui, ws, hosts, report)
+    if report is None or report.failed:
+        return
+    _connect_lines(ui, ws, plan, hosts, report)
+
+
+def _nodes_table(ui: Ui, ws: Any, hosts: list[Any], report: Any) -> None:
+    by_name = {r.host.name: r for r in report.hosts} if report else {}
+    ui.table(
+        f"Nodes of cluster {ws.cluster!r}",
+        ["Node", "Role", "Private IP", "Public IP", "State"],
+        (
+            (
+                h.name,
+                h.role,
+                h.private_ip,
+                h.public_ip or "",
+                status_cell(by_name[h.name].status) if h.name in by_name else "not configured",
+            )
+            for h in hosts
+        ),
+    )
+
+
+def _connect_lines(ui: Ui, ws: Any, plan: Plan, hosts: list[Any], report: Any) -> None:
+    servers = [h for h in hosts if h.role == "server"]
+    first = servers[0]
+    lines = [
+        f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, ACLs {report.acl}.",
+        f"  API:      https://{first.public_ip or first.private_ip}:{first.http_port} (mutual TLS)",
+        f'  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members',
+        f"  Status:   nomadctl --cluster {ws.cluster} status",
+    ]
+    if plan.provider.provider == "local":
+        lines.append(f"  Logs:     nomadctl --cluster {ws.cluster} logs {first.name}")
+    else:
+        lines.append(f"  SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}")
+    extra = getattr(plan.provider, "notes", None) or []
+    lines += [f"  {n}" for n in extra]
+    ui.out.print("\n".join(lines), markup=False)

@@ -1,0 +1,222 @@
+"""`up` as one plan: preflight, certificates, provision, node certificates, configure,
+leader, ACL bootstrap, summary.
+
+`build` reads once (local checks, then the provider's plan: the only AWS read before the
+prompt) and returns the `Plan` that the prompt and `--dry-run` show; `execute` runs that same
+plan. Each step is safe to re-run: every one finds what exists before it makes anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from nomadctl import certstore, lifecycle, nodes, preflight
+from nomadctl.plan.core import Plan, Progress, Step
+from nomadctl.plan.options import UpOptions, Validated, validate
+from nomadctl.providers.base import Applied
+from nomadctl.workspace import Workspace
+
+
+@dataclass
+class UpRun:
+    """What the steps hand each other while `up` runs."""
+
+    ws: Workspace
+    checked: Validated
+    plan: Plan
+    applied: Applied | None = None
+    report: lifecycle.UpReport | None = None
+    early: Any = None  # lifecycle._EarlyFinish: leader + ACLs start once servers are done
+    results: list[Any] = field(default_factory=list)
+
+
+def _problems(checked: Validated) -> list[preflight.Problem]:
+    return preflight.check(checked.inputs)
+
+
+def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, UpRun]:
+    """Validate, check local inputs, ask the provider what it would do; change nothing.
+
+    Local problems stop here (before any AWS call) unless this is a dry run, which lists
+    them all in the plan instead."""
+    checked = validate(ws, options)
+    problems = _problems(checked)
+    if problems and not options.dry_run:
+        preflight.require(problems)
+    if problems:  # dry run: show every problem, ask no one else anything
+        from nomadctl.providers.base import ProviderPlan
+
+        provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
+    else:
+        provider_plan = checked.provider.plan(ws, progress)
+    plan = Plan(
+        "up",
+        ws.cluster,
+        provider_plan,
+        problems=[p.text() for p in problems],
+        dry_run=options.dry_run,
+    )
+    run = UpRun(ws, checked, plan)
+    plan.steps = _steps(run)
+    return plan, run
+
+
+def _steps(run: UpRun) -> list[Step]:
+    opts, pplan = run.checked.options, run.plan.provider
+    creates = sum(h.action == "create" for h in pplan.hosts)
+    keeps = len(pplan.hosts) - creates
+    ca = certstore.ca_paths(run.ws)
+    no_config = "--skip-configure" if opts.skip_configure else ""
+    agents = run.checked.provider.agents(run.ws)
+    return [
+        Step("preflight", "local inputs: CA, keys, binary, licence", lambda p: "passed"),
+        Step(
+            "certificates",
+            f"reuse the CA in {ca.cert.parent}"
+            if ca.cert.exists()
+            else "create a CA, cli certificate and gossip key in the workspace",
+            lambda p: _certificates(run),
+        ),
+        Step(
+            "provision",
+            f"{pplan.where}: {creates} node(s) to create, {keeps} to use"
+            + (
+                ", other resources to create or change"
+                if pplan.changed and creates == 0 and pplan.provider == "aws"
+                else ""
+            ),
+            lambda p: _provision(run, p),
+        ),
+        Step(
+            "node certificates",
+            "one certificate per node, signed by the CA",
+            lambda p: _node_certificates(run),
+            skipped=no_config,
+        ),
+        Step(
+            "configure",
+            f"install and configure Nomad on every node ({agents.describe()})",
+            lambda p: _configure(run, p),
+            skipped=no_config,
+        ),
+        Step(
+            "leader",
+            f"wait up to {opts.leader_timeout:.0f}s for a leader",
+            lambda p: _leader(run, p),
+            skipped=no_config,
+        ),
+        Step(
+            "acl bootstrap",
+            "bootstrap ACLs once; save the management and user tokens",
+            lambda p: _acl(run),
+            skipped=no_config or ("" if opts.acl_bootstrap else "--no-acl-bootstrap"),
+        ),
+        Step("summary", "print how to connect", lambda p: "shown"),
+    ]
+
+
+def _certificates(run: UpRun) -> str:
+    facts = run.checked.facts
+    records = certstore.ensure(run.ws, certstore.CertOptions(region=facts.nomad_region))
+    run.ws.update_state(
+        nomad={"region": facts.nomad_region, "datacenter": facts.datacenter},
+        install={"method": facts.install_method},
+    )
+    made = [r for r in records if getattr(r, "status", "") == "created"]
+    return f"{len(made)} created, {len(records) - len(made)} reused"
+
+
+def _provision(run: UpRun, progress: Progress) -> str:
+    run.ws.create()
+    run.applied = run.checked.provider.apply(run.ws, run.plan.provider, progress)
+    return f"{len(run.applied.hosts)} node(s)"
+
+
+def _node_options(run: UpRun) -> nodes.NodeOptions:
+    assert run.applied is not None
+    facts = replace(
+        run.checked.facts,
+        gossip_key=certstore.ensure_gossip_key(run.ws)[0],
+        servers=[h for h in run.applied.hosts if h.role == "server"],
+        auto_join=run.applied.auto_join,
+    )
+    opts = run.checked.options
+    return nodes.NodeOptions(
+        facts=facts, nomad_binary=opts.nomad_binary, license_file=opts.license_file
+    )
+
+
+def _node_certificates(run: UpRun) -> str:
+    assert run.applied is not None
+    ca = certstore.load_ca(run.ws)
+    region = run.checked.facts.nomad_region
+    for host in run.applied.hosts:
+        certstore.ensure_node_cert(
+            run.ws,
+            ca,
+            name=host.name,
+            kind=host.role,
+            region=region,
+            addresses=[host.private_ip, host.public_ip or ""],
+        )
+    return f"{len(run.applied.hosts)} node certificate(s) ready"
+
+
+def _configure(run: UpRun, progress: Progress) -> str:
+    """Configure every node; the leader wait and ACL bootstrap start in the background as
+    soon as every server is configured (clients may take much longer: Docker)."""
+    from nomadctl.api import warm_up
+
+    assert run.applied is not None
+    opts = run.checked.options
+    warm_up()  # the API client's imports overlap the node work
+    run.early = lifecycle._EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
+    agents = run.checked.provider.agents(run.ws)
+    try:
+        run.results = agents.configure(
+            run.ws,
+            run.applied.hosts,
+            _node_options(run),
+            progress,
+            on_servers_done=run.early.start,
+        )
+    except BaseException:
+        run.early.stop()
+        raise
+    run.report = lifecycle.UpReport(run.results)
+    failed = run.report.failed
+    return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured"
+
+
+def _leader(run: UpRun, progress: Progress) -> str:
+    assert run.report is not None
+    if run.early is not None and run.early.thread is not None:
+        run.early.progress = progress
+        run.early.join()
+        if run.early.error is not None and not run.report.failed:
+            raise run.early.error
+        run.report.leader, run.report.acl = run.early.report.leader, run.early.report.acl
+    elif not run.report.failed:
+        opts = run.checked.options
+        lifecycle.finish(
+            run.ws,
+            run.report,
+            bootstrap_acl=opts.acl_bootstrap,
+            leader_timeout=opts.leader_timeout,
+            progress=progress,
+        )
+    return f"leader {run.report.leader}" if run.report.leader else "no leader (a server failed)"
+
+
+def _acl(run: UpRun) -> str:
+    assert run.report is not None
+    return f"ACLs {run.report.acl}" if run.report.acl else "not bootstrapped"
+
+
+def cancel_background(run: UpRun) -> None:
+    """Ctrl-C or a failed step: end the background leader wait at once."""
+    early = run.early
+    if early is not None and isinstance(early.cancel, threading.Event):
+        early.stop()

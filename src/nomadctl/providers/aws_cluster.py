@@ -1,0 +1,135 @@
+"""The AWS provider behind the common interface: network, firewall, key, IAM, instances.
+
+The work is in `providers.aws` (find-or-create by tag); this adapter turns its plan into the
+common `ProviderPlan` (with what it costs), hands the same plan to `provision`, and reaches
+the instances over SSH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from nomadctl import costs, nodes, render
+from nomadctl.hosts import Host
+from nomadctl.providers.aws import AwsOptions, Provisioned
+from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
+from nomadctl.providers.ssh_agents import SshAgents
+from nomadctl.workspace import Workspace
+
+NAME = "aws"
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+USUAL_SERVERS = (1, 3, 5)
+MANY_CLIENTS = 50
+
+
+def _estimate(opts: AwsOptions) -> costs.Estimate:
+    return costs.estimate(
+        [
+            costs.Machines("server", opts.server_type, opts.servers, opts.root_volume_size),
+            costs.Machines("client", opts.client_type, opts.clients, opts.root_volume_size),
+        ]
+    )
+
+
+def warnings(opts: AwsOptions) -> list[str]:
+    """What a careful reviewer of the plan would point out before saying yes."""
+    out = []
+    open_to = [c for c in opts.allow_cidrs if c.strip() in OPEN_CIDRS]
+    if open_to:
+        out.append(
+            f"--allow-cidr {open_to[0]} opens SSH (22) and the Nomad API (4646) to the whole "
+            "internet (mTLS and ACLs still apply); prefer your own address range"
+        )
+    if opts.servers not in USUAL_SERVERS:
+        out.append(
+            f"{opts.servers} servers: Nomad recommends 3 or 5 (more servers slow every write)"
+        )
+    if opts.clients == 0:
+        out.append("no clients: the cluster can take jobs but run none")
+    elif opts.clients > MANY_CLIENTS:
+        out.append(f"{opts.clients} clients: check your EC2 vCPU quota and the cost line")
+    return out
+
+
+def _planned_hosts(cluster: str, opts: AwsOptions, found: Provisioned) -> list[PlannedHost]:
+    have = {h.name: h for h in found.hosts}
+    out = []
+    for role, count, itype in (
+        ("server", opts.servers, opts.server_type),
+        ("client", opts.clients, opts.client_type),
+    ):
+        for i in range(1, count + 1):
+            name = f"{cluster}-{role}-{i}"
+            host = have.get(name)
+            out.append(
+                PlannedHost(
+                    name,
+                    role,  # type: ignore[arg-type]
+                    (host.public_ip or host.private_ip) if host else "",
+                    "keep" if host else "create",
+                    itype,
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class AwsProvider:
+    opts: AwsOptions
+    ssh: nodes.SshOptions
+    name: str = NAME
+
+    def validate(self, cluster: str) -> None:
+        self.opts.validate()
+
+    def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
+        from nomadctl.providers import aws
+
+        found = aws.plan(ws, self.opts, progress)
+        return ProviderPlan(
+            provider=NAME,
+            where=f"AWS {found.region}",
+            hosts=_planned_hosts(ws.cluster, self.opts, found),
+            resources=found.resources,
+            changed=found.changed,
+            spends_money=found.changed,
+            costs=_estimate(self.opts),
+            warnings=warnings(self.opts),
+            detail=found,
+        )
+
+    def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
+        from nomadctl.providers import aws
+
+        result = aws.provision(ws, self.opts, progress, planned=plan.detail)
+        joined = (ws.load_state().get("aws") or {}).get("auto_join") or {}
+        auto_join = (
+            render.AutoJoin(joined["tag_key"], joined["tag_value"], result.region)
+            if joined.get("tag_key")
+            else None
+        )
+        return Applied(result.hosts, result.resources, result.region, auto_join)
+
+    def hosts(self, ws: Workspace) -> list[Host]:
+        from nomadctl import lifecycle
+
+        return lifecycle.hosts_of(ws.load_state()) if ws.state_path.exists() else []
+
+    def agents(self, ws: Workspace) -> SshAgents:
+        """SSH with the key `apply` recorded (the workspace's own, or --ssh-key)."""
+        saved = (ws.load_state().get("ssh") or {}) if ws.state_path.exists() else {}
+        key = self.ssh.key_path or (Path(saved["key_path"]) if saved.get("key_path") else None)
+        return SshAgents(replace(self.ssh, key_path=key))
+
+    def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
+        from nomadctl.providers import aws
+
+        state = ws.load_state() if ws.state_path.exists() else {}
+        region = aws.resolve_region(
+            self.opts.region or (state.get("aws") or {}).get("region"), self.opts.profile
+        )
+        resources = aws.destroy(
+            ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
+        )
+        return Destroyed(resources, where=f"AWS {region}")
