@@ -25,6 +25,7 @@ STEPS = [
     "configure",
     "leader",
     "acl bootstrap",
+    "scale in",
     "summary",
 ]
 

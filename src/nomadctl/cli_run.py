@@ -51,15 +51,17 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
     """Anything billed, or the first use of machines you own, needs a yes."""
     pplan = plan.provider
     first_use = any(h.action == "use" for h in pplan.hosts)
-    if options.yes or not (pplan.spends_money or first_use):
+    removes = [h.name for h in pplan.hosts if h.action == "remove"]
+    if options.yes or not (pplan.spends_money or first_use or removes):
         for warning in plan.warnings:
             ui.info(f"warning: {warning}")
         return
-    what = (
-        f"create/change {plan.cluster!r}'s resources on {pplan.where}"
-        if pplan.spends_money
-        else f"install Nomad on {len(pplan.hosts)} host(s) you already have"
-    )
+    if pplan.spends_money:
+        what = f"create/change {plan.cluster!r}'s resources on {pplan.where}"
+    elif removes:
+        what = f"drain and remove {', '.join(removes)}"
+    else:
+        what = f"install Nomad on {len(pplan.hosts)} host(s) you already have"
     if not sys.stdin.isatty():
         cost = f" ({pplan.costs.text()})" if pplan.costs is not None else ""
         raise UsageError(
@@ -71,6 +73,8 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
 
     if pplan.spends_money:
         question = f"Create/change these resources of cluster {plan.cluster!r}?"
+    elif removes:
+        question = f"Drain and remove {', '.join(removes)}?"
     else:
         question = f"Install Nomad on these {len(pplan.hosts)} host(s)?"
     _confirm(ui, question)

@@ -330,8 +330,14 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
     return reset
 
 
-def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 32) -> list[str]:
-    """Stop and remove Nomad from hosts the user keeps (static clusters)."""
+def teardown_hosts(
+    ws: Workspace,
+    progress: Progress,
+    parallel: int = 32,
+    hosts: Sequence[Host] | None = None,
+) -> list[str]:
+    """Stop and remove Nomad from hosts the user keeps (static clusters); `hosts`: only
+    those (a scale-in), else every recorded host."""
     from concurrent.futures import ThreadPoolExecutor
 
     state = ws.load_state()
@@ -354,7 +360,7 @@ def teardown_hosts(ws: Workspace, progress: Progress, parallel: int = 32) -> lis
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        return [e for e in pool.map(one, hosts_of(state)) if e]
+        return [e for e in pool.map(one, hosts_of(state) if hosts is None else hosts) if e]
 
 
 def configure_and_finish(

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl import certstore, lifecycle, nodes, preflight
+from nomadctl.hosts import Host
+from nomadctl.plan import scale
 from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.plan.options import UpOptions, Validated, validate
-from nomadctl.providers.base import Applied
+from nomadctl.providers.base import Applied, PlannedHost, ProviderPlan
 from nomadctl.workspace import Workspace
 
 
@@ -30,6 +32,19 @@ class UpRun:
     report: lifecycle.UpReport | None = None
     early: Any = None  # lifecycle._EarlyFinish: leader + ACLs start once servers are done
     results: list[Any] = field(default_factory=list)
+    going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
+
+
+def _going(ws: Workspace, checked: Validated, pplan: ProviderPlan) -> list[Host]:
+    """Recorded nodes the new plan does not name: they leave (scale-in), shown in the plan."""
+    recorded = checked.provider.hosts(ws)
+    going = scale.surplus(ws, recorded, [h.name for h in pplan.hosts])
+    scale.check([*recorded, *scale.leaving(ws)], going)
+    pplan.hosts += [
+        PlannedHost(h.name, h.role, h.public_ip or h.private_ip, "remove", "drain, stop, remove")
+        for h in going
+    ]
+    return going
 
 
 def _problems(checked: Validated) -> list[preflight.Problem]:
@@ -46,11 +61,10 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     if problems and not options.dry_run:
         preflight.require(problems)
     if problems:  # dry run: show every problem, ask no one else anything
-        from nomadctl.providers.base import ProviderPlan
-
         provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
     else:
         provider_plan = checked.provider.plan(ws, progress)
+    going = _going(ws, checked, provider_plan)
     plan = Plan(
         "up",
         ws.cluster,
@@ -58,7 +72,7 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         problems=[p.text() for p in problems],
         dry_run=options.dry_run,
     )
-    run = UpRun(ws, checked, plan)
+    run = UpRun(ws, checked, plan, going=going)
     plan.steps = _steps(run)
     return plan, run
 
@@ -113,6 +127,18 @@ def _steps(run: UpRun) -> list[Step]:
             lambda p: _acl(run),
             skipped=no_config or ("" if opts.acl_bootstrap else "--no-acl-bootstrap"),
         ),
+        Step(
+            "scale in",
+            "drain, stop and remove: " + ", ".join(h.name for h in run.going),
+            lambda p: scale.run(
+                run.ws,
+                run.checked.provider,
+                run.going,
+                drain_deadline=opts.drain_deadline,
+                progress=p,
+            ),
+            skipped=no_config or ("" if run.going else "no node leaves"),
+        ),
         Step("summary", "print how to connect", lambda p: "shown"),
     ]
 
@@ -131,6 +157,8 @@ def _certificates(run: UpRun) -> str:
 def _provision(run: UpRun, progress: Progress) -> str:
     run.ws.create()
     run.applied = run.checked.provider.apply(run.ws, run.plan.provider, progress)
+    if run.going:  # out of "hosts" now, but tracked until they are gone
+        scale.remember(run.ws, run.going)
     return f"{len(run.applied.hosts)} node(s)"
 
 

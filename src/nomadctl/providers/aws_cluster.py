@@ -7,6 +7,7 @@ the instances over SSH.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -121,6 +122,17 @@ class AwsProvider:
         saved = (ws.load_state().get("ssh") or {}) if ws.state_path.exists() else {}
         key = self.ssh.key_path or (Path(saved["key_path"]) if saved.get("key_path") else None)
         return SshAgents(replace(self.ssh, key_path=key))
+
+    def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
+        """Terminate these instances (scale-in) and wait until they are gone."""
+        from nomadctl.providers import aws, aws_instances
+
+        ids = [h.instance_id for h in hosts if h.instance_id]
+        if not ids:
+            return
+        region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
+        conn = aws.connect(region, self.opts.profile)
+        aws_instances.terminate(conn, ids, progress)
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         from nomadctl.providers import aws

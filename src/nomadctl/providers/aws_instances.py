@@ -10,6 +10,7 @@ error names what already runs (and bills) and says how to finish or delete it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nomadctl.errors import CloudError
@@ -313,6 +314,27 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
 
 
 # ---- delete ----------------------------------------------------------------------------------
+
+
+def terminate(aws: Any, ids: list[str], progress: Callable[[str], None]) -> None:
+    """Terminate some of the cluster's instances (scale-in) and wait until they are gone."""
+    from nomadctl.providers.aws_errors import translated
+
+    with translated(aws):
+        progress(f"terminating {', '.join(ids)}")
+        aws.ec2.terminate_instances(InstanceIds=ids)
+
+        def gone() -> bool | None:
+            reply = aws.ec2.describe_instances(InstanceIds=ids)
+            states = [
+                i["State"]["Name"] for r in reply.get("Reservations", []) for i in r["Instances"]
+            ]
+            if any(s != "terminated" for s in states):
+                progress(f"waiting for {len(ids)} instance(s) to terminate")
+                return None
+            return True
+
+        poll(gone, what="instances to terminate", timeout=TERMINATED_WAIT)
 
 
 def destroy_instances(down: Teardown) -> None:

@@ -85,6 +85,9 @@ class StaticProvider:
             return []
         return lifecycle.hosts_of(ws.load_state())
 
+    def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
+        """The machines are yours: teardown already took off what nomadctl put there."""
+
     def agents(self, ws: Workspace) -> SshAgents:
         return SshAgents(self.ssh)
 

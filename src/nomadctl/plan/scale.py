@@ -1,0 +1,143 @@
+"""Scale in: the nodes `up` was told to drop leave the cluster safely, one kind at a time.
+
+Clients first: each is drained through Nomad's API (its allocations move elsewhere within
+`--drain-deadline`), its agent stopped, then the provider removes the machine (terminates the
+instance, cleans the host you keep, deletes the local agent). Servers next, one at a time:
+the agent is stopped, the server made to leave serf and raft (force-leave and raft peer
+removal when it did not leave by itself), and autopilot must report the cluster healthy
+before the next one goes. Never below quorum, never to an even count (`rollout.scale_in`).
+
+Until a node is gone it stays in state.json under "leaving", so an interrupted scale-in is
+finished by the next `up`, and nothing is forgotten while it still runs (or bills).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nomadctl import lifecycle, operations, rollout
+from nomadctl.api import Api
+from nomadctl.errors import NomadctlError, RemoteError
+from nomadctl.hosts import Host
+from nomadctl.plan.core import Progress
+from nomadctl.workspace import Workspace
+
+HEALTHY_WAIT = 120.0  # seconds autopilot gets to report healthy after a server left
+
+
+def leaving(ws: Workspace) -> list[Host]:
+    """Nodes a previous `up` started removing and did not finish."""
+    if not ws.state_path.exists():
+        return []
+    return lifecycle.hosts_of({"hosts": ws.load_state().get("leaving") or []})
+
+
+def surplus(ws: Workspace, recorded: Sequence[Host], wanted: Sequence[str]) -> list[Host]:
+    """Recorded nodes (and unfinished leavers) the new plan does not name, newest first."""
+    keep = set(wanted)
+    seen: dict[str, Host] = {h.name: h for h in [*leaving(ws), *recorded] if h.name not in keep}
+    return sorted(seen.values(), key=lambda h: (h.role != "client", _index(h.name)), reverse=False)
+
+
+def _index(name: str) -> int:
+    tail = name.rsplit("-", 1)[-1]
+    return -int(tail) if tail.isdigit() else 0
+
+
+def check(recorded: Sequence[Host], going: Sequence[Host]) -> None:
+    """Refuse a scale-in that would leave an even or empty set of servers, or that passes
+    through two voters: servers leave by being stopped and then removed from raft (Nomad
+    servers do not leave raft on their own when stopped: leave_on_interrupt is off), which
+    keeps a quorum only while at least three voters remain before each stop."""
+    from nomadctl.errors import UsageError
+
+    servers = {h.name for h in recorded if h.role == "server"}
+    gone = {h.name for h in going if h.role == "server"}
+    if not gone:
+        return
+    left = len(servers - gone)
+    rollout.check_server_count(left)
+    if left < 3:
+        raise UsageError(
+            f"going from {len(servers)} servers to {left} passes through 2 voters, where "
+            "stopping one loses the quorum; keep at least 3 servers, or `down` and `up` anew"
+        )
+
+
+def remember(ws: Workspace, going: Sequence[Host]) -> None:
+    ws.update_state(leaving=[h.to_dict() for h in going])
+
+
+def _forget(ws: Workspace, host: Host) -> None:
+    state = ws.load_state()
+    state["leaving"] = [h for h in state.get("leaving") or [] if h.get("name") != host.name]
+    ws.save_state(state)
+
+
+def _node_id(api: Api, name: str) -> str | None:
+    for node in api.nodes():
+        if node.get("Name") == name and node.get("Status") != "down":
+            return str(node["ID"])
+    return None
+
+
+def run(
+    ws: Workspace,
+    provider: Any,
+    going: Sequence[Host],
+    *,
+    drain_deadline: float,
+    progress: Progress,
+) -> str:
+    """Remove `going` from the cluster and from the provider; raise on the first failure
+    (what is left stays under "leaving" for the next `up`)."""
+    if not going:
+        return "nothing to remove"
+    api = Api(lifecycle.workspace_target(ws))
+    agents = provider.agents(ws)
+    for host in [h for h in going if h.role == "client"]:
+        node_id = _node_id(api, host.name)
+        if node_id is not None:
+            progress(f"{host.name}: draining (deadline {drain_deadline:.0f}s)")
+            operations.drain(api, node_id, drain_deadline, progress=progress)
+        _stop_and_remove(ws, provider, agents, host, progress)
+    for host in _followers_first(api, [h for h in going if h.role == "server"]):
+        _stop_and_remove(ws, provider, agents, host, progress, keep_record=True)
+        operations.ensure_server_gone(api, _member(host, ws), HEALTHY_WAIT, progress)
+        operations.wait_healthy(api, HEALTHY_WAIT, progress=progress)
+        _forget(ws, host)
+    return f"removed {', '.join(h.name for h in going)}"
+
+
+def _followers_first(api: Api, servers: list[Host]) -> list[Host]:
+    """The leader goes last (a new election costs a few seconds each time)."""
+    leader = api.leader().rsplit(":", 1)[0]
+    return sorted(servers, key=lambda h: h.private_ip == leader)
+
+
+def _member(host: Host, ws: Workspace) -> str:
+    region = (ws.load_state().get("nomad") or {}).get("region", "global")
+    return f"{host.name}.{region}"
+
+
+def _stop_and_remove(
+    ws: Workspace,
+    provider: Any,
+    agents: Any,
+    host: Host,
+    progress: Progress,
+    keep_record: bool = False,
+) -> None:
+    try:
+        errors = agents.teardown(ws, [host], progress)
+    except NomadctlError as exc:
+        errors = [exc.message]
+    if errors:
+        raise RemoteError(
+            f"scale-in stopped at {host.name}: {errors[0]}; re-run `nomadctl up` to carry on"
+        )
+    provider.remove(ws, [host], progress)
+    progress(f"{host.name}: removed")
+    if not keep_record:
+        _forget(ws, host)
