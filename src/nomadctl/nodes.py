@@ -7,7 +7,6 @@ not stop the others; the caller gets a result for every host.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from typing import Literal
 
 from nomadctl import certstore, pki, render
 from nomadctl.configure import HostResult, NodeTls, configure_host, node_files, read_local
-from nomadctl.errors import NomadctlError, UsageError
+from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
 from nomadctl.remote import Endpoint, KnownHosts, Session
 from nomadctl.workspace import Workspace
@@ -145,22 +144,3 @@ def configure_all(
         raise
     finally:
         pool.shutdown(wait=True)
-
-
-def static_hosts(cluster: str, servers: Sequence[str], clients: Sequence[str]) -> list[Host]:
-    """Hosts the user already has, named like AWS ones: `<cluster>-server-1`, ..."""
-    hosts: list[Host] = []
-    seen: set[str] = set()
-    for role, addresses in (("server", servers), ("client", clients)):
-        for i, addr in enumerate(addresses, start=1):
-            try:
-                ipaddress.ip_address(addr)
-            except ValueError:
-                raise UsageError(
-                    f"--{role} {addr!r} is not an IP address (Nomad advertises IP addresses)"
-                ) from None
-            if addr in seen:
-                raise UsageError(f"address {addr} is given twice")
-            seen.add(addr)
-            hosts.append(Host(f"{cluster}-{role}-{i}", role, addr))  # type: ignore[arg-type]
-    return hosts
