@@ -18,7 +18,7 @@ import typer
 from nomadctl import __version__
 from nomadctl import config as configfile
 from nomadctl.errors import NomadctlError, UsageError
-from nomadctl.helpformat import OrderedGroup, SectionedCommand
+from nomadctl.helpformat import OrderedGroup, SectionedCommand, output_option
 from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace, default_home, validate_cluster_name
 
@@ -1108,7 +1108,8 @@ def list_(
 
 
 def command() -> click.Command:
-    """The Click command tree, with the per-option env var lines left out of --help.
+    """The Click command tree, with the per-option env var lines left out of --help and
+    every `--json` also spelled `-o json` / `--output json` (`-o table` is the default).
 
     Every option still reads NOMADCTL_<COMMAND>_<OPTION>; the README's reference lists them.
     """
@@ -1116,6 +1117,10 @@ def command() -> click.Command:
     stack = [cmd]
     while stack:
         current = stack.pop()
+        current.params = [
+            output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
+            for p in current.params
+        ]
         for param in current.params:
             if isinstance(param, click.Option):
                 param.show_envvar = False
@@ -1124,16 +1129,40 @@ def command() -> click.Command:
     return cmd
 
 
+def usage_line(exc: click.ClickException) -> str:
+    """Click's error as one line naming the flag, with where to look:
+    `--servers: 'x' is not a valid integer (see nomadctl up --help)`."""
+    if isinstance(exc, click.BadParameter) and exc.param is not None:
+        param = exc.param
+        longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+        name = longs[0] if longs else param.human_readable_name
+        text = f"{name}: {exc.message}"
+    else:
+        text = exc.format_message()
+    text = " ".join(text.split()).rstrip(".")
+    for kind in ("integer", "float"):  # IntRange/FloatRange name themselves "... range"
+        text = text.replace(f"is not a valid {kind} range", f"is not a valid {kind}")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see {ctx.command_path} --help)"
+    return text
+
+
 def main() -> None:
-    """Run the CLI; our own errors become one line on stderr and a non-zero exit code."""
+    """Run the CLI; every error becomes one line on stderr and a non-zero exit code."""
+    from nomadctl.errors import scrub_unknown
+
     ui = Ui()
     try:
         code = command().main(prog_name="nomadctl", standalone_mode=False)
     except NomadctlError as exc:
         ui.error(exc.message)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # bad flags: Click's own usage message
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `nomadctl`: the help
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # bad flags or values: one line, exit 2
+        ui.error(scrub_unknown(usage_line(exc)))
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         ui.error("interrupted; re-run the same command to carry on where it stopped")
@@ -1141,8 +1170,9 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: still one line unless asked for more
         if os.environ.get("NOMADCTL_DEBUG"):
             raise
+        detail = scrub_unknown(" ".join(str(exc).split()))
         ui.error(
-            f"unexpected {type(exc).__name__}: {exc} "
+            f"unexpected {type(exc).__name__}: {detail} "
             "(set NOMADCTL_DEBUG=1 for a traceback and please report it)"
         )
         sys.exit(70)

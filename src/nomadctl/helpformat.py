@@ -17,7 +17,17 @@ import textwrap
 import click
 import typer.core
 
-COMMAND_ORDER = ("certs", "up", "status", "acl-bootstrap", "env", "ssh", "down", "list")
+COMMAND_ORDER = (
+    "certs",
+    "up",
+    "status",
+    "acl-bootstrap",
+    "env",
+    "ssh",
+    "down",
+    "list",
+    "version",
+)
 
 
 class OrderedGroup(typer.core.TyperGroup):
@@ -69,3 +79,45 @@ def whole_words(
         (term, "\b\n" + textwrap.fill(text, width, break_on_hyphens=False) if text else text)
         for term, text in rows
     ]
+
+
+class OutputFormat(click.types.BoolParamType):
+    """`--json`'s value: `json` or `table` (`-o json`, as kubectl and the aws CLI spell it),
+    converted to the bool the commands read; true/false still work for NOMADCTL_*_JSON_OUTPUT
+    and nomadctl.toml."""
+
+    name = "format"
+    choices = ("json", "table")
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):  # type: ignore[no-untyped-def]
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in self.choices:
+                return word == "json"
+            if word not in self.bool_states:
+                self.fail(f"{value!r} is not one of json, table", param, ctx)
+        return super().convert(value, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.choices) + "]"
+
+    bool_states = frozenset(
+        {"1", "0", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
+    )
+
+
+def output_option(flag: click.Option) -> click.Option:
+    """`flag` (a `--json` switch) as one option that is also `-o/--output json|table`: given
+    alone, `--json` (or `-o`) means json; its value, when one follows, chooses."""
+    option = click.Option(
+        ["--json", "-o", "--output", flag.name or "json_output"],
+        type=OutputFormat(),
+        is_flag=False,
+        flag_value="json",
+        default=False,
+        show_default=False,
+        help=(flag.help or "Print the result as JSON.").rstrip(".")
+        + "; `-o json` is the same, `-o table` the default.",
+    )
+    option.rich_help_panel = getattr(flag, "rich_help_panel", None)  # type: ignore[attr-defined]
+    return option
