@@ -333,10 +333,27 @@ def status(
         raise typer.Exit(1)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def detect_shell(environ: dict[str, str] | None = None) -> str:
+    """The syntax `env` prints when --shell is not given: fish for a $SHELL named fish,
+    else POSIX `export` lines (bash, zsh, dash, ksh all read them)."""
+    shell = os.path.basename((os.environ if environ is None else environ).get("SHELL", ""))
+    return shell if shell in SHELLS else "bash"
+
+
 @app.command(cls=SectionedCommand)
 def env(
     ctx: typer.Context,
-    shell: Annotated[str, typer.Option(help="Syntax of the lines: bash, zsh or fish.")] = "bash",
+    shell: Annotated[
+        str | None,
+        typer.Option(
+            click_type=click.Choice(SHELLS),
+            help="Syntax of the lines.  [default: from $SHELL: fish for fish, else POSIX]",
+            show_default=False,
+        ),
+    ] = None,
     management: Annotated[
         bool,
         typer.Option(
@@ -350,15 +367,29 @@ def env(
     Sets NOMAD_ADDR, NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
     NOMAD_REGION and NOMAD_TOKEN for this cluster. NOMAD_TOKEN is the user token (run and
     operate jobs in the default namespace, read nodes); --management exports the management
-    token instead.
+    token instead. Files that do not exist are never exported.
     """
     from nomadctl import acl, lifecycle
+    from nomadctl.errors import PkiError
 
-    if shell not in ("bash", "zsh", "fish"):
-        raise UsageError(f"--shell {shell!r}: use bash, zsh or fish")
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
-    lines = lifecycle.env_lines(ws, shell, management=management)
+    ws.require_cluster("env")
+    target = lifecycle.workspace_target(ws, token_kind=None)
+    assert target.client_cert is not None
+    region = "" if target.region == "global" else f" --region {target.region}"
+    fixes = {
+        target.ca_file: "the cluster's CA certificate: restore it from a backup (or "
+        "`nomadctl certs --rotate-ca` and `nomadctl up` give the whole cluster a new CA)",
+        target.client_cert[0]: f"the cli certificate: `nomadctl certs --force{region}` "
+        "re-issues it from the cluster's CA",
+        target.client_cert[1]: f"the cli key: `nomadctl certs --force{region}` "
+        "re-issues it from the cluster's CA",
+    }
+    for path, fix in fixes.items():
+        if not Path(path).is_file():
+            raise PkiError(f"{path} does not exist, so it cannot be exported; it is {fix}")
+    lines = lifecycle.env_lines(ws, shell or detect_shell(), management=management)
     if not management and acl.load_token(ws, "user") is None:
         app_ctx.ui.info(
             f"note: cluster {ws.cluster!r} has no user token (see `nomadctl acl-bootstrap`); "
@@ -457,6 +488,7 @@ def ssh(
     args = list(command or [])
     if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
         args = args[1:]
+    app_ctx.workspace().require_cluster("ssh")  # nothing is created for an unknown cluster
     argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
