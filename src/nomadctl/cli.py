@@ -29,7 +29,7 @@ app = typer.Typer(
     "Every option can also be set in nomadctl.toml or as NOMADCTL_<COMMAND>_<OPTION> "
     "(e.g. NOMADCTL_UP_SERVERS=5); a flag wins over the environment, which wins over the file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,  # tracebacks with locals could print secrets
     rich_markup_mode=None,  # plain Click help, see helpformat.py
     context_settings={
@@ -1134,6 +1134,25 @@ def list_(
     )
     if not clusters:
         ui.info("no nomadctl clusters in this region")
+
+
+@app.command(cls=SectionedCommand)
+def version(ctx: typer.Context, json_output: JsonOutput = False) -> None:
+    """Show nomadctl's version, Python's, and the Nomad version `up` installs by default."""
+    import platform
+
+    data = {
+        "nomadctl": __version__,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "nomad_default": NOMAD_VERSION,
+    }
+    if json_output:
+        ctx.obj.ui.json(data)
+        return
+    typer.echo(f"nomadctl {__version__}")
+    typer.echo(f"Python {data['python']} ({data['python_implementation']})")
+    typer.echo(f"Nomad {NOMAD_VERSION} (what `nomadctl up` installs unless --nomad-version)")
 
 
 # ---- entry point --------------------------------------------------------------------------
