@@ -657,6 +657,7 @@ def up(
         str,
         typer.Option(
             rich_help_panel="Nomad",
+            click_type=click.Choice(("apt", "zip")),
             help="How to install Nomad: apt (HashiCorp's repository) or zip (release "
             "zip checked against its SHA-256 sums).",
         ),
@@ -672,7 +673,9 @@ def up(
     edition: Annotated[
         str,
         typer.Option(
-            rich_help_panel="Nomad", help="community, or enterprise (needs --license-file)."
+            rich_help_panel="Nomad",
+            click_type=click.Choice(("community", "enterprise")),
+            help="Nomad edition; enterprise needs --license-file.",
         ),
     ] = "community",
     license_file: Annotated[
@@ -705,14 +708,15 @@ def up(
         str, typer.Option(rich_help_panel="SSH", help="SSH user on the nodes (sudo if not root).")
     ] = "ubuntu",
     ssh_address: Annotated[
-        str,
+        str | None,
         typer.Option(
             rich_help_panel="SSH",
+            click_type=click.Choice(("public", "private")),
             help="Reach nodes at their public or private address (private: from "
             "inside the VPC or over VPN).  [default: public on AWS]",
             show_default=False,
         ),
-    ] = "",
+    ] = None,  # falsy like the "" it was: the body reads `ssh_address or ...`
     bastion: Annotated[
         str | None,
         typer.Option(
