@@ -76,8 +76,11 @@ class Ui:
         self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left", box=None, header_style="bold")
+        if title:  # above the table, not its title: rich wraps that to the table's width
+            _print_unpadded(self.out, Text(title, style="table.title"))
+        table = Table(box=None, header_style="bold")
         for i, col in enumerate(columns):  # the last column wraps, the others stay whole
             last = i == len(columns) - 1
             table.add_column(col, overflow="fold", no_wrap=not last)
