@@ -1187,7 +1187,11 @@ def command() -> click.Command:
 def usage_line(exc: click.ClickException) -> str:
     """Click's error as one line naming the flag, with where to look:
     `--servers: 'x' is not a valid integer (see nomadctl up --help)`."""
-    if isinstance(exc, click.BadParameter) and exc.param is not None:
+    if (
+        isinstance(exc, click.BadParameter)
+        and not isinstance(exc, click.MissingParameter)
+        and exc.param is not None
+    ):
         param = exc.param
         longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
         name = longs[0] if longs else param.human_readable_name

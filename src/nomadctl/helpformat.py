@@ -30,7 +30,20 @@ COMMAND_ORDER = (
 )
 
 
-class OrderedGroup(typer.core.TyperGroup):
+class UsageContext:
+    """Parse errors that Click raises without a context (`Option '--days' requires an
+    argument`) get the command's, so the one-line message can name `nomadctl certs --help`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+
+class OrderedGroup(UsageContext, typer.core.TyperGroup):
     """Commands in the order of a cluster's life, each with its first sentence."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -48,7 +61,7 @@ class OrderedGroup(typer.core.TyperGroup):
                 formatter.write_dl(whole_words(rows, formatter))
 
 
-class SectionedCommand(typer.core.TyperCommand):
+class SectionedCommand(UsageContext, typer.core.TyperCommand):
     """Arguments, then options without a panel, then one section per `rich_help_panel`."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
