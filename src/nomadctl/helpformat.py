@@ -50,6 +50,10 @@ class OrderedGroup(UsageContext, typer.core.TyperGroup):
         names = super().list_commands(ctx)
         return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        format_sections(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -65,20 +69,27 @@ class SectionedCommand(UsageContext, typer.core.TyperCommand):
     """Arguments, then options without a panel, then one section per `rich_help_panel`."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if isinstance(param, click.Argument):
-                title = "Arguments"
-            else:
-                title = getattr(param, "rich_help_panel", None) or "Options"
-            sections.setdefault(title, []).append(record)
-        for title, records in sections.items():
-            if records:
-                with formatter.section(title):
-                    formatter.write_dl(whole_words(records, formatter))
+        format_sections(self, ctx, formatter)
+
+
+def format_sections(
+    command: click.Command, ctx: click.Context, formatter: click.HelpFormatter
+) -> None:
+    """`command`'s parameters under their section headings, wrapped between words."""
+    sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if isinstance(param, click.Argument):
+            title = "Arguments"
+        else:
+            title = getattr(param, "rich_help_panel", None) or "Options"
+        sections.setdefault(title, []).append(record)
+    for title, records in sections.items():
+        if records:
+            with formatter.section(title):
+                formatter.write_dl(whole_words(records, formatter))
 
 
 def whole_words(
