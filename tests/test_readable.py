@@ -112,9 +112,7 @@ def test_unreadable_config_file_is_a_usage_error(tmp_path: Path, how: str, damag
 # ---- read-only commands on a cluster nomadctl does not know ----------------------------------
 
 
-@pytest.mark.parametrize(
-    "command", [["status"], ["env"], ["ssh", "server-1"], ["acl-bootstrap"], ["status", "--json"]]
-)
+@pytest.mark.parametrize("command", [["status"], ["env"], ["ssh", "server-1"], ["acl-bootstrap"]])
 @pytest.mark.parametrize("where", ["default home", "--home"])
 def test_read_only_commands_on_an_unknown_cluster_create_nothing(
     tmp_path: Path, command: list[str], where: str
