@@ -113,21 +113,19 @@ class OutputFormat(click.types.BoolParamType):
     name = "format"
     choices = ("json", "table")
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):  # type: ignore[no-untyped-def]
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bool:
         if isinstance(value, str):
             word = value.strip().lower()
             if word in self.choices:
                 return word == "json"
-            if word not in self.bool_states:
+            if word not in self.bool_states:  # BoolParamType's own: 1/0, true/false, yes/no...
                 self.fail(f"{value!r} is not one of json, table", param, ctx)
-        return super().convert(value, param, ctx)
+        return bool(super().convert(value, param, ctx))
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "[" + "|".join(self.choices) + "]"
-
-    bool_states = frozenset(
-        {"1", "0", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
-    )
 
 
 def output_option(flag: click.Option) -> click.Option:
