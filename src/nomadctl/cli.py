@@ -18,7 +18,7 @@ import typer
 from nomadctl import __version__
 from nomadctl import config as configfile
 from nomadctl.errors import NomadctlError, UsageError
-from nomadctl.helpformat import OrderedGroup, SectionedCommand, output_option
+from nomadctl.helpformat import OrderedGroup, SectionedCommand, UnsetOrChoice, output_option
 from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace, default_home, validate_cluster_name
 
@@ -708,15 +708,15 @@ def up(
         str, typer.Option(rich_help_panel="SSH", help="SSH user on the nodes (sudo if not root).")
     ] = "ubuntu",
     ssh_address: Annotated[
-        str | None,
+        str,
         typer.Option(
             rich_help_panel="SSH",
-            click_type=click.Choice(("public", "private")),
+            click_type=UnsetOrChoice(("public", "private")),
             help="Reach nodes at their public or private address (private: from "
             "inside the VPC or over VPN).  [default: public on AWS]",
             show_default=False,
         ),
-    ] = None,  # falsy like the "" it was: the body reads `ssh_address or ...`
+    ] = "",
     bastion: Annotated[
         str | None,
         typer.Option(

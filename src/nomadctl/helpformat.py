@@ -13,6 +13,7 @@ wrap between words only: Click's wrapper would also break at hyphens, splitting 
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import click
 import typer.core
@@ -103,6 +104,14 @@ def whole_words(
         (term, "\b\n" + textwrap.fill(text, width, break_on_hyphens=False) if text else text)
         for term, text in rows
     ]
+
+
+class UnsetOrChoice(click.Choice):  # type: ignore[type-arg]
+    """A Choice whose default may be "" (unset: the command decides), shown and completed as
+    the choices alone: `--ssh-address [public|private]`."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return "" if value == "" else super().convert(value, param, ctx)
 
 
 class OutputFormat(click.types.BoolParamType):
