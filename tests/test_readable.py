@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from nomadctl import certstore
 from nomadctl.hosts import Host
@@ -51,8 +53,16 @@ def tree(path: Path) -> list[str]:
 def test_piped_table_keeps_names_whole_and_lines_unpadded(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    key = tmp_path / "id_ed25519"
-    key.write_text("not used by --dry-run\n")
+    key = tmp_path / "id_ed25519"  # a real key: `up`'s preflight reads it even for --dry-run
+    private = ed25519.Ed25519PrivateKey.generate()
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    key.chmod(0o600)
     proc = nomadctl(
         tmp_path,
         "--home",
