@@ -11,8 +11,9 @@ import re
 from collections.abc import Mapping
 
 # What a secret looks like when we do not know its value: a PEM private key, a Nomad ACL
-# Secret ID (a UUID: nomad/structs ACLToken.SecretID = uuid.Generate()), a gossip key
-# (base64 of 16, 24 or 32 bytes: `nomad operator gossip keyring generate`).
+# Secret ID (a UUID: hashicorp/nomad nomad/acl_endpoint.go UpsertTokens sets
+# `token.SecretID = uuid.Generate()`), a gossip key (base64 of 16, 24 or 32 bytes, as
+# `nomad operator gossip keyring generate` prints and gossip.key holds).
 SECRET_PATTERNS = (
     re.compile(
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S
