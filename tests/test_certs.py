@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -25,13 +26,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from nomadctl import pki
 
+TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
+
 
 def run(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "nomadctl", *args],
         capture_output=True,
         text=True,
-        env={"NOMADCTL_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={"NOMADCTL_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200", **TREE},
         timeout=60,
     )
     if check:
@@ -341,9 +344,7 @@ def test_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
     proc = run(tmp_path, *args, check=False)
     assert proc.returncode == 2
     assert needle in proc.stderr
-    # KNOWN DEFECT (issue 16): --region's new edge check prints Click's usage block, not one line.
-    if args[:2] != ["certs", "--region"]:
-        assert len(proc.stderr.strip().splitlines()) == 1
+    assert len(proc.stderr.strip().splitlines()) == 1  # --region's edge check too (issue 16)
     assert not (tmp_path / "nomad" / "certificates").exists()
 
 

@@ -18,7 +18,7 @@ import typer
 from nomadctl import __version__
 from nomadctl import config as configfile
 from nomadctl.errors import NomadctlError, UsageError
-from nomadctl.helpformat import OrderedGroup, SectionedCommand
+from nomadctl.helpformat import OrderedGroup, SectionedCommand, UnsetOrChoice, output_option
 from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace, default_home, validate_cluster_name
 
@@ -29,7 +29,7 @@ app = typer.Typer(
     "Every option can also be set in nomadctl.toml or as NOMADCTL_<COMMAND>_<OPTION> "
     "(e.g. NOMADCTL_UP_SERVERS=5); a flag wins over the environment, which wins over the file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,  # tracebacks with locals could print secrets
     rich_markup_mode=None,  # plain Click help, see helpformat.py
     context_settings={
@@ -333,10 +333,27 @@ def status(
         raise typer.Exit(1)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def detect_shell(environ: dict[str, str] | None = None) -> str:
+    """The syntax `env` prints when --shell is not given: fish for a $SHELL named fish,
+    else POSIX `export` lines (bash, zsh, dash, ksh all read them)."""
+    shell = os.path.basename((os.environ if environ is None else environ).get("SHELL", ""))
+    return shell if shell in SHELLS else "bash"
+
+
 @app.command(cls=SectionedCommand)
 def env(
     ctx: typer.Context,
-    shell: Annotated[str, typer.Option(help="Syntax of the lines: bash, zsh or fish.")] = "bash",
+    shell: Annotated[
+        str | None,
+        typer.Option(
+            click_type=click.Choice(SHELLS),
+            help="Syntax of the lines.  [default: from $SHELL: fish for fish, else POSIX]",
+            show_default=False,
+        ),
+    ] = None,
     management: Annotated[
         bool,
         typer.Option(
@@ -350,15 +367,29 @@ def env(
     Sets NOMAD_ADDR, NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
     NOMAD_REGION and NOMAD_TOKEN for this cluster. NOMAD_TOKEN is the user token (run and
     operate jobs in the default namespace, read nodes); --management exports the management
-    token instead.
+    token instead. Files that do not exist are never exported.
     """
     from nomadctl import acl, lifecycle
+    from nomadctl.errors import PkiError
 
-    if shell not in ("bash", "zsh", "fish"):
-        raise UsageError(f"--shell {shell!r}: use bash, zsh or fish")
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
-    lines = lifecycle.env_lines(ws, shell, management=management)
+    ws.require_cluster("env")
+    target = lifecycle.workspace_target(ws, token_kind=None)
+    assert target.client_cert is not None
+    region = "" if target.region == "global" else f" --region {target.region}"
+    fixes = {
+        target.ca_file: "the cluster's CA certificate: restore it from a backup (or "
+        "`nomadctl certs --rotate-ca` and `nomadctl up` give the whole cluster a new CA)",
+        target.client_cert[0]: f"the cli certificate: `nomadctl certs --force{region}` "
+        "re-issues it from the cluster's CA",
+        target.client_cert[1]: f"the cli key: `nomadctl certs --force{region}` "
+        "re-issues it from the cluster's CA",
+    }
+    for path, fix in fixes.items():
+        if not Path(path).is_file():
+            raise PkiError(f"{path} does not exist, so it cannot be exported; it is {fix}")
+    lines = lifecycle.env_lines(ws, shell or detect_shell(), management=management)
     if not management and acl.load_token(ws, "user") is None:
         app_ctx.ui.info(
             f"note: cluster {ws.cluster!r} has no user token (see `nomadctl acl-bootstrap`); "
@@ -457,6 +488,7 @@ def ssh(
     args = list(command or [])
     if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
         args = args[1:]
+    app_ctx.workspace().require_cluster("ssh")  # nothing is created for an unknown cluster
     argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
@@ -625,6 +657,7 @@ def up(
         str,
         typer.Option(
             rich_help_panel="Nomad",
+            click_type=click.Choice(("apt", "zip")),
             help="How to install Nomad: apt (HashiCorp's repository) or zip (release "
             "zip checked against its SHA-256 sums).",
         ),
@@ -640,7 +673,9 @@ def up(
     edition: Annotated[
         str,
         typer.Option(
-            rich_help_panel="Nomad", help="community, or enterprise (needs --license-file)."
+            rich_help_panel="Nomad",
+            click_type=click.Choice(("community", "enterprise")),
+            help="Nomad edition; enterprise needs --license-file.",
         ),
     ] = "community",
     license_file: Annotated[
@@ -676,6 +711,7 @@ def up(
         str,
         typer.Option(
             rich_help_panel="SSH",
+            click_type=UnsetOrChoice(("public", "private")),
             help="Reach nodes at their public or private address (private: from "
             "inside the VPC or over VPN).  [default: public on AWS]",
             show_default=False,
@@ -1000,11 +1036,31 @@ def list_(
         ui.info("no nomadctl clusters in this region")
 
 
+@app.command(cls=SectionedCommand)
+def version(ctx: typer.Context, json_output: JsonOutput = False) -> None:
+    """Show nomadctl's version, Python's, and the Nomad version `up` installs by default."""
+    import platform
+
+    data = {
+        "nomadctl": __version__,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "nomad_default": NOMAD_VERSION,
+    }
+    if json_output:
+        ctx.obj.ui.json(data)
+        return
+    typer.echo(f"nomadctl {__version__}")
+    typer.echo(f"Python {data['python']} ({data['python_implementation']})")
+    typer.echo(f"Nomad {NOMAD_VERSION} (what `nomadctl up` installs unless --nomad-version)")
+
+
 # ---- entry point --------------------------------------------------------------------------
 
 
 def command() -> click.Command:
-    """The Click command tree, with the per-option env var lines left out of --help.
+    """The Click command tree, with the per-option env var lines left out of --help and
+    every `--json` also spelled `-o json` / `--output json` (`-o table` is the default).
 
     Every option still reads NOMADCTL_<COMMAND>_<OPTION>; the README's reference lists them.
     """
@@ -1012,6 +1068,10 @@ def command() -> click.Command:
     stack = [cmd]
     while stack:
         current = stack.pop()
+        current.params = [
+            output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
+            for p in current.params
+        ]
         for param in current.params:
             if isinstance(param, click.Option):
                 param.show_envvar = False
@@ -1020,16 +1080,44 @@ def command() -> click.Command:
     return cmd
 
 
+def usage_line(exc: click.ClickException) -> str:
+    """Click's error as one line naming the flag, with where to look:
+    `--servers: 'x' is not a valid integer (see nomadctl up --help)`."""
+    if (
+        isinstance(exc, click.BadParameter)
+        and not isinstance(exc, click.MissingParameter)
+        and exc.param is not None
+    ):
+        param = exc.param
+        longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
+        name = longs[0] if longs else param.human_readable_name
+        text = f"{name}: {exc.message}"
+    else:
+        text = exc.format_message()
+    text = " ".join(text.split()).rstrip(".")
+    for kind in ("integer", "float"):  # IntRange/FloatRange name themselves "... range"
+        text = text.replace(f"is not a valid {kind} range", f"is not a valid {kind}")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see {ctx.command_path} --help)"
+    return text
+
+
 def main() -> None:
-    """Run the CLI; our own errors become one line on stderr and a non-zero exit code."""
+    """Run the CLI; every error becomes one line on stderr and a non-zero exit code."""
+    from nomadctl.errors import scrub_unknown
+
     ui = Ui()
     try:
         code = command().main(prog_name="nomadctl", standalone_mode=False)
     except NomadctlError as exc:
         ui.error(exc.message)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # bad flags: Click's own usage message
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `nomadctl`: the help
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # bad flags or values: one line, exit 2
+        ui.error(scrub_unknown(usage_line(exc)))
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
         ui.error("interrupted; re-run the same command to carry on where it stopped")
@@ -1037,8 +1125,9 @@ def main() -> None:
     except Exception as exc:  # a bug of ours: still one line unless asked for more
         if os.environ.get("NOMADCTL_DEBUG"):
             raise
+        detail = scrub_unknown(" ".join(str(exc).split()))
         ui.error(
-            f"unexpected {type(exc).__name__}: {exc} "
+            f"unexpected {type(exc).__name__}: {detail} "
             "(set NOMADCTL_DEBUG=1 for a traceback and please report it)"
         )
         sys.exit(70)

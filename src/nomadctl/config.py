@@ -80,12 +80,20 @@ def risky_file_settings(cfg: FileConfig, ctx: click.Context) -> list[str]:
 
 
 def find(explicit: Path | None, cwd: Path | None = None) -> Path | None:
-    """`--config PATH` (must exist), else `./nomadctl.toml` if present, else none."""
+    """`--config PATH` (must exist), else `./nomadctl.toml` if present, else none. A path
+    that exists but is not a file (a directory named nomadctl.toml) is an error, not
+    silently skipped: the user meant it to be read."""
     if explicit is not None:
+        if explicit.is_dir():
+            raise UsageError(f"config file {explicit} is a directory, not a TOML file")
         if not explicit.is_file():
             raise UsageError(f"config file {explicit} does not exist")
         return explicit
     candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    if candidate.is_dir():
+        raise UsageError(
+            f"{candidate} is a directory, not a TOML file; rename it or pass --config FILE"
+        )
     return candidate if candidate.is_file() else None
 
 
@@ -97,8 +105,13 @@ def read(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the whole file first
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); TOML files must be UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+        raise UsageError(f"{path} is not valid TOML: {' '.join(str(exc).split())}") from None
 
 
 def _key(name: str) -> str:

@@ -6,6 +6,23 @@ Each carries a one-line message for the user and an exit code; cli.py turns them
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
+
+# What a secret looks like when we do not know its value: a PEM private key, a Nomad ACL
+# Secret ID (a UUID: hashicorp/nomad nomad/acl_endpoint.go UpsertTokens sets
+# `token.SecretID = uuid.Generate()`), a gossip key (base64 of 16, 24 or 32 bytes, as
+# `nomad operator gossip keyring generate` prints and gossip.key holds).
+SECRET_PATTERNS = (
+    re.compile(
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S
+    ),
+    re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"),
+    re.compile(r"(?<![A-Za-z0-9+/=])(?:[A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{22}==)(?![A-Za-z0-9+/=])"),
+)
+SECRET_ENV_RE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSPHRASE|CREDENTIAL", re.I)
+
 
 def scrub(text: str, *secrets: str | None) -> str:
     """`text` with every secret replaced by `<redacted>`, also as repr() shows it (a token
@@ -15,6 +32,22 @@ def scrub(text: str, *secrets: str | None) -> str:
             continue
         for form in {secret, secret.strip(), repr(secret)[1:-1]} - {""}:
             text = text.replace(form, "<redacted>")
+    return text
+
+
+def scrub_unknown(text: str, env: Mapping[str, str] | None = None) -> str:
+    """`text` (say, an unexpected exception's message) with whatever looks like a secret
+    replaced: the values of secret-named environment variables (NOMAD_TOKEN,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN...), private keys, ACL Secret IDs, gossip keys."""
+    env = os.environ if env is None else env
+    values = sorted(
+        (v for k, v in env.items() if SECRET_ENV_RE.search(k) and len(v.strip()) >= 8),
+        key=len,
+        reverse=True,  # a secret that contains another is replaced whole
+    )
+    text = scrub(text, *values)
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub("<redacted>", text)
     return text
 
 

@@ -13,19 +13,47 @@ wrap between words only: Click's wrapper would also break at hyphens, splitting 
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import click
 import typer.core
 
-COMMAND_ORDER = ("certs", "up", "status", "acl-bootstrap", "env", "ssh", "down", "list")
+COMMAND_ORDER = (
+    "certs",
+    "up",
+    "status",
+    "acl-bootstrap",
+    "env",
+    "ssh",
+    "down",
+    "list",
+    "version",
+)
 
 
-class OrderedGroup(typer.core.TyperGroup):
+class UsageContext:
+    """Parse errors that Click raises without a context (`Option '--days' requires an
+    argument`) get the command's, so the one-line message can name `nomadctl certs --help`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+
+class OrderedGroup(UsageContext, typer.core.TyperGroup):
     """Commands in the order of a cluster's life, each with its first sentence."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
         return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        format_sections(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -38,24 +66,31 @@ class OrderedGroup(typer.core.TyperGroup):
                 formatter.write_dl(whole_words(rows, formatter))
 
 
-class SectionedCommand(typer.core.TyperCommand):
+class SectionedCommand(UsageContext, typer.core.TyperCommand):
     """Arguments, then options without a panel, then one section per `rich_help_panel`."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if isinstance(param, click.Argument):
-                title = "Arguments"
-            else:
-                title = getattr(param, "rich_help_panel", None) or "Options"
-            sections.setdefault(title, []).append(record)
-        for title, records in sections.items():
-            if records:
-                with formatter.section(title):
-                    formatter.write_dl(whole_words(records, formatter))
+        format_sections(self, ctx, formatter)
+
+
+def format_sections(
+    command: click.Command, ctx: click.Context, formatter: click.HelpFormatter
+) -> None:
+    """`command`'s parameters under their section headings, wrapped between words."""
+    sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if isinstance(param, click.Argument):
+            title = "Arguments"
+        else:
+            title = getattr(param, "rich_help_panel", None) or "Options"
+        sections.setdefault(title, []).append(record)
+    for title, records in sections.items():
+        if records:
+            with formatter.section(title):
+                formatter.write_dl(whole_words(records, formatter))
 
 
 def whole_words(
@@ -69,3 +104,51 @@ def whole_words(
         (term, "\b\n" + textwrap.fill(text, width, break_on_hyphens=False) if text else text)
         for term, text in rows
     ]
+
+
+class UnsetOrChoice(click.Choice):  # type: ignore[type-arg]
+    """A Choice whose default may be "" (unset: the command decides), shown and completed as
+    the choices alone: `--ssh-address [public|private]`."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return "" if value == "" else super().convert(value, param, ctx)
+
+
+class OutputFormat(click.types.BoolParamType):
+    """`--json`'s value: `json` or `table` (`-o json`, as kubectl and the aws CLI spell it),
+    converted to the bool the commands read; true/false still work for NOMADCTL_*_JSON_OUTPUT
+    and nomadctl.toml."""
+
+    name = "format"
+    choices = ("json", "table")
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bool:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in self.choices:
+                return word == "json"
+            if word not in self.bool_states:  # BoolParamType's own: 1/0, true/false, yes/no...
+                self.fail(f"{value!r} is not one of json, table", param, ctx)
+        return bool(super().convert(value, param, ctx))
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.choices) + "]"
+
+
+def output_option(flag: click.Option) -> click.Option:
+    """`flag` (a `--json` switch) as one option that is also `-o/--output json|table`: given
+    alone, `--json` (or `-o`) means json; its value, when one follows, chooses."""
+    option = click.Option(
+        ["--json", "-o", "--output", flag.name or "json_output"],
+        type=OutputFormat(),
+        is_flag=False,
+        flag_value="json",
+        default=False,
+        show_default=False,
+        help=(flag.help or "Print the result as JSON.").rstrip(".")
+        + "; `-o json` is the same, `-o table` the default.",
+    )
+    option.rich_help_panel = getattr(flag, "rich_help_panel", None)  # type: ignore[attr-defined]
+    return option

@@ -42,15 +42,11 @@ class Ui:
 
     @cached_property
     def out(self) -> Console:
-        from rich.console import Console
-
-        return Console(highlight=False, soft_wrap=False)
+        return _console(stderr=False)
 
     @cached_property
     def err(self) -> Console:
-        from rich.console import Console
-
-        return Console(stderr=True, highlight=False)
+        return _console(stderr=True)
 
     def error(self, message: str) -> None:
         from rich.markup import escape
@@ -80,14 +76,50 @@ class Ui:
         self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None:
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left", box=None, header_style="bold")
+        if title:  # above the table, not its title: rich wraps that to the table's width
+            _print_unpadded(self.out, Text(title, style="table.title"))
+        table = Table(box=None, header_style="bold")
         for i, col in enumerate(columns):  # the last column wraps, the others stay whole
             last = i == len(columns) - 1
             table.add_column(col, overflow="fold", no_wrap=not last)
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
-        self.out.print(table)
+        _print_unpadded(self.out, table)
+
+
+# Width of a console that is not a terminal (a file, a pipe, a CI log): no line is cut or
+# wrapped there, a name is whole however long; lines are as long as their text. The file's
+# own isatty() decides, not rich's is_terminal: FORCE_COLOR (set by many CI systems) makes
+# that true, and COLUMNS would then still cut a table at 80.
+UNLIMITED_WIDTH = 100_000
+
+
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    isatty = getattr(console.file, "isatty", None)
+    if not (isatty and isatty()):
+        console.width = UNLIMITED_WIDTH
+    return console
+
+
+def _print_unpadded(console: Console, renderable: Any) -> None:
+    """`renderable` line by line without the spaces rich pads every line with up to the
+    table's width: a table in a file or log has no trailing blanks."""
+    from rich.segment import Segment, Segments
+
+    segments: list[Segment] = []
+    for line in console.render_lines(renderable, console.options, pad=False):
+        while line and not line[-1].control and not line[-1].text.strip():
+            line.pop()
+        if line:
+            last = line[-1]
+            line[-1] = Segment(last.text.rstrip(), last.style, last.control)
+        segments += [*line, Segment.line()]
+    console.print(Segments(segments), end="")
 
 
 def status_cell(status: str) -> str:

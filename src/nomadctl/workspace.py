@@ -135,6 +135,16 @@ class Workspace:
     def exists(self) -> bool:
         return self.path.is_dir()
 
+    def require_cluster(self, command: str) -> None:
+        """For read-only commands (`env`, `ssh`, ...): a cluster nomadctl has no record of is
+        one line, and nothing (no home, no cluster directory) is created for it."""
+        if not self.state_path.is_file():
+            raise WorkspaceError(
+                f"no cluster {self.cluster!r} in {self.home}, nothing was created: "
+                f"`nomadctl {command}` works on a cluster made by `nomadctl up` "
+                "(pick another with --cluster or --home)"
+            )
+
     def create(self) -> Workspace:
         ensure_private_dir(self.home)
         ensure_private_dir(self.path, tighten=True)
