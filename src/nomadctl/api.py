@@ -185,6 +185,7 @@ class Api:
         import requests
 
         failures: list[str] = []
+        no_leader: list[str] = []  # a server that has not heard from the leader yet
         for address in self.target.addresses:
             try:
                 return fn(self.client(address))
@@ -202,13 +203,16 @@ class Api:
                 if isinstance(resp, requests.Response):
                     body = _body(exc)
                     if resp.status_code == 500 and "No cluster leader" in body:
-                        raise NoLeader(f"{what}: no cluster leader yet ({address})") from None
+                        no_leader.append(address)  # another server may know the leader
+                        continue
                     raise ClusterApiError(
                         f"{what}: {address} answered {resp.status_code}: {body}"
                     ) from None
                 failures.append(f"{address} ({_reason(resp)})")
             except (requests.RequestException, OSError) as exc:
                 failures.append(f"{address} ({_reason(exc)})")
+        if no_leader:
+            raise NoLeader(f"{what}: no cluster leader yet ({', '.join(no_leader)})")
         raise ClusterApiError(f"{what}: cluster unreachable; tried " + ", ".join(failures))
 
     # ---- calls -----------------------------------------------------------------------------
