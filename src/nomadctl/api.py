@@ -184,7 +184,7 @@ class Api:
         import nomad.api.exceptions as nx
         import requests
 
-        failures: list[str] = []
+        failures: list[tuple[str, tuple[str, str]]] = []
         no_leader: list[str] = []  # a server that has not heard from the leader yet
         for address in self.target.addresses:
             try:
@@ -208,12 +208,16 @@ class Api:
                     raise ClusterApiError(
                         f"{what}: {address} answered {resp.status_code}: {body}"
                     ) from None
-                failures.append(f"{address} ({_reason(resp)})")
+                failures.append((address, failure_kind(resp)))
             except (requests.RequestException, OSError) as exc:
-                failures.append(f"{address} ({_reason(exc)})")
+                failures.append((address, failure_kind(exc)))
         if no_leader:
             raise NoLeader(f"{what}: no cluster leader yet ({', '.join(no_leader)})")
-        raise ClusterApiError(f"{what}: cluster unreachable; tried " + ", ".join(failures))
+        by_kind: dict[tuple[str, str], list[str]] = {}
+        for address, kind in failures:
+            by_kind.setdefault(kind, []).append(address)
+        sentences = [unreachable_sentence(k, d, a, self.target) for (k, d), a in by_kind.items()]
+        raise ClusterApiError(f"{what}: cluster unreachable: " + "; ".join(sentences))
 
     # ---- calls -----------------------------------------------------------------------------
 
@@ -282,8 +286,9 @@ class Api:
         started = time.monotonic()
         deadline = started + timeout
         delay, last = LEADER_POLL_FIRST, "no answer yet"
-        shown, shown_at = "", 0.0
+        shown, shown_at, attempts = "", 0.0, 0
         while True:
+            attempts += 1
             try:
                 leader = self.leader()
                 if leader:
@@ -295,10 +300,13 @@ class Api:
                 last = exc.message
             now = time.monotonic()
             if progress and (last != shown or now - shown_at >= LEADER_PROGRESS_EVERY):
-                progress(f"waiting for a leader: {last}")
+                took = f"{now - started:.0f}s of {timeout:.0f}s, attempt {attempts}"
+                progress(f"waiting for a leader ({took}): {last}")
                 shown, shown_at = last, now
             if now + delay > deadline:
-                raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
+                raise NoLeader(
+                    f"no cluster leader after {timeout:.0f}s ({attempts} attempts): {last}"
+                )
             if cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
             if time.monotonic() - started >= LEADER_POLL_FAST_FOR:
@@ -311,22 +319,101 @@ def _body(exc: Any) -> str:
     return " ".join(text.split())[:300]
 
 
-def _reason(exc: Any) -> str:
-    text = str(exc)
-    for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"):
-        if marker in text:
-            return "server certificate not trusted: " + text.split(marker, 1)[1][:120].strip(
-                " :()'\""
-            )
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    if "NameResolution" in text or "Name or service not known" in text:
-        return "name does not resolve"
-    if "SSLError" in text or "SSL" in text:
-        return "TLS handshake failed (is a client certificate needed?)"
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: requests -> urllib3 MaxRetryError.reason -> NewConnectionError
+    -> the socket error, through `reason`, `args`, `__cause__` and `__context__`."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(getattr(current, "args", ()))
+        todo += [e for e in nested if isinstance(e, BaseException)]
+    return seen
+
+
+def failure_kind(exc: Any) -> tuple[str, str]:
+    """(kind, detail) of a failed HTTP connection: refused, timeout, tls-verify, tls, dns,
+    route, closed, or other."""
+    import errno
+    import socket
+    import ssl
+
+    if not isinstance(exc, BaseException):
+        return "other", str(exc)[:160]
+
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    codes = {e.errno for e in chain if isinstance(e, OSError) and e.errno}
+    text = " ".join(str(e) for e in chain)
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return "tls-verify", e.verify_message or "certificate verify failed"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "tls-verify", "certificate verify failed"
+    if errno.ECONNREFUSED in codes or isinstance(exc, ConnectionRefusedError):
+        return "refused", ""
+    if "NameResolutionError" in names or any(isinstance(e, socket.gaierror) for e in chain):
+        return "dns", ""
+    if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
+        return "route", ""
+    timeouts = {"ConnectTimeout", "ReadTimeout", "ConnectTimeoutError", "ReadTimeoutError"}
+    if names & timeouts or any(isinstance(e, TimeoutError) for e in chain):
+        return "timeout", ""
+    for e in chain:
+        if isinstance(e, ssl.SSLError):
+            return "tls", (e.reason or str(e)).replace("_", " ").lower()
+    if names & {"SSLError"}:
+        return "tls", "handshake failed"
+    if errno.ECONNRESET in codes or names & {"RemoteDisconnected", "ProtocolError"}:
+        return "closed", ""
+    first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return "other", first
+
+
+def unreachable_sentence(
+    kind: str, detail: str, addresses: Sequence[str], target: ApiTarget
+) -> str:
+    """One sentence for the addresses that failed one way: what happened, the likely cause,
+    and what to do."""
+    where = ", ".join(addresses)
+    from_env = target.source == "environment"
+    if kind == "refused":
+        return (
+            f"{where} refused the connection: no Nomad agent listens there (the agents are "
+            "stopped, or the address or port is wrong; `nomadctl up` starts them again)"
+        )
+    if kind == "timeout":
+        return (
+            f"{where} did not answer within {target.timeout:g}s: the servers are down or "
+            "still booting, or a firewall drops the port (on AWS, is your IP in --allow-cidr?)"
+        )
+    if kind == "tls-verify":
+        ca = target.ca_file or "the system's CAs"
+        fix = "NOMAD_CACERT and NOMAD_ADDR" if from_env else "the cluster's CA (nomadctl certs)"
+        return (
+            f"{where} showed a certificate not trusted by {ca} ({detail}): that is another "
+            f"cluster, or the CA is not this cluster's; check {fix}"
+        )
+    if kind == "tls":
+        fix = "NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY" if from_env else "the cli certificate"
+        return (
+            f"{where} refused the TLS handshake ({detail}): the API wants a client "
+            f"certificate signed by the cluster's CA; check {fix}"
+        )
+    if kind == "dns":
+        return f"the name in {where} does not resolve: check the address (NOMAD_ADDR)"
+    if kind == "route":
+        return f"there is no network route to {where}: check the address and your VPN or network"
+    if kind == "closed":
+        return (
+            f"{where} closed the connection: is it a Nomad API port, with the right scheme "
+            "(https:// for a cluster with TLS)?"
+        )
+    return f"{where} failed: {detail}"
 
 
 def _bad_request(what: str, body: str) -> ClusterApiError:

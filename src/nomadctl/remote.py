@@ -227,6 +227,66 @@ RETRYABLE = (
     EOFError,
     OSError,
 )
+SSH_PROGRESS_EVERY = 10.0  # seconds between two identical "waiting for SSH" lines
+
+
+class SshUnreachable(RemoteError):
+    """The host did not answer SSH (refused, timed out, no route): it may be down or gone."""
+
+
+def _errnos(exc: BaseException) -> set[int]:
+    """The socket errors behind `exc` (paramiko's NoValidConnectionsError holds one per
+    address family, with errno None itself)."""
+    found = {exc.errno} if isinstance(exc, OSError) and exc.errno else set()
+    for inner in getattr(exc, "errors", {}).values():
+        if isinstance(inner, OSError) and inner.errno:
+            found.add(inner.errno)
+    return found
+
+
+def why_unreachable(exc: BaseException, where: Endpoint, timeout: float) -> tuple[str, str]:
+    """(short reason for progress lines, one sentence with the likely cause) for an SSH
+    connection that failed before authentication."""
+    import errno
+
+    codes = _errnos(exc)
+    port = where.port
+    if errno.ECONNREFUSED in codes:
+        return "connection refused", (
+            f"{where.address} refused the connection on port {port}: no SSH server listens "
+            "there (the host is still booting, sshd is stopped, or the address is wrong)"
+        )
+    if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
+        return "no route to host", (
+            f"there is no network route to {where.address}: the host is down or the address "
+            "is wrong (check it, and your VPN or network)"
+        )
+    if isinstance(exc, socket.timeout | TimeoutError) or errno.ETIMEDOUT in codes:
+        return "no answer", (
+            f"{where.address} did not answer on port {port} within {timeout:.0f}s: the host "
+            "is down, the address is wrong, or a firewall drops SSH (on AWS, is your IP in "
+            "--allow-cidr?)"
+        )
+    if isinstance(exc, paramiko.ChannelException):
+        return "bastion cannot connect", (
+            f"the bastion could not open a connection to {where.address}:{port} "
+            f"({exc.text or exc.code}): the host is down, or the bastion cannot reach it"
+        )
+    text = str(exc)
+    if "banner" in text.lower():
+        return "no SSH greeting yet", (
+            f"{where.address} accepted the connection on port {port} but sent no SSH greeting "
+            "(the host is still booting or overloaded, or something else listens there)"
+        )
+    if isinstance(exc, ConnectionResetError | EOFError) or errno.ECONNRESET in codes:
+        return "connection closed", (
+            f"{where.address} closed the connection during the SSH handshake (sshd is "
+            "restarting, or refuses connections from your address)"
+        )
+    return type(exc).__name__, (
+        f"the SSH connection to {where.address}:{port} failed during the handshake "
+        f"({text.splitlines()[0][:120] if text else type(exc).__name__})"
+    )
 
 
 @dataclass
@@ -279,12 +339,18 @@ class Session:
         self._client = client
         self.counters.connections += 1
 
-    def connect(self, wait: float = 0.0) -> Session:
-        """Connect, retrying with backoff for up to `wait` seconds (freshly booted hosts)."""
-        deadline = time.monotonic() + wait
-        delay, auth_failures = 0.5, 0
+    def connect(self, wait: float = 0.0, progress: Callable[[str], None] | None = None) -> Session:
+        """Connect, retrying with backoff for up to `wait` seconds (freshly booted hosts).
+
+        While it retries, `progress` hears what it waits for: elapsed time, attempts, and the
+        last reason (when the reason changes, else every SSH_PROGRESS_EVERY seconds)."""
+        started = time.monotonic()
+        deadline = started + wait
+        delay, auth_failures, attempts = 0.5, 0, 0
+        shown, shown_at = "", 0.0
         where = f"{self.endpoint.user}@{self.endpoint.address}:{self.endpoint.port}"
         while True:
+            attempts += 1
             try:
                 self._connect_once()
                 return self
@@ -298,16 +364,30 @@ class Session:
             except paramiko.AuthenticationException:
                 self.close()
                 auth_failures += 1
+                reason = "key refused"
                 if auth_failures >= 3 or time.monotonic() >= deadline:
                     raise RemoteError(
-                        f"SSH to {where} refused the key {self.key_path} "
-                        "(check --ssh-user and --ssh-key)"
+                        f"{self.endpoint.address} refused SSH login as {self.endpoint.user!r} "
+                        f"with the key {self.key_path}: the user or the key is wrong (check "
+                        "--ssh-user and --ssh-key)"
                     ) from None
             except RETRYABLE as exc:
                 self.close()
+                reason, sentence = why_unreachable(exc, self.endpoint, self.connect_timeout)
+                elapsed = time.monotonic() - started
                 if time.monotonic() >= deadline:
-                    reason = str(exc) or type(exc).__name__
-                    raise RemoteError(f"cannot reach {where} over SSH: {reason}") from None
+                    tried = f" (tried {attempts} times in {elapsed:.0f}s)" if attempts > 1 else ""
+                    raise SshUnreachable(
+                        f"cannot reach {where} over SSH{tried}: {sentence}; fix that and "
+                        "re-run the command"
+                    ) from None
+            now = time.monotonic()
+            if progress is not None and (reason != shown or now - shown_at >= SSH_PROGRESS_EVERY):
+                progress(
+                    f"waiting for SSH on {self.endpoint.address}: {reason} "
+                    f"({now - started:.0f}s of {wait:.0f}s, attempt {attempts})"
+                )
+                shown, shown_at = reason, now
             if self.cancel.wait(min(delay, max(0.0, deadline - time.monotonic()))):
                 raise RemoteError(f"SSH to {where} cancelled")
             delay = min(delay * 2, 8.0)
