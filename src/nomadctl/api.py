@@ -363,6 +363,8 @@ def failure_kind(exc: Any) -> tuple[str, str]:
     timeouts = {"ConnectTimeout", "ReadTimeout", "ConnectTimeoutError", "ReadTimeoutError"}
     if names & timeouts or any(isinstance(e, TimeoutError) for e in chain):
         return "timeout", ""
+    if any(isinstance(e, ssl.SSLEOFError) for e in chain) or "UNEXPECTED_EOF" in text:
+        return "closed", ""
     for e in chain:
         if isinstance(e, ssl.SSLError):
             return "tls", (e.reason or str(e)).replace("_", " ").lower()
@@ -410,8 +412,9 @@ def unreachable_sentence(
         return f"there is no network route to {where}: check the address and your VPN or network"
     if kind == "closed":
         return (
-            f"{where} closed the connection: is it a Nomad API port, with the right scheme "
-            "(https:// for a cluster with TLS)?"
+            f"{where} closed the connection before answering: it is not a Nomad API port, "
+            "or the agent refused this client; check the address, the scheme (https://) and "
+            "the client certificate"
         )
     return f"{where} failed: {detail}"
 
