@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from nomadctl import certstore
-from nomadctl.api import Api, ApiTarget, failure_kind
+from nomadctl.api import Api, ApiTarget
+from nomadctl.connfail import failure_kind
 from nomadctl.errors import ClusterApiError, RemoteError
 from nomadctl.workspace import Workspace
 from tests.aws import checks

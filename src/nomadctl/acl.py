@@ -103,6 +103,24 @@ def save_token(ws: Workspace, kind: str, token: dict[str, Any]) -> Path:
     return path
 
 
+def forget_tokens(ws: Workspace) -> list[Path]:
+    """Remove the cluster's ACL tokens once its agents (and their ACL state) are gone.
+
+    A new cluster on the same workspace bootstraps its own ACLs; a stale management token
+    would be refused by it and stop `up`. The CA, gossip key and certificates stay."""
+    removed = []
+    for kind in ("management", "user"):
+        path = token_path(ws, kind)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise WorkspaceError(f"cannot remove {path}: {exc.strerror}") from None
+        removed.append(path)
+    return removed
+
+
 def token_rows(token: dict[str, Any], show_secret: bool) -> list[tuple[str, str]]:
     """The fields `nomad acl bootstrap` prints, in its order."""
     rows = []

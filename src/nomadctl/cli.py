@@ -1050,7 +1050,7 @@ def down(
 def _forget_destroyed(ui: Ui, ws: Workspace, region: str, resources: list, damaged) -> None:  # type: ignore[no-untyped-def,type-arg]
     """After `down` on AWS: the workspace forgets the destroyed hosts (their pins), the ACL
     tokens of the agents that ran on them, and their IDs; it keeps the CA and the region."""
-    from nomadctl import lifecycle
+    from nomadctl import acl, lifecycle
     from nomadctl.providers import aws
 
     if not ws.state_path.exists() or any(r.status == "failed" for r in resources):
@@ -1060,7 +1060,7 @@ def _forget_destroyed(ui: Ui, ws: Workspace, region: str, resources: list, damag
         if destroyed:  # it was this AWS cluster's state: keep it for a look, out of the way
             aside = ws.state_path.with_name("state.json.damaged")
             ws.state_path.replace(aside)
-            lifecycle.forget_tokens(ws)
+            acl.forget_tokens(ws)
             ui.info(f"note: the unreadable state was moved to {aside}")
         return
     state = ws.load_state()
@@ -1068,7 +1068,7 @@ def _forget_destroyed(ui: Ui, ws: Workspace, region: str, resources: list, damag
         return  # the workspace's cluster lives elsewhere
     lifecycle.forget_pins(ws, lifecycle.hosts_of(state))  # issue 15: destroyed hosts' pins go
     if destroyed or state.get("provider") == "aws":
-        lifecycle.forget_tokens(ws)
+        acl.forget_tokens(ws)
     for key in ("hosts", "provider", "configured"):
         state.pop(key, None)
     state["aws"] = {"region": region}  # a second `down` (and the next `up`) find the region
@@ -1079,7 +1079,7 @@ def _down_static(
     app_ctx: AppContext, *, yes: bool, dry_run: bool, json_output: bool, force: bool, wait: float
 ) -> None:
     """`down` for hosts the user keeps: stop the agents, remove what nomadctl wrote."""
-    from nomadctl import lifecycle
+    from nomadctl import acl, lifecycle
     from nomadctl.errors import RemoteError
 
     ui, ws = app_ctx.ui, app_ctx.workspace()
@@ -1114,7 +1114,7 @@ def _down_static(
                 state.pop(key, None)
         ws.save_state(state)
         if not any(h.role == "server" for h in left):
-            lifecycle.forget_tokens(ws)  # the servers' ACL state is gone: a new `up` bootstraps
+            acl.forget_tokens(ws)  # the servers' ACL state is gone: a new `up` bootstraps
     errors = done.errors(force)
     if json_output:
         ui.json(

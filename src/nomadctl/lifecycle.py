@@ -345,11 +345,7 @@ class TeardownReport:
 
 
 def teardown_hosts(
-    ws: Workspace,
-    progress: Progress,
-    parallel: int = 32,
-    *,
-    wait: float | None = None,
+    ws: Workspace, progress: Progress, parallel: int = 32, *, wait: float | None = None
 ) -> TeardownReport:
     """Stop and remove Nomad from hosts the user keeps (static clusters).
 
@@ -363,10 +359,8 @@ def teardown_hosts(
     ssh = ssh_options_from_state(state, parallel=parallel)
     if wait is not None:
         ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
-    facts = render.ClusterFacts(
-        install_method=(state.get("install") or {}).get("method", "apt")  # type: ignore[arg-type]
-    )
-    script = teardown_script(facts)
+    method = (state.get("install") or {}).get("method", "apt")
+    script = teardown_script(render.ClusterFacts(install_method=method))
     report = TeardownReport()
 
     def one(host: Host) -> None:
@@ -393,24 +387,6 @@ def teardown_hosts(
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         list(pool.map(one, hosts_of(state)))
     return report
-
-
-def forget_tokens(ws: Workspace) -> list[Path]:
-    """Remove the cluster's ACL tokens once its agents (and their ACL state) are gone.
-
-    A new cluster on the same workspace bootstraps its own ACLs; a stale management token
-    would be refused by it and stop `up`. The CA, gossip key and certificates stay."""
-    removed = []
-    for kind in ("management", "user"):
-        path = acl.token_path(ws, kind)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise WorkspaceError(f"cannot remove {path}: {exc.strerror}") from None
-        removed.append(path)
-    return removed
 
 
 def configure_and_finish(

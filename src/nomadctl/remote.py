@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 
+from nomadctl.connfail import why_unreachable
 from nomadctl.errors import RemoteError
 
 
@@ -234,59 +235,12 @@ class SshUnreachable(RemoteError):
     """The host did not answer SSH (refused, timed out, no route): it may be down or gone."""
 
 
-def _errnos(exc: BaseException) -> set[int]:
-    """The socket errors behind `exc` (paramiko's NoValidConnectionsError holds one per
-    address family, with errno None itself)."""
-    found = {exc.errno} if isinstance(exc, OSError) and exc.errno else set()
-    for inner in getattr(exc, "errors", {}).values():
-        if isinstance(inner, OSError) and inner.errno:
-            found.add(inner.errno)
-    return found
+class _ViaBastion(ConnectionError):
+    """The bastion itself could not be reached (retried like any connection failure)."""
 
-
-def why_unreachable(exc: BaseException, where: Endpoint, timeout: float) -> tuple[str, str]:
-    """(short reason for progress lines, one sentence with the likely cause) for an SSH
-    connection that failed before authentication."""
-    import errno
-
-    codes = _errnos(exc)
-    port = where.port
-    if errno.ECONNREFUSED in codes:
-        return "connection refused", (
-            f"{where.address} refused the connection on port {port}: no SSH server listens "
-            "there (the host is still booting, sshd is stopped, or the address is wrong)"
-        )
-    if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
-        return "no route to host", (
-            f"there is no network route to {where.address}: the host is down or the address "
-            "is wrong (check it, and your VPN or network)"
-        )
-    if isinstance(exc, socket.timeout | TimeoutError) or errno.ETIMEDOUT in codes:
-        return "no answer", (
-            f"{where.address} did not answer on port {port} within {timeout:.0f}s: the host "
-            "is down, the address is wrong, or a firewall drops SSH (on AWS, is your IP in "
-            "--allow-cidr?)"
-        )
-    if isinstance(exc, paramiko.ChannelException):
-        return "bastion cannot connect", (
-            f"the bastion could not open a connection to {where.address}:{port} "
-            f"({exc.text or exc.code}): the host is down, or the bastion cannot reach it"
-        )
-    text = str(exc)
-    if "banner" in text.lower():
-        return "no SSH greeting yet", (
-            f"{where.address} accepted the connection on port {port} but sent no SSH greeting "
-            "(the host is still booting or overloaded, or something else listens there)"
-        )
-    if isinstance(exc, ConnectionResetError | EOFError) or errno.ECONNRESET in codes:
-        return "connection closed", (
-            f"{where.address} closed the connection during the SSH handshake (sshd is "
-            "restarting, or refuses connections from your address)"
-        )
-    return type(exc).__name__, (
-        f"the SSH connection to {where.address}:{port} failed during the handshake "
-        f"({text.splitlines()[0][:120] if text else type(exc).__name__})"
-    )
+    def __init__(self, inner: BaseException) -> None:
+        super().__init__(str(inner))
+        self.inner = inner
 
 
 @dataclass
@@ -312,7 +266,10 @@ class Session:
         key = _load_private_key(self.key_path)
         sock = None
         if self.bastion is not None:
-            transport = _JUMPS.transport(self, key)
+            try:
+                transport = _JUMPS.transport(self, key)
+            except RETRYABLE as exc:
+                raise _ViaBastion(exc) from exc
             sock = transport.open_channel(
                 "direct-tcpip",
                 (self.endpoint.address, self.endpoint.port),
@@ -373,7 +330,13 @@ class Session:
                     ) from None
             except RETRYABLE as exc:
                 self.close()
-                reason, sentence = why_unreachable(exc, self.endpoint, self.connect_timeout)
+                if isinstance(exc, _ViaBastion) and self.bastion is not None:
+                    reason, sentence = why_unreachable(
+                        exc.inner, self.bastion, self.connect_timeout
+                    )
+                    reason, sentence = f"bastion: {reason}", f"the bastion: {sentence}"
+                else:
+                    reason, sentence = why_unreachable(exc, self.endpoint, self.connect_timeout)
                 elapsed = time.monotonic() - started
                 if time.monotonic() >= deadline:
                     tried = f" (tried {attempts} times in {elapsed:.0f}s)" if attempts > 1 else ""
