@@ -117,7 +117,8 @@ def test_unreachable_names_the_addresses(tmp_path: Path) -> None:
     addr = {"NOMAD_ADDR": "https://127.0.0.1:1,https://127.0.0.1:2"}
     line = one_line_error(nomadctl(tmp_path, "status", **addr))
     assert "cluster unreachable" in line
-    assert "https://127.0.0.1:1 (connection refused)" in line and "127.0.0.1:2" in line
+    assert "https://127.0.0.1:1, https://127.0.0.1:2 refused the connection" in line
+    assert "no Nomad agent listens there" in line
 
 
 def test_no_cluster_and_no_env(tmp_path: Path) -> None:

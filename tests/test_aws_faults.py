@@ -56,7 +56,7 @@ def test_throttling_and_transient_errors_are_retried(
     )
     fault_proxy.add("RunInstances", "capacity", times=1, skip=1)  # HTTP 500: retried
     proc = ok(up(aws_env, fault_proxy, *SMALL))
-    assert "not visible to EC2 yet" in proc.stderr
+    assert "IAM instance profile to be visible to EC2" in proc.stderr
     strict = sum(1 for action, _, _ in aws_env.strict.refused if action == "RunInstances")
     assert len(fault_proxy.calls("RunInstances")) - strict == 2 + 1 + 1 + 1  # 2 profile, 1 capacity
     assert len(fault_proxy.calls("CreateVpc")) == 3

@@ -201,7 +201,7 @@ def test_instance_profile_and_role_propagate_before_launch(
     assert refusal in texts
     if "iam_profile" in windows:
         assert "Invalid IAM Instance Profile name" in texts
-        assert "IAM instance profile not visible to EC2 yet" in proc.stderr
+        assert "waiting for the IAM instance profile to be visible to EC2" in proc.stderr
     assert len(checks.instances(aws_env, "alpha")) == 2
     down_leaves_nothing(aws_env)
 

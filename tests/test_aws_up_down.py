@@ -221,7 +221,7 @@ def test_down_removes_one_cluster_and_leaves_its_neighbour(aws_env: AwsEnv) -> N
     assert {r["status"] for r in deleted} == {"deleted"}
     checks.assert_gone(aws_env, "beta")
     st = checks.state(aws_env, "beta")
-    assert "hosts" not in st and "aws" not in st
+    assert "hosts" not in st and st["aws"] == {"region": "eu-west-1"}  # only where it lived
     assert json.loads(ok(aws_env.nomadctl("list", "--json")).stdout) == []
 
 

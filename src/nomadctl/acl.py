@@ -10,14 +10,19 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from nomadctl.api import AclAlreadyBootstrapped, Api, ApiTarget, PermissionDenied
-from nomadctl.errors import ClusterApiError, UsageError, WorkspaceError
+from nomadctl.api import AclAlreadyBootstrapped, Api, ApiTarget, NoLeader, PermissionDenied
+from nomadctl.errors import Cancelled, ClusterApiError, UsageError, WorkspaceError
 from nomadctl.workspace import Workspace
+
+T = TypeVar("T")
+NO_LEADER_FIRST_DELAY = 0.1  # seconds before the first retry of a call that met no leader
+NO_LEADER_MAX_DELAY = 2.0
 
 USER_POLICY = "node-read-job-submit"  # kept: re-running bootstrap narrows old clusters' policy
 # What operating jobs needs, after Nomad's ACL guide (acl/policy.go names the capabilities):
@@ -98,6 +103,24 @@ def save_token(ws: Workspace, kind: str, token: dict[str, Any]) -> Path:
     return path
 
 
+def forget_tokens(ws: Workspace) -> list[Path]:
+    """Remove the cluster's ACL tokens once its agents (and their ACL state) are gone.
+
+    A new cluster on the same workspace bootstraps its own ACLs; a stale management token
+    would be refused by it and stop `up`. The CA, gossip key and certificates stay."""
+    removed = []
+    for kind in ("management", "user"):
+        path = token_path(ws, kind)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise WorkspaceError(f"cannot remove {path}: {exc.strerror}") from None
+        removed.append(path)
+    return removed
+
+
 def token_rows(token: dict[str, Any], show_secret: bool) -> list[tuple[str, str]]:
     """The fields `nomad acl bootstrap` prints, in its order."""
     rows = []
@@ -118,6 +141,33 @@ def token_rows(token: dict[str, Any], show_secret: bool) -> list[tuple[str, str]
             value = "n/a"
         rows.append((label, str(value)))
     return rows
+
+
+@dataclass
+class _LeaderRetry:
+    """Calls made while the cluster may be between leaders, retried on NoLeader.
+
+    Right after a leader change (or an agent restart) a server answers "No cluster leader"
+    until it hears from the new leader: Nomad's HTTP layer turns structs.ErrNoLeader into a
+    500 with that text (nomad/command/agent/http.go, nomad/rpc.go forward()). Such a call was
+    not applied, so it is safe to repeat; retried with backoff until `deadline`."""
+
+    deadline: float
+    progress: Callable[[str], None]
+    cancel: threading.Event
+
+    def __call__(self, fn: Callable[[], T]) -> T:
+        delay = NO_LEADER_FIRST_DELAY
+        while True:
+            try:
+                return fn()
+            except NoLeader as exc:
+                if time.monotonic() + delay > self.deadline:
+                    raise
+                self.progress(f"{exc.message}; retrying")
+            if self.cancel.wait(delay):
+                raise Cancelled("stopped waiting for a leader")
+            delay = min(delay * 2, NO_LEADER_MAX_DELAY)
 
 
 @dataclass
@@ -151,10 +201,11 @@ def bootstrap(
     bootstrapped by an older nomadctl gets the narrower ones.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
+    retry = _LeaderRetry(time.monotonic() + leader_timeout, progress, cancel or threading.Event())
     stored = load_token(ws)
     if stored is not None:
         try:
-            Api(with_token(target, stored["SecretID"])).token_self()
+            retry(Api(with_token(target, stored["SecretID"])).token_self)
         except PermissionDenied:
             raise ClusterApiError(
                 f"the management token in {token_path(ws, 'management')} is not accepted by "
@@ -163,14 +214,15 @@ def bootstrap(
         result = BootstrapResult("already", stored, load_token(ws, "user"))
     else:
         result = BootstrapResult(
-            "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout, cancel)
+            "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout, retry)
         )
     if user_token:
         admin = Api(with_token(target, result.management["SecretID"]))
-        if admin.policy_rules(USER_POLICY) != rules:  # a re-run writes nothing
-            admin.create_policy(USER_POLICY, "Operate jobs; read nodes (nomadctl)", rules)
+        if retry(lambda: admin.policy_rules(USER_POLICY)) != rules:  # a re-run writes nothing
+            description = "Operate jobs; read nodes (nomadctl)"
+            retry(lambda: admin.create_policy(USER_POLICY, description, rules))
         if result.user is None:
-            result.user = admin.create_token(f"{ws.cluster}-user", [USER_POLICY])
+            result.user = retry(lambda: admin.create_token(f"{ws.cluster}-user", [USER_POLICY]))
             save_token(ws, "user", result.user)
             progress(f"user token with policy {USER_POLICY} saved")
     return result
@@ -182,12 +234,12 @@ def _bootstrap(
     reset: Callable[[int, str], None] | None,
     progress: Callable[[str], None],
     leader_timeout: float,
-    cancel: threading.Event | None = None,
+    retry: _LeaderRetry,
 ) -> dict[str, Any]:
     api = Api(with_token(target, ""))
-    leader = api.wait_for_leader(leader_timeout, progress, cancel)
+    leader = api.wait_for_leader(leader_timeout, progress, retry.cancel)
     try:
-        token = api.bootstrap()
+        token = retry(api.bootstrap)
     except AclAlreadyBootstrapped as exc:
         if reset is None or exc.reset_index is None:
             raise ClusterApiError(
@@ -197,7 +249,7 @@ def _bootstrap(
             ) from None
         progress(f"resetting ACL bootstrap on the leader {leader} (reset index {exc.reset_index})")
         reset(exc.reset_index, leader)
-        token = api.bootstrap()
+        token = retry(api.bootstrap)
     save_token(ws, "management", token)
     progress("ACLs bootstrapped; management token saved")
     return token

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from nomadctl.connfail import failure_kind, unreachable_sentence
 from nomadctl.errors import Cancelled, ClusterApiError, scrub
 
 T = TypeVar("T")
@@ -184,7 +185,8 @@ class Api:
         import nomad.api.exceptions as nx
         import requests
 
-        failures: list[str] = []
+        failures: list[tuple[str, tuple[str, str]]] = []
+        no_leader: list[str] = []  # a server that has not heard from the leader yet
         for address in self.target.addresses:
             try:
                 return fn(self.client(address))
@@ -202,14 +204,21 @@ class Api:
                 if isinstance(resp, requests.Response):
                     body = _body(exc)
                     if resp.status_code == 500 and "No cluster leader" in body:
-                        raise NoLeader(f"{what}: no cluster leader yet ({address})") from None
+                        no_leader.append(address)  # another server may know the leader
+                        continue
                     raise ClusterApiError(
                         f"{what}: {address} answered {resp.status_code}: {body}"
                     ) from None
-                failures.append(f"{address} ({_reason(resp)})")
+                failures.append((address, failure_kind(resp)))
             except (requests.RequestException, OSError) as exc:
-                failures.append(f"{address} ({_reason(exc)})")
-        raise ClusterApiError(f"{what}: cluster unreachable; tried " + ", ".join(failures))
+                failures.append((address, failure_kind(exc)))
+        if no_leader:
+            raise NoLeader(f"{what}: no cluster leader yet ({', '.join(no_leader)})")
+        by_kind: dict[tuple[str, str], list[str]] = {}
+        for address, kind in failures:
+            by_kind.setdefault(kind, []).append(address)
+        sentences = [unreachable_sentence(k, d, a, self.target) for (k, d), a in by_kind.items()]
+        raise ClusterApiError(f"{what}: cluster unreachable: " + "; ".join(sentences))
 
     # ---- calls -----------------------------------------------------------------------------
 
@@ -278,8 +287,9 @@ class Api:
         started = time.monotonic()
         deadline = started + timeout
         delay, last = LEADER_POLL_FIRST, "no answer yet"
-        shown, shown_at = "", 0.0
+        shown, shown_at, attempts = "", 0.0, 0
         while True:
+            attempts += 1
             try:
                 leader = self.leader()
                 if leader:
@@ -291,10 +301,13 @@ class Api:
                 last = exc.message
             now = time.monotonic()
             if progress and (last != shown or now - shown_at >= LEADER_PROGRESS_EVERY):
-                progress(f"waiting for a leader: {last}")
+                took = f"{now - started:.0f}s of {timeout:.0f}s, attempt {attempts}"
+                progress(f"waiting for a leader ({took}): {last}")
                 shown, shown_at = last, now
             if now + delay > deadline:
-                raise NoLeader(f"no cluster leader after {timeout:.0f}s: {last}")
+                raise NoLeader(
+                    f"no cluster leader after {timeout:.0f}s ({attempts} attempts): {last}"
+                )
             if cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
             if time.monotonic() - started >= LEADER_POLL_FAST_FOR:
@@ -305,24 +318,6 @@ def _body(exc: Any) -> str:
     resp = getattr(exc, "nomad_resp", None)
     text = getattr(resp, "text", "") or ""
     return " ".join(text.split())[:300]
-
-
-def _reason(exc: Any) -> str:
-    text = str(exc)
-    for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed"):
-        if marker in text:
-            return "server certificate not trusted: " + text.split(marker, 1)[1][:120].strip(
-                " :()'\""
-            )
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text.lower():
-        return "timed out"
-    if "NameResolution" in text or "Name or service not known" in text:
-        return "name does not resolve"
-    if "SSLError" in text or "SSL" in text:
-        return "TLS handshake failed (is a client certificate needed?)"
-    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def _bad_request(what: str, body: str) -> ClusterApiError:

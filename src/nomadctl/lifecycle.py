@@ -11,7 +11,7 @@ import os
 import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -330,37 +330,69 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
     return reset
 
 
+@dataclass
+class TeardownReport:
+    """What `down` did on hosts the user keeps."""
+
+    cleaned: list[Host] = field(default_factory=list)
+    unreachable: list[tuple[Host, str]] = field(default_factory=list)  # did not answer SSH
+    failed: list[tuple[Host, str]] = field(default_factory=list)  # answered, cleaning failed
+
+    def errors(self, force: bool) -> list[str]:
+        """One line per host left undone (unreachable ones too, unless `force`)."""
+        left = self.failed if force else [*self.unreachable, *self.failed]
+        return [f"{host.name}: {why}" for host, why in left]
+
+
 def teardown_hosts(
     ws: Workspace,
     progress: Progress,
     parallel: int = 32,
+    *,
+    wait: float | None = None,
     hosts: Sequence[Host] | None = None,
-) -> list[str]:
+) -> TeardownReport:
     """Stop and remove Nomad from hosts the user keeps (static clusters); `hosts`: only
-    those (a scale-in), else every recorded host."""
+    those (a scale-in), else every recorded host.
+
+    Each host gets `wait` seconds (default: one SSH connect timeout) to answer; one that does
+    not is reported as unreachable, not failed, so `down --force` can skip it."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from nomadctl.remote import SshUnreachable
 
     state = ws.load_state()
     ssh = ssh_options_from_state(state, parallel=parallel)
-    facts = render.ClusterFacts(
-        install_method=(state.get("install") or {}).get("method", "apt")  # type: ignore[arg-type]
-    )
-    script = teardown_script(facts)
+    if wait is not None:
+        ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
+    method = (state.get("install") or {}).get("method", "apt")
+    script = teardown_script(render.ClusterFacts(install_method=method))
+    report = TeardownReport()
 
-    def one(host: Host) -> str | None:
+    def one(host: Host) -> None:
         try:
             with nodes.session_for(ws, host, ssh) as session:
-                session.connect(wait=ssh.connect_timeout)
+                session.connect(
+                    wait=ssh.connect_timeout if wait is None else wait,
+                    progress=lambda m: progress(f"{host.name}: {m}"),
+                )
                 result = session.sudo(script)
-            if result.code != 0:
-                return f"{host.name}: {result.tail()}"
+        except SshUnreachable as exc:
+            report.unreachable.append((host, exc.message))
+            progress(f"{host.name}: did not answer")
+            return
         except RemoteError as exc:
-            return f"{host.name}: {exc.message}"
+            report.failed.append((host, exc.message))
+            return
+        if result.code != 0:
+            report.failed.append((host, result.tail()))
+            return
+        report.cleaned.append(host)
         progress(f"{host.name}: Nomad stopped and removed")
-        return None
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        return [e for e in pool.map(one, hosts_of(state) if hosts is None else hosts) if e]
+        list(pool.map(one, hosts_of(state) if hosts is None else hosts))
+    return report
 
 
 def configure_and_finish(
@@ -407,10 +439,13 @@ def configure_and_finish(
 
 def failure_message(report: UpReport) -> str:
     parts = [f"{r.host.name} ({r.error})" for r in report.failed]
+    others = len(report.hosts) - len(report.failed)
+    done = f"the other {others} are configured; " if others > 1 else ""
+    done = "the other one is configured; " if others == 1 else done
     return (
         f"{len(report.failed)} of {len(report.hosts)} host(s) failed: "
         + "; ".join(parts)
-        + "; the others are configured, re-run `nomadctl up` to finish"
+        + f"; {done}re-run `nomadctl up` to finish"
     )
 
 

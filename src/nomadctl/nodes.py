@@ -118,7 +118,7 @@ def configure_all(
         try:
             with session_for(ws, host, ssh, cancel) as session:
                 progress(f"{host.name}: connecting to {session.endpoint.address}")
-                session.connect(wait=ssh.wait)
+                session.connect(wait=ssh.wait, progress=lambda m: progress(f"{host.name}: {m}"))
                 result = configure_host(session, facts, host, files[host.name])
                 result.counters = session.counters
         except NomadctlError as exc:

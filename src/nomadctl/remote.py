@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 
+from nomadctl.connfail import why_unreachable
 from nomadctl.errors import RemoteError
 
 
@@ -227,6 +228,19 @@ RETRYABLE = (
     EOFError,
     OSError,
 )
+SSH_PROGRESS_EVERY = 10.0  # seconds between two identical "waiting for SSH" lines
+
+
+class SshUnreachable(RemoteError):
+    """The host did not answer SSH (refused, timed out, no route): it may be down or gone."""
+
+
+class _ViaBastion(ConnectionError):
+    """The bastion itself could not be reached (retried like any connection failure)."""
+
+    def __init__(self, inner: BaseException) -> None:
+        super().__init__(str(inner))
+        self.inner = inner
 
 
 @dataclass
@@ -252,7 +266,10 @@ class Session:
         key = _load_private_key(self.key_path)
         sock = None
         if self.bastion is not None:
-            transport = _JUMPS.transport(self, key)
+            try:
+                transport = _JUMPS.transport(self, key)
+            except RETRYABLE as exc:
+                raise _ViaBastion(exc) from exc
             sock = transport.open_channel(
                 "direct-tcpip",
                 (self.endpoint.address, self.endpoint.port),
@@ -279,12 +296,18 @@ class Session:
         self._client = client
         self.counters.connections += 1
 
-    def connect(self, wait: float = 0.0) -> Session:
-        """Connect, retrying with backoff for up to `wait` seconds (freshly booted hosts)."""
-        deadline = time.monotonic() + wait
-        delay, auth_failures = 0.5, 0
+    def connect(self, wait: float = 0.0, progress: Callable[[str], None] | None = None) -> Session:
+        """Connect, retrying with backoff for up to `wait` seconds (freshly booted hosts).
+
+        While it retries, `progress` hears what it waits for: elapsed time, attempts, and the
+        last reason (when the reason changes, else every SSH_PROGRESS_EVERY seconds)."""
+        started = time.monotonic()
+        deadline = started + wait
+        delay, auth_failures, attempts = 0.5, 0, 0
+        shown, shown_at = "", 0.0
         where = f"{self.endpoint.user}@{self.endpoint.address}:{self.endpoint.port}"
         while True:
+            attempts += 1
             try:
                 self._connect_once()
                 return self
@@ -298,16 +321,36 @@ class Session:
             except paramiko.AuthenticationException:
                 self.close()
                 auth_failures += 1
+                reason = "key refused"
                 if auth_failures >= 3 or time.monotonic() >= deadline:
                     raise RemoteError(
-                        f"SSH to {where} refused the key {self.key_path} "
-                        "(check --ssh-user and --ssh-key)"
+                        f"{self.endpoint.address} refused SSH login as {self.endpoint.user!r} "
+                        f"with the key {self.key_path}: the user or the key is wrong (check "
+                        "--ssh-user and --ssh-key)"
                     ) from None
             except RETRYABLE as exc:
                 self.close()
+                if isinstance(exc, _ViaBastion) and self.bastion is not None:
+                    reason, sentence = why_unreachable(
+                        exc.inner, self.bastion, self.connect_timeout
+                    )
+                    reason, sentence = f"bastion: {reason}", f"the bastion: {sentence}"
+                else:
+                    reason, sentence = why_unreachable(exc, self.endpoint, self.connect_timeout)
+                elapsed = time.monotonic() - started
                 if time.monotonic() >= deadline:
-                    reason = str(exc) or type(exc).__name__
-                    raise RemoteError(f"cannot reach {where} over SSH: {reason}") from None
+                    tried = f" (tried {attempts} times in {elapsed:.0f}s)" if attempts > 1 else ""
+                    raise SshUnreachable(
+                        f"cannot reach {where} over SSH{tried}: {sentence}; fix that and "
+                        "re-run the command"
+                    ) from None
+            now = time.monotonic()
+            if progress is not None and (reason != shown or now - shown_at >= SSH_PROGRESS_EVERY):
+                progress(
+                    f"waiting for SSH on {self.endpoint.address}: {reason} "
+                    f"({now - started:.0f}s of {wait:.0f}s, attempt {attempts})"
+                )
+                shown, shown_at = reason, now
             if self.cancel.wait(min(delay, max(0.0, deadline - time.monotonic()))):
                 raise RemoteError(f"SSH to {where} cancelled")
             delay = min(delay * 2, 8.0)

@@ -192,6 +192,14 @@ class Workspace:
             )
         return state
 
+    def read_state(self) -> tuple[dict[str, Any], str | None]:
+        """For commands that must work without the state (`down`): the recorded state, or
+        an empty one and why state.json could not be used."""
+        try:
+            return self.load_state(), None
+        except WorkspaceError as exc:
+            return {"version": STATE_VERSION, "cluster": self.cluster}, exc.message
+
     def save_state(self, state: dict[str, Any]) -> None:
         state = {**state, "version": STATE_VERSION, "cluster": self.cluster}
         data = json.dumps(state, indent=2, sort_keys=True).encode() + b"\n"

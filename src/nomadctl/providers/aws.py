@@ -372,11 +372,31 @@ def destroy(
     return down.resources
 
 
-def resolve_region(region: str | None, profile: str | None) -> str:
-    """The region `down`/`list` will use: explicit, else AWS_REGION / the profile's."""
+def resolve_region(
+    region: str | None, profile: str | None, state: dict[str, Any] | None = None
+) -> str:
+    """The region `down`/`list` will use: explicit, else the cluster's recorded one (state.json
+    aws.region), else AWS_REGION, AWS_DEFAULT_REGION or the profile's."""
     from nomadctl.providers.aws_session import Aws
 
-    return Aws(region, profile).region
+    return Aws(region or recorded_region(state or {}), profile).region
+
+
+def recorded_region(state: dict[str, Any]) -> str | None:
+    """state.json's aws.region; WorkspaceError when the state has the wrong shape."""
+    from nomadctl.errors import WorkspaceError
+
+    section = state.get("aws")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise WorkspaceError(f"its 'aws' is a {type(section).__name__}, not an object")
+    region = section.get("region")
+    from nomadctl.providers.aws_session import REGION_RE
+
+    if region is not None and not (isinstance(region, str) and REGION_RE.match(region)):
+        raise WorkspaceError(f"its aws.region {region!r} is not an AWS region")
+    return region or None
 
 
 # ---- list ------------------------------------------------------------------------------------

@@ -162,20 +162,31 @@ def settle(
     *args: Any,
     timeout: float = NOT_VISIBLE_WAIT,
     retry: Callable[[BaseException], bool] = is_not_found,
+    progress: Callable[[str], None] | None = None,
+    what: str = "",
     **kwargs: Any,
 ) -> T:
     """`call(*args, **kwargs)`, retried with backoff while `retry(error)` (by default: an ID a
-    create just returned is not visible yet). Bounded: the last error is raised at the end."""
+    create just returned is not visible yet). Bounded: the last error is raised at the end.
+    With `progress`, a retry that lasts says what it waits for (`what`) and how long so far."""
     from botocore.exceptions import ClientError
 
-    deadline = time.monotonic() + timeout
-    delay = 0.1
+    started = time.monotonic()
+    deadline = started + timeout
+    delay, shown_at = 0.1, started - 8.0  # the first line after ~2 s, then every 10 s
     while True:
         try:
             return call(*args, **kwargs)
         except ClientError as exc:
             if not retry(exc) or time.monotonic() + delay > deadline:
                 raise
+            now = time.monotonic()
+            if progress is not None and now - shown_at >= 10.0:
+                progress(
+                    f"waiting for {what or 'AWS'} ({now - started:.0f}s so far, at most "
+                    f"{timeout:.0f}s): {exc.response.get('Error', {}).get('Code', 'retrying')}"
+                )
+                shown_at = now
         time.sleep(delay)
         delay = min(delay * 1.6, 5.0)
 

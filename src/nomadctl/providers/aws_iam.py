@@ -117,6 +117,8 @@ def ensure_instance_profile(run: Run) -> str | None:
                 PolicyName=POLICY_NAME,
                 PolicyDocument=json.dumps(POLICY),
                 timeout=IAM_PROPAGATION_WAIT,
+                progress=run.progress,
+                what=f"the new IAM role {name} to propagate",
             )
             run.created("iam-role", name, role.get("RoleId", name), "ec2:DescribeInstances only")
     else:
@@ -139,7 +141,7 @@ def ensure_instance_profile(run: Run) -> str | None:
             InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
         )["InstanceProfile"]
         run.record({"profile_name": name})
-        _add_role(iam, name)
+        _add_role(iam, name, run.progress)
         run.created("instance-profile", name, profile.get("InstanceProfileId", name))
         return name
     run.record({"profile_name": name})
@@ -148,14 +150,14 @@ def ensure_instance_profile(run: Run) -> str | None:
         if not run.dry_run:
             for other in roles:  # a profile holds at most one role
                 iam.remove_role_from_instance_profile(InstanceProfileName=name, RoleName=other)
-            _add_role(iam, name)
+            _add_role(iam, name, run.progress)
         run.changed("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
     else:
         run.found("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
     return name
 
 
-def _add_role(iam: Any, name: str) -> None:
+def _add_role(iam: Any, name: str, progress: Any = None) -> None:
     """terraform-provider-aws (instanceProfileAddRole) retries NoSuchEntity here: a role or
     profile made a moment ago may not be visible to IAM itself yet."""
     settle(
@@ -163,6 +165,8 @@ def _add_role(iam: Any, name: str) -> None:
         InstanceProfileName=name,
         RoleName=name,
         timeout=IAM_PROPAGATION_WAIT,
+        progress=progress,
+        what=f"the new instance profile {name} to propagate in IAM",
     )
 
 

@@ -10,6 +10,7 @@ error names what already runs (and bills) and says how to finish or delete it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -248,6 +249,7 @@ def _converge_existing(
                     ),
                     what=f"{name} to stop before starting it",
                     timeout=RUNNING_WAIT,
+                    progress=run.progress,
                 )
             ec2.start_instances(InstanceIds=[iid])
     drift = _drift(inst, spec)
@@ -274,6 +276,7 @@ def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
 
 def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:
     ec2 = run.aws.ec2
+    started = time.monotonic()
 
     def check() -> list[dict[str, Any]] | None:
         found: list[dict[str, Any]] = []
@@ -295,7 +298,11 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
                 and (inst.get("PublicIpAddress") or not want_public)
             ):
                 ready += 1
-        run.progress(f"waiting for instances: {ready}/{len(ids)} running")
+        what = "running with a public IP" if want_public else "running"
+        run.progress(
+            f"waiting for instances to be {what}: {ready}/{len(ids)} "
+            f"({time.monotonic() - started:.0f}s so far, at most {RUNNING_WAIT:.0f}s)"
+        )
         return found if ready == len(ids) and len(found) == len(ids) else None
 
     from botocore.exceptions import ClientError
@@ -356,11 +363,16 @@ def destroy_instances(down: Teardown) -> None:
 
     try:
         ec2.terminate_instances(InstanceIds=ids)
+        started = time.monotonic()
 
         def gone() -> bool | None:
             left = find_instances(down.aws, down.cluster, states)
             if left:
-                down.progress(f"waiting for {len(left)} instances to terminate")
+                down.progress(
+                    f"waiting for instances to terminate: {len(ids) - len(left)}/{len(ids)} "
+                    f"gone ({time.monotonic() - started:.0f}s so far, at most "
+                    f"{TERMINATED_WAIT:.0f}s)"
+                )
                 return None
             return True
 

@@ -153,7 +153,11 @@ def launch(
             if code == "InvalidParameterValue" and any(m in message for m in PROFILE_NOT_READY):
                 if now + delay >= profile_deadline:
                     raise
-                run.progress(f"IAM instance profile not visible to EC2 yet; retrying {name}")
+                run.progress(
+                    "waiting for the IAM instance profile to be visible to EC2 "
+                    f"({now - profile_deadline + PROFILE_WAIT:.0f}s so far, at most "
+                    f"{PROFILE_WAIT:.0f}s); retrying {name}"
+                )
             elif is_not_found(exc):  # the subnet or a group made a moment ago
                 if now + delay >= visible_deadline:
                     raise

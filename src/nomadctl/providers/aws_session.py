@@ -42,11 +42,14 @@ class Aws:
 
         try:
             self.session = boto3.Session(profile_name=profile or None)
-        except ProfileNotFound:
+        except ProfileNotFound as exc:
+            name = profile or exc.kwargs.get("profile") or os.environ.get("AWS_PROFILE")
+            source = "--profile" if profile else "AWS_PROFILE"
             raise CloudError(
-                f"AWS profile {profile!r} not found in your AWS config or credentials file"
+                f"AWS profile {name!r} ({source}) not found in your AWS config or credentials "
+                "file; check the name with `aws configure list-profiles`"
             ) from None
-        resolved = region or self.session.region_name
+        resolved = region or env_region() or self.session.region_name
         if not resolved:
             raise CloudError(NO_REGION)
         if not REGION_RE.match(resolved):
@@ -117,6 +120,20 @@ class Aws:
         return str(self.ec2.meta.endpoint_url)
 
 
+def env_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (empty counts as unset).
+
+    botocore itself reads only AWS_DEFAULT_REGION for a session's region (configprovider.py:
+    'region': ('region', 'AWS_DEFAULT_REGION', ...)); where it does read both, AWS_REGION
+    wins (configprovider.py resolve_auto_mode: os.environ.get('AWS_REGION',
+    default_region)), as in the AWS CLI v2 and the other SDKs. Both beat the profile's."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = (os.environ.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
 def _user_setting(session: Any, env_name: str, config_name: str) -> str | None:
     """A setting the user made in the environment or the AWS profile, else None."""
     from botocore.exceptions import BotoCoreError
@@ -141,14 +158,25 @@ def poll(
     factor: float = 1.6,
     max_delay: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 10.0,
 ) -> T:
-    """Call `check` until it returns something other than None, backing off; bounded."""
-    deadline = time.monotonic() + timeout
+    """Call `check` until it returns something other than None, backing off; bounded.
+
+    With `progress`, a line "waiting for <what> (<elapsed>s of <timeout>s)" once the wait has
+    lasted a few seconds, then every `progress_every` seconds."""
+    started = time.monotonic()
+    deadline = started + timeout
     delay = first_delay
+    shown_at = started - progress_every + min(3.0, progress_every)  # first line after ~3 s
     while True:
         result = check()
         if result is not None:
             return result
+        now = time.monotonic()
+        if progress is not None and now - shown_at >= progress_every:
+            progress(f"waiting for {what} ({now - started:.0f}s of {timeout:.0f}s so far)")
+            shown_at = now
         if time.monotonic() + delay > deadline:
             raise CloudError(
                 f"timed out after {timeout:.0f}s waiting for {what}; "

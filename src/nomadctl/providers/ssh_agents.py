@@ -35,7 +35,8 @@ class SshAgents:
     def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
         from nomadctl import lifecycle
 
-        return lifecycle.teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts)
+        report = lifecycle.teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts)
+        return report.errors(force=False)
 
     def describe(self) -> str:
         via = f" through {self.ssh.bastion}" if self.ssh.bastion else ""
