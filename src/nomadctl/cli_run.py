@@ -69,7 +69,7 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
             "--dry-run shows the plan"
         )
     show_plan(Ui(out=ui.err, err=ui.err), plan, json_output=False)
-    from nomadctl.cli import _confirm
+    from nomadctl.cli_options import _confirm
 
     if pplan.spends_money:
         question = f"Create/change these resources of cluster {plan.cluster!r}?"
@@ -100,7 +100,7 @@ def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
 
 def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
     """The plan as the prompt and --dry-run show it: hosts, resources, cost, steps."""
-    from nomadctl.cli import RESOURCE_COLUMNS, _resource_rows
+    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
 
     if json_output:
         ui.json(plan.to_dict())
@@ -140,7 +140,7 @@ def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
 
 def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
     """The summary of `up`: resources, nodes, and how to connect."""
-    from nomadctl.cli import RESOURCE_COLUMNS, _resource_rows
+    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
 
     applied, report = run.applied, run.report
     hosts = applied.hosts if applied else []
