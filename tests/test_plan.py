@@ -106,3 +106,23 @@ def test_the_prompt_and_the_run_see_one_plan(aws_env: AwsEnv) -> None:
     assert asked == {"DescribeImages": 1, "GetParameter": 1}, asked
     checks.assert_complete(aws_env, "p4", servers=1, clients=0)
     ok(aws_env.nomadctl("--cluster", "p4", "down", "--yes"))
+
+
+def test_a_failure_after_resources_exist_says_what_and_how_to_remove_it(
+    aws_env: AwsEnv,
+) -> None:
+    aws_env.proxy.add(
+        "CreateRole", "error", times=99, code="AccessDenied", message="not allowed to make roles"
+    )
+    proc = aws_env.nomadctl(
+        "--cluster", "p5", "up", "--yes", *NET, *ALLOW, "--servers", "1", "--clients", "0",
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "may exist on AWS eu-west-1" in proc.stderr
+    vpc = checks.tagged(aws_env, "p5")["vpcs"][0]
+    assert f"vpc {vpc}" in proc.stderr  # named, as recorded in state.json
+    assert "nomadctl --cluster p5 down" in proc.stderr
+    assert checks.tagged(aws_env, "p5")["vpcs"]  # the network exists: the message is true
+    aws_env.proxy.clear()
+    ok(aws_env.nomadctl("--cluster", "p5", "down", "--yes"))
+    checks.assert_gone(aws_env, "p5")

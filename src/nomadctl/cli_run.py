@@ -89,11 +89,18 @@ def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
 
 
 def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
-    """Provisioning failed midway: say what exists and how to remove it."""
-    where = plan.provider.where
+    """Provisioning failed midway: say what exists (as recorded) and how to remove it."""
+    state = ws.load_state() if ws.state_path.exists() else {}
+    recorded = state.get(plan.provider.provider) or {}
+    made = sorted(
+        f"{k.removesuffix('_id')} {v}"
+        for k, v in recorded.items()
+        if k.endswith("_id") and isinstance(v, str) and v
+    )
+    what = f" ({', '.join(made)})" if made else ""
     ui.info(
-        f"some of cluster {plan.cluster!r}'s resources may exist on {where}: re-run "
-        f"`nomadctl --cluster {plan.cluster} up` to finish, or "
+        f"cluster {plan.cluster!r}'s resources made so far may exist on {plan.provider.where}"
+        f"{what}: re-run `nomadctl --cluster {plan.cluster} up` to finish, or "
         f"`nomadctl --cluster {plan.cluster} down` to remove them"
     )
 
