@@ -1,6 +1,7 @@
 """`nomadctl env`, `acl-bootstrap` and `ssh`: reaching the cluster once it runs."""
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -169,3 +170,32 @@ def ssh(
     app_ctx.workspace().require_cluster("ssh")  # nothing is created for an unknown cluster
     argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
+
+
+@app.command(cls=SectionedCommand)
+def logs(
+    ctx: typer.Context,
+    node: Annotated[str, typer.Argument(help="Node name (lab-server-1, server-1) or address.")],
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", min=0, help="How many of the last lines (0: all).")
+    ] = 200,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C ends).")
+    ] = False,
+) -> None:
+    """Show a node's Nomad agent log (a local agent's file, or the journal over SSH)."""
+    from nomadctl import logs as logs_mod
+
+    app_ctx: AppContext = ctx.obj
+    ws = app_ctx.workspace()
+    ws.require_cluster("logs")
+    if not logs_mod.is_local(ws):
+        argv = logs_mod.remote_command(ws, node, lines, follow)
+        os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
+    path = logs_mod.local_log(ws, node)
+    sys.stdout.writelines(logs_mod.tail(path, lines))
+    sys.stdout.flush()
+    if follow:
+        for line in logs_mod.follow(path):
+            sys.stdout.write(line)
+            sys.stdout.flush()

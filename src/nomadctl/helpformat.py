@@ -25,6 +25,7 @@ COMMAND_ORDER = (
     "acl-bootstrap",
     "env",
     "ssh",
+    "logs",
     "down",
     "list",
     "version",
