@@ -154,10 +154,14 @@ def why_unreachable(exc: BaseException, where: Endpoint, timeout: float) -> tupl
             "or the bastion cannot reach it"
         )
     text = str(exc)
-    if "banner" in text.lower():
-        return "no SSH greeting yet", (
-            f"{where.address} accepted the connection on port {port} but sent no SSH greeting "
-            "(the host is still booting or overloaded, or something else listens there)"
+    # paramiko's words for a handshake that never came: the banner read timed out, the key
+    # exchange failed, or start_client's timeout passed and auth found no session (client.py)
+    handshake = ("banner", "negotiation failed", "no existing session")
+    if any(word in text.lower() for word in handshake):
+        return "no SSH handshake yet", (
+            f"{where.address} accepted the connection on port {port} but no SSH handshake "
+            "followed (the host is still booting or overloaded, or something else listens "
+            "there)"
         )
     if isinstance(exc, ConnectionResetError | EOFError) or errno.ECONNRESET in codes:
         return "connection closed", (

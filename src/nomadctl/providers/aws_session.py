@@ -46,8 +46,8 @@ class Aws:
             name = profile or exc.kwargs.get("profile") or os.environ.get("AWS_PROFILE")
             source = "--profile" if profile else "AWS_PROFILE"
             raise CloudError(
-                f"AWS profile {name!r} ({source}) not found in your AWS config or credentials "
-                "file; check the name with `aws configure list-profiles`"
+                f"AWS profile {name!r} not found (named by {source}) in your AWS config or "
+                "credentials file; check the name with `aws configure list-profiles`"
             ) from None
         resolved = region or env_region() or self.session.region_name
         if not resolved:
