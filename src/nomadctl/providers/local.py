@@ -260,7 +260,7 @@ class LocalProvider:
         names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))
         if dry_run:
             return Destroyed(
-                [Resource("agent", n, _pid_text(ws, n), "remove") for n in names],
+                [Resource("agent", n, _pid_text(ws, n), "delete") for n in names],
                 where="this machine",
             )
         resources, errors = [], []
