@@ -1,0 +1,248 @@
+"""The local provider: a secured cluster as processes on this machine, run with the stand-in.
+
+One cluster for the whole module (3 servers + 3 clients on their own loopback addresses),
+taken through up, status, env with python-nomad, re-runs, a killed agent and destroy; a
+second, small cluster in port mode beside it shows that two clusters do not clash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nomadctl import certstore, lifecycle, nodes, render, status
+from nomadctl.configure import HostResult
+from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.hosts import Host
+from nomadctl.providers import local_proc
+from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, sample_jobs
+from nomadctl.workspace import Workspace
+from tests.standin import make_binary
+from tests.standin.harness import wait_for
+from tests.test_lifecycle import PY_NOMAD, ROOT, exported_env, job_json
+
+
+@dataclass
+class Cluster:
+    ws: Workspace
+    provider: LocalProvider
+    binary: Path
+    hosts: list[Host]
+    first: list[HostResult]
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            h.name: local_proc.running_pid(local_proc.NodeDir(self.ws.path / "local" / h.name))
+            for h in self.hosts
+        }
+
+
+def up(ws: Workspace, provider: LocalProvider) -> tuple[list[Host], list[HostResult]]:
+    """What `nomadctl up --local` runs: plan, apply, certificates, configure, finish."""
+    messages: list[str] = []
+    plan = provider.plan(ws, messages.append)
+    applied = provider.apply(ws, plan, messages.append)
+    certstore.ensure(ws, certstore.CertOptions())
+    facts = render.ClusterFacts(
+        gossip_key=certstore.read_gossip_key(ws),
+        servers=[h for h in applied.hosts if h.role == "server"],
+    )
+    results = provider.agents(ws).configure(
+        ws, applied.hosts, nodes.NodeOptions(facts), messages.append
+    )
+    assert [r.error for r in results] == [None] * len(results), messages
+    report = lifecycle.finish(
+        ws,
+        lifecycle.UpReport(results),
+        bootstrap_acl=True,
+        leader_timeout=30,
+        progress=messages.append,
+    )
+    assert report.leader and report.acl in ("bootstrapped", "already"), messages
+    return applied.hosts, results
+
+
+def agent_pids(ws: Workspace) -> list[int]:
+    """Every process on this machine whose command line names the workspace's agent dirs."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(ws.path / "local").encode() in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("local")
+    binary = make_binary(tmp / "nomad", version="1.11.1")
+    ws = Workspace(tmp / "home", "loc")
+    provider = LocalProvider(LocalOptions(nomad_binary=binary))
+    try:
+        hosts, results = up(ws, provider)
+        yield Cluster(ws, provider, binary, hosts, results)
+    finally:
+        provider.destroy(ws, lambda _m: None)
+
+
+def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None:
+    ws = cluster.ws
+    assert [r.status for r in cluster.first] == ["configured"] * 6
+    assert [h.role for h in cluster.hosts] == ["server"] * 3 + ["client"] * 3
+    addresses = {(h.private_ip, h.http_port) for h in cluster.hosts}
+    assert len({ip for ip, _ in addresses}) == 6, "own loopback address per agent"
+    assert {port for _, port in addresses} == {4646}
+    state = ws.load_state()
+    assert state["provider"] == "local"
+    assert [Host.from_dict(h) for h in state["hosts"]] == cluster.hosts
+    for name, pid in cluster.pids().items():
+        assert pid is not None
+        assert os.getsid(pid) == pid and os.getpgid(pid) == pid, "own session and group"
+        assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+        node = ws.path / "local" / name
+        assert os.readlink(f"/proc/{pid}/fd/1") == str(node / "nomad.log")
+        for path in (node, node / "config", node / "tls", node / "data"):
+            assert path.stat().st_mode & 0o777 == 0o700, path
+        for path in ("config/nomad.hcl", "tls/node-key.pem", "nomad.pid", "nomad.log"):
+            assert (node / path).stat().st_mode & 0o777 == 0o600, path
+        hcl = (node / "config" / "nomad.hcl").read_text()
+        assert "verify_https_client    = true" in hcl and "rpc                    = true" in hcl
+        assert f'data_dir   = "{node / "data"}"' in hcl
+    server_hcl = (ws.path / "local" / "loc-server-1" / "config" / "nomad.hcl").read_text()
+    assert f'encrypt          = "{certstore.read_gossip_key(ws)}"' in server_hcl
+    assert "Loaded configuration from" in log_path(ws, "loc-server-1").read_text()
+    with pytest.raises(WorkspaceError, match="no log for 'loc-server-9'"):
+        log_path(ws, "loc-server-9")
+    with pytest.raises(UsageError):
+        log_path(ws, "../x")
+
+
+def test_status_sees_three_servers_one_leader_three_nodes(cluster: Cluster) -> None:
+    report = status.collect(cluster.ws, wait=30)
+    assert report.healthy, report.problems
+    members = report.members
+    assert sorted(m["Tags"]["Leader"] for m in members) == ["false", "false", "true"]
+    assert sorted(n["Status"] for n in report.nodes) == ["ready"] * 3
+
+
+def test_env_drives_python_nomad(cluster: Cluster) -> None:
+    env = exported_env("\n".join(lifecycle.env_lines(cluster.ws, "bash")))
+    assert env["NOMAD_ADDR"] == f"https://{cluster.hosts[0].private_ip}:4646"
+    jobs = [job_json(p) for p in sorted((ROOT / "examples" / "jobs").glob("*.nomad.hcl"))][:2]
+    py = subprocess.run(
+        [sys.executable, "-c", PY_NOMAD],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=60,
+    )
+    assert py.returncode == 0, py.stderr
+    result = json.loads(py.stdout)
+    assert result["members"] == 3
+    assert result["registered"] == sorted(j["ID"] for j in jobs)
+
+
+def test_rerun_restarts_nothing(cluster: Cluster) -> None:
+    before = cluster.pids()
+    plan = cluster.provider.plan(cluster.ws, lambda _m: None)
+    assert [h.action for h in plan.hosts] == ["keep"] * 6 and not plan.changed
+    hosts, results = up(cluster.ws, cluster.provider)
+    assert hosts == cluster.hosts
+    assert [(r.status, r.restarted, r.changed) for r in results] == [("unchanged", False, [])] * 6
+    assert cluster.pids() == before
+
+
+def test_killed_agent_is_started_again(cluster: Cluster) -> None:
+    before = cluster.pids()
+    victim = "loc-client-2"
+    os.killpg(before[victim], signal.SIGKILL)
+    wait_for(lambda: cluster.pids()[victim] is None, timeout=10, what="agent gone")
+    _, results = up(cluster.ws, cluster.provider)
+    by_name = {r.host.name: r for r in results}
+    assert (by_name[victim].status, by_name[victim].restarted) == ("configured", False)
+    assert all(r.status == "unchanged" for n, r in by_name.items() if n != victim)
+    after = cluster.pids()
+    assert after[victim] not in (None, before[victim])
+    assert {n: p for n, p in after.items() if n != victim} == {
+        n: p for n, p in before.items() if n != victim
+    }
+    report = status.collect(cluster.ws, wait=30)
+    assert report.healthy and len(report.nodes) == 3, report.problems
+
+
+def test_new_tls_files_reload_without_restart(cluster: Cluster) -> None:
+    """A re-issued node certificate is picked up with SIGHUP; the agent keeps its pid."""
+    before = cluster.pids()
+    certstore.node_paths(cluster.ws, "loc-server-2").cert.unlink()
+    _, results = up(cluster.ws, cluster.provider)
+    by_name = {r.host.name: r for r in results}
+    changed = by_name["loc-server-2"]
+    assert (changed.status, changed.restarted) == ("configured", False)
+    assert [Path(p).name for p in changed.changed] == ["node.pem", "node-key.pem"]
+    assert cluster.pids() == before
+    log = log_path(cluster.ws, "loc-server-2")
+    wait_for(lambda: "Caught signal: hangup" in log.read_text(), timeout=10, what="SIGHUP")
+    assert status.collect(cluster.ws, wait=30).healthy
+
+
+def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: Path) -> None:
+    ws = Workspace(cluster.ws.home, "other")
+    provider = LocalProvider(
+        LocalOptions(servers=1, clients=1, nomad_binary=cluster.binary, loopback=False)
+    )
+    try:
+        hosts, results = up(ws, provider)
+        assert [r.status for r in results] == ["configured"] * 2
+        assert {h.private_ip for h in hosts} == {"127.0.0.1"}
+        ports = {h.http_port for h in hosts}
+        assert len(ports) == 2 and 4646 not in ports
+        assert status.collect(ws, wait=30).healthy
+        assert status.collect(cluster.ws, wait=30).healthy
+    finally:
+        gone = provider.destroy(ws, lambda _m: None)
+    assert [(r.name, r.status) for r in gone.resources] == [
+        ("other-client-1", "deleted"),
+        ("other-server-1", "deleted"),
+    ]
+    assert agent_pids(ws) == []
+
+
+def test_even_servers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="odd number"):
+        LocalProvider(LocalOptions(servers=2)).plan(Workspace(tmp_path, "x"), print)
+    assert not (tmp_path / "x").exists()
+
+
+def test_sample_jobs_follow_the_drivers() -> None:
+    assert sample_jobs(["exec"]) == ["exec.nomad.hcl"]
+    assert "exec.nomad.hcl" not in sample_jobs(["docker"]) and sample_jobs(["docker"])
+    assert sample_jobs([]) == []
+
+
+def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> None:
+    """Last in the module: the cluster is gone afterwards."""
+    ws = cluster.ws
+    pids = [p for p in cluster.pids().values() if p]
+    assert len(pids) == 6 and sorted(agent_pids(ws)) == sorted(pids)
+    dry = cluster.provider.destroy(ws, lambda _m: None, dry_run=True)
+    assert [r.status for r in dry.resources] == ["delete"] * 6 and agent_pids(ws)
+    gone = cluster.provider.destroy(ws, lambda _m: None)
+    assert sorted(r.name for r in gone.resources) == sorted(h.name for h in cluster.hosts)
+    assert {r.status for r in gone.resources} == {"deleted"} and not gone.errors
+    assert agent_pids(ws) == []
+    assert not any(Path(f"/proc/{p}").exists() for p in pids)
+    assert not (ws.path / "local").exists()
