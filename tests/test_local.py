@@ -45,7 +45,9 @@ class Cluster:
         }
 
 
-def up(ws: Workspace, provider: LocalProvider) -> tuple[list[Host], list[HostResult]]:
+def up(
+    ws: Workspace, provider: LocalProvider, datacenter: str = "dc1"
+) -> tuple[list[Host], list[HostResult]]:
     """What `nomadctl up --local` runs: plan, apply, certificates, configure, finish."""
     messages: list[str] = []
     plan = provider.plan(ws, messages.append)
@@ -53,6 +55,7 @@ def up(ws: Workspace, provider: LocalProvider) -> tuple[list[Host], list[HostRes
     certstore.ensure(ws, certstore.CertOptions())
     facts = render.ClusterFacts(
         gossip_key=certstore.read_gossip_key(ws),
+        datacenter=datacenter,
         servers=[h for h in applied.hosts if h.role == "server"],
     )
     results = provider.agents(ws).configure(
@@ -68,6 +71,18 @@ def up(ws: Workspace, provider: LocalProvider) -> tuple[list[Host], list[HostRes
     )
     assert report.leader and report.acl in ("bootstrapped", "already"), messages
     return applied.hosts, results
+
+
+def settled(ws: Workspace, nodes: int) -> status.StatusReport:
+    """Status once it is healthy with `nodes` client nodes registered (they join after
+    their agent starts listening)."""
+
+    def ready() -> status.StatusReport | None:
+        report = status.collect(ws, wait=30)
+        ok = report.healthy and [n["Status"] for n in report.nodes] == ["ready"] * nodes
+        return report if ok else None
+
+    return wait_for(ready, timeout=30, what=f"healthy with {nodes} ready nodes")
 
 
 def agent_pids(ws: Workspace) -> list[int]:
@@ -131,11 +146,10 @@ def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None
 
 
 def test_status_sees_three_servers_one_leader_three_nodes(cluster: Cluster) -> None:
-    report = status.collect(cluster.ws, wait=30)
-    assert report.healthy, report.problems
+    report = settled(cluster.ws, 3)
     members = report.members
     assert sorted(m["Tags"]["Leader"] for m in members) == ["false", "false", "true"]
-    assert sorted(n["Status"] for n in report.nodes) == ["ready"] * 3
+    assert len({n["ID"] for n in report.nodes}) == 3
 
 
 def test_env_drives_python_nomad(cluster: Cluster) -> None:
@@ -180,8 +194,7 @@ def test_killed_agent_is_started_again(cluster: Cluster) -> None:
     assert {n: p for n, p in after.items() if n != victim} == {
         n: p for n, p in before.items() if n != victim
     }
-    report = status.collect(cluster.ws, wait=30)
-    assert report.healthy and len(report.nodes) == 3, report.problems
+    assert len({n["ID"] for n in settled(cluster.ws, 3).nodes}) == 3
 
 
 def test_new_tls_files_reload_without_restart(cluster: Cluster) -> None:
@@ -210,8 +223,22 @@ def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: 
         assert {h.private_ip for h in hosts} == {"127.0.0.1"}
         ports = {h.http_port for h in hosts}
         assert len(ports) == 2 and 4646 not in ports
-        assert status.collect(ws, wait=30).healthy
-        assert status.collect(cluster.ws, wait=30).healthy
+        settled(ws, 1)
+        settled(cluster.ws, 3)
+        # A changed config restarts its agents (new pids), and they come back healthy.
+        before = {
+            h.name: local_proc.running_pid(local_proc.NodeDir(ws.path / "local" / h.name))
+            for h in hosts
+        }
+        _, again = up(ws, provider, datacenter="dc2")
+        assert [(r.status, r.restarted) for r in again] == [("configured", True)] * 2
+        for h in hosts:
+            pid = local_proc.running_pid(local_proc.NodeDir(ws.path / "local" / h.name))
+            assert pid not in (None, before[h.name])
+        wait_for(
+            lambda: [n["Datacenter"] for n in settled(ws, 1).nodes] == ["dc2"],
+            what="the client back in dc2",
+        )
     finally:
         gone = provider.destroy(ws, lambda _m: None)
     assert [(r.name, r.status) for r in gone.resources] == [

@@ -263,21 +263,18 @@ class LocalProvider:
                 [Resource("agent", n, _pid_text(ws, n), "delete") for n in names],
                 where="this machine",
             )
-        resources, errors = [], []
+        pids = {n: proc.running_pid(node_dir(ws, n)) for n in names}
+        errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
+        resources = []
         for n in names:
-            pid = proc.running_pid(node_dir(ws, n))
-            error = stop_and_remove(ws, n, self.opts.stop_timeout)
-            if error:
-                errors.append(error)
-                progress(f"{n}: {error}")
-            else:
-                progress(f"{n}: agent stopped, data removed")
-            resources.append(
-                Resource("agent", n, str(pid) if pid else None, "failed" if error else "deleted")
-            )
+            pid = pids[n]
+            progress(f"{n}: {errors.get(n) or 'agent stopped, data removed'}")
+            status = "failed" if n in errors else "deleted"
+            resources.append(Resource("agent", n, str(pid) if pid else None, status))
         with contextlib.suppress(OSError):
             (ws.path / "local").rmdir()
-        return Destroyed(resources, where="this machine", errors=errors)
+        lines = [f"{n}: {e}" for n, e in errors.items()]
+        return Destroyed(resources, where="this machine", errors=lines)
 
 
 def _role_of(name: str) -> Role:
@@ -289,19 +286,22 @@ def _pid_text(ws: Workspace, name: str) -> str | None:
     return str(pid) if pid else None
 
 
-def stop_and_remove(ws: Workspace, name: str, timeout: float) -> str | None:
-    """Stop the node's agent and remove its directory; an error line, or None."""
-    node = node_dir(ws, name)
-    pid = proc.running_pid(node)
-    if pid is not None and not proc.stop(pid, timeout):
-        return f"agent (pid {pid}) did not stop after SIGKILL"
-    try:
-        shutil.rmtree(node.root, ignore_errors=False)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        return f"cannot remove {node.root}: {exc.strerror}"
-    return None
+def stop_and_remove(ws: Workspace, pids: dict[str, int | None], timeout: float) -> dict[str, str]:
+    """Stop these nodes' agents (side by side) and remove their dirs; errors by node name."""
+    left = set(proc.stop_all([p for p in pids.values() if p], timeout))
+    errors = {}
+    for name, pid in pids.items():
+        if pid in left:
+            errors[name] = f"agent (pid {pid}) did not stop after SIGKILL"
+            continue
+        root = node_dir(ws, name).root
+        try:
+            shutil.rmtree(root)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            errors[name] = f"cannot remove {root}: {exc.strerror}"
+    return errors
 
 
 # ---- the agents --------------------------------------------------------------------------
@@ -335,13 +335,11 @@ class LocalAgents:
         )
 
     def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
-        errors = []
+        pids = {h.name: proc.running_pid(node_dir(ws, h.name)) for h in hosts}
+        errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
         for h in hosts:
-            error = stop_and_remove(ws, h.name, self.opts.stop_timeout)
-            if error:
-                errors.append(f"{h.name}: {error}")
-            progress(f"{h.name}: {error or 'agent stopped, data removed'}")
-        return errors
+            progress(f"{h.name}: {errors.get(h.name) or 'agent stopped, data removed'}")
+        return [f"{n}: {e}" for n, e in errors.items()]
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,24 +149,32 @@ def _alive(pid: int) -> bool:
 
 def stop(pid: int, timeout: float = 10.0) -> bool:
     """SIGTERM the agent's process group, wait (bounded), then SIGKILL; True once gone."""
-    pgid = pid  # started with start_new_session: the agent leads its own group
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    if _wait_gone(pid, pgid, timeout):
-        return True
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    return _wait_gone(pid, pgid, 5.0)
+    return not stop_all([pid], timeout)
 
 
-def _wait_gone(pid: int, pgid: int, timeout: float) -> bool:
+def stop_all(pids: Sequence[int], timeout: float = 10.0) -> list[int]:
+    """`stop` for many agents at once (they shut down side by side); the pids left."""
+    _signal_groups(pids, signal.SIGTERM)  # each leads its own group (start_new_session)
+    left = _wait_gone(pids, timeout)
+    if left:
+        _signal_groups(left, signal.SIGKILL)
+        left = _wait_gone(left, 5.0)
+    return left
+
+
+def _signal_groups(pgids: Sequence[int], sig: int) -> None:
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+
+
+def _wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
-        if not _alive(pid) and not _group_alive(pgid):
-            return True
-        if time.monotonic() > deadline:
-            return False
+        left = [p for p in pids if _alive(p) or _group_alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
 
