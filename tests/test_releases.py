@@ -129,7 +129,7 @@ def test_given_binary_then_path_when_supported(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given = env.tmp / f"nomad-{GOOD}"
-    assert releases.choose(tmp_path, GOOD, given) == releases.BinaryChoice(given, "given", GOOD)
+    assert releases.choose(tmp_path, GOOD, given) == releases.BinaryChoice(given, "given", "")
     with pytest.raises(releases.ReleaseError, match="not an executable file"):
         releases.choose(tmp_path, GOOD, tmp_path / "missing")
 

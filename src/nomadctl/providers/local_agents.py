@@ -53,8 +53,8 @@ def configure_all(
     slots = {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
     peers = {s.name: slots[s.name].ports for s in facts.servers if s.name in slots}
     ca = certstore.load_ca(ws)
-    pending = []
-    for host in hosts:
+    pending, ready = [], []
+    for host in hosts:  # files first, so the agents then start back to back
         node = node_dir(ws, host.name)
         layout = render.LocalLayout(
             data_dir=str(node.data),
@@ -64,12 +64,21 @@ def configure_all(
         )
         try:
             tls = node_tls(ws, ca, host, facts.nomad_region)
-            hcl = render.agent_config(facts, host, layout).encode()
-            pending.append(_setup(host, node, binary, hcl, tls, progress))
+            ready.append((host, node, render.agent_config(facts, host, layout).encode(), tls))
         except (NomadctlError, OSError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             progress(f"{host.name}: failed: {message}")
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
+    ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
+    for host, node, hcl, tls in ready:
+        try:
+            pending.append(_setup(host, node, binary, hcl, tls, progress))
+        except (NomadctlError, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            progress(f"{host.name}: failed: {message}")
+            pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
+    order = {h.name: i for i, h in enumerate(hosts)}
+    pending.sort(key=lambda p: order[p.host.name])
     servers = [p for p in pending if p.host.role == "server"]
     clients = [p for p in pending if p.host.role != "server"]
     for p in servers:
