@@ -29,6 +29,8 @@ from tests.standin import make_binary
 from tests.standin.harness import wait_for
 from tests.test_lifecycle import PY_NOMAD, ROOT, exported_env, job_json
 
+SHELL_TOKEN = "0b6c1a4e-secret-from-the-shell"
+
 
 @dataclass
 class Cluster:
@@ -107,7 +109,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ws = Workspace(tmp / "home", "loc")
     provider = LocalProvider(LocalOptions(nomad_binary=binary))
     try:
-        hosts, results = up(ws, provider)
+        with pytest.MonkeyPatch.context() as mp:  # left in the shell: not for the agents
+            mp.setenv("NOMAD_TOKEN", SHELL_TOKEN)
+            hosts, results = up(ws, provider)
         yield Cluster(ws, provider, binary, hosts, results)
     finally:
         provider.destroy(ws, lambda _m: None)
@@ -127,6 +131,7 @@ def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None
         assert pid is not None
         assert os.getsid(pid) == pid and os.getpgid(pid) == pid, "own session and group"
         assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+        assert SHELL_TOKEN.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
         node = ws.path / "local" / name
         assert os.readlink(f"/proc/{pid}/fd/1") == str(node / "nomad.log")
         for path in (node, node / "config", node / "tls", node / "data"):
@@ -265,6 +270,16 @@ def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> Non
     ws = cluster.ws
     pids = [p for p in cluster.pids().values() if p]
     assert len(pids) == 6 and sorted(agent_pids(ws)) == sorted(pids)
+    # A task process that left the agent's process group (as an executor may) still goes.
+    stray = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(120)",
+            str(ws.path / "local" / "loc-client-1" / "data" / "alloc"),
+        ],
+        start_new_session=True,
+    )
     dry = cluster.provider.destroy(ws, lambda _m: None, dry_run=True)
     assert [r.status for r in dry.resources] == ["delete"] * 6 and agent_pids(ws)
     gone = cluster.provider.destroy(ws, lambda _m: None)
@@ -272,4 +287,6 @@ def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> Non
     assert {r.status for r in gone.resources} == {"deleted"} and not gone.errors
     assert agent_pids(ws) == []
     assert not any(Path(f"/proc/{p}").exists() for p in pids)
+    assert not Path(f"/proc/{stray.pid}").exists()  # killed, and reaped by destroy's wait
+    stray.wait(timeout=5)
     assert not (ws.path / "local").exists()

@@ -295,6 +295,10 @@ def stop_and_remove(ws: Workspace, pids: dict[str, int | None], timeout: float) 
             errors[name] = f"agent (pid {pid}) did not stop after SIGKILL"
             continue
         root = node_dir(ws, name).root
+        stuck = proc.kill(proc.strays(root))
+        if stuck:
+            errors[name] = f"processes {stuck} under {root} did not stop"
+            continue
         try:
             shutil.rmtree(root)
         except FileNotFoundError:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from nomadctl.workspace import SECRET_MODE, ensure_private_dir
 
+PROC = Path("/proc")
+
 
 @dataclass(frozen=True)
 class NodeDir:
@@ -60,16 +62,45 @@ def argv(binary: Path, node: NodeDir) -> list[str]:
     return [str(binary), "agent", "-config", str(node.config)]
 
 
-def _cmdline(pid: int) -> list[str] | None:
+def _cmdline(pid: int) -> str | None:
+    """The process's command line (args joined by spaces), None when gone or a zombie.
+
+    /proc where there is one (Linux); `ps` elsewhere (macOS)."""
+    if not PROC.is_dir():
+        return _ps_cmdline(pid)
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+        stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     if stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
         _reap(pid)
         return None
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+    return " ".join(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+
+
+def _ps_cmdline(pid: int) -> str | None:
+    out = _ps("-p", str(pid), "-o", "stat=,command=")
+    line = out.strip()
+    if not line or line.startswith("Z"):
+        _reap(pid)
+        return None
+    return line.split(None, 1)[1] if " " in line else None
+
+
+def _ps(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["ps", "-ww", *args], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _all_pids() -> list[int]:
+    if PROC.is_dir():
+        return [int(e.name) for e in PROC.iterdir() if e.name.isdigit()]
+    return [int(w) for w in _ps("-ax", "-o", "pid=").split() if w.isdigit()]
 
 
 def _reap(pid: int) -> None:
@@ -83,25 +114,36 @@ def is_agent(pid: int, node: NodeDir) -> bool:
 
     A script binary runs as `<interpreter> [flags] <binary> agent ...`: the tail counts."""
     cmd = _cmdline(pid)
-    tail = ["agent", "-config", str(node.config)]
-    return bool(cmd) and cmd[-3:] == tail  # type: ignore[index]
+    return cmd is not None and cmd.endswith(f" agent -config {node.config}")
 
 
 def runs_binary(pid: int, binary: Path) -> bool:
-    cmd = _cmdline(pid) or []
-    return str(binary) in cmd[:-3]
+    cmd = _cmdline(pid) or ""
+    return f"{binary} agent -config " in cmd
 
 
 def running_pid(node: NodeDir) -> int | None:
-    """The node's agent pid: from the pid file, else found in /proc (a lost pid file)."""
+    """The node's agent pid: from the pid file, else found among all processes."""
     with contextlib.suppress(OSError, ValueError):
         pid = int(node.pid_file.read_text().strip())
         if is_agent(pid, node):
             return pid
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and is_agent(int(entry.name), node):
-            return int(entry.name)
+    for pid in _all_pids():
+        if is_agent(pid, node):
+            return pid
     return None
+
+
+def strays(root: Path) -> list[int]:
+    """Processes whose command line names a path under `root` (task executors, say)."""
+    me = os.getpid()
+    return [p for p in _all_pids() if p != me and str(root) + os.sep in (_cmdline(p) or "")]
+
+
+def _agent_env() -> dict[str, str]:
+    """The caller's environment without NOMAD_* (a token or address meant for the CLI)."""
+    skip = ("NOMAD_", "NOTIFY_SOCKET")
+    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
 
 
 def start(binary: Path, node: NodeDir) -> int:
@@ -117,6 +159,7 @@ def start(binary: Path, node: NodeDir) -> int:
             cwd=node.root,
             start_new_session=True,
             close_fds=True,
+            env=_agent_env(),
         )
     finally:
         os.close(fd)
@@ -148,31 +191,40 @@ def _alive(pid: int) -> bool:
 
 
 def stop(pid: int, timeout: float = 10.0) -> bool:
-    """SIGTERM the agent's process group, wait (bounded), then SIGKILL; True once gone."""
-    return not stop_all([pid], timeout)
+    """SIGTERM the agent alone (a restart), wait (bounded), then SIGKILL; True once gone."""
+    return not stop_all([pid], timeout, group=False)
 
 
-def stop_all(pids: Sequence[int], timeout: float = 10.0) -> list[int]:
-    """`stop` for many agents at once (they shut down side by side); the pids left."""
-    _signal_groups(pids, signal.SIGTERM)  # each leads its own group (start_new_session)
-    left = _wait_gone(pids, timeout)
+def stop_all(pids: Sequence[int], timeout: float = 10.0, group: bool = True) -> list[int]:
+    """`stop` for many agents at once (they shut down side by side); the pids left.
+
+    `group`: the agent's whole process group (it leads its own, start_new_session), for
+    `down`; without, only the agent (a restart: Nomad's task executors outlive it)."""
+    _signal(pids, signal.SIGTERM, group)
+    left = _wait_gone(pids, timeout, group)
     if left:
-        _signal_groups(left, signal.SIGKILL)
-        left = _wait_gone(left, 5.0)
+        _signal(left, signal.SIGKILL, group)
+        left = _wait_gone(left, 5.0, group)
     return left
 
 
-def _signal_groups(pgids: Sequence[int], sig: int) -> None:
-    for pgid in pgids:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
+def kill(pids: Sequence[int]) -> list[int]:
+    """SIGKILL these processes (strays under a removed node); the ones still there."""
+    _signal(pids, signal.SIGKILL, False)
+    return _wait_gone(pids, 5.0, False)
 
 
-def _wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
+def _signal(pids: Sequence[int], sig: int, group: bool) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig) if group else os.kill(pid, sig)
+
+
+def _wait_gone(pids: Sequence[int], timeout: float, group: bool) -> list[int]:
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
-        left = [p for p in pids if _alive(p) or _group_alive(p)]
+        left = [p for p in pids if _alive(p) or (group and _group_alive(p))]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(delay)
