@@ -131,10 +131,6 @@ class LocalLayout:
     peers: dict[str, Ports] = field(default_factory=dict)
 
 
-def _join(ip: str, port: int, default: int) -> str:
-    return ip if port == default else f"{ip}:{port}"
-
-
 def agent_config(facts: ClusterFacts, host: Host, local: LocalLayout | None = None) -> str:
     """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on.
 
@@ -238,13 +234,14 @@ def _ports_block(ports: Ports) -> list[str]:
 
 
 def _peer(server: Host, local: LocalLayout | None, proto: Literal["rpc", "serf"]) -> str:
-    """A server as `retry_join` (serf) or `client.servers` (rpc) names it: the IP, with
-    the port when it is not Nomad's default (command/agent/retry_join.go, client/servers)."""
+    """A server as `retry_join` (serf) or `client.servers` (rpc) names it: the IP, and
+    locally always with its port. A bare IP means 4647 to a client (client/rpc.go
+    resolveServer) but, to `retry_join` (nomad/server.go Join -> serf/memberlist), the
+    joining agent's own serf port, which locally is not the peer's."""
     ip = _ip(server.private_ip)
     if local is None:
         return ip
-    ports = local.peers.get(server.name, Ports())
-    return _join(ip, getattr(ports, proto), getattr(Ports(), proto))
+    return f"{ip}:{getattr(local.peers.get(server.name, Ports()), proto)}"
 
 
 def supports_notify(version: str) -> bool:
