@@ -244,10 +244,19 @@ def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: 
             lambda: [n["Datacenter"] for n in settled(ws, 1).nodes] == ["dc2"],
             what="the client back in dc2",
         )
+        # One more client: it gets the next free ports; the others are left alone.
+        provider = LocalProvider(
+            LocalOptions(servers=1, clients=2, nomad_binary=cluster.binary, loopback=False)
+        )
+        grown, results = up(ws, provider, datacenter="dc2")
+        assert [r.status for r in results] == ["unchanged", "unchanged", "configured"]
+        assert grown[:2] == hosts and grown[2].http_port == max(ports) + 3
+        settled(ws, 2)
     finally:
         gone = provider.destroy(ws, lambda _m: None)
     assert [(r.name, r.status) for r in gone.resources] == [
         ("other-client-1", "deleted"),
+        ("other-client-2", "deleted"),
         ("other-server-1", "deleted"),
     ]
     assert agent_pids(ws) == []

@@ -126,17 +126,30 @@ def assign(
     ws_path: Path,
     mode: Mode,
 ) -> dict[str, Slot]:
-    """Keep every recorded slot; give new agents free slots not used by this cluster."""
+    """Keep every recorded slot; new agents of a recorded cluster get free slots next to
+    its own (same 127.a.b.0/24, or the ports after its last), a new cluster a free block."""
     out = {n: recorded[n] for n in names if n in recorded}
     missing = [n for n in names if n not in out]
     if not missing:
         return out
-    used = {(s.ip, s.ports.http) for s in recorded.values()}
-    fresh = [
-        s
-        for s in allocate(home, ws_path, len(names) + len(recorded), mode)
-        if (s.ip, s.ports.http) not in used
-    ]
-    for name, slot in zip(missing, fresh, strict=False):
-        out[name] = slot
+    if not recorded:
+        return dict(zip(names, allocate(home, ws_path, len(names), mode), strict=True))
+    taken = taken_by_others(home, ws_path)
+    for name in missing:
+        out[name] = _next_to(list(recorded.values()) + list(out.values()), mode, taken)
     return out
+
+
+def _next_to(used: Sequence[Slot], mode: Mode, taken: set[tuple[str, int]]) -> Slot:
+    mine = {(s.ip, p) for s in used for p in (s.ports.http, s.ports.rpc, s.ports.serf)}
+    if mode == "loopback":
+        prefix = used[0].ip.rsplit(".", 1)[0]
+        candidates = (Slot(f"{prefix}.{i}", Ports()) for i in range(1, 255))
+    else:
+        last = max(s.ports.serf for s in used)
+        candidates = (Slot("127.0.0.1", Ports(p, p + 1, p + 2)) for p in range(last + 1, 65533, 3))
+    for slot in candidates:
+        pairs = {(slot.ip, p) for p in (slot.ports.http, slot.ports.rpc, slot.ports.serf)}
+        if not pairs & (mine | taken) and slot_free(slot):
+            return slot
+    raise NomadctlError("no free address next to the cluster's own for a new agent")
