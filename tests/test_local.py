@@ -299,3 +299,29 @@ def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> Non
     assert not Path(f"/proc/{stray.pid}").exists()  # killed, and reaped by destroy's wait
     stray.wait(timeout=5)
     assert not (ws.path / "local").exists()
+
+
+def test_local_layout_in_the_agent_config() -> None:
+    """Port mode: the agent binds only its address, listens on its ports and names every
+    peer with its port; without a layout the config is the hosts' one, unchanged."""
+    servers = [Host("c-server-1", "server", "127.0.0.1", http_port=21000)]
+    client = Host("c-client-1", "client", "127.0.0.1", http_port=21003)
+    facts = render.ClusterFacts(gossip_key="k" * 24, servers=servers)
+    layout = render.LocalLayout(
+        data_dir="/w/c-client-1/data",
+        tls_dir="/w/c-client-1/tls",
+        ports=render.Ports(21003, 21004, 21005),
+        peers={"c-server-1": render.Ports(21000, 21001, 21002)},
+    )
+    hcl = render.agent_config(facts, client, layout)
+    assert 'bind_addr  = "127.0.0.1"' in hcl and 'data_dir   = "/w/c-client-1/data"' in hcl
+    assert "ports {\n  http = 21003\n  rpc  = 21004\n  serf = 21005\n}" in hcl
+    assert 'servers   = ["127.0.0.1:21001"]' in hcl
+    assert 'ca_file                = "/w/c-client-1/tls/ca.pem"' in hcl
+    server_hcl = render.agent_config(facts, servers[0], layout)
+    assert 'retry_join = ["127.0.0.1:21002"]' in server_hcl
+    plain = render.agent_config(facts, client)
+    assert 'bind_addr  = "0.0.0.0"' in plain and "ports {" not in plain
+    assert 'servers   = ["127.0.0.1"]' in plain and render.TLS_DIR in plain
+    with pytest.raises(ValueError, match="not a TCP port"):
+        render.Ports(0, 1, 2)
