@@ -190,6 +190,8 @@ def test_killed_agent_is_started_again(cluster: Cluster) -> None:
     victim = "loc-client-2"
     os.killpg(before[victim], signal.SIGKILL)
     wait_for(lambda: cluster.pids()[victim] is None, timeout=10, what="agent gone")
+    plan = cluster.provider.plan(cluster.ws, lambda _m: None)
+    assert plan.changed and [h.name for h in plan.hosts if "not running" in h.detail] == [victim]
     _, results = up(cluster.ws, cluster.provider)
     by_name = {r.host.name: r for r in results}
     assert (by_name[victim].status, by_name[victim].restarted) == ("configured", False)

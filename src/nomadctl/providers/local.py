@@ -57,6 +57,29 @@ class LocalOptions:
     stop_timeout: float = 10.0  # seconds after SIGTERM before SIGKILL
 
 
+def provider_from_options(opts: Any) -> LocalProvider:
+    """The provider for `up --local` from `nomadctl.plan.options.UpOptions`.
+
+    A mirror's key that cannot be read is left to `plan.options.validate`, which names the
+    flag in its error before anything runs."""
+    from nomadctl import releasekeys
+
+    key = None
+    if getattr(opts, "release_key", None) is not None and opts.release_key_fingerprint:
+        with contextlib.suppress(OSError, ValueError):
+            key = releasekeys.key_from_file(opts.release_key, opts.release_key_fingerprint)
+    return LocalProvider(
+        LocalOptions(
+            servers=opts.servers,
+            clients=opts.clients,
+            nomad_binary=opts.nomad_binary,
+            nomad_version=opts.nomad_version,
+            releases_url=opts.releases_url,
+            release_key=key,
+        )
+    )
+
+
 def node_dir(ws: Workspace, node_name: str) -> proc.NodeDir:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", node_name):
         raise UsageError(f"{node_name!r} is not a node name")
@@ -153,7 +176,7 @@ class LocalProvider:
     opts: LocalOptions = LocalOptions()
     name: str = NAME
 
-    def validate(self) -> None:
+    def validate(self, cluster: str = "") -> None:
         if self.opts.servers < 1 or self.opts.servers % 2 == 0:
             raise UsageError(
                 f"--servers {self.opts.servers}: use an odd number (1, 3, 5) to keep a quorum"
@@ -178,28 +201,30 @@ class LocalProvider:
         wanted = [n for n, _ in names]
         slots = local_net.assign(wanted, recorded, ws.home, ws.path, mode)
         choice = releases.choose(ws.home, self.opts.nomad_version, self.opts.nomad_binary)
+        down = {n for n in recorded if n in slots and _pid_text(ws, n) is None}
         planned = [
             PlannedHost(
                 n,
                 role,
                 slots[n].ip,
                 "keep" if n in recorded else "create",
-                f"HTTPS {slots[n].ip}:{slots[n].ports.http}",
+                f"HTTPS {slots[n].ip}:{slots[n].ports.http}"
+                + (", agent not running: started again" if n in down else ""),
             )
             for n, role in names
         ]
+        # Recorded agents the plan no longer names stay recorded: the plan's scale-in step
+        # stops them (teardown) and drops them (remove); `hosts` names only wanted ones.
         leftover = {n: s for n, s in recorded.items() if n not in slots}
-        planned += [
-            PlannedHost(n, _role_of(n), s.ip, "remove", "agent stopped, data removed")
-            for n, s in leftover.items()
-        ]
         available = drivers()
         return ProviderPlan(
             provider=NAME,
             where="this machine",
             hosts=planned,
             resources=[Resource("nomad-binary", "nomad", str(choice.path), choice.source)],
-            changed=any(h.action != "keep" for h in planned) or choice.source == "download",
+            changed=bool(down)
+            or any(h.action != "keep" for h in planned)
+            or choice.source == "download",
             spends_money=False,
             warnings=[] if available else [drivers_line(available)],
             detail=LocalDetail(mode, slots, choice, leftover),
@@ -275,10 +300,6 @@ class LocalProvider:
             (ws.path / "local").rmdir()
         lines = [f"{n}: {e}" for n, e in errors.items()]
         return Destroyed(resources, where="this machine", errors=lines)
-
-
-def _role_of(name: str) -> Role:
-    return "server" if "-server-" in name else "client"
 
 
 def _pid_text(ws: Workspace, name: str) -> str | None:
