@@ -106,18 +106,48 @@ def _list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_q(v) for v in values) + "]"
 
 
-def agent_config(facts: ClusterFacts, host: Host) -> str:
-    """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on."""
+@dataclass(frozen=True)
+class Ports:
+    http: int = 4646
+    rpc: int = 4647
+    serf: int = 4648
+
+    def __post_init__(self) -> None:
+        for port in (self.http, self.rpc, self.serf):
+            if not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"not a TCP port: {port!r}")
+
+
+@dataclass(frozen=True)
+class LocalLayout:
+    """Where one agent of a cluster on this machine keeps its files and listens.
+
+    `peers` maps every server's name to its ports (the agent's own included): with all
+    agents on 127.0.0.1 each has its own ports, so joins and `client.servers` carry them."""
+
+    data_dir: str
+    tls_dir: str
+    ports: Ports = Ports()
+    peers: dict[str, Ports] = field(default_factory=dict)
+
+
+def agent_config(facts: ClusterFacts, host: Host, local: LocalLayout | None = None) -> str:
+    """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on.
+
+    With `local` (an agent on this machine) the data and TLS paths are the layout's, the
+    agent binds its own address only and listens on the layout's ports."""
     ip = _ip(host.private_ip)
+    tls_dir = local.tls_dir if local else TLS_DIR
     lines = [
         "# Written by nomadctl; changes here are replaced on the next `nomadctl up`.",
         f"name       = {_q(host.name)}",
         f"region     = {_q(facts.nomad_region)}",
         f"datacenter = {_q(facts.datacenter)}",
-        f"data_dir   = {_q(DATA_DIR)}",
-        # All interfaces (the CLI on the node uses 127.0.0.1; the security group limits who
-        # reaches 4646); peers and clients use the advertised private address.
-        f"bind_addr  = {_q('0.0.0.0')}",  # noqa: S104
+        f"data_dir   = {_q(local.data_dir if local else DATA_DIR)}",
+        # On a node: all interfaces (the CLI on the node uses 127.0.0.1; the security group
+        # limits who reaches 4646); peers and clients use the advertised private address.
+        # Locally: only the agent's own loopback address, so agents and clusters do not meet.
+        f"bind_addr  = {_q(ip if local else '0.0.0.0')}",  # noqa: S104
         "",
         "advertise {",
         f"  http = {_q(ip)}",
@@ -126,8 +156,10 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         "}",
         "",
     ]
+    if local:
+        lines += _ports_block(local.ports)
     if host.role == "server":
-        joins = [_ip(s.private_ip) for s in facts.servers]
+        joins = [_peer(s, local, "serf") for s in facts.servers]
         if facts.auto_join:
             joins.append(facts.auto_join.retry_join_entry())
         lines += [
@@ -152,7 +184,7 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         lines += [
             "client {",
             "  enabled   = true",
-            f"  servers   = {_list([_ip(s.private_ip) for s in facts.servers])}",
+            f"  servers   = {_list([_peer(s, local, 'rpc') for s in facts.servers])}",
             f"  node_pool = {_q(facts.node_pool)}",
             "}",
             "",
@@ -165,9 +197,9 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         "tls {",
         "  http                   = true",
         "  rpc                    = true",
-        f"  ca_file                = {_q(TLS_DIR + '/ca.pem')}",
-        f"  cert_file              = {_q(TLS_DIR + '/node.pem')}",
-        f"  key_file               = {_q(TLS_DIR + '/node-key.pem')}",
+        f"  ca_file                = {_q(tls_dir + '/ca.pem')}",
+        f"  cert_file              = {_q(tls_dir + '/node.pem')}",
+        f"  key_file               = {_q(tls_dir + '/node-key.pem')}",
         "  verify_server_hostname = true",
         "  verify_https_client    = true",
         "}",
@@ -188,6 +220,28 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
             "}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _ports_block(ports: Ports) -> list[str]:
+    return [
+        "ports {",
+        f"  http = {ports.http}",
+        f"  rpc  = {ports.rpc}",
+        f"  serf = {ports.serf}",
+        "}",
+        "",
+    ]
+
+
+def _peer(server: Host, local: LocalLayout | None, proto: Literal["rpc", "serf"]) -> str:
+    """A server as `retry_join` (serf) or `client.servers` (rpc) names it: the IP, and
+    locally always with its port. A bare IP means 4647 to a client (client/rpc.go
+    resolveServer) but, to `retry_join` (nomad/server.go Join -> serf/memberlist), the
+    joining agent's own serf port, which locally is not the peer's."""
+    ip = _ip(server.private_ip)
+    if local is None:
+        return ip
+    return f"{ip}:{getattr(local.peers.get(server.name, Ports()), proto)}"
 
 
 def supports_notify(version: str) -> bool:

@@ -1,0 +1,387 @@
+"""A secured Nomad cluster as processes on this machine (`nomadctl up --local`).
+
+Everything the AWS cluster has: the cluster's own CA and one certificate per agent, mTLS on
+HTTP and RPC, gossip encryption, ACLs (bootstrapped by the plan's finish step). Each agent
+lives in `<workspace>/local/<node>/` (config/nomad.hcl, tls/, data/, nomad.log, nomad.pid;
+dirs 0700, files 0600) and runs detached in its own session, so it outlives the terminal.
+Addresses come from `local_net` (own loopback address per agent, or own ports on 127.0.0.1),
+processes are handled by `local_proc`. A re-run restarts nothing unchanged: a running agent
+whose config is the same is left alone, a dead one is started, a changed config restarts it,
+and new TLS files alone are picked up with SIGHUP (Nomad reloads TLS on SIGHUP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nomadctl import certstore, pki, releases, render
+from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.hosts import Host, Role
+from nomadctl.providers import local_net
+from nomadctl.providers import local_proc as proc
+from nomadctl.providers.base import (
+    Applied,
+    Destroyed,
+    PlannedHost,
+    Progress,
+    ProviderPlan,
+    Resource,
+)
+from nomadctl.releasekeys import SigningKey
+from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
+
+NAME = "local"
+JOBS_DIR = Path(__file__).resolve().parents[3] / "examples" / "jobs"
+_DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    servers: int = 3
+    clients: int = 3
+    nomad_binary: Path | None = None  # --nomad-binary; else `nomad` on PATH, else download
+    nomad_version: str = render.ClusterFacts.nomad_version  # what a download fetches
+    releases_url: str = releases.RELEASES_URL  # --releases-url (a mirror)
+    release_key: SigningKey | None = None  # a mirror's key; None: HashiCorp's, pinned
+    loopback: bool | None = None  # None: own 127.x address per agent where routable
+    start_timeout: float = 60.0  # seconds for a started agent to listen on its HTTP port
+    stop_timeout: float = 10.0  # seconds after SIGTERM before SIGKILL
+
+
+def provider_from_options(opts: Any) -> LocalProvider:
+    """The provider for `up --local` from `nomadctl.plan.options.UpOptions`.
+
+    A mirror's key that cannot be read is left to `plan.options.validate`, which names the
+    flag in its error before anything runs."""
+    from nomadctl import releasekeys
+
+    key = None
+    if getattr(opts, "release_key", None) is not None and opts.release_key_fingerprint:
+        with contextlib.suppress(OSError, ValueError):
+            key = releasekeys.key_from_file(opts.release_key, opts.release_key_fingerprint)
+    return LocalProvider(
+        LocalOptions(
+            servers=opts.servers,
+            clients=opts.clients,
+            nomad_binary=opts.nomad_binary,
+            nomad_version=opts.nomad_version,
+            releases_url=opts.releases_url,
+            release_key=key,
+        )
+    )
+
+
+def node_dir(ws: Workspace, node_name: str) -> proc.NodeDir:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", node_name):
+        raise UsageError(f"{node_name!r} is not a node name")
+    return proc.NodeDir(ws.path / "local" / node_name)
+
+
+def log_path(ws: Workspace, node_name: str) -> Path:
+    """The agent's log (`nomadctl logs NODE`); raises when the node has none."""
+    path = node_dir(ws, node_name).log
+    if not path.is_file():
+        names = ", ".join(sorted(_node_names(ws))) or "none"
+        raise WorkspaceError(
+            f"no log for {node_name!r} in cluster {ws.cluster!r} (local nodes: {names})"
+        )
+    return path
+
+
+def _node_names(ws: Workspace) -> list[str]:
+    base = ws.path / "local"
+    return [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+
+
+# ---- drivers and sample jobs -------------------------------------------------------------
+
+
+def docker_answers(socket_path: str = "/var/run/docker.sock", timeout: float = 1.0) -> bool:
+    """Does a Docker daemon answer `GET /_ping` on its unix socket?"""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        socket_path = host[len("unix://") :]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(socket_path)
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return s.recv(64).split(b"\r\n", 1)[0].split()[1:2] == [b"200"]
+    except (OSError, IndexError):
+        return False
+
+
+def drivers() -> list[str]:
+    """The task drivers local clients offer: docker when it answers, exec as root on Linux."""
+    found = ["docker"] if docker_answers() else []
+    if sys.platform.startswith("linux") and os.geteuid() == 0:
+        found.append("exec")
+    return found
+
+
+def sample_jobs(available: Sequence[str], jobs_dir: Path = JOBS_DIR) -> list[str]:
+    """The examples/jobs/*.nomad.hcl whose every task's driver is `available`."""
+    if not jobs_dir.is_dir():
+        return []
+    out = []
+    for path in sorted(jobs_dir.glob("*.nomad.hcl")):
+        used = set(_DRIVER.findall(path.read_text(errors="replace")))
+        if used and used <= set(available):
+            out.append(path.name)
+    return out
+
+
+def drivers_line(available: Sequence[str]) -> str:
+    jobs = sample_jobs(available)
+    if not available:
+        return "no task driver (no Docker daemon, not root): no sample job will run"
+    runs = ", ".join(jobs) if jobs else "none of examples/jobs"
+    return f"clients' drivers: {', '.join(available)}; sample jobs that run: {runs}"
+
+
+# ---- the provider ------------------------------------------------------------------------
+
+
+@dataclass
+class LocalDetail:
+    """What `plan` found, handed to `apply`: the mode, each agent's slot, the binary."""
+
+    mode: local_net.Mode
+    slots: dict[str, local_net.Slot]
+    binary: releases.BinaryChoice
+    leftover: dict[str, local_net.Slot] = field(default_factory=dict)
+
+
+def _recorded(ws: Workspace) -> dict[str, Any]:
+    if not ws.state_path.exists():
+        return {}
+    return ws.load_state().get("local") or {}
+
+
+def _slots(local: dict[str, Any]) -> dict[str, local_net.Slot]:
+    return {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
+
+
+@dataclass(frozen=True)
+class LocalProvider:
+    opts: LocalOptions = LocalOptions()
+    name: str = NAME
+
+    def validate(self, cluster: str = "") -> None:
+        if self.opts.servers < 1 or self.opts.servers % 2 == 0:
+            raise UsageError(
+                f"--servers {self.opts.servers}: use an odd number (1, 3, 5) to keep a quorum"
+            )
+        if self.opts.clients < 0:
+            raise UsageError(f"--clients {self.opts.clients}: cannot be negative")
+        if not sys.platform.startswith(("linux", "darwin")):
+            raise UsageError("--local runs agents on Linux or macOS only")
+
+    def names(self, cluster: str) -> list[tuple[str, Role]]:
+        out: list[tuple[str, Role]] = [
+            (f"{cluster}-server-{i}", "server") for i in range(1, self.opts.servers + 1)
+        ]
+        return out + [(f"{cluster}-client-{i}", "client") for i in range(1, self.opts.clients + 1)]
+
+    def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
+        self.validate()
+        local = _recorded(ws)
+        recorded = _slots(local)
+        mode: local_net.Mode = local.get("mode") or self._mode()
+        names = self.names(ws.cluster)
+        wanted = [n for n, _ in names]
+        slots = local_net.assign(wanted, recorded, ws.home, ws.path, mode)
+        choice = releases.choose(ws.home, self.opts.nomad_version, self.opts.nomad_binary)
+        down = {n for n in recorded if n in slots and _pid_text(ws, n) is None}
+        planned = [
+            PlannedHost(
+                n,
+                role,
+                slots[n].ip,
+                "keep" if n in recorded else "create",
+                f"HTTPS {slots[n].ip}:{slots[n].ports.http}"
+                + (", agent not running: started again" if n in down else ""),
+            )
+            for n, role in names
+        ]
+        # Recorded agents the plan no longer names stay recorded: the plan's scale-in step
+        # stops them (teardown) and drops them (remove); `hosts` names only wanted ones.
+        leftover = {n: s for n, s in recorded.items() if n not in slots}
+        available = drivers()
+        return ProviderPlan(
+            provider=NAME,
+            where="this machine",
+            hosts=planned,
+            resources=[Resource("nomad-binary", "nomad", str(choice.path), choice.source)],
+            changed=bool(down)
+            or any(h.action != "keep" for h in planned)
+            or choice.source == "download",
+            spends_money=False,
+            warnings=[] if available else [drivers_line(available)],
+            detail=LocalDetail(mode, slots, choice, leftover),
+        )
+
+    def _mode(self) -> local_net.Mode:
+        loopback = self.opts.loopback
+        if loopback is None:
+            loopback = local_net.loopback_routable()
+        return "loopback" if loopback else "ports"
+
+    def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
+        detail: LocalDetail = plan.detail
+        binary = releases.ensure(
+            detail.binary, progress, self.opts.releases_url, self.opts.release_key
+        )
+        ws.create()
+        hosts = [
+            Host(n, role, detail.slots[n].ip, http_port=detail.slots[n].ports.http)
+            for n, role in self.names(ws.cluster)
+        ]
+        every = {**detail.leftover, **detail.slots}
+        ws.update_state(
+            provider=NAME,
+            hosts=[h.to_dict() for h in hosts],
+            local={
+                "mode": detail.mode,
+                "binary": str(binary),
+                "nodes": {n: s.to_dict() for n, s in every.items()},
+            },
+        )
+        resources = [Resource("agent", h.name, f"{h.private_ip}:{h.http_port}") for h in hosts]
+        return Applied(hosts, resources=resources)
+
+    def hosts(self, ws: Workspace) -> list[Host]:
+        from nomadctl import lifecycle
+
+        if not ws.state_path.exists():
+            return []
+        return lifecycle.hosts_of(ws.load_state())
+
+    def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
+        """Scale-in: stop these agents (if still running), drop their dirs and slots."""
+        LocalAgents(self.opts).teardown(ws, hosts, progress)
+        gone = {h.name for h in hosts}
+        if ws.state_path.exists():
+            state = ws.load_state()
+            local = state.get("local") or {}
+            nodes = {n: d for n, d in (local.get("nodes") or {}).items() if n not in gone}
+            kept = [h for h in state.get("hosts") or [] if h.get("name") not in gone]
+            ws.update_state(hosts=kept, local={**local, "nodes": nodes})
+
+    def agents(self, ws: Workspace) -> LocalAgents:
+        return LocalAgents(self.opts, _recorded(ws).get("mode") or self._mode())
+
+    def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
+        """Stop every agent of the cluster (recorded or found in its dir), remove its data."""
+        names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))
+        if dry_run:
+            return Destroyed(
+                [Resource("agent", n, _pid_text(ws, n), "delete") for n in names],
+                where="this machine",
+            )
+        pids = {n: proc.running_pid(node_dir(ws, n)) for n in names}
+        errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
+        resources = []
+        for n in names:
+            pid = pids[n]
+            progress(f"{n}: {errors.get(n) or 'agent stopped, data removed'}")
+            status = "failed" if n in errors else "deleted"
+            resources.append(Resource("agent", n, str(pid) if pid else None, status))
+        with contextlib.suppress(OSError):
+            (ws.path / "local").rmdir()
+        lines = [f"{n}: {e}" for n, e in errors.items()]
+        return Destroyed(resources, where="this machine", errors=lines)
+
+
+def _pid_text(ws: Workspace, name: str) -> str | None:
+    pid = proc.running_pid(node_dir(ws, name))
+    return str(pid) if pid else None
+
+
+def stop_and_remove(ws: Workspace, pids: dict[str, int | None], timeout: float) -> dict[str, str]:
+    """Stop these nodes' agents (side by side) and remove their dirs; errors by node name."""
+    left = set(proc.stop_all([p for p in pids.values() if p], timeout))
+    errors = {}
+    for name, pid in pids.items():
+        if pid in left:
+            errors[name] = f"agent (pid {pid}) did not stop after SIGKILL"
+            continue
+        root = node_dir(ws, name).root
+        stuck = proc.kill(proc.strays(root))
+        if stuck:
+            errors[name] = f"processes {stuck} under {root} did not stop"
+            continue
+        try:
+            shutil.rmtree(root)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            errors[name] = f"cannot remove {root}: {exc.strerror}"
+    return errors
+
+
+# ---- the agents --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalAgents:
+    opts: LocalOptions = LocalOptions()
+    mode: str = "loopback"
+
+    def describe(self) -> str:
+        where = (
+            "each on its own loopback address, ports 4646-4648"
+            if self.mode == "loopback"
+            else "on 127.0.0.1, each with its own ports"
+        )
+        return f"processes on this machine, {where}; {drivers_line(drivers())}"
+
+    def configure(
+        self,
+        ws: Workspace,
+        hosts: Sequence[Host],
+        node: Any,  # nomadctl.nodes.NodeOptions
+        progress: Progress,
+        on_servers_done: Callable[[list[Any]], None] | None = None,
+    ) -> list[Any]:
+        from nomadctl.providers import local_agents
+
+        return local_agents.configure_all(
+            ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
+        )
+
+    def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
+        pids = {h.name: proc.running_pid(node_dir(ws, h.name)) for h in hosts}
+        errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
+        for h in hosts:
+            progress(f"{h.name}: {errors.get(h.name) or 'agent stopped, data removed'}")
+        return [f"{n}: {e}" for n, e in errors.items()]
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` (0600) unless the file already holds exactly that; True if written."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data and path.stat().st_mode & 0o777 == SECRET_MODE:
+            return False
+    atomic_write(path, data, SECRET_MODE)
+    return True
+
+
+def node_tls(ws: Workspace, ca: pki.KeyPair, host: Host, region: str) -> dict[str, bytes]:
+    pair = certstore.ensure_node_cert(
+        ws, ca, name=host.name, kind=host.role, region=region, addresses=[host.private_ip]
+    )
+    return {
+        "ca.pem": pki.cert_pem(ca.cert),
+        "node.pem": pki.cert_pem(pair.cert),
+        "node-key.pem": pki.key_pem(pair.key),
+    }

@@ -1,0 +1,146 @@
+"""Configure the local provider's agents: files, then start, restart, reload or leave alone.
+
+All agents are set up first (files written, processes started), then waited for together,
+servers first, so the cluster comes up in the time of its slowest agent, not their sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nomadctl import certstore, render
+from nomadctl.configure import HostResult
+from nomadctl.errors import NomadctlError
+from nomadctl.hosts import Host
+from nomadctl.providers import local_net
+from nomadctl.providers import local_proc as proc
+from nomadctl.providers.base import Progress
+from nomadctl.workspace import Workspace
+
+
+@dataclass
+class _Pending:
+    host: Host
+    node: proc.NodeDir
+    result: HostResult
+    pid: int | None = None
+    wait: bool = False  # started: wait until it listens
+
+
+def configure_all(
+    ws: Workspace,
+    hosts: Sequence[Host],
+    node_opts: Any,  # nomadctl.nodes.NodeOptions
+    progress: Progress,
+    on_servers_done: Callable[[list[Any]], None] | None,
+    start_timeout: float,
+) -> list[HostResult]:
+    from nomadctl.providers.local import node_dir, node_tls
+
+    facts: render.ClusterFacts = node_opts.facts
+    certstore.ensure(ws, certstore.CertOptions(region=facts.nomad_region))
+    state = ws.update_state(
+        nomad={"region": facts.nomad_region, "datacenter": facts.datacenter},
+        install={"method": "local"},
+    )
+    local = state.get("local") or {}
+    binary = Path(local.get("binary") or node_opts.nomad_binary or "")
+    if not str(binary) or not binary.is_file():
+        raise NomadctlError(f"no Nomad binary recorded for the local cluster ({binary})")
+    slots = {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
+    peers = {s.name: slots[s.name].ports for s in facts.servers if s.name in slots}
+    ca = certstore.load_ca(ws)
+    pending, ready = [], []
+    for host in hosts:  # files first, so the agents then start back to back
+        node = node_dir(ws, host.name)
+        layout = render.LocalLayout(
+            data_dir=str(node.data),
+            tls_dir=str(node.tls),
+            ports=slots[host.name].ports if host.name in slots else render.Ports(),
+            peers=peers,
+        )
+        try:
+            tls = node_tls(ws, ca, host, facts.nomad_region)
+            ready.append((host, node, render.agent_config(facts, host, layout).encode(), tls))
+        except (NomadctlError, OSError, ValueError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            progress(f"{host.name}: failed: {message}")
+            pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
+    ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
+    for host, node, hcl, tls in ready:
+        try:
+            pending.append(_setup(host, node, binary, hcl, tls, progress))
+        except (NomadctlError, OSError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            progress(f"{host.name}: failed: {message}")
+            pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
+    order = {h.name: i for i, h in enumerate(hosts)}
+    pending.sort(key=lambda p: order[p.host.name])
+    servers = [p for p in pending if p.host.role == "server"]
+    clients = [p for p in pending if p.host.role != "server"]
+    for p in servers:
+        _finish(p, start_timeout, progress)
+    if on_servers_done is not None and servers:
+        on_servers_done([p.result for p in servers])
+    for p in clients:
+        _finish(p, start_timeout, progress)
+    results = [p.result for p in pending]
+    ws.update_state(configured={r.host.name: r.status != "failed" for r in results})
+    return results
+
+
+def _setup(
+    host: Host,
+    node: proc.NodeDir,
+    binary: Path,
+    hcl: bytes,
+    tls: dict[str, bytes],
+    progress: Progress,
+) -> _Pending:
+    """Write what changed; start, restart or SIGHUP the agent as the change needs."""
+    from nomadctl.providers.local import write_if_changed
+
+    node.make()
+    changed = []
+    if write_if_changed(node.config_file, hcl):
+        changed.append(str(node.config_file))
+    config_changed = bool(changed)
+    for name, data in tls.items():
+        if write_if_changed(node.tls / name, data):
+            changed.append(str(node.tls / name))
+    pid = proc.running_pid(node)
+    result = HostResult(host, "configured", changed=changed)
+    if pid is not None and (config_changed or not proc.runs_binary(pid, binary)):
+        progress(f"{host.name}: configuration changed, restarting the agent (pid {pid})")
+        if not proc.stop(pid):
+            result.status, result.error = "failed", f"agent (pid {pid}) did not stop"
+            return _Pending(host, node, result)
+        result.restarted = True
+        pid = None
+    if pid is None:
+        pid = proc.start(binary, node)
+        progress(f"{host.name}: agent started (pid {pid})")
+        return _Pending(host, node, result, pid, wait=True)
+    if changed:
+        proc.reload(pid)
+        progress(f"{host.name}: new TLS files, agent reloaded (SIGHUP, pid {pid})")
+        return _Pending(host, node, result, pid)
+    result.status = "unchanged"
+    progress(f"{host.name}: already running (pid {pid}), nothing to do")
+    return _Pending(host, node, result, pid)
+
+
+def _finish(p: _Pending, timeout: float, progress: Progress) -> None:
+    if not p.wait or p.pid is None:
+        return
+    why = proc.wait_listening(p.pid, p.host.private_ip, p.host.http_port, timeout)
+    if why is None:
+        progress(f"{p.host.name}: listening on {p.host.private_ip}:{p.host.http_port}")
+        return
+    tail = proc.last_lines(p.node.log)
+    p.result.status = "failed"
+    p.result.error = f"{why} (see {p.node.log}){': ' + tail if tail else ''}"
+    progress(f"{p.host.name}: failed: {p.result.error}")

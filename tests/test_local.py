@@ -1,0 +1,329 @@
+"""The local provider: a secured cluster as processes on this machine, run with the stand-in.
+
+One cluster for the whole module (3 servers + 3 clients on their own loopback addresses),
+taken through up, status, env with python-nomad, re-runs, a killed agent and destroy; a
+second, small cluster in port mode beside it shows that two clusters do not clash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nomadctl import certstore, lifecycle, nodes, render, status
+from nomadctl.configure import HostResult
+from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.hosts import Host
+from nomadctl.providers import local_proc
+from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, sample_jobs
+from nomadctl.workspace import Workspace
+from tests.standin import make_binary
+from tests.standin.harness import wait_for
+from tests.test_lifecycle import PY_NOMAD, ROOT, exported_env, job_json
+
+SHELL_TOKEN = "0b6c1a4e-secret-from-the-shell"
+
+
+@dataclass
+class Cluster:
+    ws: Workspace
+    provider: LocalProvider
+    binary: Path
+    hosts: list[Host]
+    first: list[HostResult]
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            h.name: local_proc.running_pid(local_proc.NodeDir(self.ws.path / "local" / h.name))
+            for h in self.hosts
+        }
+
+
+def up(
+    ws: Workspace, provider: LocalProvider, datacenter: str = "dc1"
+) -> tuple[list[Host], list[HostResult]]:
+    """What `nomadctl up --local` runs: plan, apply, certificates, configure, finish."""
+    messages: list[str] = []
+    plan = provider.plan(ws, messages.append)
+    applied = provider.apply(ws, plan, messages.append)
+    certstore.ensure(ws, certstore.CertOptions())
+    facts = render.ClusterFacts(
+        gossip_key=certstore.read_gossip_key(ws),
+        datacenter=datacenter,
+        servers=[h for h in applied.hosts if h.role == "server"],
+    )
+    results = provider.agents(ws).configure(
+        ws, applied.hosts, nodes.NodeOptions(facts), messages.append
+    )
+    assert [r.error for r in results] == [None] * len(results), messages
+    report = lifecycle.finish(
+        ws,
+        lifecycle.UpReport(results),
+        bootstrap_acl=True,
+        leader_timeout=30,
+        progress=messages.append,
+    )
+    assert report.leader and report.acl in ("bootstrapped", "already"), messages
+    return applied.hosts, results
+
+
+def settled(ws: Workspace, nodes: int) -> status.StatusReport:
+    """Status once it is healthy with `nodes` client nodes registered (they join after
+    their agent starts listening)."""
+
+    def ready() -> status.StatusReport | None:
+        report = status.collect(ws, wait=30)
+        ok = report.healthy and [n["Status"] for n in report.nodes] == ["ready"] * nodes
+        return report if ok else None
+
+    return wait_for(ready, timeout=30, what=f"healthy with {nodes} ready nodes")
+
+
+def agent_pids(ws: Workspace) -> list[int]:
+    """Every process on this machine whose command line names the workspace's agent dirs."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(ws.path / "local").encode() in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("local")
+    binary = make_binary(tmp / "nomad", version="1.11.1")
+    ws = Workspace(tmp / "home", "loc")
+    provider = LocalProvider(LocalOptions(nomad_binary=binary))
+    try:
+        with pytest.MonkeyPatch.context() as mp:  # left in the shell: not for the agents
+            mp.setenv("NOMAD_TOKEN", SHELL_TOKEN)
+            hosts, results = up(ws, provider)
+        yield Cluster(ws, provider, binary, hosts, results)
+    finally:
+        provider.destroy(ws, lambda _m: None)
+
+
+def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None:
+    ws = cluster.ws
+    assert [r.status for r in cluster.first] == ["configured"] * 6
+    assert [h.role for h in cluster.hosts] == ["server"] * 3 + ["client"] * 3
+    addresses = {(h.private_ip, h.http_port) for h in cluster.hosts}
+    assert len({ip for ip, _ in addresses}) == 6, "own loopback address per agent"
+    assert {port for _, port in addresses} == {4646}
+    state = ws.load_state()
+    assert state["provider"] == "local"
+    assert [Host.from_dict(h) for h in state["hosts"]] == cluster.hosts
+    for name, pid in cluster.pids().items():
+        assert pid is not None
+        assert os.getsid(pid) == pid and os.getpgid(pid) == pid, "own session and group"
+        assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+        assert SHELL_TOKEN.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+        node = ws.path / "local" / name
+        assert os.readlink(f"/proc/{pid}/fd/1") == str(node / "nomad.log")
+        for path in (node, node / "config", node / "tls", node / "data"):
+            assert path.stat().st_mode & 0o777 == 0o700, path
+        for path in ("config/nomad.hcl", "tls/node-key.pem", "nomad.pid", "nomad.log"):
+            assert (node / path).stat().st_mode & 0o777 == 0o600, path
+        hcl = (node / "config" / "nomad.hcl").read_text()
+        assert "verify_https_client    = true" in hcl and "rpc                    = true" in hcl
+        assert f'data_dir   = "{node / "data"}"' in hcl
+    server_hcl = (ws.path / "local" / "loc-server-1" / "config" / "nomad.hcl").read_text()
+    assert f'encrypt          = "{certstore.read_gossip_key(ws)}"' in server_hcl
+    assert "Loaded configuration from" in log_path(ws, "loc-server-1").read_text()
+    with pytest.raises(WorkspaceError, match="no log for 'loc-server-9'"):
+        log_path(ws, "loc-server-9")
+    with pytest.raises(UsageError):
+        log_path(ws, "../x")
+
+
+def test_status_sees_three_servers_one_leader_three_nodes(cluster: Cluster) -> None:
+    report = settled(cluster.ws, 3)
+    members = report.members
+    assert sorted(m["Tags"]["Leader"] for m in members) == ["false", "false", "true"]
+    assert len({n["ID"] for n in report.nodes}) == 3
+
+
+def test_env_drives_python_nomad(cluster: Cluster) -> None:
+    env = exported_env("\n".join(lifecycle.env_lines(cluster.ws, "bash")))
+    assert env["NOMAD_ADDR"] == f"https://{cluster.hosts[0].private_ip}:4646"
+    jobs = [job_json(p) for p in sorted((ROOT / "examples" / "jobs").glob("*.nomad.hcl"))][:2]
+    py = subprocess.run(
+        [sys.executable, "-c", PY_NOMAD],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=60,
+    )
+    assert py.returncode == 0, py.stderr
+    result = json.loads(py.stdout)
+    assert result["members"] == 3
+    assert result["registered"] == sorted(j["ID"] for j in jobs)
+
+
+def test_rerun_restarts_nothing(cluster: Cluster) -> None:
+    before = cluster.pids()
+    plan = cluster.provider.plan(cluster.ws, lambda _m: None)
+    assert [h.action for h in plan.hosts] == ["keep"] * 6 and not plan.changed
+    hosts, results = up(cluster.ws, cluster.provider)
+    assert hosts == cluster.hosts
+    assert [(r.status, r.restarted, r.changed) for r in results] == [("unchanged", False, [])] * 6
+    assert cluster.pids() == before
+
+
+def test_killed_agent_is_started_again(cluster: Cluster) -> None:
+    before = cluster.pids()
+    victim = "loc-client-2"
+    os.killpg(before[victim], signal.SIGKILL)
+    wait_for(lambda: cluster.pids()[victim] is None, timeout=10, what="agent gone")
+    plan = cluster.provider.plan(cluster.ws, lambda _m: None)
+    assert plan.changed and [h.name for h in plan.hosts if "not running" in h.detail] == [victim]
+    _, results = up(cluster.ws, cluster.provider)
+    by_name = {r.host.name: r for r in results}
+    assert (by_name[victim].status, by_name[victim].restarted) == ("configured", False)
+    assert all(r.status == "unchanged" for n, r in by_name.items() if n != victim)
+    after = cluster.pids()
+    assert after[victim] not in (None, before[victim])
+    assert {n: p for n, p in after.items() if n != victim} == {
+        n: p for n, p in before.items() if n != victim
+    }
+    assert len({n["ID"] for n in settled(cluster.ws, 3).nodes}) == 3
+
+
+def test_new_tls_files_reload_without_restart(cluster: Cluster) -> None:
+    """A re-issued node certificate is picked up with SIGHUP; the agent keeps its pid."""
+    before = cluster.pids()
+    certstore.node_paths(cluster.ws, "loc-server-2").cert.unlink()
+    _, results = up(cluster.ws, cluster.provider)
+    by_name = {r.host.name: r for r in results}
+    changed = by_name["loc-server-2"]
+    assert (changed.status, changed.restarted) == ("configured", False)
+    assert [Path(p).name for p in changed.changed] == ["node.pem", "node-key.pem"]
+    assert cluster.pids() == before
+    log = log_path(cluster.ws, "loc-server-2")
+    wait_for(lambda: "Caught signal: hangup" in log.read_text(), timeout=10, what="SIGHUP")
+    assert status.collect(cluster.ws, wait=30).healthy
+
+
+def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: Path) -> None:
+    ws = Workspace(cluster.ws.home, "other")
+    provider = LocalProvider(
+        LocalOptions(servers=1, clients=1, nomad_binary=cluster.binary, loopback=False)
+    )
+    try:
+        hosts, results = up(ws, provider)
+        assert [r.status for r in results] == ["configured"] * 2
+        assert {h.private_ip for h in hosts} == {"127.0.0.1"}
+        ports = {h.http_port for h in hosts}
+        assert len(ports) == 2 and 4646 not in ports
+        settled(ws, 1)
+        settled(cluster.ws, 3)
+        # A changed config restarts its agents (new pids), and they come back healthy.
+        before = {
+            h.name: local_proc.running_pid(local_proc.NodeDir(ws.path / "local" / h.name))
+            for h in hosts
+        }
+        _, again = up(ws, provider, datacenter="dc2")
+        assert [(r.status, r.restarted) for r in again] == [("configured", True)] * 2
+        for h in hosts:
+            pid = local_proc.running_pid(local_proc.NodeDir(ws.path / "local" / h.name))
+            assert pid not in (None, before[h.name])
+        wait_for(
+            lambda: [n["Datacenter"] for n in settled(ws, 1).nodes] == ["dc2"],
+            what="the client back in dc2",
+        )
+        # One more client: it gets the next free ports; the others are left alone.
+        provider = LocalProvider(
+            LocalOptions(servers=1, clients=2, nomad_binary=cluster.binary, loopback=False)
+        )
+        grown, results = up(ws, provider, datacenter="dc2")
+        assert [r.status for r in results] == ["unchanged", "unchanged", "configured"]
+        assert grown[:2] == hosts and grown[2].http_port == max(ports) + 3
+        settled(ws, 2)
+    finally:
+        gone = provider.destroy(ws, lambda _m: None)
+    assert [(r.name, r.status) for r in gone.resources] == [
+        ("other-client-1", "deleted"),
+        ("other-client-2", "deleted"),
+        ("other-server-1", "deleted"),
+    ]
+    assert agent_pids(ws) == []
+
+
+def test_even_servers_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="odd number"):
+        LocalProvider(LocalOptions(servers=2)).plan(Workspace(tmp_path, "x"), print)
+    assert not (tmp_path / "x").exists()
+
+
+def test_sample_jobs_follow_the_drivers() -> None:
+    assert sample_jobs(["exec"]) == ["exec.nomad.hcl"]
+    assert "exec.nomad.hcl" not in sample_jobs(["docker"]) and sample_jobs(["docker"])
+    assert sample_jobs([]) == []
+
+
+def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> None:
+    """Last in the module: the cluster is gone afterwards."""
+    ws = cluster.ws
+    pids = [p for p in cluster.pids().values() if p]
+    assert len(pids) == 6 and sorted(agent_pids(ws)) == sorted(pids)
+    # A task process that left the agent's process group (as an executor may) still goes.
+    stray = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(120)",
+            str(ws.path / "local" / "loc-client-1" / "data" / "alloc"),
+        ],
+        start_new_session=True,
+    )
+    dry = cluster.provider.destroy(ws, lambda _m: None, dry_run=True)
+    assert [r.status for r in dry.resources] == ["delete"] * 6 and agent_pids(ws)
+    gone = cluster.provider.destroy(ws, lambda _m: None)
+    assert sorted(r.name for r in gone.resources) == sorted(h.name for h in cluster.hosts)
+    assert {r.status for r in gone.resources} == {"deleted"} and not gone.errors
+    assert agent_pids(ws) == []
+    assert not any(Path(f"/proc/{p}").exists() for p in pids)
+    assert not Path(f"/proc/{stray.pid}").exists()  # killed, and reaped by destroy's wait
+    stray.wait(timeout=5)
+    assert not (ws.path / "local").exists()
+
+
+def test_local_layout_in_the_agent_config() -> None:
+    """Port mode: the agent binds only its address, listens on its ports and names every
+    peer with its port; without a layout the config is the hosts' one, unchanged."""
+    servers = [Host("c-server-1", "server", "127.0.0.1", http_port=21000)]
+    client = Host("c-client-1", "client", "127.0.0.1", http_port=21003)
+    facts = render.ClusterFacts(gossip_key="k" * 24, servers=servers)
+    layout = render.LocalLayout(
+        data_dir="/w/c-client-1/data",
+        tls_dir="/w/c-client-1/tls",
+        ports=render.Ports(21003, 21004, 21005),
+        peers={"c-server-1": render.Ports(21000, 21001, 21002)},
+    )
+    hcl = render.agent_config(facts, client, layout)
+    assert 'bind_addr  = "127.0.0.1"' in hcl and 'data_dir   = "/w/c-client-1/data"' in hcl
+    assert "ports {\n  http = 21003\n  rpc  = 21004\n  serf = 21005\n}" in hcl
+    assert 'servers   = ["127.0.0.1:21001"]' in hcl
+    assert 'ca_file                = "/w/c-client-1/tls/ca.pem"' in hcl
+    server_hcl = render.agent_config(facts, servers[0], layout)
+    assert 'retry_join = ["127.0.0.1:21002"]' in server_hcl
+    plain = render.agent_config(facts, client)
+    assert 'bind_addr  = "0.0.0.0"' in plain and "ports {" not in plain
+    assert 'servers   = ["127.0.0.1"]' in plain and render.TLS_DIR in plain
+    with pytest.raises(ValueError, match="not a TCP port"):
+        render.Ports(0, 1, 2)
