@@ -74,6 +74,12 @@ def down(
             f"note: the cluster's state is unreadable ({damaged}); finding its AWS resources by tag"
         )
         state = {}
+    if state.get("provider") == "local":
+        from nomadctl.cli_run import run_down
+        from nomadctl.providers.local import LocalProvider
+
+        run_down(app_ctx, LocalProvider(), yes=yes, dry_run=dry_run, json_output=json_output)
+        return
     if state.get("provider") == "static":
         _down_static(
             app_ctx, yes=yes, dry_run=dry_run, json_output=json_output, force=force, wait=ssh_wait

@@ -166,7 +166,7 @@ def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
         data["steps"] = [s.to_dict() for s in plan.steps]
         ui.json(data)
         return
-    if applied is not None and applied.resources:
+    if applied is not None and applied.resources and plan.provider.provider == "aws":
         ui.table(
             f"AWS resources of cluster {ws.cluster!r} in {applied.region}",
             RESOURCE_COLUMNS,
@@ -211,9 +211,65 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, hosts: list[Any], report: Any) -
         f"  Status:   nomadctl --cluster {ws.cluster} status",
     ]
     if plan.provider.provider == "local":
+        from nomadctl.providers import local
+
         lines.append(f"  Logs:     nomadctl --cluster {ws.cluster} logs {first.name}")
+        lines.append(f"  Jobs:     {local.drivers_line(local.drivers())}")
+        lines.append(f"  Stop:     nomadctl --cluster {ws.cluster} down --yes")
     else:
         lines.append(f"  SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}")
     extra = getattr(plan.provider, "notes", None) or []
     lines += [f"  {n}" for n in extra]
     ui.out.print("\n".join(lines), markup=False)
+
+
+def run_down(app_ctx: Any, provider: Any, *, yes: bool, dry_run: bool, json_output: bool) -> None:
+    """`down` as a plan (find, delete, forget) for a provider's cluster."""
+    from nomadctl.plan import down as down_plan
+
+    ui: Ui = app_ctx.ui
+    ws = app_ctx.workspace()
+    with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
+        plan, run = down_plan.build(ws, provider, report)
+    found = run.found.resources
+    if dry_run or not yes:
+        if not dry_run and found and not sys.stdin.isatty():
+            raise UsageError(
+                f"`down` stops and deletes cluster {ws.cluster!r}'s {len(found)} agent(s) on "
+                f"{plan.provider.where}: pass --yes to confirm (stdin is not a terminal)"
+            )
+        target = ui if dry_run else Ui(out=ui.err, err=ui.err)
+        if dry_run and json_output:
+            ui.json(plan.to_dict())
+            return
+        if found:
+            _resources_table(target, f"To delete on {plan.provider.where}", found, plan.cluster)
+        if dry_run or not found:
+            if not found:
+                target.out.print(f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.")
+            return
+        from nomadctl.cli_options import _confirm
+
+        _confirm(ui, f"Delete these {len(found)} resources of cluster {ws.cluster!r}?")
+    with ws.locked():
+        plan.run(lambda step: _step_progress(ui, step))
+    done = run.done
+    if json_output:
+        ui.json(
+            plan.to_dict() | {"deleted": [r.to_dict() for r in (done.resources if done else [])]}
+        )
+    elif done is not None and done.resources:
+        _resources_table(ui, f"Deleted on {plan.provider.where}", done.resources, plan.cluster)
+    else:
+        ui.out.print(f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.")
+    if done is not None and (done.failed or done.errors):
+        problems = done.errors or [f"{r.name}: {r.detail}" for r in done.failed]
+        raise RemoteError(
+            f"could not delete everything: {problems[0]}; fix that and re-run `nomadctl down`"
+        )
+
+
+def _resources_table(ui: Ui, title: str, resources: list[Any], cluster: str) -> None:
+    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
+
+    ui.table(f"{title} (cluster {cluster!r})", RESOURCE_COLUMNS, _resource_rows(resources, cluster))

@@ -32,7 +32,10 @@ def local_log(ws: Workspace, node: str) -> Path:
 
 def tail(path: Path, lines: int) -> list[str]:
     with path.open("r", encoding="utf-8", errors="replace") as f:
-        return list(deque(f, maxlen=lines)) if lines > 0 else f.readlines()
+        out = list(deque(f, maxlen=lines)) if lines > 0 else f.readlines()
+    if out and not out[-1].endswith("\n"):  # an agent mid-line: end ours
+        out[-1] += "\n"
+    return out
 
 
 def follow(path: Path, stop_after: float | None = None) -> Iterator[str]:

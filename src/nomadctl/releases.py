@@ -182,7 +182,11 @@ def _get(url: str, timeout: float, progress: Progress | None = None, what: str =
                     progress(f"{what}: {_mb(done)} of {_mb(total) if total else '?'} MB")
             return b"".join(chunks)
     except requests.RequestException as exc:
-        raise ReleaseError(f"download failed: {url}: {type(exc).__name__}") from None
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
+        raise ReleaseError(
+            f"{url} {kind} ({type(exc).__name__}): check the network or a proxy, or pass "
+            "--nomad-binary PATH (or --releases-url for a mirror)"
+        ) from None
 
 
 def _mb(n: int) -> str:

@@ -58,7 +58,7 @@ def _forget(run: DownRun) -> str:
     state = ws.load_state()
     lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
     acl.forget_tokens(ws)
-    for key in ("hosts", "configured", "leaving"):
+    for key in ("hosts", "configured", "leaving", run.provider.name):  # and its own record
         state.pop(key, None)
     ws.save_state(state)  # `provider` stays: a second `down` finds nothing and says so
     return "hosts and tokens forgotten"

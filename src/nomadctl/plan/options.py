@@ -205,11 +205,14 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
     """A re-run without --local or --server/--client keeps the kind the cluster was made as."""
     from nomadctl import lifecycle, providers
 
+    kind = providers.recorded(ws)
+    if kind == "local" and opts.kind in ("aws", "local"):
+        binary = (ws.load_state().get("local") or {}).get("binary")
+        if opts.nomad_binary is None and binary and Path(binary).is_file():
+            opts = replace(opts, nomad_binary=Path(binary))  # the one the agents run now
+        return replace(opts, local=True)
     if opts.kind != "aws":
         return opts
-    kind = providers.recorded(ws)
-    if kind == "local":
-        return replace(opts, local=True)
     if kind == "static":
         hosts = lifecycle.hosts_of(ws.load_state())
         if hosts:
