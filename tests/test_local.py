@@ -20,7 +20,7 @@ import pytest
 
 from nomadctl import certstore, lifecycle, nodes, render, status
 from nomadctl.configure import HostResult
-from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
 from nomadctl.providers import local_proc
 from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, sample_jobs
@@ -144,8 +144,7 @@ def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None
     server_hcl = (ws.path / "local" / "loc-server-1" / "config" / "nomad.hcl").read_text()
     assert f'encrypt          = "{certstore.read_gossip_key(ws)}"' in server_hcl
     assert "Loaded configuration from" in log_path(ws, "loc-server-1").read_text()
-    with pytest.raises(WorkspaceError, match="no log for 'loc-server-9'"):
-        log_path(ws, "loc-server-9")
+    assert log_path(ws, "loc-server-9") == ws.path / "local" / "loc-server-9" / "nomad.log"
     with pytest.raises(UsageError):
         log_path(ws, "../x")
 
@@ -301,6 +300,8 @@ def test_destroy_stops_every_agent_and_removes_its_data(cluster: Cluster) -> Non
     assert not Path(f"/proc/{stray.pid}").exists()  # killed, and reaped by destroy's wait
     stray.wait(timeout=5)
     assert not (ws.path / "local").exists()
+    again = cluster.provider.destroy(ws, lambda _m: None, dry_run=True)
+    assert again.resources == [], "a second down finds nothing"
 
 
 def test_local_layout_in_the_agent_config() -> None:

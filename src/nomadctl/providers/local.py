@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadctl import certstore, pki, releases, render
-from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.errors import UsageError
 from nomadctl.hosts import Host, Role
 from nomadctl.providers import local_net
 from nomadctl.providers import local_proc as proc
@@ -87,14 +87,8 @@ def node_dir(ws: Workspace, node_name: str) -> proc.NodeDir:
 
 
 def log_path(ws: Workspace, node_name: str) -> Path:
-    """The agent's log (`nomadctl logs NODE`); raises when the node has none."""
-    path = node_dir(ws, node_name).log
-    if not path.is_file():
-        names = ", ".join(sorted(_node_names(ws))) or "none"
-        raise WorkspaceError(
-            f"no log for {node_name!r} in cluster {ws.cluster!r} (local nodes: {names})"
-        )
-    return path
+    """Where the node's agent writes its log (`nomadctl logs NODE`); it may not exist yet."""
+    return node_dir(ws, node_name).log
 
 
 def _node_names(ws: Workspace) -> list[str]:
@@ -298,6 +292,10 @@ class LocalProvider:
             resources.append(Resource("agent", n, str(pid) if pid else None, status))
         with contextlib.suppress(OSError):
             (ws.path / "local").rmdir()
+        if ws.state_path.exists():  # what is gone is not found again by the next `down`
+            local = ws.load_state().get("local") or {}
+            nodes = {n: d for n, d in (local.get("nodes") or {}).items() if n in errors}
+            ws.update_state(local={**local, "nodes": nodes})
         lines = [f"{n}: {e}" for n, e in errors.items()]
         return Destroyed(resources, where="this machine", errors=lines)
 
