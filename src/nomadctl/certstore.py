@@ -11,6 +11,16 @@ gossip.key
 `ensure()` makes what is missing and keeps what exists: a leaf is re-issued only when asked
 (`force`), the CA is never replaced unless `rotate_ca` is given (the old one is moved aside,
 not deleted), and every kept file is checked (key matches cert, leaf chains to the CA).
+
+Day 2 (issue 18): `renew()` gives the cli and every node certificate a new key and serial
+under the same CA, with the same names. A CA rotation has two steps, so agents never stop
+trusting each other: `ensure(rotate_ca=True)` makes a new CA and keeps the old certificate as
+`ca/<domain>-agent-ca-previous.pem`; while it exists `trust_file()` is a bundle (new + old)
+that agents get as `ca_file` and the CLI verifies with, node certificates are re-issued under
+the new CA by the next `up`, and the cli certificate stays the old CA's (agents that still
+have the old `ca_file` accept it). `finish_rotation()` then re-issues the cli certificate
+under the new CA and drops the old CA from the trust file; the next `up` pushes the new CA
+alone.
 """
 
 from __future__ import annotations
@@ -116,6 +126,40 @@ def _move_aside(paths: Paths) -> None:
             os.replace(path, dest / path.name)
 
 
+def previous_ca_path(ws: Workspace, domain: str = "nomad") -> Path:
+    """The old CA's certificate while a rotation is under way (its key stays in replaced-*/)."""
+    return ws.certs_dir / "ca" / f"{domain}-agent-ca-previous.pem"
+
+
+def bundle_path(ws: Workspace, domain: str = "nomad") -> Path:
+    return ws.certs_dir / "ca" / f"{domain}-agent-ca-bundle.pem"
+
+
+def rotating(ws: Workspace, domain: str = "nomad") -> bool:
+    return previous_ca_path(ws, domain).exists()
+
+
+def trust_file(ws: Workspace, domain: str = "nomad") -> Path:
+    """What agents and the CLI verify certificates with: the CA, or during a rotation the
+    bundle of the new and the old CA (Nomad's ca_file may hold several: tlsutil reads it with
+    x509.CertPool.AppendCertsFromPEM, helper/tlsutil/config.go)."""
+    bundle = bundle_path(ws, domain)
+    return bundle if rotating(ws, domain) and bundle.exists() else ca_paths(ws, domain).cert
+
+
+def trust_pem(ws: Workspace, domain: str = "nomad") -> bytes:
+    path = trust_file(ws, domain)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PkiError(f"cannot read CA certificate {path}: {exc.strerror}") from None
+
+
+def _previous_ca(ws: Workspace, domain: str) -> pki.x509.Certificate | None:
+    path = previous_ca_path(ws, domain)
+    return pki.load_cert(path) if path.exists() else None
+
+
 def load_ca(ws: Workspace, domain: str = "nomad") -> pki.KeyPair:
     paths = ca_paths(ws, domain)
     if not paths.cert.exists() or not paths.key.exists():
@@ -141,7 +185,13 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord
         ca = _load_pair(paths)
         return ca, _record("ca", "kept", paths, ca.cert), False
     status = "rotated" if (have_cert or have_key) else "created"
+    old_pem = paths.cert.read_bytes() if have_cert else None
     if status == "rotated":
+        if rotating(ws, opts.domain):
+            raise PkiError(
+                "a CA rotation is under way: run `nomadctl up`, then "
+                "`nomadctl certs --rotate-ca --finish` before rotating again"
+            )
         _move_aside(paths)
     ca = pki.new_ca(
         days=opts.ca_days,
@@ -151,14 +201,27 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord
         organizational_unit=ws.cluster,
     )
     _write_pair(ws, paths, ca)
+    if old_pem is not None:
+        # Agents must trust old and new until every leaf is the new CA's.
+        ws.write_public(bundle_path(ws, opts.domain), pki.cert_pem(ca.cert) + old_pem)
+        ws.write_public(previous_ca_path(ws, opts.domain), old_pem)
     return ca, _record("ca", status, paths, ca.cert), True
 
 
 def ensure_leaf(
-    ws: Workspace, ca: pki.KeyPair, kind: pki.Kind, opts: CertOptions, ca_is_new: bool
+    ws: Workspace,
+    ca: pki.KeyPair,
+    kind: pki.Kind,
+    opts: CertOptions,
+    ca_is_new: bool,
+    previous: pki.x509.Certificate | None = None,
 ) -> FileRecord:
+    """One server/client/cli certificate; `previous`: the old CA during a rotation, whose
+    cli certificate is kept (and accepted) until `finish_rotation`."""
     paths = leaf_paths(ws, kind, opts.region, opts.domain)
     exists = paths.cert.exists() or paths.key.exists()
+    if kind == "cli" and previous is not None and not opts.force:
+        ca_is_new = False
     _, want_dns, want_ips = pki.leaf_names(
         kind, opts.region, opts.domain, opts.dns_names, opts.ip_addresses
     )
@@ -169,7 +232,8 @@ def ensure_leaf(
                 f"pass --force to re-issue the {kind} certificate"
             )
         pair = _load_pair(paths)
-        if not pki.signed_by(ca.cert, pair.cert):
+        old_ca = previous is not None and pki.signed_by(previous, pair.cert)
+        if not pki.signed_by(ca.cert, pair.cert) and not old_ca:
             raise PkiError(
                 f"{paths.cert} was not signed by the cluster CA; "
                 f"pass --force to re-issue the {kind} certificate"
@@ -179,6 +243,8 @@ def ensure_leaf(
             rec.note = "names differ from the options given; --force re-issues it"
         if pair.cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
             rec.note = "expired; --force re-issues it"
+        elif old_ca and not pki.signed_by(ca.cert, pair.cert):
+            rec.note = "the previous CA's until `certs --rotate-ca --finish`"
         return rec
     pair = pki.new_leaf(
         ca,
@@ -214,8 +280,9 @@ def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
     """Make the CA, the server/client/cli certificates and the gossip key; keep what exists."""
     ws.create()
     ca, ca_rec, ca_is_new = ensure_ca(ws, opts)
+    previous = _previous_ca(ws, opts.domain)
     records = [ca_rec]
-    records += [ensure_leaf(ws, ca, kind, opts, ca_is_new) for kind in pki.KINDS]
+    records += [ensure_leaf(ws, ca, kind, opts, ca_is_new, previous) for kind in pki.KINDS]
     records.append(ensure_gossip_key(ws)[1])
     return records
 
@@ -261,3 +328,76 @@ def ensure_node_cert(
     pair = pki.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
+
+
+# ---- day 2: renewal and the end of a CA rotation ---------------------------------------------
+
+
+def _renew(ws: Workspace, ca: pki.KeyPair, kind: str, paths: Paths, days: int) -> FileRecord:
+    old = pki.load_cert(paths.cert)
+    pair = pki.renew_leaf(ca, old, days=days)
+    _write_pair(ws, paths, pair)
+    rec = _record(kind, "renewed", paths, pair.cert)
+    rec.note = f"was serial {old.serial_number:x}"
+    return rec
+
+
+def _node_cert_files(ws: Workspace) -> list[Path]:
+    found = sorted((ws.certs_dir / "nodes").glob("*.pem"))
+    return [p for p in found if not p.name.endswith("-key.pem")]
+
+
+def renew(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
+    """New keys and serials, same names, same CA: the cli, server and client certificates
+    and every node's. The next `up` uploads the node files and reloads the agents (SIGHUP)."""
+    if rotating(ws, opts.domain):
+        raise PkiError(
+            "a CA rotation is under way: finish it (`nomadctl up`, then "
+            "`nomadctl certs --rotate-ca --finish`), which issues new certificates anyway"
+        )
+    ca = load_ca(ws, opts.domain)
+    records = []
+    for kind in pki.KINDS:
+        paths = leaf_paths(ws, kind, opts.region, opts.domain)
+        if paths.cert.exists():
+            records.append(_renew(ws, ca, kind, paths, opts.days))
+    for path in _node_cert_files(ws):
+        records.append(_renew(ws, ca, "node", node_paths(ws, path.stem), opts.days))
+    return records
+
+
+def finish_rotation(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
+    """Step 2 of a CA rotation: the cli certificate under the new CA, the old CA out of the
+    trust file. Refused until an `up` has given every node a certificate of the new CA."""
+    if not rotating(ws, opts.domain):
+        raise PkiError("no CA rotation is under way; `nomadctl certs --rotate-ca` starts one")
+    ca = load_ca(ws, opts.domain)
+    configured = ws.load_state().get("configured") or {} if ws.state_path.exists() else {}
+    failed = sorted(name for name, ok in configured.items() if not ok)
+    stale = [
+        p.stem
+        for p in _node_cert_files(ws)
+        if (not configured or p.stem in configured) and not pki.signed_by(ca.cert, pki.load_cert(p))
+    ]
+    if failed or stale:
+        raise PkiError(
+            f"{', '.join(failed or stale)} still use(s) the previous CA's certificate; "
+            "run `nomadctl up` until every node is configured, then finish the rotation"
+        )
+    records = []
+    cli = leaf_paths(ws, "cli", opts.region, opts.domain)
+    if cli.cert.exists():
+        records.append(_renew(ws, ca, "cli", cli, opts.days))
+        records[-1].status = "reissued"
+    previous = previous_ca_path(ws, opts.domain)
+    for path in (bundle_path(ws, opts.domain), previous):
+        path.unlink(missing_ok=True)
+    records.append(
+        FileRecord(
+            kind="ca",
+            status="finished",
+            path=str(ca_paths(ws, opts.domain).cert),
+            note="the previous CA is no longer trusted (kept in ca/replaced-*/)",
+        )
+    )
+    return records

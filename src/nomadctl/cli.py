@@ -182,6 +182,18 @@ def _ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:
         )
 
 
+def _old_region(value: str | None) -> str | None:
+    """`certs --region`, the old name of --nomad-region, checked as --nomad-region is."""
+    from nomadctl import validate
+
+    if value is None:
+        return None
+    try:
+        return validate.nomad_region(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 # ---- certs --------------------------------------------------------------------------------
 
 
@@ -189,8 +201,17 @@ def _ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:
 def certs(
     ctx: typer.Context,
     nomad_region: Annotated[
-        str, typer.Option("--region", help="Nomad region in the certificates' names.")
+        str, typer.Option("--nomad-region", help="Nomad region in the certificates' names.")
     ] = "global",
+    deprecated_region: Annotated[  # not `region`: nomadctl.toml's `region` is the AWS region
+        str | None,
+        typer.Option(
+            "--region",
+            hidden=True,
+            callback=lambda v: _old_region(v),
+            help="Deprecated alias of --nomad-region.",
+        ),
+    ] = None,
     domain: Annotated[str, typer.Option(help="Nomad domain in file names and CNs.")] = "nomad",
     days: Annotated[int, typer.Option(min=1, help="Validity of server/client/cli certs.")] = 365,
     ca_days: Annotated[int, typer.Option(min=1, help="Validity of the CA.")] = 1825,
@@ -216,11 +237,26 @@ def certs(
     force: Annotated[
         bool, typer.Option("--force", help="Re-issue the server, client and cli certificates.")
     ] = False,
+    renew: Annotated[
+        bool,
+        typer.Option(
+            "--renew",
+            help="New keys and serials for the cli and every node certificate, same names and "
+            "CA; the next `up` uploads them and reloads the agents (no restart).",
+        ),
+    ] = False,
     rotate_ca: Annotated[
         bool,
         typer.Option(
             "--rotate-ca",
-            help="Make a new CA (the old one is moved aside) and re-issue every cert.",
+            help="Step 1 of a CA rotation: a new CA (the old one stays trusted); "
+            "then `up`, then `certs --rotate-ca --finish` and `up` again.",
+        ),
+    ] = False,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish", help="With --rotate-ca: step 2, stop trusting the old CA (after `up`)."
         ),
     ] = False,
     show_gossip_key: Annotated[
@@ -233,14 +269,24 @@ def certs(
 ) -> None:
     """Make the cluster's CA, server/client/cli certificates and gossip key, as `nomad tls` does.
 
-    Existing files are kept; nothing is overwritten unless --force or --rotate-ca says so.
+    Existing files are kept; nothing is overwritten unless --force, --renew or --rotate-ca
+    says so.
     """
     from nomadctl import certstore, pki
 
     app_ctx: AppContext = ctx.obj
+    region_flag = "--nomad-region"
+    if deprecated_region is not None:  # the Nomad region, once mistaken for the AWS region
+        if nomad_region not in ("global", deprecated_region):
+            raise UsageError("--region is the old name of --nomad-region: give one of them")
+        nomad_region, region_flag = deprecated_region, "--region"
     if additional_domain and not name_constraint:
         raise UsageError("--additional-domain only makes sense with --name-constraint")
-    for label, value in (("--region", nomad_region), ("--domain", domain)):
+    if finish and not rotate_ca:
+        raise UsageError("--finish ends a CA rotation: use it as --rotate-ca --finish")
+    if renew and (force or rotate_ca):
+        raise UsageError("--renew keeps the CA and the names: not with --force or --rotate-ca")
+    for label, value in ((region_flag, nomad_region), ("--domain", domain)):
         if not pki.DNS_NAME_RE.match(value) or "." in value or "*" in value:
             raise UsageError(f"{label} {value!r} must be a single DNS label such as 'global'")
     opts = certstore.CertOptions(
@@ -253,15 +299,22 @@ def certs(
         name_constraint=name_constraint,
         additional_domains=pki.parse_dns_names(additional_domain or [], "--additional-domain"),
         force=force,
-        rotate_ca=rotate_ca,
+        rotate_ca=rotate_ca and not finish,
     )
+    ui = app_ctx.ui
+    if deprecated_region is not None:
+        ui.info("note: --region is deprecated, use --nomad-region (the Nomad region)")
     ws = app_ctx.workspace()
     with ws.locked():
-        records = certstore.ensure(ws, opts)
+        if renew:
+            records = certstore.renew(ws, opts)
+        elif finish:
+            records = certstore.finish_rotation(ws, opts)
+        else:
+            records = certstore.ensure(ws, opts)
         if show_gossip_key:
             typer.echo(certstore.read_gossip_key(ws))
             return
-    ui = app_ctx.ui
     if json_output:
         ui.json([r.to_dict() for r in records])
         return
@@ -279,6 +332,8 @@ def certs(
             for r in records
         ),
     )
+    if rotate_ca and not finish:
+        ui.info("next: `nomadctl up`, then `nomadctl certs --rotate-ca --finish` and `up` again")
 
 
 # ---- cluster API: status, env, acl-bootstrap -----------------------------------------------
@@ -307,16 +362,26 @@ def status(
         float, typer.Option(min=0.5, help="Timeout of each API call, seconds.")
     ] = 5.0,
 ) -> None:
-    """Show the `nomad server members` table and the client nodes.
+    """Show the `nomad server members` table, the client nodes and when the certificates expire.
 
+    A warning on stderr for any certificate that expires within 30 days.
     Exit code 0 only when there is a leader and every expected server is alive.
     """
+    from rich.markup import escape
+
     from nomadctl import status as status_mod
 
     app_ctx: AppContext = ctx.obj
     _ignored_env_note(app_ctx)
-    report = status_mod.collect(app_ctx.workspace(), wait=wait, timeout=timeout)
+    ws = app_ctx.workspace()
     ui = app_ctx.ui
+    expiries = status_mod.certificates(ws)
+    warnings = status_mod.expiry.warnings(expiries)
+    try:
+        report = status_mod.collect(ws, wait=wait, timeout=timeout)
+    finally:  # an expired certificate is the likeliest reason the cluster does not answer
+        for warning in warnings:
+            ui.info(f"[yellow]warning:[/] {escape(warning)}")
     if json_output:
         ui.json(
             {
@@ -324,6 +389,8 @@ def status(
                 "nodes": report.nodes,
                 "healthy": report.healthy,
                 "problems": report.problems,
+                "certificates": [e.to_dict() for e in expiries],
+                "certificate_warnings": warnings,
             }
         )
     else:
@@ -332,6 +399,13 @@ def status(
         ui.table(None, MEMBER_COLUMNS, member_table(report.members))
         ui.out.print()
         ui.table(None, NODE_COLUMNS, node_table(report.nodes))
+        if expiries:
+            ui.out.print()
+            ui.table(
+                None,
+                ["Certificate", "Kind", "Expires", "Days left"],
+                ((e.name, e.kind, f"{e.not_after:%Y-%m-%d}", str(e.days_left())) for e in expiries),
+            )
     for problem in report.problems:
         ui.error(problem)
     if not report.healthy:

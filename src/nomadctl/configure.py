@@ -3,7 +3,8 @@
 A node costs two round trips on a first run (check, apply) and one on a re-run that finds
 everything in place (check). The apply step is a single `sudo sh -c` whose stdin is a tar of
 the changed files with their modes, so secrets never appear in a command line, and the agent
-is restarted only when one of its files changed.
+is restarted only when one of its files changed, and only reloaded (SIGHUP) when every changed
+file is a TLS file.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class HostResult:
     status: str  # configured | unchanged | failed
     changed: list[str] = field(default_factory=list)
     restarted: bool = False
+    reloaded: bool = False  # SIGHUP only: every changed file was a TLS file
     error: str | None = None
     counters: Counters | None = None
 
@@ -176,14 +178,43 @@ def tar_of(files: Sequence[RemoteFile]) -> bytes:
     return buf.getvalue()
 
 
+TLS_FILES = frozenset(f"{render.TLS_DIR}/{name}" for name in ("ca.pem", "node.pem", "node-key.pem"))
+
+# Nomad re-reads its CA, certificate and key on SIGHUP, for RPC and HTTP, without a restart:
+# command/agent/command.go handleReload -> Agent.ShouldReload (TLS changed when the files'
+# checksum differs, nomad/structs/config/tls.go CertificateInfoIsEqual) -> Agent.Reload (the
+# keyloader loads the new pair), Server.Reload -> reloadTLSConnections
+# (tlsutil.NewTLSConfiguration from the new files, nomad/server.go), client.Reload and
+# reloadHTTPServer (hashicorp/nomad aa026cc99cfb74a77e519a1c1f0c78ba1b452705).
+RELOAD = """\
+before=$(systemctl show --property=MainPID --value nomad)
+systemctl reload nomad
+after=$(systemctl show --property=MainPID --value nomad)
+if [ "$before" != "$after" ]; then
+  echo "the agent restarted instead of reloading (PID $before -> $after)" >&2; exit 1
+fi"""
+
+
+def reload_only(todo: Sequence[RemoteFile], needs_install: bool, active: bool) -> bool:
+    """True when a running agent only needs SIGHUP: every changed file is a TLS file."""
+    return active and bool(todo) and not needs_install and all(f.path in TLS_FILES for f in todo)
+
+
 def apply_script(
-    install: str, restart: bool, upload: bool, *, unit_changed: bool = True, active: bool = False
+    install: str,
+    restart: bool,
+    upload: bool,
+    *,
+    unit_changed: bool = True,
+    active: bool = False,
+    reload: bool = False,
 ) -> str:
     """The one command that installs, unpacks the tar on stdin and (re)starts the agent.
 
     systemd is asked only what the change needs: `daemon-reload` when the unit file (or an
     installer) changed, `enable --now` for an agent that is not running, `restart` for one
-    that runs with old files, nothing for one that runs and keeps its files."""
+    that runs with old files, `reload` (ExecReload sends SIGHUP; the PID must not change)
+    for one whose only new files are its TLS files, nothing for one that keeps its files."""
     lines = ["set -eu", "umask 077"]
     if install.strip():
         # The installer must not read the tar waiting on stdin.
@@ -203,6 +234,8 @@ def apply_script(
     elif restart:
         lines.append("systemctl --quiet enable nomad")
         lines.append("systemctl restart nomad")
+    elif reload:
+        lines.append(RELOAD)
     return "\n".join(lines) + "\n"
 
 
@@ -229,18 +262,21 @@ def configure_host(
     if not todo and not needs_nomad and not needs_docker and seen.active and seen.dirs_ok():
         return HostResult(host, "unchanged")
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
-    restart = bool(todo) or needs_nomad
+    reload = reload_only(todo, needs_nomad or needs_docker, seen.active)
+    restart = (bool(todo) or needs_nomad) and not reload
     script = apply_script(
         install,
         restart=restart,
         upload=bool(todo),
         unit_changed=any(f.path == render.UNIT_PATH for f in todo),
         active=seen.active,
+        reload=reload,
     )
     result = session.sudo(script, stdin=tar_of(todo) if todo else None)
     if result.code != 0:
         raise RemoteError(f"{host.name}: configuring the node failed: {result.tail()}")
-    return HostResult(host, "configured", changed=[f.path for f in todo], restarted=restart)
+    changed = [f.path for f in todo]
+    return HostResult(host, "configured", changed=changed, restarted=restart, reloaded=reload)
 
 
 def teardown_script(facts: render.ClusterFacts) -> str:

@@ -69,6 +69,8 @@ def collect(certs_dir: Path) -> list[Expiry]:
     found: list[Expiry] = []
     candidates: list[tuple[Path, str, str]] = []
     candidates += [(p, "CA", "ca") for p in sorted((certs_dir / "ca").glob("*-agent-ca.pem"))]
+    previous = sorted((certs_dir / "ca").glob("*-agent-ca-previous.pem"))  # during a rotation
+    candidates += [(p, "previous CA", "ca") for p in previous]
     candidates += [(p, "cli", "cli") for p in sorted((certs_dir / "cli").glob("*-cli-*.pem"))]
     nodes = sorted((certs_dir / "nodes").glob("*.pem"))
     candidates += [(p, p.stem, "node") for p in nodes if not p.stem.endswith("-key")]

@@ -80,6 +80,7 @@ class UpReport:
                     "status": r.status,
                     "changed": r.changed,
                     "restarted": r.restarted,
+                    "reloaded": r.reloaded,
                     "error": r.error,
                     "ssh": asdict(r.counters) if r.counters else None,
                 }
@@ -212,7 +213,7 @@ def workspace_target(
     stored = acl.load_token(ws, token_kind) if token_kind else None
     return ApiTarget(
         addresses=[f"https://{nodes.ssh_address(h, ssh)}:{h.http_port}" for h in servers],
-        ca_file=str(certstore.ca_paths(ws).cert),
+        ca_file=str(certstore.trust_file(ws)),  # the bundle during a CA rotation
         client_cert=(str(cli.cert), str(cli.key)),
         server_name=f"server.{region}.nomad",
         token=stored["SecretID"] if stored else None,

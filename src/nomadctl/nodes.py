@@ -84,7 +84,8 @@ def configure_all(
     host has its result, while clients may still be in progress."""
     facts = node.facts
     ca = certstore.load_ca(ws)
-    ca_pem = pki.cert_pem(ca.cert)
+    # The CA, or during a rotation the bundle of new and old CA (certstore.trust_file).
+    ca_pem = certstore.trust_pem(ws)
     binary = read_local(node.nomad_binary, "Nomad binary") if node.nomad_binary else None
     license_text = read_local(node.license_file, "licence file") if node.license_file else None
     files = {}

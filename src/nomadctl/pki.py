@@ -222,6 +222,7 @@ def new_leaf(
     cn, dns, ips = leaf_names(kind, region, domain, dns_names, ip_addresses)
     key = new_key()
     now = _now()
+    not_after = leaf_not_after(ca, now, days)
     eku = (
         [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
         if kind == "cli"
@@ -237,7 +238,7 @@ def new_leaf(
         .public_key(key.public_key())
         .serial_number(new_serial())
         .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             _key_usage("digital_signature", "key_encipherment"),
@@ -251,6 +252,54 @@ def new_leaf(
     )
     verify_leaf(ca.cert, cert, cn)  # as Nomad does after signing
     return KeyPair(cert, key)
+
+
+def leaf_not_after(ca: KeyPair, now: dt.datetime, days: int) -> dt.datetime:
+    """`days` from now, but never past the CA's own end: a leaf outliving its CA would only
+    look valid (a verifier refuses the chain from the CA's expiry on)."""
+    return min(now + dt.timedelta(days=days), ca.cert.not_valid_after_utc)
+
+
+def renew_leaf(ca: KeyPair, old: x509.Certificate, *, days: int = LEAF_DAYS) -> KeyPair:
+    """A new key and certificate for the same names as `old`, signed by `ca`.
+
+    Subject, SANs (in their order), key usages and extended key usages are copied; the key,
+    serial, validity and key identifiers are new. Checked against `ca` before return."""
+    key = new_key()
+    now = _now()
+    ca_skid = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(new_serial())
+        .not_valid_before(now)
+        .not_valid_after(leaf_not_after(ca, now, days))
+    )
+    fresh = (x509.SubjectKeyIdentifier, x509.AuthorityKeyIdentifier)
+    for ext in old.extensions:
+        if not isinstance(ext.value, fresh):
+            builder = builder.add_extension(ext.value, critical=ext.critical)
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier(_skid(key.public_key())), critical=False
+    ).add_extension(x509.AuthorityKeyIdentifier(ca_skid, None, None), critical=False)
+    cert = builder.sign(ca.key, hashes.SHA256())
+    cn = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    dns, _ = san_names(cert)
+    name = str(cn[0].value) if cn and str(cn[0].value) in dns else (dns or ["localhost"])[0]
+    verify_leaf(ca.cert, cert, name)
+    return KeyPair(cert, key)
+
+
+def load_certs(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a PEM file (a CA bundle)."""
+    try:
+        return x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise PkiError(f"cannot read certificate {path}: {exc.strerror}") from None
+    except ValueError:
+        raise PkiError(f"{path} is not a valid PEM certificate bundle") from None
 
 
 # ---- checks ---------------------------------------------------------------------------

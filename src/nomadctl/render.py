@@ -256,7 +256,9 @@ def systemd_unit(facts: ClusterFacts) -> str:
     `Type=notify` as HashiCorp's own unit has it, for versions that notify: systemd (and
     `systemctl start`) then wait until the agent is really up. An uploaded binary's version
     is not known (a pre-1.8 one would never notify and be killed at the start timeout), so
-    it gets `Type=simple`."""
+    it gets `Type=simple`. `ExecReload` sends SIGHUP as HashiCorp's unit does
+    (.release/linux/package/usr/lib/systemd/system/nomad.service): `systemctl reload nomad`
+    makes the agent re-read its TLS files without a restart (see configure.RELOAD)."""
     known = facts.install_method != "binary"
     kind = "notify" if known and supports_notify(facts.nomad_version) else "simple"
     return f"""\

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl import lifecycle
+from nomadctl import expiry, lifecycle
 from nomadctl.api import Api, member_rows
-from nomadctl.errors import ClusterApiError
+from nomadctl.errors import ClusterApiError, WorkspaceError
 from nomadctl.workspace import Workspace
 
 
@@ -48,6 +48,19 @@ def snapshot(api: Api, expected: int | None) -> StatusReport:
     if expected is not None and alive < expected:
         report.problems.append(f"{alive} of {expected} expected servers are alive")
     return report
+
+
+def certificates(ws: Workspace) -> list[expiry.Expiry]:
+    """The workspace's CA, cli and node certificates, soonest to expire first; node
+    certificates only of the nodes the state still lists (a removed node's file may linger)."""
+    found = expiry.collect(ws.certs_dir)
+    if not ws.state_path.exists():
+        return found
+    try:
+        names = {h.name for h in lifecycle.hosts_of(ws.load_state())}
+    except WorkspaceError:  # `status` itself reports a damaged state
+        return found
+    return [e for e in found if e.kind != "node" or e.name in names]
 
 
 def collect(ws: Workspace, wait: float = 0.0, timeout: float = 5.0) -> StatusReport:

@@ -1,0 +1,271 @@
+"""Issue 18 point 4: certificate expiry in `status`, `certs --renew` and a two-step
+`certs --rotate-ca`, each pushed by `up` as a reload (SIGHUP), never a restart.
+
+The unit tests use the workspace and real certificates in-process; the testbed tests share one
+cluster (1 server + 1 client, real sshd hosts, the stand-in agent, which reloads its TLS files
+on SIGHUP as Nomad does: tests/standin/agent/day2.py) and run in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from nomadctl import certstore, configure, expiry, operations, pki, render
+from nomadctl.errors import PkiError
+from nomadctl.workspace import Workspace
+from tests.standin import make_binary
+from tests.test_static_cluster import Cluster
+
+
+def _ws(tmp_path: Path) -> Workspace:
+    ws = Workspace(tmp_path / "home", "lab")
+    certstore.ensure(ws, certstore.CertOptions(ca_days=100))
+    return ws
+
+
+def _node(ws: Workspace, name: str, ip: str, kind: pki.Kind = "server") -> x509.Certificate:
+    ca = certstore.load_ca(ws)
+    pair = certstore.ensure_node_cert(ws, ca, name=name, kind=kind, region="global", addresses=[ip])
+    return pair.cert
+
+
+def _names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    return pki.san_names(cert)
+
+
+# ---- unit: renew, rotate, reload decision -----------------------------------------------------
+
+
+def test_renew_keeps_names_and_ca_and_never_outlives_it(tmp_path: Path) -> None:
+    ws = _ws(tmp_path)
+    old_node = _node(ws, "lab-server-1", "198.18.0.9")
+    cli = certstore.leaf_paths(ws, "cli")
+    old_cli = pki.load_cert(cli.cert)
+    records = certstore.renew(ws, certstore.CertOptions(days=365))
+    assert {r.kind for r in records} == {"server", "client", "cli", "node"}
+    assert {r.status for r in records} == {"renewed"}
+    ca = certstore.load_ca(ws)
+    new_node = pki.load_cert(certstore.node_paths(ws, "lab-server-1").cert)
+    new_cli = pki.load_cert(cli.cert)
+    for old, new in ((old_node, new_node), (old_cli, new_cli)):
+        assert new.serial_number != old.serial_number
+        assert new.public_key() != old.public_key()
+        assert _names(new) == _names(old) and new.subject == old.subject
+        assert pki.signed_by(ca.cert, new)
+        # 365 days asked, but the CA ends after 100: the leaf ends with it, not after.
+        assert new.not_valid_after_utc == ca.cert.not_valid_after_utc
+    # The kept node certificate is the renewed one: the next `up` uploads it, issues nothing.
+    assert _node(ws, "lab-server-1", "198.18.0.9").serial_number == new_node.serial_number
+
+
+def test_rotation_trusts_both_until_finished(tmp_path: Path) -> None:
+    ws = _ws(tmp_path)
+    _node(ws, "lab-server-1", "198.18.0.9")
+    old_ca = certstore.load_ca(ws).cert
+    old_cli = pki.load_cert(certstore.leaf_paths(ws, "cli").cert)
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    new_ca = certstore.load_ca(ws).cert
+    assert new_ca.serial_number != old_ca.serial_number
+    bundle = pki.load_certs(certstore.trust_file(ws))
+    assert [c.serial_number for c in bundle] == [new_ca.serial_number, old_ca.serial_number]
+    assert certstore.trust_pem(ws) == certstore.trust_file(ws).read_bytes()
+    # The cli certificate stays the old CA's (agents not yet updated accept only that) ...
+    assert pki.load_cert(certstore.leaf_paths(ws, "cli").cert) == old_cli
+    certstore.ensure(ws, certstore.CertOptions())  # what `up` runs: the old cli cert is fine
+    with pytest.raises(PkiError, match="rotation is under way"):
+        certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    with pytest.raises(PkiError, match="rotation is under way"):
+        certstore.renew(ws, certstore.CertOptions())
+    # ... and finishing waits until `up` gave every node a leaf of the new CA.
+    with pytest.raises(PkiError, match="lab-server-1 still use"):
+        certstore.finish_rotation(ws, certstore.CertOptions())
+    assert pki.signed_by(new_ca, _node(ws, "lab-server-1", "198.18.0.9"))
+    records = certstore.finish_rotation(ws, certstore.CertOptions())
+    assert [r.status for r in records] == ["reissued", "finished"]
+    assert certstore.trust_file(ws) == certstore.ca_paths(ws).cert
+    assert pki.signed_by(new_ca, pki.load_cert(certstore.leaf_paths(ws, "cli").cert))
+    assert not certstore.rotating(ws)
+    with pytest.raises(PkiError, match="no CA rotation"):
+        certstore.finish_rotation(ws, certstore.CertOptions())
+    kept = list((ws.certs_dir / "ca").glob("replaced-*/*-agent-ca-key.pem"))
+    assert len(kept) == 1 and kept[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_only_tls_files_changed_means_reload() -> None:
+    tls = [configure.RemoteFile(f"{render.TLS_DIR}/node.pem", b"x", 0o644)]
+    hcl = [configure.RemoteFile(f"{render.CONFIG_DIR}/nomad.hcl", b"x", 0o600)]
+    assert configure.reload_only(tls, needs_install=False, active=True)
+    assert not configure.reload_only(tls + hcl, needs_install=False, active=True)
+    assert not configure.reload_only(tls, needs_install=True, active=True)
+    assert not configure.reload_only(tls, needs_install=False, active=False)
+    assert not configure.reload_only([], needs_install=False, active=True)
+    script = configure.apply_script("", False, True, unit_changed=False, active=True, reload=True)
+    assert "systemctl reload nomad" in script and "restart" not in script.replace(
+        "restarted instead", ""
+    )
+    assert "systemctl restart nomad" in configure.apply_script("", True, True, active=True)
+
+
+def test_expiry_lists_previous_ca_and_warns(tmp_path: Path) -> None:
+    ws = _ws(tmp_path)
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    found = expiry.collect(ws.certs_dir)
+    assert {e.name for e in found if e.kind == "ca"} == {"CA", "previous CA"}
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=80)  # the old CA has 20 days left then
+    warned = expiry.warnings(found, now=soon)
+    assert any(w.startswith("ca certificate of previous CA expires in 19 days") for w in warned)
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOMADCTL_HOME": str(home)}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run(
+        [sys.executable, "-m", "nomadctl", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_region_is_a_deprecated_alias_of_nomad_region(tmp_path: Path) -> None:
+    proc = _cli(tmp_path, "certs", "--region", "eu", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (
+        "note: --region is deprecated, use --nomad-region (the Nomad region)"
+    )
+    assert "cli.eu.nomad" in {n for r in json.loads(proc.stdout) for n in r["names"]}
+    proc = _cli(tmp_path, "certs", "--nomad-region", "eu", "--json")
+    assert proc.returncode == 0 and proc.stderr == ""
+    proc = _cli(tmp_path, "certs", "--region", "eu", "--nomad-region", "us")
+    assert proc.returncode == 2 and "old name of --nomad-region" in proc.stderr
+    proc = _cli(tmp_path, "certs", "--finish")
+    assert proc.returncode == 2 and "--rotate-ca --finish" in proc.stderr
+
+
+# ---- testbed: renew and rotate on a running cluster, agents reloaded, none restarted -----------
+
+
+@pytest.fixture(scope="module")
+def cluster(testbed_factory_module, tmp_path_factory) -> Cluster:
+    tb = testbed_factory_module(2)
+    tmp = tmp_path_factory.mktemp("day2certs")
+    c = Cluster(tb, tmp / "home", make_binary(tmp / "nomad"))
+    c.servers, c.clients = tb.hosts[:1], tb.hosts[1:]
+    proc = c.up()
+    assert proc.returncode == 0, proc.stderr
+    return c
+
+
+def _ws_of(cluster: Cluster) -> Workspace:
+    return Workspace(cluster.home, "tb")
+
+
+def _names_by_address(cluster: Cluster) -> dict[str, tuple[str, str]]:
+    state = json.loads((cluster.home / "tb" / "state.json").read_text())
+    return {h["private_ip"]: (h["name"], h["role"]) for h in state["hosts"]}
+
+
+def _serving(cluster: Cluster, ca_file: Path) -> None:
+    """Every node serves (HTTPS, verified against `ca_file`) its workspace certificate."""
+    ws = _ws_of(cluster)
+    cli = certstore.leaf_paths(ws, "cli")
+    for address, (name, role) in _names_by_address(cluster).items():
+        want = pki.load_cert(certstore.node_paths(ws, name).cert).serial_number
+        operations.wait_serving(
+            want,
+            30,
+            host=address,
+            port=4646,
+            ca_file=str(ca_file),
+            client_cert=(str(cli.cert), str(cli.key)),
+            server_name=f"{role}.global.nomad",
+        )
+
+
+def _up_reloads(cluster: Cluster, pids: list[int | None]) -> None:
+    proc = cluster.up()
+    assert proc.returncode == 0, proc.stderr
+    hosts = json.loads(proc.stdout)["hosts"]
+    assert [(h["restarted"], h["reloaded"]) for h in hosts] == [(False, True)] * len(hosts)
+    for h in hosts:
+        assert set(h["changed"]) <= configure.TLS_FILES and h["changed"]
+    assert cluster.agent_pids() == pids
+
+
+def _status_ok(cluster: Cluster) -> dict:
+    proc = cluster.run("status", "--json", "--wait", "20")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.testbed
+def test_renew_then_up_reloads_every_agent(cluster: Cluster) -> None:
+    ws = _ws_of(cluster)
+    pids = cluster.agent_pids()
+    assert None not in pids
+    names = _names_by_address(cluster)
+    before = {n: pki.load_cert(certstore.node_paths(ws, n).cert) for n, _ in names.values()}
+    proc = cluster.run("certs", "--renew", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert {r["status"] for r in json.loads(proc.stdout)} == {"renewed"}
+    for name, old in before.items():
+        new = pki.load_cert(certstore.node_paths(ws, name).cert)
+        assert new.serial_number != old.serial_number and _names(new) == _names(old)
+    _up_reloads(cluster, pids)
+    _serving(cluster, certstore.ca_paths(ws).cert)
+    _status_ok(cluster)
+
+
+@pytest.mark.testbed
+def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
+    ws = _ws_of(cluster)
+    pids = cluster.agent_pids()
+    old_ca = pki.load_cert(certstore.ca_paths(ws).cert)
+    proc = cluster.run("certs", "--rotate-ca")
+    assert proc.returncode == 0, proc.stderr
+    new_ca = pki.load_cert(certstore.ca_paths(ws).cert)
+    _status_ok(cluster)  # between the steps the CLI trusts both CAs and keeps its old cert
+    early = cluster.run("certs", "--rotate-ca", "--finish")
+    assert early.returncode != 0 and "run `nomadctl up`" in early.stderr
+    assert len(early.stderr.strip().splitlines()) == 1
+    # Step 1: the bundle and new leaves; each node then serves a leaf of the new CA alone.
+    _up_reloads(cluster, pids)
+    host = cluster.tb.hosts[0]
+    pushed = x509.load_pem_x509_certificates(cluster.tb.read_file(host, render.TLS_DIR + "/ca.pem"))
+    assert [c.serial_number for c in pushed] == [new_ca.serial_number, old_ca.serial_number]
+    new_only = ws.path / "new-ca.pem"
+    new_only.write_bytes(pki.cert_pem(new_ca))
+    _serving(cluster, new_only)
+    _status_ok(cluster)
+    # Step 2: the cli certificate of the new CA, then the new CA alone on every node.
+    proc = cluster.run("certs", "--rotate-ca", "--finish")
+    assert proc.returncode == 0, proc.stderr
+    _status_ok(cluster)
+    _up_reloads(cluster, pids)
+    for h in cluster.tb.hosts:
+        assert cluster.tb.read_file(h, render.TLS_DIR + "/ca.pem") == pki.cert_pem(new_ca)
+    data = _status_ok(cluster)
+    assert [e["name"] for e in data["certificates"] if e["kind"] == "ca"] == ["CA"]
+
+
+@pytest.mark.testbed
+def test_status_shows_expiry_and_warns_within_30_days(cluster: Cluster) -> None:
+    proc = cluster.run("certs", "--renew", "--days", "20")
+    assert proc.returncode == 0, proc.stderr
+    data = _status_ok(cluster)  # the agents still serve their 1-year leaves: they answer
+    kinds = sorted(e["kind"] for e in data["certificates"])
+    assert kinds == ["ca", "cli", "node", "node"]
+    soon = {e["name"] for e in data["certificates"] if e["days_left"] < 30}
+    assert soon == {"cli", *(n for n, _ in _names_by_address(cluster).values())}
+    assert len(data["certificate_warnings"]) == 3
+    table = cluster.run("status")
+    assert table.returncode == 0, table.stderr
+    assert "Days left" in table.stdout
+    warned = [line for line in table.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 3 and all("nomadctl certs --renew" in w for w in warned)
