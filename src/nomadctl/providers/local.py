@@ -379,7 +379,7 @@ def node_tls(ws: Workspace, ca: pki.KeyPair, host: Host, region: str) -> dict[st
         ws, ca, name=host.name, kind=host.role, region=region, addresses=[host.private_ip]
     )
     return {
-        "ca.pem": pki.cert_pem(ca.cert),
+        "ca.pem": certstore.trust_pem(ws),  # the CA, or old + new during a CA rotation
         "node.pem": pki.cert_pem(pair.cert),
         "node-key.pem": pki.key_pem(pair.key),
     }
