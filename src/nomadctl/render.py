@@ -106,8 +106,11 @@ def _list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_q(v) for v in values) + "]"
 
 
-def agent_config(facts: ClusterFacts, host: Host) -> str:
-    """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on."""
+def agent_config(facts: ClusterFacts, host: Host, *, join: bool = True) -> str:
+    """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on.
+
+    `join=False` leaves out what only matters when an agent starts (bootstrap_expect, the
+    servers' retry_join, the clients' servers): those go in `join_config`'s own file."""
     ip = _ip(host.private_ip)
     lines = [
         "# Written by nomadctl; changes here are replaced on the next `nomadctl up`.",
@@ -127,32 +130,21 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
         "",
     ]
     if host.role == "server":
-        joins = [_ip(s.private_ip) for s in facts.servers]
-        if facts.auto_join:
-            joins.append(facts.auto_join.retry_join_entry())
         lines += [
             "server {",
             "  enabled          = true",
-            f"  bootstrap_expect = {len(facts.servers)}",
             f"  encrypt          = {_q(facts.gossip_key)}",
         ]
         if facts.edition == "enterprise":
             # Nomad Enterprise reads the licence in the server block (ServerConfig.LicensePath);
             # at the top level Nomad refuses the key, and clients need no licence.
             lines.append(f"  license_path     = {_q(LICENSE_PATH)}")
-        lines += [
-            "",
-            "  server_join {",
-            f"    retry_join = {_list(joins)}",
-            "  }",
-            "}",
-            "",
-        ]
+        lines += [*(_server_join_lines(facts) if join else []), "}", ""]
     else:
         lines += [
             "client {",
             "  enabled   = true",
-            f"  servers   = {_list([_ip(s.private_ip) for s in facts.servers])}",
+            *(_client_join_lines(facts) if join else []),
             f"  node_pool = {_q(facts.node_pool)}",
             "}",
             "",
@@ -188,6 +180,43 @@ def agent_config(facts: ClusterFacts, host: Host) -> str:
             "}",
         ]
     return "\n".join(lines) + "\n"
+
+
+JOIN_PATH = f"{CONFIG_DIR}/join.hcl"
+
+
+def _server_join_lines(facts: ClusterFacts, bootstrap_expect: int | None = None) -> list[str]:
+    joins = [_ip(s.private_ip) for s in facts.servers]
+    if facts.auto_join:
+        joins.append(facts.auto_join.retry_join_entry())
+    expect = len(facts.servers) if bootstrap_expect is None else int(bootstrap_expect)
+    return [
+        f"  bootstrap_expect = {expect}",
+        "",
+        "  server_join {",
+        f"    retry_join = {_list(joins)}",
+        "  }",
+    ]
+
+
+def _client_join_lines(facts: ClusterFacts) -> list[str]:
+    return [f"  servers   = {_list([_ip(s.private_ip) for s in facts.servers])}"]
+
+
+def join_config(facts: ClusterFacts, host: Host, bootstrap_expect: int | None = None) -> str:
+    """`/etc/nomad.d/join.hcl`: how an agent finds the cluster when it starts.
+
+    Nomad reads every file of the config dir and merges them (command/agent/config.go
+    Merge, hashicorp/nomad aa026cc9: ServerConfig takes b.BootstrapExpect when > 0 and merges
+    ServerJoin; ClientConfig appends b.Servers), so these keys may live in a file of their own,
+    and nomad.hcl (written with `join=False`) has none of them. They are read only when an
+    agent starts (bootstrap_expect only before the first raft configuration exists), so a
+    change to this file alone is written without restarting a running agent (scale out)."""
+    if host.role == "server":
+        body = ["server {", *_server_join_lines(facts, bootstrap_expect), "}"]
+    else:
+        body = ["client {", *_client_join_lines(facts), "}"]
+    return "\n".join(["# Written by nomadctl; read when the agent starts.", *body]) + "\n"
 
 
 def supports_notify(version: str) -> bool:
