@@ -68,13 +68,13 @@ def node_files(
     config = render.agent_config(facts, host, join=False)
     files = [
         RemoteFile(f"{render.CONFIG_DIR}/nomad.hcl", config.encode(), 0o600),
-        RemoteFile(
-            render.JOIN_PATH, render.join_config(facts, host, bootstrap_expect).encode(), 0o600
-        ),
         RemoteFile(f"{render.TLS_DIR}/ca.pem", tls.ca_pem, 0o644),
         RemoteFile(f"{render.TLS_DIR}/node.pem", tls.cert_pem, 0o644),
         RemoteFile(f"{render.TLS_DIR}/node-key.pem", tls.key_pem, 0o600),
         RemoteFile(render.UNIT_PATH, render.systemd_unit(facts).encode(), 0o644),
+        RemoteFile(
+            render.JOIN_PATH, render.join_config(facts, host, bootstrap_expect).encode(), 0o600
+        ),
     ]
     if facts.install_method == "binary":
         if binary is None:
@@ -169,9 +169,7 @@ def parse_check(output: str) -> Observed:
             docker = rest.strip() == "yes"
         elif word == "pending":
             pending = rest.strip() == "yes"
-    return Observed(
-        os_id, os_like.strip(), systemd, files, version, active, docker, dirs, pending
-    )
+    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker, dirs, pending)
 
 
 def wanted_version(facts: render.ClusterFacts) -> str:
