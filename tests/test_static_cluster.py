@@ -93,12 +93,15 @@ def test_up_configures_six_hosts(cluster: Cluster) -> None:
         assert cfg["name"] == f"tb-{role}-{i + 1 if role == 'server' else i - 2}"
         assert cfg["advertise"][0]["rpc"] == host.address
         assert cfg["tls"][0]["verify_https_client"] is True
+        # What an agent reads only at start is in join.hcl (a change there restarts nothing).
+        join = unquote(hcl2.loads(tb.read_file(host, "/etc/nomad.d/join.hcl").decode()))
         if role == "server":
             assert cfg["server"][0]["encrypt"] == gossip
-            assert cfg["server"][0]["bootstrap_expect"] == 3
+            assert join["server"][0]["bootstrap_expect"] == 3
+            assert "bootstrap_expect" not in cfg["server"][0]
         else:
             assert gossip not in text.decode()
-            assert cfg["client"][0]["servers"] == [s.address for s in cluster.servers]
+            assert join["client"][0]["servers"] == [s.address for s in cluster.servers]
         assert tb.file_mode(host, "/etc/nomad.d/nomad.hcl") == 0o600
         assert tb.file_mode(host, "/etc/nomad.d/tls/node-key.pem") == 0o600
         assert tb.file_mode(host, "/etc/nomad.d/tls/ca.pem") == 0o644
