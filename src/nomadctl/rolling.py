@@ -100,7 +100,8 @@ class Roll:
         for i, name in enumerate(order):
             result = by_name[name]
             try:
-                self._healthy()  # losing one server must not lose quorum
+                if i == 0:  # losing one server must not lose quorum (later: checked below)
+                    self._healthy()
                 role = ", the leader" if name == leader_name else ""
                 self.progress(f"{name}: restarting (server {i + 1} of {len(order)}{role})")
                 self.restart(result)
