@@ -1,5 +1,7 @@
 """Day-2 ordering: quorum kept, leader last, odd server counts, newest nodes leave first."""
 
+import threading
+
 import pytest
 
 from nomadctl.errors import UsageError
@@ -58,3 +60,85 @@ def test_the_leader_goes_only_when_every_other_server_does() -> None:
     assert plan.servers == ["s2", "s1"]
     alone = scale_in(["s1", "s2"], [], want_servers=1, want_clients=0, leader="s2")
     assert alone.servers == ["s1"]
+
+
+# ---- the roll's bookkeeping (rolling.Roll) without a cluster: restarts are plain callables
+
+
+def _pending(*names: str):
+    from nomadctl.configure import HostResult
+    from nomadctl.hosts import Host
+
+    return [
+        HostResult(Host(n, "client", f"198.18.1.{i + 1}"), "configured", pending=True)
+        for i, n in enumerate(names)
+    ]
+
+
+def _roll(restart, lines, **opts):
+    from nomadctl import rolling
+    from nomadctl.rollout import RolloutOptions
+
+    def no_target():
+        raise AssertionError("the roll asked for the API")
+
+    roll = rolling.Roll(no_target, RolloutOptions(**opts), restart, lines.append)
+    return roll
+
+
+def test_a_failed_batch_stops_the_roll_and_says_where() -> None:
+    from nomadctl.errors import RemoteError
+
+    done: list[str] = []
+
+    def restart(r) -> None:
+        if r.host.name == "c-3":
+            raise RemoteError("c-3: restarting the agent failed: boom")
+        done.append(r.host.name)
+        r.pending, r.restarted = False, True
+
+    lines: list[str] = []
+    roll = _roll(restart, lines, max_unavailable=2)
+    roll._looked, roll._leader = True, "198.18.0.9:4647"  # a live cluster, no token
+    results = _pending("c-1", "c-2", "c-3", "c-4", "c-5")
+    roll.clients(results)
+    assert sorted(done) == ["c-1", "c-2", "c-4"]  # batches [1,2] [3,4]; [5] never started
+    status = {r.host.name: (r.status, r.pending) for r in results}
+    assert status["c-1"] == status["c-2"] == status["c-4"] == ("configured", False)
+    assert status["c-3"] == ("failed", True) and status["c-5"] == ("failed", True)
+    assert "boom" in (results[2].error or "")
+    assert "stopped at c-3" in (results[4].error or "")
+    assert any("stopped at c-3" in line and "c-5" in line for line in lines)
+
+
+def test_without_a_leader_pending_agents_restart_at_once() -> None:
+    from nomadctl import rolling
+    from nomadctl.rollout import RolloutOptions
+
+    started = threading.Barrier(3, timeout=5)  # all three restarts must run together
+
+    def restart(r) -> None:
+        started.wait()
+        r.pending, r.restarted = False, True
+
+    def no_leader():
+        from nomadctl.errors import WorkspaceError
+
+        raise WorkspaceError("no servers recorded")
+
+    roll = rolling.Roll(no_leader, RolloutOptions(), restart, lambda m: None)
+    results = _pending("s-1", "s-2", "s-3")
+    roll.servers(results)
+    assert all(r.restarted and r.status == "configured" for r in results)
+
+
+def test_pending_marker_survives_a_stopped_roll() -> None:
+    from nomadctl.configure import PENDING, apply_script, parse_check, restart_script
+
+    deferred = apply_script("", restart=True, upload=True, active=True, defer=True)
+    assert f"touch {PENDING}" in deferred and "systemctl restart" not in deferred
+    now = apply_script("", restart=True, upload=True, active=True)
+    assert now.index(f"rm -f {PENDING}") < now.index("systemctl restart nomad")
+    assert f"rm -f {PENDING}" in restart_script()
+    assert parse_check("active active\npending yes\n").pending
+    assert not parse_check("active active\n").pending

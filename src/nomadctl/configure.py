@@ -52,6 +52,7 @@ class HostResult:
     reloaded: bool = False  # SIGHUP only: every changed file was a TLS file
     error: str | None = None
     counters: Counters | None = None
+    pending: bool = False  # files written, the running agent still to restart (a roll)
 
 
 def node_files(
@@ -60,16 +61,22 @@ def node_files(
     tls: NodeTls,
     binary: bytes | None = None,
     license_text: bytes | None = None,
+    bootstrap_expect: int | None = None,
 ) -> list[RemoteFile]:
-    """Every file nomadctl owns on `host`, with its content and mode."""
+    """Every file nomadctl owns on `host`, with its content and mode.
+
+    `bootstrap_expect`: the server count the cluster was bootstrapped with (default: the
+    servers in `facts`); it is only read before the first raft configuration exists."""
+    config = render.agent_config(facts, host, join=False)
     files = [
-        RemoteFile(
-            f"{render.CONFIG_DIR}/nomad.hcl", render.agent_config(facts, host).encode(), 0o600
-        ),
+        RemoteFile(f"{render.CONFIG_DIR}/nomad.hcl", config.encode(), 0o600),
         RemoteFile(f"{render.TLS_DIR}/ca.pem", tls.ca_pem, 0o644),
         RemoteFile(f"{render.TLS_DIR}/node.pem", tls.cert_pem, 0o644),
         RemoteFile(f"{render.TLS_DIR}/node-key.pem", tls.key_pem, 0o600),
         RemoteFile(render.UNIT_PATH, render.systemd_unit(facts).encode(), 0o644),
+        RemoteFile(
+            render.JOIN_PATH, render.join_config(facts, host, bootstrap_expect).encode(), 0o600
+        ),
     ]
     if facts.install_method == "binary":
         if binary is None:
@@ -86,6 +93,11 @@ def node_files(
 # Directories nomadctl owns: root's alone (HashiCorp's package chowns /etc/nomad.d to nomad).
 OWNED_DIRS = (render.CONFIG_DIR, render.TLS_DIR, "/opt/nomad", render.DATA_DIR)
 ROOT = "0:0"
+# Files read only when an agent starts: written without restarting a running agent.
+START_ONLY = (render.JOIN_PATH,)
+# Written when files changed under a running agent whose restart is left to the roll, removed
+# by the restart: a roll that stopped half-way is continued by the next `up`.
+PENDING = "/opt/nomad/nomadctl-restart-pending"
 
 
 def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
@@ -112,6 +124,7 @@ done
 {version}
 command -v docker >/dev/null && echo "docker yes" || echo "docker no"
 echo "active $(systemctl is-active nomad 2>/dev/null)"
+[ -e {PENDING} ] && echo "pending yes"
 exit 0
 """
 
@@ -126,6 +139,7 @@ class Observed:
     active: bool
     docker: bool
     dirs: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (mode, owner)
+    pending: bool = False  # a restart left over from a roll that stopped
 
     def dirs_ok(self) -> bool:
         """The owned directories that exist are 0700 and root's."""
@@ -134,6 +148,7 @@ class Observed:
 
 def parse_check(output: str) -> Observed:
     os_id, os_like, systemd, version, active, docker = "unknown", "", False, "", False, False
+    pending = False
     files: dict[str, tuple[int, str, str]] = {}
     dirs: dict[str, tuple[int, str]] = {}
     for line in output.splitlines():
@@ -154,7 +169,9 @@ def parse_check(output: str) -> Observed:
             active = rest.strip() == "active"
         elif word == "docker":
             docker = rest.strip() == "yes"
-    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker, dirs)
+        elif word == "pending":
+            pending = rest.strip() == "yes"
+    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker, dirs, pending)
 
 
 def wanted_version(facts: render.ClusterFacts) -> str:
@@ -196,8 +213,10 @@ fi"""
 
 
 def reload_only(todo: Sequence[RemoteFile], needs_install: bool, active: bool) -> bool:
-    """True when a running agent only needs SIGHUP: every changed file is a TLS file."""
-    return active and bool(todo) and not needs_install and all(f.path in TLS_FILES for f in todo)
+    """True when a running agent only needs SIGHUP: every changed file is a TLS file (or a
+    START_ONLY one, read at the next start anyway)."""
+    files = [f for f in todo if f.path not in START_ONLY]
+    return active and bool(files) and not needs_install and all(f.path in TLS_FILES for f in files)
 
 
 def apply_script(
@@ -208,13 +227,16 @@ def apply_script(
     unit_changed: bool = True,
     active: bool = False,
     reload: bool = False,
+    defer: bool = False,
 ) -> str:
     """The one command that installs, unpacks the tar on stdin and (re)starts the agent.
 
     systemd is asked only what the change needs: `daemon-reload` when the unit file (or an
     installer) changed, `enable --now` for an agent that is not running, `restart` for one
     that runs with old files, `reload` (ExecReload sends SIGHUP; the PID must not change)
-    for one whose only new files are its TLS files, nothing for one that keeps its files."""
+    for one whose only new files are its TLS files, nothing for one that keeps its files.
+    `defer`: a running agent that needs a restart is left running and marked (PENDING) for
+    the roll."""
     lines = ["set -eu", "umask 077"]
     if install.strip():
         # The installer must not read the tar waiting on stdin.
@@ -231,18 +253,42 @@ def apply_script(
         lines.append("systemctl daemon-reload")
     if not active:
         lines.append("systemctl --quiet enable --now nomad")
+        lines.append(f"rm -f {PENDING}")
+    elif restart and defer:
+        lines.append("systemctl --quiet enable nomad")
+        lines.append(f"touch {PENDING}")
     elif restart:
         lines.append("systemctl --quiet enable nomad")
+        lines.append(f"rm -f {PENDING}")  # before: a failed restart leaves the agent stopped
         lines.append("systemctl restart nomad")
     elif reload:
         lines.append(RELOAD)
     return "\n".join(lines) + "\n"
 
 
+def restart_script() -> str:
+    """The roll's restart of one agent whose files were written earlier (PENDING)."""
+    return f"set -eu\nrm -f {PENDING}\nsystemctl restart nomad\n"
+
+
+def needs_restart(todo: Sequence[RemoteFile]) -> bool:
+    """A running agent must restart to use these files (not for START_ONLY ones alone)."""
+    return any(f.path not in START_ONLY for f in todo)
+
+
 def configure_host(
-    session: Session, facts: render.ClusterFacts, host: Host, files: Sequence[RemoteFile]
+    session: Session,
+    facts: render.ClusterFacts,
+    host: Host,
+    files: Sequence[RemoteFile],
+    *,
+    defer_restart: bool = False,
 ) -> HostResult:
-    """Bring one connected node to the wanted state; raise RemoteError when it cannot."""
+    """Bring one connected node to the wanted state; raise RemoteError when it cannot.
+
+    Files are uploaded and a stopped agent started; a running agent that must restart is
+    restarted here, or with `defer_restart` left running and reported `pending` (the caller
+    rolls it with `restart_host`)."""
     check = session.sudo(check_script(facts, [f.path for f in files]), timeout=60)
     if check.code != 0:
         raise RemoteError(f"{host.name}: checking the node failed: {check.tail()}")
@@ -259,11 +305,16 @@ def configure_host(
     todo = changed_files(files, seen)
     needs_nomad = facts.install_method != "binary" and seen.version != wanted_version(facts)
     needs_docker = facts.docker and host.role == "client" and not seen.docker
+    restart = needs_restart(todo) or needs_nomad or seen.pending
     if not todo and not needs_nomad and not needs_docker and seen.active and seen.dirs_ok():
-        return HostResult(host, "unchanged")
+        if seen.pending and defer_restart:
+            return HostResult(host, "configured", pending=True)
+        if not seen.pending:
+            return HostResult(host, "unchanged")
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
-    reload = reload_only(todo, needs_nomad or needs_docker, seen.active)
-    restart = (bool(todo) or needs_nomad) and not reload
+    reload = not seen.pending and reload_only(todo, needs_nomad or needs_docker, seen.active)
+    restart = restart and not reload
+    defer = defer_restart and seen.active and restart
     script = apply_script(
         install,
         restart=restart,
@@ -271,12 +322,27 @@ def configure_host(
         unit_changed=any(f.path == render.UNIT_PATH for f in todo),
         active=seen.active,
         reload=reload,
+        defer=defer,
     )
     result = session.sudo(script, stdin=tar_of(todo) if todo else None)
     if result.code != 0:
         raise RemoteError(f"{host.name}: configuring the node failed: {result.tail()}")
-    changed = [f.path for f in todo]
-    return HostResult(host, "configured", changed=changed, restarted=restart, reloaded=reload)
+    return HostResult(
+        host,
+        "configured",
+        changed=[f.path for f in todo],
+        restarted=restart and seen.active and not defer,
+        reloaded=reload,
+        pending=defer,
+    )
+
+
+def restart_host(session: Session, result: HostResult) -> None:
+    """Restart a `pending` agent (its files are in place); raise RemoteError on failure."""
+    done = session.sudo(restart_script(), timeout=120)
+    if done.code != 0:
+        raise RemoteError(f"{result.host.name}: restarting the agent failed: {done.tail()}")
+    result.pending, result.restarted = False, True
 
 
 def teardown_script(facts: render.ClusterFacts) -> str:

@@ -10,15 +10,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from nomadctl import certstore, pki, render
-from nomadctl.configure import HostResult, NodeTls, configure_host, node_files, read_local
+from nomadctl import certstore, pki, render, rollout
+from nomadctl.configure import (
+    HostResult,
+    NodeTls,
+    configure_host,
+    node_files,
+    read_local,
+    restart_host,
+)
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
 from nomadctl.remote import Endpoint, KnownHosts, Session
+from nomadctl.rolling import Roll
+from nomadctl.rollout import RolloutOptions
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -40,6 +49,7 @@ class NodeOptions:
     facts: render.ClusterFacts
     nomad_binary: Path | None = None
     license_file: Path | None = None
+    rollout: RolloutOptions = field(default_factory=RolloutOptions)  # running agents restart
 
 
 def ssh_key_path(ws: Workspace, ssh: SshOptions) -> Path:
@@ -80,16 +90,86 @@ def configure_all(
 ) -> list[HostResult]:
     """Configure `hosts` in parallel (at most `ssh.parallel` at once); never raises per host.
 
-    `on_servers_done(results)` is called (from a worker thread) as soon as every server
-    host has its result, while clients may still be in progress."""
+    Every host's files are written and stopped agents started first; running agents that
+    must restart are then rolled (`rolling.Roll`: servers one at a time, then clients in
+    batches). `on_servers_done(results)` is called as soon as every server is done (rolled
+    included), while clients may still be in progress."""
+    from nomadctl import lifecycle
+
+    files = _all_files(ws, hosts, node)
+    sessions: dict[str, Session] = {}
+    cancel = threading.Event()
+
+    def restart(result: HostResult) -> None:
+        restart_host(sessions[result.host.name], result)
+
+    roll = Roll(lambda: lifecycle.workspace_target(ws), node.rollout, restart, progress, cancel)
+
+    def one(host: Host) -> HostResult:
+        session = session_for(ws, host, ssh, cancel)
+        try:
+            progress(f"{host.name}: connecting to {session.endpoint.address}")
+            session.connect(wait=ssh.wait, progress=lambda m: progress(f"{host.name}: {m}"))
+            result = configure_host(session, node.facts, host, files[host.name], defer_restart=True)
+            result.counters = session.counters
+        except NomadctlError as exc:
+            session.close()
+            progress(f"{host.name}: failed: {exc.message}")
+            return HostResult(host, "failed", error=exc.message)
+        if result.pending:
+            sessions[host.name] = session  # kept for the roll's restart
+        else:
+            session.close()
+        _report(progress, result)
+        return result
+
+    # Ctrl-C must not wait out other hosts' SSH retries: tell them to stop, then wait only
+    # for commands already running on a node (each is bounded).
+    pool = ThreadPoolExecutor(max_workers=max(1, ssh.parallel))
+    try:
+        futures = [pool.submit(one, host) for host in hosts]
+        done = {h.name: f for h, f in zip(hosts, futures, strict=True)}
+        servers = [done[h.name].result() for h in hosts if h.role == "server"]
+        roll.servers([r for r in servers if r.pending])
+        if servers and on_servers_done is not None:
+            on_servers_done(list(servers))
+        clients = [done[h.name].result() for h in hosts if h.role != "server"]
+        roll.clients([r for r in clients if r.pending])
+        return [f.result() for f in futures]
+    except BaseException:
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        for session in sessions.values():
+            session.close()
+
+
+def _report(progress: Progress, result: HostResult) -> None:
+    name = result.host.name
+    if result.status == "unchanged":
+        progress(f"{name}: already configured, nothing to do")
+        return
+    what = f"{len(result.changed)} file(s) uploaded" if result.changed else "no upload"
+    if result.pending:
+        then = ", agent to restart in turn"
+    else:
+        then = ", agent restarted" if result.restarted else ", agent running"
+    progress(f"{name}: configured ({what}{then})")
+
+
+def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[str, list]:
+    """Every host's files; certificates made serially (cheap, and they share the CA key)."""
     facts = node.facts
     ca = certstore.load_ca(ws)
     # The CA, or during a rotation the bundle of new and old CA (certstore.trust_file).
     ca_pem = certstore.trust_pem(ws)
     binary = read_local(node.nomad_binary, "Nomad binary") if node.nomad_binary else None
     license_text = read_local(node.license_file, "licence file") if node.license_file else None
+    expect = _bootstrap_expect(ws, len(facts.servers))
     files = {}
-    for host in hosts:  # certificates first, serially: cheap, and they share the CA key
+    for host in hosts:
         pair = certstore.ensure_node_cert(
             ws,
             ca,
@@ -99,49 +179,19 @@ def configure_all(
             addresses=[host.private_ip, host.public_ip or ""],
         )
         tls = NodeTls(ca_pem, pki.cert_pem(pair.cert), pki.key_pem(pair.key))
-        files[host.name] = node_files(facts, host, tls, binary, license_text)
+        files[host.name] = node_files(facts, host, tls, binary, license_text, expect)
+    return files
 
-    servers = sum(h.role == "server" for h in hosts)
-    server_results: list[HostResult] = []
-    lock = threading.Lock()
 
-    def one(host: Host) -> HostResult:
-        result = configure_one(host)
-        if host.role == "server" and on_servers_done is not None:
-            with lock:
-                server_results.append(result)
-                last = len(server_results) == servers
-            if last:
-                on_servers_done(list(server_results))
-        return result
+def _bootstrap_expect(ws: Workspace, servers: int) -> int:
+    """The count recorded in state (`bootstrap_expect`), fixed once ACLs are bootstrapped
+    (the cluster exists); before that it follows the configured server count."""
+    from nomadctl import acl
 
-    def configure_one(host: Host) -> HostResult:
-        try:
-            with session_for(ws, host, ssh, cancel) as session:
-                progress(f"{host.name}: connecting to {session.endpoint.address}")
-                session.connect(wait=ssh.wait, progress=lambda m: progress(f"{host.name}: {m}"))
-                result = configure_host(session, facts, host, files[host.name])
-                result.counters = session.counters
-        except NomadctlError as exc:
-            progress(f"{host.name}: failed: {exc.message}")
-            return HostResult(host, "failed", error=exc.message)
-        if result.status == "unchanged":
-            progress(f"{host.name}: already configured, nothing to do")
-        else:
-            what = f"{len(result.changed)} file(s) uploaded" if result.changed else "no upload"
-            restart = ", agent restarted" if result.restarted else ", agent started"
-            progress(f"{host.name}: configured ({what}{restart})")
-        return result
-
-    # Ctrl-C must not wait out other hosts' SSH retries: tell them to stop, then wait only
-    # for commands already running on a node (each is bounded).
-    cancel = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=max(1, ssh.parallel))
-    try:
-        return list(pool.map(one, hosts))
-    except BaseException:
-        cancel.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True)
+    state = ws.load_state()
+    recorded = state.get("bootstrap_expect")
+    bootstrapped = acl.token_path(ws, "management").exists()
+    value = rollout.bootstrap_expect(recorded if bootstrapped else None, servers)
+    if value != recorded and servers > 0:
+        ws.update_state(bootstrap_expect=value)
+    return value

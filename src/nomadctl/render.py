@@ -131,11 +131,16 @@ class LocalLayout:
     peers: dict[str, Ports] = field(default_factory=dict)
 
 
-def agent_config(facts: ClusterFacts, host: Host, local: LocalLayout | None = None) -> str:
+def agent_config(
+    facts: ClusterFacts, host: Host, local: LocalLayout | None = None, *, join: bool = True
+) -> str:
     """`/etc/nomad.d/nomad.hcl` for one node: TLS with mTLS, ACLs, gossip encryption on.
 
     With `local` (an agent on this machine) the data and TLS paths are the layout's, the
-    agent binds its own address only and listens on the layout's ports."""
+    agent binds its own address only and listens on the layout's ports.
+
+    `join=False` leaves out what only matters when an agent starts (bootstrap_expect, the
+    servers' retry_join, the clients' servers): those go in `join_config`'s own file."""
     ip = _ip(host.private_ip)
     tls_dir = local.tls_dir if local else TLS_DIR
     lines = [
@@ -159,32 +164,21 @@ def agent_config(facts: ClusterFacts, host: Host, local: LocalLayout | None = No
     if local:
         lines += _ports_block(local.ports)
     if host.role == "server":
-        joins = [_peer(s, local, "serf") for s in facts.servers]
-        if facts.auto_join:
-            joins.append(facts.auto_join.retry_join_entry())
         lines += [
             "server {",
             "  enabled          = true",
-            f"  bootstrap_expect = {len(facts.servers)}",
             f"  encrypt          = {_q(facts.gossip_key)}",
         ]
         if facts.edition == "enterprise":
             # Nomad Enterprise reads the licence in the server block (ServerConfig.LicensePath);
             # at the top level Nomad refuses the key, and clients need no licence.
             lines.append(f"  license_path     = {_q(LICENSE_PATH)}")
-        lines += [
-            "",
-            "  server_join {",
-            f"    retry_join = {_list(joins)}",
-            "  }",
-            "}",
-            "",
-        ]
+        lines += [*(_server_join_lines(facts, local=local) if join else []), "}", ""]
     else:
         lines += [
             "client {",
             "  enabled   = true",
-            f"  servers   = {_list([_peer(s, local, 'rpc') for s in facts.servers])}",
+            *(_client_join_lines(facts, local) if join else []),
             f"  node_pool = {_q(facts.node_pool)}",
             "}",
             "",
@@ -242,6 +236,45 @@ def _peer(server: Host, local: LocalLayout | None, proto: Literal["rpc", "serf"]
     if local is None:
         return ip
     return f"{ip}:{getattr(local.peers.get(server.name, Ports()), proto)}"
+
+
+JOIN_PATH = f"{CONFIG_DIR}/join.hcl"
+
+
+def _server_join_lines(
+    facts: ClusterFacts, bootstrap_expect: int | None = None, local: LocalLayout | None = None
+) -> list[str]:
+    joins = [_peer(s, local, "serf") for s in facts.servers]
+    if facts.auto_join:
+        joins.append(facts.auto_join.retry_join_entry())
+    expect = len(facts.servers) if bootstrap_expect is None else int(bootstrap_expect)
+    return [
+        f"  bootstrap_expect = {expect}",
+        "",
+        "  server_join {",
+        f"    retry_join = {_list(joins)}",
+        "  }",
+    ]
+
+
+def _client_join_lines(facts: ClusterFacts, local: LocalLayout | None = None) -> list[str]:
+    return [f"  servers   = {_list([_peer(s, local, 'rpc') for s in facts.servers])}"]
+
+
+def join_config(facts: ClusterFacts, host: Host, bootstrap_expect: int | None = None) -> str:
+    """`/etc/nomad.d/join.hcl`: how an agent finds the cluster when it starts.
+
+    Nomad reads every file of the config dir and merges them (command/agent/config.go
+    Merge, hashicorp/nomad aa026cc9: ServerConfig takes b.BootstrapExpect when > 0 and merges
+    ServerJoin; ClientConfig appends b.Servers), so these keys may live in a file of their own,
+    and nomad.hcl (written with `join=False`) has none of them. They are read only when an
+    agent starts (bootstrap_expect only before the first raft configuration exists), so a
+    change to this file alone is written without restarting a running agent (scale out)."""
+    if host.role == "server":
+        body = ["server {", *_server_join_lines(facts, bootstrap_expect), "}"]
+    else:
+        body = ["client {", *_client_join_lines(facts), "}"]
+    return "\n".join(["# Written by nomadctl; read when the agent starts.", *body]) + "\n"
 
 
 def supports_notify(version: str) -> bool:

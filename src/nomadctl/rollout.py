@@ -19,8 +19,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from nomadctl.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    """How `up` restarts running agents whose files changed (`--max-unavailable`,
+    `--drain-deadline`, `--client-restart`)."""
+
+    max_unavailable: int = 1  # clients restarted at once
+    drain_deadline: float = 300.0  # seconds a draining client's allocations get to move
+    client_restart: Literal["drain", "ineligible"] = "drain"
+    health_timeout: float = 300.0  # per server: restart until autopilot says healthy
+
+
+def bootstrap_expect(recorded: int | None, servers: int) -> int:
+    """The bootstrap_expect for every server's join.hcl.
+
+    The count the cluster was bootstrapped with, kept: running servers advertise it in serf
+    (tag ``expect``) and a new server whose value differs logs a conflict and never takes
+    part in a bootstrap (nomad/serf.go maybeBootstrap); once raft has a log the value is not
+    read at all. Except 1: a server started with bootstrap_expect 1 bootstraps a cluster of
+    its own (nomad/server.go setupRaft, isSingleServerCluster), so servers added to a
+    one-server cluster get the new count (they see the old one's ``bootstrap`` tag and
+    leave bootstrapping alone; the leader adds them)."""
+    if recorded is None or recorded < 1 or (recorded == 1 and servers > 1):
+        return servers
+    return recorded
 
 
 def quorum(voters: int) -> int:

@@ -1,0 +1,132 @@
+"""Rolling upgrade (issue 18): 3 servers + 21 clients on testbed hosts with 50 ms of SSH delay.
+
+`up` with stand-in 1.11.0, then `up` with stand-in 1.11.1 (a binary upgrade: every agent
+restarts). From the upgrade's time-stamped progress lines: each server's restart-to-healthy
+time ("NAME: restarting (server" until "NAME: restarted, servers healthy"), their sum (the
+floor: servers restart one at a time by necessity), the whole roll (first server restart to
+exit) and its ratio to that floor (goal 1.3x). A thread polls every server's API during the
+upgrade: the longest time any one server did not answer.
+
+    python -m benchmarks.rolling [--clients 21] [--delay-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, log, nomadctl_argv, run
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.standin import make_binary
+from tests.testbed import Testbed
+
+
+def up_argv(tb: Testbed, binary: Path, servers: int = 3) -> list[str]:
+    argv = [*nomadctl_argv(), "up", "--yes", "--json", "--no-docker", "--ssh-user", "ubuntu"]
+    argv += ["--ssh-key", str(tb.key_path), "--nomad-binary", str(binary)]
+    argv += ["--leader-timeout", "120"]
+    for i, h in enumerate(tb.hosts):
+        argv += ["--server" if i < servers else "--client", h.address]
+    return argv
+
+
+def watch_servers(home: Path, addresses: list[str], stop: threading.Event) -> dict[str, float]:
+    """Longest stretch (seconds) each server's HTTP API did not answer."""
+    from nomadctl import lifecycle
+    from nomadctl.api import Api, NoLeader
+    from nomadctl.errors import ClusterApiError
+    from nomadctl.workspace import Workspace
+
+    target = lifecycle.workspace_target(Workspace(home, "bench"), timeout=1.0)
+    apis = {a: Api(replace(target, addresses=[f"https://{a}:4646"])) for a in addresses}
+    down_since: dict[str, float | None] = dict.fromkeys(addresses)
+    longest = dict.fromkeys(addresses, 0.0)
+    while not stop.is_set():
+        for address, api in apis.items():
+            try:
+                api.leader()
+                ok = True
+            except NoLeader:
+                ok = True
+            except ClusterApiError:
+                ok = False
+            now = time.monotonic()
+            since = down_since[address]
+            if not ok and since is None:
+                down_since[address] = now
+            elif ok and since is not None:
+                longest[address] = max(longest[address], now - since)
+                down_since[address] = None
+        stop.wait(0.02)
+    return longest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--clients", type=int, default=21)
+    p.add_argument("--delay-ms", type=int, default=50)
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="nomadctl-roll-"))
+    old = make_binary(tmp / "nomad-1.11.0", version="1.11.0")
+    new = make_binary(tmp / "nomad-1.11.1", version="1.11.1")
+    env = {**os.environ, "NOMADCTL_HOME": str(tmp / "home"), "NOMADCTL_CLUSTER": "bench"}
+    tb = Testbed.create(3 + args.clients, delay_ms=args.delay_ms)
+    try:
+        first = run(up_argv(tb, old), env=env, timeout=600)
+        if first.returncode != 0:
+            log(first.stderr[-2000:])
+            return 1
+        log(f"first up: {first.wall:.1f}s")
+        stop = threading.Event()
+        result: dict[str, Any] = {}
+        servers = [h.address for h in tb.hosts[:3]]
+        watcher = threading.Thread(
+            target=lambda: result.update(watch_servers(tmp / "home", servers, stop))
+        )
+        watcher.start()
+        upgrade = run(up_argv(tb, new), env=env, timeout=900)
+        stop.set()
+        watcher.join()
+        if upgrade.returncode != 0:
+            log(upgrade.stderr[-2000:])
+            return 1
+        per_server = {}
+        for i in range(1, 4):
+            name = f"bench-server-{i}"
+            start = upgrade.first(f"{name}: restarting (server")
+            end = upgrade.first(f"{name}: restarted, servers healthy")
+            if start is not None and end is not None:
+                per_server[name] = round(end - start, 2)
+        roll_start = upgrade.first(": restarting (server") or 0.0
+        floor = sum(per_server.values())
+        report = {
+            "servers": 3,
+            "clients": args.clients,
+            "delay_ms": args.delay_ms,
+            "upgrade_wall_s": round(upgrade.wall, 2),
+            "roll_s": round(upgrade.wall - roll_start, 2),
+            "servers_roll_s": round((upgrade.last("servers healthy") or 0.0) - roll_start, 2),
+            "per_server_restart_to_healthy_s": per_server,
+            "floor_s": round(floor, 2),
+            "ratio_to_floor": round((upgrade.wall - roll_start) / floor, 2) if floor else None,
+            "longest_server_unavailable_s": {k: round(v, 2) for k, v in result.items()},
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    finally:
+        tb.teardown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
