@@ -171,8 +171,17 @@ def _node_options(run: UpRun) -> nodes.NodeOptions:
         auto_join=run.applied.auto_join,
     )
     opts = run.checked.options
+    from nomadctl.rollout import RolloutOptions
+
     return nodes.NodeOptions(
-        facts=facts, nomad_binary=opts.nomad_binary, license_file=opts.license_file
+        facts=facts,
+        nomad_binary=opts.nomad_binary,
+        license_file=opts.license_file,
+        rollout=RolloutOptions(
+            max_unavailable=opts.max_unavailable,
+            drain_deadline=opts.drain_deadline,
+            client_restart=opts.client_restart,  # type: ignore[arg-type]
+        ),
     )
 
 
