@@ -128,8 +128,8 @@ def test_first_hour(aws_env, testbed_factory, tmp_path: Path) -> None:
     assert private == sorted(h.address for h in tb.hosts), "moto's IPs are the testbed's"
     assert [h["status"] for h in report["hosts"]] == ["configured"] * 6
     checks.assert_complete(aws_env, "life")
-    server_cfg = tb.read_file(tb.host(report["hosts"][0]["private_ip"]), "/etc/nomad.d/nomad.hcl")
-    assert b"provider=aws tag_key=nomadctl:auto-join" in server_cfg
+    server_cfg = tb.read_file(tb.host(report["hosts"][0]["private_ip"]), "/etc/nomad.d/join.hcl")
+    assert b"provider=aws tag_key=nomadctl:auto-join" in server_cfg  # join settings: own file
 
     # 2. status --json: three alive servers, one leader, three ready nodes.
     proc = run("--cluster", "life", "status", "--json", "--wait", "30")
