@@ -269,6 +269,15 @@ def _subnet_conflict(net: ipaddress.IPv4Network) -> str | None:
     return None
 
 
+def subnet_held_by_testbed(subnet: str) -> bool:
+    """True when ``subnet`` overlaps a live testbed's claim (its state or its ``tb-`` bridge)
+    and nothing else routed on this machine: waiting for that testbed's teardown frees it."""
+    net = ipaddress.ip_network(subnet)
+    routed = [dev for other, dev in _routed_networks() if other.overlaps(net)]
+    claimed = any(other.overlaps(net) for other in _claimed_subnets())
+    return (claimed or bool(routed)) and all(dev.startswith("tb-") for dev in routed)
+
+
 def free_subnet() -> str:
     """The first 198.18.N.0/24 (N >= 2) that is neither routed here nor claimed by a testbed."""
     used = [n for n, _ in _routed_networks()] + _claimed_subnets()

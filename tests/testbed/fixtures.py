@@ -10,7 +10,9 @@ test (pytest.fail), they never skip.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from tests.testbed.core import (
     Testbed,
     TestbedError,
     check_prerequisites,
+    subnet_held_by_testbed,
     sweep_stale,
 )
 
@@ -42,6 +45,32 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             print(f"testbed: {msg}")
 
 
+# How long a test waits for a fixed subnet (e.g. tests/test_lifecycle.py's 198.18.1.0/24,
+# where moto puts its private IPs) that another testbed holds: with pytest-xdist another
+# worker (or another test run on the machine) may be using it. Longer than any one test.
+SUBNET_WAIT = 600.0
+
+
+def _create_waiting(n: int, *, subnet: str | None, **kw: Any) -> Testbed:
+    """Testbed.create, but a fixed ``subnet`` held by another live testbed is waited for
+    (poll with backoff) instead of failing at once; any other conflict fails as before."""
+    deadline = time.monotonic() + SUBNET_WAIT
+    delay = 0.2
+    while True:
+        try:
+            return Testbed.create(n, subnet=subnet, **kw)
+        except TestbedError as exc:
+            held = (
+                subnet is not None
+                and "already routed" in str(exc)
+                and subnet_held_by_testbed(subnet)
+            )
+            if not held or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 3.0)
+
+
 def _factory() -> Iterator[TestbedFactory]:
     made: list[Testbed] = []
 
@@ -55,7 +84,7 @@ def _factory() -> Iterator[TestbedFactory]:
     ) -> Testbed:
         try:
             check_prerequisites()
-            tb = Testbed.create(
+            tb = _create_waiting(
                 n, subnet=subnet, first_host=first_host, delay_ms=delay_ms, overlays=overlays
             )
         except TestbedError as exc:
