@@ -2,7 +2,8 @@
 
 ``testbed_factory(n, delay_ms=0, subnet=None, first_host=4, overlays=())`` makes a Testbed
 of ``n`` real SSH hosts and tears it down after the test, even when the test fails.
-``subnet=None`` picks a free 198.18.N.0/24 so parallel runs do not collide.
+``subnet=None`` picks a free 198.18.N.0/24 so parallel runs do not collide; a fixed
+``subnet`` that another live testbed holds (another pytest-xdist worker) is waited for.
 ``testbed_factory_module`` is the same with module scope. Missing prerequisites FAIL the
 test (pytest.fail), they never skip.
 """
