@@ -8,15 +8,17 @@ Nomad's default ports side by side. Configuration is plain Nomad agent HCL, writ
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -25,12 +27,39 @@ from tests.standin import certs
 T = TypeVar("T")
 
 _hosts = itertools.count(2)
-_NET = 64 + os.getpid() % 128  # a /16 of loopback per test run, so parallel runs do not meet
+# Where the loopback /16s are claimed: one lock file per 127.N.0.0/16 (N in 64..191), held
+# (flock) by the process that hands out addresses in it for as long as that process lives.
+# pytest-xdist workers, and other test runs on the machine, each get a /16 of their own;
+# os.getpid() % 128 alone (as before) let two workers whose pids differ by 128 meet.
+LOOPBACK_LOCK_DIR = Path(tempfile.gettempdir()) / "nomadctl-loopback"
+_claimed: list[tuple[int, IO[str]]] = []  # (N, the open lock file: closing it frees N)
+
+
+def _claim_net() -> tuple[int, IO[str]]:
+    LOOPBACK_LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    start = os.getpid() % 128
+    for k in range(128):
+        net = 64 + (start + k) % 128
+        f = (LOOPBACK_LOCK_DIR / f"127.{net}.lock").open("a")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        return net, f
+    raise RuntimeError(f"no free loopback /16 in 127.64-191 (locks in {LOOPBACK_LOCK_DIR})")
+
+
+def loopback_net() -> int:
+    """N of the 127.N.0.0/16 this process owns (claimed on first use)."""
+    if not _claimed:
+        _claimed.append(_claim_net())
+    return _claimed[0][0]
 
 
 def next_ip() -> str:
     n = next(_hosts)
-    return f"127.{_NET}.{n // 250}.{n % 250 + 2}"
+    return f"127.{loopback_net()}.{n // 250}.{n % 250 + 2}"
 
 
 def wait_for(

@@ -178,40 +178,48 @@ def _prepare_machine() -> None:
     with _machine_lock:
         if _machine_ready:
             return
-        try:
-            pw = pwd.getpwnam(SSH_USER)
-        except KeyError:
-            _run(["useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", SSH_USER])
-            pw = pwd.getpwnam(SSH_USER)
-        # sshd without PAM refuses accounts whose password field starts with "!" (locked).
-        with open("/etc/shadow") as f:
-            for line in f:
-                parts = line.split(":")
-                if parts[0] == SSH_USER and parts[1].startswith("!"):
-                    _run(["usermod", "--password", "*", SSH_USER])
-        del pw
-        sudoers = (
-            "# Written by nomadctl's test network (tests/testbed): passwordless sudo for the\n"
-            "# test user; secure_path keeps the testbed's systemctl shim first.\n"
-            f"Defaults:{SSH_USER} !requiretty\n"
-            f'Defaults:{SSH_USER} secure_path="{SESSION_PATH}"\n'
-            f"{SSH_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
-        )
-        if not SUDOERS_FILE.exists() or SUDOERS_FILE.read_text() != sudoers:
-            tmp = SUDOERS_FILE.with_name(".nomadctl-testbed.tmp")
-            tmp.write_text(sudoers)
-            tmp.chmod(0o440)
-            _run(["visudo", "-c", "-q", "-f", str(tmp)])
-            tmp.rename(SUDOERS_FILE)
-        # Traffic to 198.18.0.0/15 must never leave through the default route (e.g. to a
-        # torn-down testbed): the /24 routes of live bridges are more specific than this.
-        _run(["ip", "route", "replace", "blackhole", str(TESTBED_RANGE)])
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        for path, _mode, _owner in PRIVATE_DIRS:
-            os.makedirs(path, exist_ok=True)
-        BASE_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-        BASE_DIR.chmod(0o755)
+        # Also across processes (pytest-xdist workers on a fresh machine): useradd and the
+        # sudoers temp file must not run twice at once.
+        with _global_lock():
+            _prepare_machine_locked()
         _machine_ready = True
+
+
+def _prepare_machine_locked() -> None:
+    """The body of _prepare_machine, run under the machine-wide testbed lock."""
+    try:
+        pw = pwd.getpwnam(SSH_USER)
+    except KeyError:
+        _run(["useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", SSH_USER])
+        pw = pwd.getpwnam(SSH_USER)
+    # sshd without PAM refuses accounts whose password field starts with "!" (locked).
+    with open("/etc/shadow") as f:
+        for line in f:
+            parts = line.split(":")
+            if parts[0] == SSH_USER and parts[1].startswith("!"):
+                _run(["usermod", "--password", "*", SSH_USER])
+    del pw
+    sudoers = (
+        "# Written by nomadctl's test network (tests/testbed): passwordless sudo for the\n"
+        "# test user; secure_path keeps the testbed's systemctl shim first.\n"
+        f"Defaults:{SSH_USER} !requiretty\n"
+        f'Defaults:{SSH_USER} secure_path="{SESSION_PATH}"\n'
+        f"{SSH_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    )
+    if not SUDOERS_FILE.exists() or SUDOERS_FILE.read_text() != sudoers:
+        tmp = SUDOERS_FILE.with_name(".nomadctl-testbed.tmp")
+        tmp.write_text(sudoers)
+        tmp.chmod(0o440)
+        _run(["visudo", "-c", "-q", "-f", str(tmp)])
+        tmp.rename(SUDOERS_FILE)
+    # Traffic to 198.18.0.0/15 must never leave through the default route (e.g. to a
+    # torn-down testbed): the /24 routes of live bridges are more specific than this.
+    _run(["ip", "route", "replace", "blackhole", str(TESTBED_RANGE)])
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    for path, _mode, _owner in PRIVATE_DIRS:
+        os.makedirs(path, exist_ok=True)
+    BASE_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    BASE_DIR.chmod(0o755)
 
 
 @contextlib.contextmanager
@@ -267,6 +275,15 @@ def _subnet_conflict(net: ipaddress.IPv4Network) -> str | None:
         if other.overlaps(net):
             return f"{other} (another testbed)"
     return None
+
+
+def subnet_held_by_testbed(subnet: str) -> bool:
+    """True when ``subnet`` overlaps a live testbed's claim (its state or its ``tb-`` bridge)
+    and nothing else routed on this machine: waiting for that testbed's teardown frees it."""
+    net = ipaddress.ip_network(subnet)
+    routed = [dev for other, dev in _routed_networks() if other.overlaps(net)]
+    claimed = any(other.overlaps(net) for other in _claimed_subnets())
+    return (claimed or bool(routed)) and all(dev.startswith("tb-") for dev in routed)
 
 
 def free_subnet() -> str:

@@ -2,7 +2,8 @@
 
 ``testbed_factory(n, delay_ms=0, subnet=None, first_host=4, overlays=())`` makes a Testbed
 of ``n`` real SSH hosts and tears it down after the test, even when the test fails.
-``subnet=None`` picks a free 198.18.N.0/24 so parallel runs do not collide.
+``subnet=None`` picks a free 198.18.N.0/24 so parallel runs do not collide; a fixed
+``subnet`` that another live testbed holds (another pytest-xdist worker) is waited for.
 ``testbed_factory_module`` is the same with module scope. Missing prerequisites FAIL the
 test (pytest.fail), they never skip.
 """
@@ -10,7 +11,9 @@ test (pytest.fail), they never skip.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,7 @@ from tests.testbed.core import (
     Testbed,
     TestbedError,
     check_prerequisites,
+    subnet_held_by_testbed,
     sweep_stale,
 )
 
@@ -42,6 +46,32 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             print(f"testbed: {msg}")
 
 
+# How long a test waits for a fixed subnet (e.g. tests/test_lifecycle.py's 198.18.1.0/24,
+# where moto puts its private IPs) that another testbed holds: with pytest-xdist another
+# worker (or another test run on the machine) may be using it. Longer than any one test.
+SUBNET_WAIT = 600.0
+
+
+def _create_waiting(n: int, *, subnet: str | None, **kw: Any) -> Testbed:
+    """Testbed.create, but a fixed ``subnet`` held by another live testbed is waited for
+    (poll with backoff) instead of failing at once; any other conflict fails as before."""
+    deadline = time.monotonic() + SUBNET_WAIT
+    delay = 0.2
+    while True:
+        try:
+            return Testbed.create(n, subnet=subnet, **kw)
+        except TestbedError as exc:
+            held = (
+                subnet is not None
+                and "already routed" in str(exc)
+                and subnet_held_by_testbed(subnet)
+            )
+            if not held or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 3.0)
+
+
 def _factory() -> Iterator[TestbedFactory]:
     made: list[Testbed] = []
 
@@ -55,7 +85,7 @@ def _factory() -> Iterator[TestbedFactory]:
     ) -> Testbed:
         try:
             check_prerequisites()
-            tb = Testbed.create(
+            tb = _create_waiting(
                 n, subnet=subnet, first_host=first_host, delay_ms=delay_ms, overlays=overlays
             )
         except TestbedError as exc:
