@@ -252,8 +252,8 @@ def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: 
         grown, results = up(ws, provider, datacenter="dc2")
         assert [r.status for r in results] == ["unchanged", "unchanged", "configured"]
         # next to the cluster's own ports (the first free triple after them: in a parallel run
-    # another worker's agents may hold the very next one), not a new block
-    assert grown[:2] == hosts and max(ports) < grown[2].http_port <= max(ports) + 3 * 16
+        # another worker's agents may hold the very next one), not a new block
+        assert grown[:2] == hosts and max(ports) < grown[2].http_port <= max(ports) + 3 * 16
         settled(ws, 2)
     finally:
         gone = provider.destroy(ws, lambda _m: None)
