@@ -154,6 +154,8 @@ def _report(progress: Progress, result: HostResult) -> None:
     what = f"{len(result.changed)} file(s) uploaded" if result.changed else "no upload"
     if result.pending:
         then = ", agent to restart in turn"
+    elif result.reloaded:
+        then = ", agent reloaded (SIGHUP: new TLS files, same process)"
     else:
         then = ", agent restarted" if result.restarted else ", agent running"
     progress(f"{name}: configured ({what}{then})")
