@@ -1,6 +1,6 @@
 """`nomadctl up --local` as a user runs it (issue 17 point 4), the stand-in as the binary:
 the whole plan through the CLI, then status, env, logs, an unchanged re-run without
-repeating the flags, a scale-in of one client, down (no process left) and down again."""
+repeating the flags, a scale-out that restarts no one, a scale-in, down (no process left) and down again."""
 
 from __future__ import annotations
 
@@ -84,9 +84,16 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
     assert {h["status"] for h in json.loads(again.stdout)["hosts"]} == {"unchanged"}
     assert agent_pids(binary) == before
 
+    more = nomadctl(home, "up", "--clients", "4", "--json")  # scale out: no one restarts
+    assert more.returncode == 0, more.stderr
+    statuses = {h["name"]: h for h in json.loads(more.stdout)["hosts"]}
+    assert statuses["lc-client-4"]["status"] == "configured"
+    assert not any(h["restarted"] for h in statuses.values())
+    assert before < agent_pids(binary) and len(agent_pids(binary)) == 7
+
     fewer = nomadctl(home, "up", "--clients", "2", "--yes", "--json")
     assert fewer.returncode == 0, fewer.stderr
-    assert "lc-client-3: draining" in fewer.stderr
+    assert "lc-client-4: draining" in fewer.stderr and "lc-client-3: draining" in fewer.stderr
     assert len(agent_pids(binary)) == 5
 
     down = nomadctl(home, "down", "--yes")

@@ -169,7 +169,7 @@ def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[
     ca_pem = certstore.trust_pem(ws)
     binary = read_local(node.nomad_binary, "Nomad binary") if node.nomad_binary else None
     license_text = read_local(node.license_file, "licence file") if node.license_file else None
-    expect = _bootstrap_expect(ws, len(facts.servers))
+    expect = bootstrap_expect(ws, len(facts.servers))
     files = {}
     for host in hosts:
         pair = certstore.ensure_node_cert(
@@ -185,7 +185,7 @@ def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[
     return files
 
 
-def _bootstrap_expect(ws: Workspace, servers: int) -> int:
+def bootstrap_expect(ws: Workspace, servers: int) -> int:
     """The count recorded in state (`bootstrap_expect`), fixed once ACLs are bootstrapped
     (the cluster exists); before that it follows the configured server count."""
     from nomadctl import acl

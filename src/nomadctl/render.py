@@ -261,7 +261,12 @@ def _client_join_lines(facts: ClusterFacts, local: LocalLayout | None = None) ->
     return [f"  servers   = {_list([_peer(s, local, 'rpc') for s in facts.servers])}"]
 
 
-def join_config(facts: ClusterFacts, host: Host, bootstrap_expect: int | None = None) -> str:
+def join_config(
+    facts: ClusterFacts,
+    host: Host,
+    bootstrap_expect: int | None = None,
+    local: LocalLayout | None = None,
+) -> str:
     """`/etc/nomad.d/join.hcl`: how an agent finds the cluster when it starts.
 
     Nomad reads every file of the config dir and merges them (command/agent/config.go
@@ -271,9 +276,9 @@ def join_config(facts: ClusterFacts, host: Host, bootstrap_expect: int | None = 
     agent starts (bootstrap_expect only before the first raft configuration exists), so a
     change to this file alone is written without restarting a running agent (scale out)."""
     if host.role == "server":
-        body = ["server {", *_server_join_lines(facts, bootstrap_expect), "}"]
+        body = ["server {", *_server_join_lines(facts, bootstrap_expect, local), "}"]
     else:
-        body = ["client {", *_client_join_lines(facts), "}"]
+        body = ["client {", *_client_join_lines(facts, local), "}"]
     return "\n".join(["# Written by nomadctl; read when the agent starts.", *body]) + "\n"
 
 

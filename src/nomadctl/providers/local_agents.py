@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nomadctl import certstore, render
+from nomadctl import certstore, nodes, render
 from nomadctl.configure import HostResult
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
@@ -53,6 +53,7 @@ def configure_all(
     slots = {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
     peers = {s.name: slots[s.name].ports for s in facts.servers if s.name in slots}
     ca = certstore.load_ca(ws)
+    expect = nodes.bootstrap_expect(ws, len(facts.servers))
     pending, ready = [], []
     for host in hosts:  # files first, so the agents then start back to back
         node = node_dir(ws, host.name)
@@ -64,15 +65,17 @@ def configure_all(
         )
         try:
             tls = node_tls(ws, ca, host, facts.nomad_region)
-            ready.append((host, node, render.agent_config(facts, host, layout).encode(), tls))
+            hcl = render.agent_config(facts, host, layout, join=False).encode()
+            join = render.join_config(facts, host, expect, layout).encode()
+            ready.append((host, node, hcl, join, tls))
         except (NomadctlError, OSError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             progress(f"{host.name}: failed: {message}")
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
     ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
-    for host, node, hcl, tls in ready:
+    for host, node, hcl, join, tls in ready:
         try:
-            pending.append(_setup(host, node, binary, hcl, tls, progress))
+            pending.append(_setup(host, node, binary, hcl, join, tls, progress))
         except (NomadctlError, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             progress(f"{host.name}: failed: {message}")
@@ -97,10 +100,14 @@ def _setup(
     node: proc.NodeDir,
     binary: Path,
     hcl: bytes,
+    join: bytes,
     tls: dict[str, bytes],
     progress: Progress,
 ) -> _Pending:
-    """Write what changed; start, restart or SIGHUP the agent as the change needs."""
+    """Write what changed; start, restart or SIGHUP the agent as the change needs.
+
+    join.hcl (bootstrap_expect, retry_join, client servers) is read only when an agent
+    starts: a change to it alone (scale out) is written without restarting anyone."""
     from nomadctl.providers.local import write_if_changed
 
     node.make()
@@ -108,9 +115,13 @@ def _setup(
     if write_if_changed(node.config_file, hcl):
         changed.append(str(node.config_file))
     config_changed = bool(changed)
+    if write_if_changed(node.config / "join.hcl", join):
+        changed.append(str(node.config / "join.hcl"))
+    tls_changed = False
     for name, data in tls.items():
         if write_if_changed(node.tls / name, data):
             changed.append(str(node.tls / name))
+            tls_changed = True
     pid = proc.running_pid(node)
     result = HostResult(host, "configured", changed=changed)
     if pid is not None and (config_changed or not proc.runs_binary(pid, binary)):
@@ -124,9 +135,12 @@ def _setup(
         pid = proc.start(binary, node)
         progress(f"{host.name}: agent started (pid {pid})")
         return _Pending(host, node, result, pid, wait=True)
-    if changed:
+    if tls_changed:
         proc.reload(pid)
         progress(f"{host.name}: new TLS files, agent reloaded (SIGHUP, pid {pid})")
+        return _Pending(host, node, result, pid)
+    if changed:  # join.hcl only: used at the next start
+        progress(f"{host.name}: join settings written, agent (pid {pid}) keeps running")
         return _Pending(host, node, result, pid)
     result.status = "unchanged"
     progress(f"{host.name}: already running (pid {pid}), nothing to do")
