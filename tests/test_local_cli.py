@@ -1,6 +1,7 @@
 """`nomadctl up --local` as a user runs it (issue 17 point 4), the stand-in as the binary:
 the whole plan through the CLI, then status, env, logs, an unchanged re-run without
-repeating the flags, a scale-out that restarts no one, a scale-in, down (no process left) and down again."""
+repeating the flags, a scale-out that restarts no one, a scale-in, down (no process left)
+and down again."""
 
 from __future__ import annotations
 
