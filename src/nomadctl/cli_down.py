@@ -55,36 +55,31 @@ def down(
     """
     from contextlib import nullcontext
 
-    from nomadctl import lifecycle
-    from nomadctl.errors import WorkspaceError
     from nomadctl.providers import aws
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
     ws = app_ctx.workspace()
-    state, damaged = ws.read_state() if ws.state_path.exists() else ({}, None)
-    if damaged is None:
-        try:  # the parts `down` uses must have their shapes
-            aws.recorded_region(state)
-            lifecycle.hosts_of(state)
-        except WorkspaceError as exc:
-            damaged = f"{ws.state_path}: {exc.message}"
+    from nomadctl.plan import state as cluster_state
+
+    current = cluster_state.read(ws)
+    damaged = current.damaged
     if damaged is not None:
         ui.info(
             f"note: the cluster's state is unreadable ({damaged}); finding its AWS resources by tag"
         )
-        state = {}
-    if state.get("provider") == "local":
+    if current.provider == "local":
         from nomadctl.cli_run import run_down
         from nomadctl.providers.local import LocalProvider
 
         run_down(app_ctx, LocalProvider(), yes=yes, dry_run=dry_run, json_output=json_output)
         return
-    if state.get("provider") == "static":
+    if current.provider == "static":
         _down_static(
             app_ctx, yes=yes, dry_run=dry_run, json_output=json_output, force=force, wait=ssh_wait
         )
         return
+    state = current.raw
     region = aws.resolve_region(region, profile, state)
     cluster = ws.cluster
     if dry_run or not yes:
@@ -140,42 +135,29 @@ def down(
 
 
 def _forget_destroyed(ui: Ui, ws: Workspace, region: str, resources: list, damaged) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """After `down` on AWS: the workspace forgets the destroyed hosts (their pins), the ACL
-    tokens of the agents that ran on them, and their IDs; it keeps the CA and the region."""
-    from nomadctl import acl, lifecycle
-    from nomadctl.providers import aws
+    """After `down` on AWS: the workspace forgets what it no longer has (plan/state.py)."""
+    from nomadctl.plan import state as cluster_state
 
     if not ws.state_path.exists() or any(r.status == "failed" for r in resources):
         return
     destroyed = any(r.kind == "instance" for r in resources)
-    if damaged is not None:
-        if destroyed:  # it was this AWS cluster's state: keep it for a look, out of the way
-            aside = ws.state_path.with_name("state.json.damaged")
-            ws.state_path.replace(aside)
-            acl.forget_tokens(ws)
-            ui.info(f"note: the unreadable state was moved to {aside}")
-        return
-    state = ws.load_state()
-    if aws.recorded_region(state) not in (None, region):
-        return  # the workspace's cluster lives elsewhere
-    lifecycle.forget_pins(ws, lifecycle.hosts_of(state))  # issue 15: destroyed hosts' pins go
-    if destroyed or state.get("provider") == "aws":
-        acl.forget_tokens(ws)
-    for key in ("hosts", "provider", "configured"):
-        state.pop(key, None)
-    state["aws"] = {"region": region}  # a second `down` (and the next `up`) find the region
-    ws.save_state(state)
+    if damaged is None:
+        cluster_state.forget_aws_cluster(ws, region, destroyed)
+    elif destroyed:  # it was this AWS cluster's state: keep it for a look, out of the way
+        ui.info(f"note: the unreadable state was moved to {cluster_state.set_aside_damaged(ws)}")
 
 
 def _down_static(
     app_ctx: AppContext, *, yes: bool, dry_run: bool, json_output: bool, force: bool, wait: float
 ) -> None:
     """`down` for hosts the user keeps: stop the agents, remove what nomadctl wrote."""
-    from nomadctl import acl, lifecycle
+    from nomadctl import lifecycle
     from nomadctl.errors import RemoteError
 
     ui, ws = app_ctx.ui, app_ctx.workspace()
-    hosts = lifecycle.hosts_of(ws.load_state())
+    from nomadctl.plan import state as cluster_state
+
+    hosts = cluster_state.read(ws).hosts
     names = ", ".join(h.name for h in hosts)
     if not hosts:
         if json_output:
@@ -194,19 +176,8 @@ def _down_static(
         done = lifecycle.teardown_hosts(ws, report, wait=wait)
         skipped = done.unreachable if force else []
         gone = {h.name for h in done.cleaned} | {h.name for h, _ in skipped}
-        state = ws.load_state()
-        left = [h for h in lifecycle.hosts_of(state) if h.name not in gone]
         lifecycle.forget_pins(ws, [h for h, _ in skipped])  # gone for good: its IP is free
-        if left:
-            state["hosts"] = [h.to_dict() for h in left]
-            configured = dict(state.get("configured") or {})
-            state["configured"] = {k: v for k, v in configured.items() if k not in gone}
-        else:  # `provider` stays: a second `down` is a no-op
-            for key in ("hosts", "configured"):
-                state.pop(key, None)
-        ws.save_state(state)
-        if not any(h.role == "server" for h in left):
-            acl.forget_tokens(ws)  # the servers' ACL state is gone: a new `up` bootstraps
+        cluster_state.drop_hosts(ws, gone)
     errors = done.errors(force)
     if json_output:
         ui.json(

@@ -90,8 +90,9 @@ def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
 
 def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
     """Provisioning failed midway: say what exists (as recorded) and how to remove it."""
-    state = ws.load_state() if ws.state_path.exists() else {}
-    recorded = state.get(plan.provider.provider) or {}
+    from nomadctl.plan import state as cluster_state
+
+    recorded = cluster_state.read(ws).raw.get(plan.provider.provider) or {}
     made = sorted(
         f"{k.removesuffix('_id')} {v}"
         for k, v in recorded.items()
