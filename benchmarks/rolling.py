@@ -32,8 +32,9 @@ from tests.standin import make_binary
 from tests.testbed import Testbed
 
 
-def up_argv(tb: Testbed, binary: Path, servers: int = 3) -> list[str]:
+def up_argv(tb: Testbed, binary: Path, servers: int = 3, max_unavailable: int = 1) -> list[str]:
     argv = [*nomadctl_argv(), "up", "--yes", "--json", "--no-docker", "--ssh-user", "ubuntu"]
+    argv += ["--max-unavailable", str(max_unavailable)]
     argv += ["--ssh-key", str(tb.key_path), "--nomad-binary", str(binary)]
     argv += ["--leader-timeout", "120"]
     for i, h in enumerate(tb.hosts):
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--clients", type=int, default=21)
     p.add_argument("--delay-ms", type=int, default=50)
+    p.add_argument("--max-unavailable", type=int, default=1, help="clients restarted at once")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="nomadctl-roll-"))
     old = make_binary(tmp / "nomad-1.11.0", version="1.11.0")
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             target=lambda: result.update(watch_servers(tmp / "home", servers, stop))
         )
         watcher.start()
-        upgrade = run(up_argv(tb, new), env=env, timeout=900)
+        upgrade = run(up_argv(tb, new, max_unavailable=args.max_unavailable), env=env, timeout=900)
         stop.set()
         watcher.join()
         if upgrade.returncode != 0:
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "servers": 3,
             "clients": args.clients,
             "delay_ms": args.delay_ms,
+            "max_unavailable": args.max_unavailable,
             "upgrade_wall_s": round(upgrade.wall, 2),
             "roll_s": round(upgrade.wall - roll_start, 2),
             "servers_roll_s": round((upgrade.last("servers healthy") or 0.0) - roll_start, 2),
