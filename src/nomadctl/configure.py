@@ -16,11 +16,14 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nomadctl import render
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
-from nomadctl.remote import Counters, Session
+
+if TYPE_CHECKING:  # paramiko only where SSH is used: the local provider never imports it
+    from nomadctl.remote import Counters, Session
 
 SUPPORTED_OS = ("ubuntu", "debian")
 

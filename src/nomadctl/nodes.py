@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from nomadctl import certstore, pki, render, rollout
 from nomadctl.configure import (
@@ -25,10 +25,12 @@ from nomadctl.configure import (
 )
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
-from nomadctl.remote import Endpoint, KnownHosts, Session
 from nomadctl.rolling import Roll
 from nomadctl.rollout import RolloutOptions
 from nomadctl.workspace import Workspace
+
+if TYPE_CHECKING:  # paramiko only where SSH is used: the local provider never imports it
+    from nomadctl.remote import KnownHosts, Session
 
 Progress = Callable[[str], None]
 
@@ -57,6 +59,8 @@ def ssh_key_path(ws: Workspace, ssh: SshOptions) -> Path:
 
 
 def known_hosts(ws: Workspace) -> KnownHosts:
+    from nomadctl.remote import KnownHosts
+
     return KnownHosts(ws.path / "known_hosts", ws.write_public)
 
 
@@ -69,6 +73,8 @@ def ssh_address(host: Host, ssh: SshOptions) -> str:
 def session_for(
     ws: Workspace, host: Host, ssh: SshOptions, cancel: threading.Event | None = None
 ) -> Session:
+    from nomadctl.remote import Endpoint, Session
+
     bastion = Endpoint.parse(ssh.bastion, ssh.user) if ssh.bastion else None
     return Session(
         Endpoint(ssh_address(host, ssh), 22, ssh.user),
