@@ -144,16 +144,7 @@ def test_first_hour(aws_env, testbed_factory, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     env = exported_env(proc.stdout)
     jobs = [job_json(p) for p in sorted((ROOT / "examples" / "jobs").glob("*.nomad.hcl"))]
-    py = subprocess.run(
-        [sys.executable, "-c", PY_NOMAD],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ["PATH"], **env},
-        timeout=120,
-    )
-    assert py.returncode == 0, py.stderr
-    result = json.loads(py.stdout)
+    result = py_nomad(env, jobs, timeout=120)
     assert result["members"] == 3
     assert result["registered"] == result["listed"] == sorted(j["ID"] for j in jobs)
 
@@ -213,3 +204,17 @@ def test_interrupted_up_converges(aws_env, testbed_factory, tmp_path: Path) -> N
     assert len(json.loads(status.stdout)["nodes"]) == 3
     assert aws_env.nomadctl("--cluster", "intr", "down", "--yes", timeout=300).returncode == 0
     checks.assert_gone(aws_env, "intr")
+
+
+def py_nomad(env: dict[str, str], jobs: list[dict], timeout: float) -> dict:
+    """Run PY_NOMAD (python-nomad against the cluster `env` points at) with `jobs`."""
+    py = subprocess.run(
+        [sys.executable, "-c", PY_NOMAD],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=timeout,
+    )
+    assert py.returncode == 0, py.stderr
+    return json.loads(py.stdout)

@@ -7,7 +7,6 @@ second, small cluster in port mode beside it shows that two clusters do not clas
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -27,7 +26,7 @@ from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, samp
 from nomadctl.workspace import Workspace
 from tests.standin import make_binary
 from tests.standin.harness import wait_for
-from tests.test_lifecycle import PY_NOMAD, ROOT, exported_env, job_json
+from tests.test_lifecycle import ROOT, exported_env, job_json, py_nomad
 
 SHELL_TOKEN = "0b6c1a4e-secret-from-the-shell"
 
@@ -160,16 +159,7 @@ def test_env_drives_python_nomad(cluster: Cluster) -> None:
     env = exported_env("\n".join(lifecycle.env_lines(cluster.ws, "bash")))
     assert env["NOMAD_ADDR"] == f"https://{cluster.hosts[0].private_ip}:4646"
     jobs = [job_json(p) for p in sorted((ROOT / "examples" / "jobs").glob("*.nomad.hcl"))][:2]
-    py = subprocess.run(
-        [sys.executable, "-c", PY_NOMAD],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ["PATH"], **env},
-        timeout=60,
-    )
-    assert py.returncode == 0, py.stderr
-    result = json.loads(py.stdout)
+    result = py_nomad(env, jobs, timeout=60)
     assert result["members"] == 3
     assert result["registered"] == sorted(j["ID"] for j in jobs)
 

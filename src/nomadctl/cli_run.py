@@ -38,7 +38,7 @@ def run_up(app_ctx: Any, options: UpOptions, json_output: bool) -> None:
             up_plan.cancel_background(run)
             raise
         finally:
-            if plan.steps and plan.steps[2].status == "failed":
+            if plan.step("provision").status == "failed":
                 _after_failure(ui, plan, ws)
     render_up(ui, ws, plan, run, json_output)
     if run.report is not None and run.report.failed:

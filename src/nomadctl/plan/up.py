@@ -8,7 +8,6 @@ plan. Each step is safe to re-run: every one finds what exists before it makes a
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -254,6 +253,5 @@ def _acl(run: UpRun) -> str:
 
 def cancel_background(run: UpRun) -> None:
     """Ctrl-C or a failed step: end the background leader wait at once."""
-    early = run.early
-    if early is not None and isinstance(early.cancel, threading.Event):
-        early.stop()
+    if run.early is not None:
+        run.early.stop()
