@@ -105,7 +105,18 @@ def test_the_prompt_and_the_run_see_one_plan(aws_env: AwsEnv) -> None:
     asked = {a: len(aws_env.proxy.calls(a)) - n for a, n in before.items()}
     assert asked == {"DescribeImages": 1, "GetParameter": 1}, asked
     checks.assert_complete(aws_env, "p4", servers=1, clients=0)
-    ok(aws_env.nomadctl("--cluster", "p4", "down", "--yes"))
+
+    # down is a plan too, whatever the provider: find (what --dry-run shows), delete, forget
+    dry = json.loads(ok(aws_env.nomadctl("--cluster", "p4", "down", "--dry-run", "--json")).stdout)
+    assert [s["name"] for s in dry["steps"]] == ["find", "delete", "forget"]
+    assert {s["status"] for s in dry["steps"]} == {"planned"} and dry["region"] == "eu-west-1"
+    shown = {(r["kind"], r["id"]) for r in dry["resources"]}
+    assert ("instance", checks.instances(aws_env, "p4")[0]["InstanceId"]) in shown
+    done = json.loads(ok(aws_env.nomadctl("--cluster", "p4", "down", "--yes", "--json")).stdout)
+    assert [s["status"] for s in done["steps"]] == ["done", "done", "done"]
+    assert {(r["kind"], r["id"]) for r in done["resources"]} == shown  # what was shown went
+    assert {r["status"] for r in done["resources"]} == {"deleted"}
+    checks.assert_gone(aws_env, "p4")
 
 
 def test_a_failure_after_resources_exist_says_what_and_how_to_remove_it(

@@ -345,8 +345,17 @@ def test_ssh_runs_a_command_on_a_node(cluster: Cluster) -> None:
 
 
 def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
-    proc = cluster.run("down", "--yes")
+    dry = cluster.run("down", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert [s["name"] for s in plan["steps"]] == ["find", "delete", "forget"]
+    assert sorted(r["id"] for r in plan["resources"]) == sorted(h.address for h in cluster.tb.hosts)
+    assert cluster.tb.read_file(cluster.tb.hosts[0], "/etc/nomad.d/nomad.hcl") is not None
+    proc = cluster.run("down", "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert {r["status"] for r in report["resources"]} == {"cleaned"}
+    assert sorted(report["removed"]) == sorted(r["name"] for r in plan["resources"])
     for host in cluster.tb.hosts:
         assert cluster.tb.read_file(host, "/etc/nomad.d/nomad.hcl") is None
         assert cluster.tb.read_file(host, "/usr/local/bin/nomad") is None

@@ -40,9 +40,9 @@ def _resource_rows(resources: list, cluster: str) -> list[tuple]:  # type: ignor
     rows = []
     for r in resources:
         detail = r.detail
-        if r.kind != "instance" and r.name != f"nomadctl-{cluster}":
+        if r.kind not in ("instance", "host", "agent") and r.name != f"nomadctl-{cluster}":
             detail = f"{r.name}: {detail}" if detail else r.name
-        label = r.name if r.kind == "instance" else r.kind
+        label = r.name if r.kind in ("instance", "host", "agent") else r.kind
         rows.append((label, r.id or "", status_cell(r.status), detail))
     return rows
 

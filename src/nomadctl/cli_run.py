@@ -225,52 +225,72 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, hosts: list[Any], report: Any) -
 
 
 def run_down(app_ctx: Any, provider: Any, *, yes: bool, dry_run: bool, json_output: bool) -> None:
-    """`down` as a plan (find, delete, forget) for a provider's cluster."""
+    """`down` as a plan (find, delete, forget), the same for every provider: the find is
+    what the prompt and --dry-run show; the provider's words place and explain the result."""
+    from contextlib import nullcontext
+
     from nomadctl.plan import down as down_plan
 
     ui: Ui = app_ctx.ui
     ws = app_ctx.workspace()
     with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
         plan, run = down_plan.build(ws, provider, report)
-    found = run.found.resources
+    found = run.found
     if dry_run or not yes:
-        if not dry_run and found and not sys.stdin.isatty():
-            raise UsageError(
-                f"`down` stops and deletes cluster {ws.cluster!r}'s {len(found)} agent(s) on "
-                f"{plan.provider.where}: pass --yes to confirm (stdin is not a terminal)"
-            )
-        target = ui if dry_run else Ui(out=ui.err, err=ui.err)
-        if dry_run and json_output:
-            ui.json(plan.to_dict())
+        _show_or_confirm_down(ui, plan, found, dry_run=dry_run, json_output=json_output)
+        if dry_run or not found.resources:
             return
-        if found:
-            _resources_table(target, f"To delete on {plan.provider.where}", found, plan.cluster)
-        if dry_run or not found:
-            if not found:
-                target.out.print(f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.")
-            return
-        from nomadctl.cli_options import _confirm
-
-        _confirm(ui, f"Delete these {len(found)} resources of cluster {ws.cluster!r}?")
-    with ws.locked():
+    with ws.locked() if ws.exists() else nullcontext():  # down never makes a workspace
         plan.run(lambda step: _step_progress(ui, step))
-    done = run.done
+    done = run.done or found
     if json_output:
-        ui.json(
-            plan.to_dict() | {"deleted": [r.to_dict() for r in (done.resources if done else [])]}
+        deleted = [r.to_dict() for r in done.resources]
+        ui.json(plan.to_dict() | {"resources": deleted} | done.summary)
+    elif done.resources:
+        _resources_table(
+            ui, f"Deleted resources of cluster {ws.cluster!r} {done.at}", done, ws.cluster
         )
-    elif done is not None and done.resources:
-        _resources_table(ui, f"Deleted on {plan.provider.where}", done.resources, plan.cluster)
     else:
-        ui.out.print(f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.")
-    if done is not None and (done.failed or done.errors):
+        ui.out.print(done.nothing)
+    for note in done.notes:
+        ui.info(note)
+    if done.error is not None:
+        raise done.error
+    if done.left:
         problems = done.errors or [f"{r.name}: {r.detail}" for r in done.failed]
         raise RemoteError(
             f"could not delete everything: {problems[0]}; fix that and re-run `nomadctl down`"
         )
 
 
-def _resources_table(ui: Ui, title: str, resources: list[Any], cluster: str) -> None:
+def _show_or_confirm_down(
+    ui: Ui, plan: Plan, found: Any, *, dry_run: bool, json_output: bool
+) -> None:
+    """--dry-run: the find on stdout; else the same on the terminal and a yes (none needed
+    when there is nothing to delete). Never asks without a terminal."""
+    count, cluster = len(found.resources), plan.cluster
+    if not dry_run and count and not sys.stdin.isatty():
+        raise UsageError(
+            f"`down` deletes cluster {cluster!r}'s {count} resource(s) {found.at}: "
+            "pass --yes to confirm (stdin is not a terminal)"
+        )
+    if dry_run and json_output:
+        ui.json(plan.to_dict() | found.summary)
+        return
+    target = ui if dry_run else Ui(out=ui.err, err=ui.err)
+    if not count:
+        target.out.print(found.nothing)
+        return
+    _resources_table(
+        target, f"Resources of cluster {cluster!r} {found.at} to delete", found, cluster
+    )
+    if not dry_run:
+        from nomadctl.cli_options import _confirm
+
+        _confirm(ui, f"Delete these {count} resources of cluster {cluster!r}?")
+
+
+def _resources_table(ui: Ui, title: str, destroyed: Any, cluster: str) -> None:
     from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
 
-    ui.table(f"{title} (cluster {cluster!r})", RESOURCE_COLUMNS, _resource_rows(resources, cluster))
+    ui.table(title, RESOURCE_COLUMNS, _resource_rows(destroyed.resources, cluster))

@@ -1,13 +1,12 @@
-"""`down` as a plan for providers without a `down` of their own in the CLI (local):
-find what the provider made (a read, shown by the prompt and --dry-run), delete it, and
-forget the cluster's hosts, pins and ACL tokens; the CA stays."""
+"""`down` as a plan, the same for every provider: find what the provider made (a read,
+shown by the prompt and --dry-run), delete it, and let the provider forget in state.json
+what is gone (hosts, pins, ACL tokens); the CA stays."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from nomadctl import acl, lifecycle
 from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.providers.base import Destroyed, ProviderPlan
 from nomadctl.workspace import Workspace
@@ -19,7 +18,6 @@ class DownRun:
     provider: Any
     found: Destroyed
     done: Destroyed | None = None
-    forgotten: list[str] = field(default_factory=list)
 
 
 def build(ws: Workspace, provider: Any, progress: Progress) -> tuple[Plan, DownRun]:
@@ -32,15 +30,20 @@ def build(ws: Workspace, provider: Any, progress: Progress) -> tuple[Plan, DownR
     )
     plan = Plan("down", ws.cluster, pplan)
     run = DownRun(ws, provider, found)
+    nothing = "" if found.resources else "nothing to delete"
     plan.steps = [
-        Step("find", f"{len(found.resources)} resource(s) on {found.where}", lambda p: "found"),
+        Step("find", f"{len(found.resources)} resource(s) {found.at}", lambda p: "found"),
         Step(
             "delete",
-            "stop every agent and remove what nomadctl made",
+            "stop the agents, delete what nomadctl made",
             lambda p: _delete(run, p),
-            skipped="" if found.resources else "nothing to delete",
+            skipped=nothing,
         ),
-        Step("forget", "drop the hosts, their pins and the ACL tokens", lambda p: _forget(run)),
+        Step(
+            "forget",
+            "drop the hosts, their pins and the ACL tokens from the workspace",
+            lambda p: _forget(run),
+        ),
     ]
     return plan, run
 
@@ -52,13 +55,5 @@ def _delete(run: DownRun, progress: Progress) -> str:
 
 
 def _forget(run: DownRun) -> str:
-    ws = run.ws
-    if not ws.state_path.exists() or (run.done and (run.done.failed or run.done.errors)):
-        return "kept (something is left)"
-    state = ws.load_state()
-    lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
-    acl.forget_tokens(ws)
-    for key in ("hosts", "configured", "leaving", run.provider.name):  # and its own record
-        state.pop(key, None)
-    ws.save_state(state)  # `provider` stays: a second `down` finds nothing and says so
-    return "hosts and tokens forgotten"
+    """Runs even when nothing was found: a state naming hosts deleted elsewhere is cleaned."""
+    return run.provider.forget(run.ws, run.done or run.found)

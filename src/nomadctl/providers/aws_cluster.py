@@ -135,13 +135,48 @@ class AwsProvider:
         aws_instances.terminate(conn, ids, progress)
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
+        """Everything tagged for the cluster in the region, found by tag (a damaged or
+        missing state.json is no obstacle), deleted in dependency order."""
+        from nomadctl.errors import CloudError
+        from nomadctl.plan import state as cluster_state
         from nomadctl.providers import aws
 
-        state = ws.load_state() if ws.state_path.exists() else {}
         region = aws.resolve_region(
-            self.opts.region or (state.get("aws") or {}).get("region"), self.opts.profile
+            self.opts.region or cluster_state.read(ws).aws_region, self.opts.profile
         )
         resources = aws.destroy(
             ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
         )
-        return Destroyed(resources, where=f"AWS {region}")
+        out = Destroyed(
+            resources,
+            where=f"AWS {region}",
+            at=f"in {region}",
+            nothing=f"Nothing to delete: no resources tagged for {ws.cluster!r} in {region}.",
+            summary={"region": region},
+        )
+        failed = out.failed
+        if failed:
+            first = failed[0]
+            out.error = CloudError(
+                f"could not delete {len(failed)} resource(s), e.g. {first.kind} {first.id}: "
+                f"{first.detail}; fix that and re-run `nomadctl down`"
+            )
+        return out
+
+    def forget(self, ws: Workspace, done: Destroyed) -> str:
+        """The workspace forgets the hosts (their pins), the agents' ACL tokens and the IDs,
+        keeping the CA and the region; an unreadable state of a cluster just deleted is set
+        aside for a look. Nothing when something is left, or when there is no workspace."""
+        from nomadctl.plan import state as cluster_state
+
+        if not ws.state_path.exists() or done.left:
+            return "kept" if ws.state_path.exists() else "no workspace"
+        destroyed = any(r.kind == "instance" for r in done.resources)
+        if cluster_state.read(ws).damaged is None:
+            cluster_state.forget_aws_cluster(ws, done.summary["region"], destroyed)
+            return "hosts and tokens forgotten"
+        if destroyed:
+            aside = cluster_state.set_aside_damaged(ws)
+            done.notes.append(f"note: the unreadable state was moved to {aside}")
+            return f"unreadable state moved to {aside}"
+        return "unreadable state kept"

@@ -109,15 +109,31 @@ class Applied:
 
 @dataclass
 class Destroyed:
-    """What `destroy` removed (or would, with dry_run); `failed` names what is left."""
+    """What `destroy` removed (or would, with dry_run); `failed` names what is left.
+
+    The provider also says how `down` words its result, so the command never asks which
+    provider it has: `at` places the tables ("in eu-west-1"), `nothing` is the line when
+    there is nothing to delete, `notes` go to stderr after the run, `summary` adds the
+    provider's own keys to `--json`, and `error` is what `down` exits with when something
+    is left (None: a generic one from `failed`/`errors`)."""
 
     resources: list[Any] = field(default_factory=list)
     where: str = ""
     errors: list[str] = field(default_factory=list)
+    at: str = ""
+    nothing: str = ""
+    notes: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: Exception | None = None
 
     @property
     def failed(self) -> list[Any]:
         return [r for r in self.resources if getattr(r, "status", "") == "failed"]
+
+    @property
+    def left(self) -> bool:
+        """Something could not be removed: the state keeps it for the next `down`."""
+        return bool(self.failed or self.errors or self.error)
 
 
 class Agents(Protocol):
@@ -155,6 +171,11 @@ class Provider(Protocol):
     def hosts(self, ws: Workspace) -> list[Host]: ...
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed: ...
+
+    def forget(self, ws: Workspace, done: Destroyed) -> str:
+        """After `destroy`: drop from state.json what is gone (never creating a workspace);
+        the CA stays. Returns the outcome line."""
+        ...
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
         """Scale-in: remove these hosts (their agents already stopped) and nothing else."""

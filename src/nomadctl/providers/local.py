@@ -277,10 +277,14 @@ class LocalProvider:
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop every agent of the cluster (recorded or found in its dir), remove its data."""
         names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))
+        said = {
+            "where": "this machine",
+            "at": "on this machine",
+            "nothing": f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.",
+        }
         if dry_run:
             return Destroyed(
-                [Resource("agent", n, _pid_text(ws, n), "delete") for n in names],
-                where="this machine",
+                [Resource("agent", n, _pid_text(ws, n), "delete") for n in names], **said
             )
         pids = {n: proc.running_pid(node_dir(ws, n)) for n in names}
         errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
@@ -297,7 +301,22 @@ class LocalProvider:
             nodes = {n: d for n, d in (local.get("nodes") or {}).items() if n in errors}
             ws.update_state(local={**local, "nodes": nodes})
         lines = [f"{n}: {e}" for n, e in errors.items()]
-        return Destroyed(resources, where="this machine", errors=lines)
+        return Destroyed(resources, errors=lines, **said)
+
+    def forget(self, ws: Workspace, done: Destroyed) -> str:
+        """Every agent gone: forget the hosts, the ACL tokens and the local record; keep
+        `provider` (a second `down` finds nothing and says so) and the CA."""
+        from nomadctl import acl, lifecycle
+
+        if not ws.state_path.exists() or done.left:
+            return "kept (something is left)"
+        state = ws.load_state()
+        lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
+        acl.forget_tokens(ws)
+        for key in ("hosts", "configured", "leaving", NAME):
+            state.pop(key, None)
+        ws.save_state(state)
+        return "hosts and tokens forgotten"
 
 
 def _pid_text(ws: Workspace, name: str) -> str | None:

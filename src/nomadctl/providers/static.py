@@ -42,6 +42,8 @@ class StaticProvider:
     ssh: nodes.SshOptions
     servers: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()
+    force: bool = False  # down: skip hosts that do not answer within `ssh_wait`, forget them
+    ssh_wait: float | None = None  # down: seconds each host gets to answer SSH
     name: str = NAME
 
     def validate(self, cluster: str) -> None:
@@ -92,12 +94,76 @@ class StaticProvider:
         return SshAgents(self.ssh)
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
+        """Stop Nomad on every recorded host and remove what nomadctl put there; a host that
+        does not answer fails the `down`, or with `force` is skipped (gone for good)."""
+        from nomadctl import lifecycle
+
         hosts = self.hosts(ws)
-        records = [
-            HostRecord("host", h.name, h.private_ip, "remove" if dry_run else "cleaned")
-            for h in hosts
-        ]
+        said = {
+            "where": "hosts you already have",
+            "at": "on hosts you already have",
+            "nothing": f"Nothing to remove: cluster {ws.cluster!r} has no hosts recorded.",
+        }
         if dry_run or not hosts:
-            return Destroyed(records, where="hosts you already have")
-        errors = self.agents(ws).teardown(ws, hosts, progress)
-        return Destroyed(records, where="hosts you already have", errors=errors)
+            records = [HostRecord("host", h.name, h.private_ip, "remove") for h in hosts]
+            return Destroyed(records, **said)
+        done = lifecycle.teardown_hosts(
+            ws, progress, parallel=self.ssh.parallel, wait=self.ssh_wait
+        )
+        skipped = done.unreachable if self.force else []
+        left = [*done.failed, *([] if self.force else done.unreachable)]
+        records = [HostRecord("host", h.name, h.private_ip, "cleaned") for h in done.cleaned]
+        records += [HostRecord("host", h.name, h.private_ip, "skipped", why) for h, why in skipped]
+        records += [HostRecord("host", h.name, h.private_ip, "failed", why) for h, why in left]
+        out = Destroyed(records, errors=done.errors(self.force), **said)
+        out.summary = {
+            "hosts": [h.to_dict() for h in hosts],
+            "removed": [h.name for h in done.cleaned],
+            "skipped": [{"name": h.name, "reason": why} for h, why in skipped],
+            "errors": out.errors,
+        }
+        out.notes, out.error = self._words(ws, done, skipped)
+        return out
+
+    def _words(self, ws: Workspace, done, skipped):  # type: ignore[no-untyped-def]
+        """`down`'s notes (hosts skipped; or the machines are yours) and its error, if any."""
+        from nomadctl.errors import RemoteError
+
+        notes = []
+        if skipped:
+            wait = self.ssh_wait if self.ssh_wait is not None else self.ssh.connect_timeout
+            notes.append(
+                f"skipped {len(skipped)} host(s) that did not answer within {wait:.0f}s and "
+                f"removed them from cluster {ws.cluster!r}: "
+                + ", ".join(f"{h.name} ({h.private_ip})" for h, _ in skipped)
+                + "; if one comes back, nomadctl's files are still on it"
+            )
+        errors = done.errors(self.force)
+        if not errors:
+            notes.append(
+                f"Nomad stopped and removed from {len(done.cleaned)} host(s); "
+                "the machines are yours"
+            )
+            return notes, None
+        hint = (
+            ", or `nomadctl down --force` to skip hosts that are gone for good"
+            if done.unreachable and not self.force
+            else ""
+        )
+        return notes, RemoteError(
+            "could not clean " + "; ".join(errors) + f"; re-run `nomadctl down`{hint}"
+        )
+
+    def forget(self, ws: Workspace, done: Destroyed) -> str:
+        """Hosts cleaned, or skipped for good (their pins too: the IP is free), leave the
+        state; `provider` stays, so a second `down` is a no-op."""
+        from nomadctl import lifecycle
+        from nomadctl.plan import state as cluster_state
+
+        gone = {r.name for r in done.resources if r.status in ("cleaned", "skipped")}
+        if not gone or not ws.state_path.exists():
+            return "nothing to forget"
+        skipped = {r.name for r in done.resources if r.status == "skipped"}
+        lifecycle.forget_pins(ws, [h for h in self.hosts(ws) if h.name in skipped])
+        left = cluster_state.drop_hosts(ws, gone)
+        return f"{len(gone)} host(s) forgotten" + (f", {len(left)} kept" if left else "")
