@@ -1,5 +1,6 @@
 """The cluster's life after the hosts exist: configure nodes, wait for a leader, bootstrap
-ACLs; how to reach the API; taking nomadctl's files off hosts the user keeps.
+ACLs; how to reach the API. (Taking nomadctl's files off hosts the user keeps is in
+`providers.ssh_agents`.)
 
 Each step is idempotent and records what it did in state.json, so re-running `up` after a
 failure or an interruption carries on where it stopped.
@@ -11,13 +12,13 @@ import os
 import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nomadctl import acl, certstore, nodes, render
 from nomadctl.api import ENV_VARS, Api, ApiTarget, target_from_env, warm_up
-from nomadctl.configure import HostResult, teardown_script
+from nomadctl.configure import HostResult
 from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
 from nomadctl.hosts import Host
 from nomadctl.workspace import Workspace, check_secret
@@ -329,71 +330,6 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
             raise ClusterApiError(f"writing {path} on {host.name} failed: {result.tail()}")
 
     return reset
-
-
-@dataclass
-class TeardownReport:
-    """What `down` did on hosts the user keeps."""
-
-    cleaned: list[Host] = field(default_factory=list)
-    unreachable: list[tuple[Host, str]] = field(default_factory=list)  # did not answer SSH
-    failed: list[tuple[Host, str]] = field(default_factory=list)  # answered, cleaning failed
-
-    def errors(self, force: bool) -> list[str]:
-        """One line per host left undone (unreachable ones too, unless `force`)."""
-        left = self.failed if force else [*self.unreachable, *self.failed]
-        return [f"{host.name}: {why}" for host, why in left]
-
-
-def teardown_hosts(
-    ws: Workspace,
-    progress: Progress,
-    parallel: int = 32,
-    *,
-    wait: float | None = None,
-    hosts: Sequence[Host] | None = None,
-) -> TeardownReport:
-    """Stop and remove Nomad from hosts the user keeps (static clusters); `hosts`: only
-    those (a scale-in), else every recorded host.
-
-    Each host gets `wait` seconds (default: one SSH connect timeout) to answer; one that does
-    not is reported as unreachable, not failed, so `down --force` can skip it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from nomadctl.remote import SshUnreachable
-
-    state = ws.load_state()
-    ssh = ssh_options_from_state(state, parallel=parallel)
-    if wait is not None:
-        ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
-    method = (state.get("install") or {}).get("method", "apt")
-    script = teardown_script(render.ClusterFacts(install_method=method))
-    report = TeardownReport()
-
-    def one(host: Host) -> None:
-        try:
-            with nodes.session_for(ws, host, ssh) as session:
-                session.connect(
-                    wait=ssh.connect_timeout if wait is None else wait,
-                    progress=lambda m: progress(f"{host.name}: {m}"),
-                )
-                result = session.sudo(script)
-        except SshUnreachable as exc:
-            report.unreachable.append((host, exc.message))
-            progress(f"{host.name}: did not answer")
-            return
-        except RemoteError as exc:
-            report.failed.append((host, exc.message))
-            return
-        if result.code != 0:
-            report.failed.append((host, result.tail()))
-            return
-        report.cleaned.append(host)
-        progress(f"{host.name}: Nomad stopped and removed")
-
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        list(pool.map(one, hosts_of(state) if hosts is None else hosts))
-    return report
 
 
 def configure_and_finish(

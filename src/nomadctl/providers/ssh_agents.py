@@ -7,10 +7,12 @@ in parallel); this adapter only carries the SSH options so the plan never needs 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomadctl import nodes
+from nomadctl import nodes, render
+from nomadctl.configure import teardown_script
+from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
 from nomadctl.providers.base import Progress
 from nomadctl.workspace import Workspace
@@ -33,12 +35,76 @@ class SshAgents:
         return lifecycle.configure(ws, hosts, node, self.ssh, progress, on_servers_done)
 
     def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
-        from nomadctl import lifecycle
-
-        report = lifecycle.teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts)
+        report = teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts)
         return report.errors(force=False)
 
     def describe(self) -> str:
         via = f" through {self.ssh.bastion}" if self.ssh.bastion else ""
         key = self.ssh.key_path or "the workspace's own key"
         return f"SSH as {self.ssh.user} to their {self.ssh.address} addresses{via}, key {key}"
+
+
+@dataclass
+class TeardownReport:
+    """What `down` did on hosts the user keeps."""
+
+    cleaned: list[Host] = field(default_factory=list)
+    unreachable: list[tuple[Host, str]] = field(default_factory=list)  # did not answer SSH
+    failed: list[tuple[Host, str]] = field(default_factory=list)  # answered, cleaning failed
+
+    def errors(self, force: bool) -> list[str]:
+        """One line per host left undone (unreachable ones too, unless `force`)."""
+        left = self.failed if force else [*self.unreachable, *self.failed]
+        return [f"{host.name}: {why}" for host, why in left]
+
+
+def teardown_hosts(
+    ws: Workspace,
+    progress: Progress,
+    parallel: int = 32,
+    *,
+    wait: float | None = None,
+    hosts: Sequence[Host] | None = None,
+) -> TeardownReport:
+    """Stop and remove Nomad from hosts the user keeps (static clusters); `hosts`: only
+    those (a scale-in), else every recorded host.
+
+    Each host gets `wait` seconds (default: one SSH connect timeout) to answer; one that does
+    not is reported as unreachable, not failed, so `down --force` can skip it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nomadctl import lifecycle
+    from nomadctl.remote import SshUnreachable
+
+    state = ws.load_state()
+    ssh = lifecycle.ssh_options_from_state(state, parallel=parallel)
+    if wait is not None:
+        ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
+    method = (state.get("install") or {}).get("method", "apt")
+    script = teardown_script(render.ClusterFacts(install_method=method))
+    report = TeardownReport()
+
+    def one(host: Host) -> None:
+        try:
+            with nodes.session_for(ws, host, ssh) as session:
+                session.connect(
+                    wait=ssh.connect_timeout if wait is None else wait,
+                    progress=lambda m: progress(f"{host.name}: {m}"),
+                )
+                result = session.sudo(script)
+        except SshUnreachable as exc:
+            report.unreachable.append((host, exc.message))
+            progress(f"{host.name}: did not answer")
+            return
+        except RemoteError as exc:
+            report.failed.append((host, exc.message))
+            return
+        if result.code != 0:
+            report.failed.append((host, result.tail()))
+            return
+        report.cleaned.append(host)
+        progress(f"{host.name}: Nomad stopped and removed")
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        list(pool.map(one, lifecycle.hosts_of(state) if hosts is None else hosts))
+    return report

@@ -96,7 +96,7 @@ class StaticProvider:
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop Nomad on every recorded host and remove what nomadctl put there; a host that
         does not answer fails the `down`, or with `force` is skipped (gone for good)."""
-        from nomadctl import lifecycle
+        from nomadctl.providers.ssh_agents import teardown_hosts
 
         hosts = self.hosts(ws)
         said = {
@@ -107,9 +107,7 @@ class StaticProvider:
         if dry_run or not hosts:
             records = [HostRecord("host", h.name, h.private_ip, "remove") for h in hosts]
             return Destroyed(records, **said)
-        done = lifecycle.teardown_hosts(
-            ws, progress, parallel=self.ssh.parallel, wait=self.ssh_wait
-        )
+        done = teardown_hosts(ws, progress, parallel=self.ssh.parallel, wait=self.ssh_wait)
         skipped = done.unreachable if self.force else []
         left = [*done.failed, *([] if self.force else done.unreachable)]
         records = [HostRecord("host", h.name, h.private_ip, "cleaned") for h in done.cleaned]
