@@ -107,9 +107,9 @@ def configure(
         install={"method": node.facts.install_method},
     )
     results = nodes.configure_all(ws, hosts, node, ssh, progress, on_servers_done)
-    ws.update_state(
-        configured={r.host.name: r.status != "failed" for r in results},
-    )
+    configured = dict(ws.load_state().get("configured") or {})  # others keep theirs
+    configured.update({r.host.name: r.status != "failed" for r in results})
+    ws.update_state(configured=configured)
     return results
 
 
