@@ -25,6 +25,7 @@ STEPS = [
     "configure",
     "leader",
     "acl bootstrap",
+    "replace",
     "scale in",
     "summary",
 ]

@@ -28,6 +28,7 @@ STATUS_STYLE = {
     "update": "yellow",
     "exists": "dim",
     "delete": "red",
+    "replace": "yellow",
 }
 
 

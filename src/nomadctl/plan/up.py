@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl import certstore, lifecycle, nodes, preflight
+from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
+from nomadctl.plan import replace as replacing
 from nomadctl.plan import scale
 from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.plan.options import UpOptions, Validated, validate
@@ -125,6 +127,12 @@ def _steps(run: UpRun) -> list[Step]:
             "bootstrap ACLs once; save the management and user tokens",
             lambda p: _acl(run),
             skipped=no_config or ("" if opts.acl_bootstrap else "--no-acl-bootstrap"),
+        ),
+        Step(
+            "replace",
+            "one at a time, clients first, the leader last: " + ", ".join(replacing.planned(pplan)),
+            lambda p: _replace(run, p),
+            skipped=no_config or ("" if replacing.planned(pplan) else "no machine changes"),
         ),
         Step(
             "scale in",
@@ -249,6 +257,44 @@ def _leader(run: UpRun, progress: Progress) -> str:
 def _acl(run: UpRun) -> str:
     assert run.report is not None
     return f"ACLs {run.report.acl}" if run.report.acl else "not bootstrapped"
+
+
+def _replace(run: UpRun, progress: Progress) -> str:
+    """Nodes whose machine changed, made anew one at a time (plan/replace.py)."""
+    assert run.applied is not None
+    applied = run.applied
+
+    def configure(hosts: list[Host], new: Host) -> None:
+        applied.hosts = hosts
+        _node_certificates(run)
+        agents = run.checked.provider.agents(run.ws)
+        (result,) = agents.configure(run.ws, [new], _node_options(run), progress)
+        if result.status == "failed":
+            raise RemoteError(f"could not configure it: {result.error}")
+        if run.report is not None:  # the summary shows the new node
+            run.report.hosts = [result if r.host.name == new.name else r for r in run.report.hosts]
+
+    job = replacing.Replacement(
+        run.ws,
+        run.checked.provider,
+        run.plan.provider,
+        list(applied.hosts),
+        configure,
+        run.checked.options.drain_deadline,
+    )
+    outcome = replacing.run(job, progress)
+    applied.hosts = job.hosts
+    # The others' join files name the new addresses for their next start (no restart: START_ONLY)
+    others = [h for h in job.hosts if h.name not in replacing.planned(run.plan.provider)]
+    agents = run.checked.provider.agents(run.ws)
+    done = agents.configure(run.ws, others, _node_options(run), progress) if others else []
+    failed = [r for r in done if r.status == "failed"]
+    if failed:
+        raise RemoteError(
+            f"{outcome}, but {failed[0].host.name} could not learn the new addresses: "
+            f"{failed[0].error}; re-run `nomadctl up`"
+        )
+    return outcome
 
 
 def cancel_background(run: UpRun) -> None:

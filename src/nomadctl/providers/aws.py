@@ -116,7 +116,7 @@ class Provisioned:
     @property
     def changed(self) -> bool:
         wanted = {"create", "update"} if self.dry_run else CHANGED
-        return any(r.status in wanted for r in self.resources)
+        return any(r.status in wanted or r.status == "replace" for r in self.resources)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -55,6 +55,7 @@ def warnings(opts: AwsOptions) -> list[str]:
 
 def _planned_hosts(cluster: str, opts: AwsOptions, found: Provisioned) -> list[PlannedHost]:
     have = {h.name: h for h in found.hosts}
+    replacing = {r.name: r.detail for r in found.resources if r.status == "replace"}
     out = []
     for role, count, itype in (
         ("server", opts.servers, opts.server_type),
@@ -63,13 +64,14 @@ def _planned_hosts(cluster: str, opts: AwsOptions, found: Provisioned) -> list[P
         for i in range(1, count + 1):
             name = f"{cluster}-{role}-{i}"
             host = have.get(name)
+            action = "replace" if name in replacing else "keep" if host else "create"
             out.append(
                 PlannedHost(
                     name,
                     role,  # type: ignore[arg-type]
                     (host.public_ip or host.private_ip) if host else "",
-                    "keep" if host else "create",
-                    itype,
+                    action,  # type: ignore[arg-type]
+                    replacing.get(name, itype).split(",")[0],
                 )
             )
     return out
@@ -133,6 +135,23 @@ class AwsProvider:
         region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
         conn = aws.connect(region, self.opts.profile)
         aws_instances.terminate(conn, ids, progress)
+
+    def replace(
+        self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
+    ) -> list[Host]:
+        """A node whose instance type changed, made anew under the same name (its agent
+        already stopped): terminate the instance, forget its host key (a new instance may get
+        the same IP), launch the name again with the type asked. All hosts, after."""
+        from nomadctl import lifecycle
+        from nomadctl.providers import aws
+
+        self.remove(ws, [host], progress)
+        lifecycle.forget_pins(ws, [host])
+        seen = plan.detail.seen if isinstance(plan.detail, Provisioned) else {}
+        again = Provisioned(  # the session and the --allow-cidr the plan used; all else anew
+            ws.cluster, "", seen={k: seen[k] for k in ("aws", "allow") if k in seen}
+        )
+        return aws.provision(ws, self.opts, progress, planned=again).hosts
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Everything tagged for the cluster in the region, found by tag (a damaged or

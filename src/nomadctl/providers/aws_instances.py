@@ -20,6 +20,7 @@ from nomadctl.providers.aws_common import (
     LIVE_INSTANCE_STATES,
     TAG_AUTO_JOIN,
     TAG_ROLE,
+    Resource,
     Run,
     Teardown,
     cluster_filter,
@@ -144,8 +145,10 @@ def _ensure(
     for name, inst in chosen.items():
         if name not in wanted_names:
             run.found("instance", name, inst["InstanceId"], "beyond the asked count; kept")
-    if run.dry_run:
-        return []
+    if run.dry_run:  # what runs now, as the plan shows it (a stopped one has no address)
+        return sorted(
+            (_host_of(i) for n, i in chosen.items() if n in wanted_names), key=_host_order
+        )
 
     if launched:  # a launch on a provider that ignored the token may have made two
         chosen = _one_pername_of(run, instances)
@@ -156,27 +159,29 @@ def _ensure(
     running = wait_running(run, ids, want_public=_subnet_maps_public(run, where.subnet_id))
     hosts: list[Host] = []
     for inst in running:
-        itags = tag_dict(inst.get("Tags"))
-        name = itags.get("Name", inst["InstanceId"])
-        role: Role = "server" if itags.get(TAG_ROLE) == "server" else "client"
-        hosts.append(
-            Host(
-                name=name,
-                role=role,
-                private_ip=inst["PrivateIpAddress"],
-                public_ip=inst.get("PublicIpAddress"),
-                instance_id=inst["InstanceId"],
-            )
-        )
-        instances[name] = {
+        host = _host_of(inst)
+        hosts.append(host)
+        instances[host.name] = {
             "id": inst["InstanceId"],
-            "role": role,
+            "role": host.role,
             "type": inst.get("InstanceType"),
             "private_ip": inst["PrivateIpAddress"],
             "public_ip": inst.get("PublicIpAddress"),
         }
     run.record({"instances": instances})
     return sorted(hosts, key=_host_order)
+
+
+def _host_of(inst: dict[str, Any]) -> Host:
+    itags = tag_dict(inst.get("Tags"))
+    role: Role = "server" if itags.get(TAG_ROLE) == "server" else "client"
+    return Host(
+        name=itags.get("Name", inst["InstanceId"]),
+        role=role,
+        private_ip=inst.get("PrivateIpAddress") or "",
+        public_ip=inst.get("PublicIpAddress"),
+        instance_id=inst["InstanceId"],
+    )
 
 
 def _one_pername_of(run: Run, recorded: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -252,6 +257,17 @@ def _converge_existing(
                     progress=run.progress,
                 )
             ec2.start_instances(InstanceIds=[iid])
+    if inst.get("InstanceType") != spec.instance_type:  # replaced later, one at a time
+        run.resources.append(
+            Resource(
+                "instance",
+                name,
+                iid,
+                "replace",
+                f"{inst.get('InstanceType')} -> {spec.instance_type}, once the cluster is up",
+            )
+        )
+        return
     drift = _drift(inst, spec)
     if drift:
         run.progress(f"warning: {name} {drift}")
@@ -263,15 +279,15 @@ def _converge_existing(
 
 
 def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
-    """How a running node differs from what was asked; nomadctl never replaces a live node."""
+    """How a running node differs from what was asked, other than its type (a changed type
+    is replaced one node at a time by `up`'s replace step): a newer AMI alone never replaces
+    a live node."""
     differ = []
-    if inst.get("InstanceType") != spec.instance_type:
-        differ.append(f"is {inst.get('InstanceType')}, asked {spec.instance_type}")
     if spec.image is not None and inst.get("ImageId") != spec.image.id:
         differ.append(f"runs {inst.get('ImageId')}, asked {spec.image.id}")
     if not differ:
         return ""
-    return "kept as it is (" + "; ".join(differ) + "): nomadctl does not replace live nodes"
+    return "kept as it is (" + "; ".join(differ) + "): a new image alone replaces no live node"
 
 
 def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, Any]]:

@@ -181,4 +181,11 @@ class Provider(Protocol):
         """Scale-in: remove these hosts (their agents already stopped) and nothing else."""
         ...
 
+    def replace(
+        self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
+    ) -> list[Host]:
+        """Day 2: make a node planned "replace" anew (its agent already stopped and out of
+        the cluster); every host after. Only providers that plan "replace" are asked."""
+        ...
+
     def agents(self, ws: Workspace) -> Agents: ...

@@ -274,6 +274,12 @@ class LocalProvider:
     def agents(self, ws: Workspace) -> LocalAgents:
         return LocalAgents(self.opts, _recorded(ws).get("mode") or self._mode())
 
+    def replace(
+        self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
+    ) -> list[Host]:
+        """Never planned here (no machine type to change)."""
+        raise UsageError(f"{host.name}: local agents are restarted, never replaced")
+
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop every agent of the cluster (recorded or found in its dir), remove its data."""
         names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))

@@ -93,6 +93,14 @@ class StaticProvider:
     def agents(self, ws: Workspace) -> SshAgents:
         return SshAgents(self.ssh)
 
+    def replace(
+        self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
+    ) -> list[Host]:
+        """Never planned here (no machine type to change)."""
+        raise UsageError(
+            f"{host.name}: hosts you already have are yours: nomadctl never replaces them"
+        )
+
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop Nomad on every recorded host and remove what nomadctl put there; a host that
         does not answer fails the `down`, or with `force` is skipped (gone for good)."""

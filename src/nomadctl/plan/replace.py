@@ -1,0 +1,124 @@
+"""Replace nodes whose machine changed (an AWS instance type), one at a time, the way a
+scale-in removes them and a scale-out adds them, so the cluster keeps its quorum and all but
+one node's capacity throughout:
+
+- a client is drained through Nomad's API (`--drain-deadline`), its agent stopped;
+- a server (followers first, the leader last) has its agent stopped and is taken out of serf
+  and raft (force-leave, raft peer removal), and autopilot must report the remaining servers
+  healthy;
+- then the provider makes the node anew under the same name (terminates the instance and
+  launches one of the new type), the node gets a certificate for its new addresses and is
+  configured, and the next node waits until this one is back: a client ready and eligible, a
+  server a healthy voter again (autopilot promotes it after server_stabilization_time).
+
+A failure stops the replacement at that node and says so; a re-run of `up` carries on: a node
+already made anew is no longer planned "replace", one whose instance was terminated is created,
+one that was stopped but not yet terminated is replaced again (each step is idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nomadctl import lifecycle, operations
+from nomadctl.api import Api
+from nomadctl.errors import NomadctlError, RemoteError
+from nomadctl.hosts import Host
+from nomadctl.plan import scale
+from nomadctl.plan.core import Progress
+from nomadctl.providers.base import ProviderPlan
+from nomadctl.workspace import Workspace
+
+HEALTHY_WAIT = 120.0  # autopilot's stabilization (10s) plus a fresh agent's start
+READY_WAIT = 120.0  # a new client registering and turning ready
+
+# (hosts now, the node made anew) -> configure it; raises on failure
+Configure = Callable[[list[Host], Host], None]
+
+
+@dataclass
+class Replacement:
+    ws: Workspace
+    provider: Any
+    plan: ProviderPlan
+    hosts: list[Host]  # every host; updated as nodes are made anew
+    configure: Configure
+    drain_deadline: float
+
+
+def planned(plan: ProviderPlan) -> list[str]:
+    return [h.name for h in plan.hosts if h.action == "replace"]
+
+
+def run(job: Replacement, progress: Progress) -> str:
+    """Replace every node the plan marks "replace", one at a time; the hosts after."""
+    names = set(planned(job.plan))
+    going = [h for h in job.hosts if h.name in names]
+    if not going:
+        return "nothing to replace"
+    api = Api(lifecycle.workspace_target(job.ws))
+    clients = sorted((h for h in going if h.role == "client"), key=lambda h: h.name)
+    servers = _followers_first(api, [h for h in going if h.role == "server"])
+    for host in [*clients, *servers]:
+        try:
+            _one(job, host, progress)
+        except NomadctlError as exc:
+            raise type(exc)(
+                f"replacement stopped at {host.name}: {exc.message.rstrip('.')}; "
+                "re-run `nomadctl up` to carry on"
+            ) from None
+    return f"replaced {', '.join(h.name for h in [*clients, *servers])}, one at a time"
+
+
+def _followers_first(api: Api, servers: list[Host]) -> list[Host]:
+    leader = api.leader().rsplit(":", 1)[0]
+    return sorted(servers, key=lambda h: (h.private_ip == leader, h.name))
+
+
+def _one(job: Replacement, host: Host, progress: Progress) -> None:
+    ws = job.ws
+    api = Api(lifecycle.workspace_target(ws))
+    servers = sum(1 for h in job.hosts if h.role == "server")
+    if host.role == "client":
+        node_id = scale._node_id(api, host.name)
+        if node_id is not None:
+            progress(f"{host.name}: draining (deadline {job.drain_deadline:.0f}s)")
+            operations.drain(api, node_id, job.drain_deadline, progress=progress)
+    _stop(ws, job.provider, host, progress)
+    if host.role == "server":
+        operations.ensure_server_gone(api, scale._member(host, ws), HEALTHY_WAIT, progress)
+        operations.wait_healthy(api, HEALTHY_WAIT, voters=servers - 1, progress=progress)
+    progress(f"{host.name}: replacing the machine")
+    job.hosts = job.provider.replace(ws, host, job.plan, progress)
+    new = next(h for h in job.hosts if h.name == host.name)
+    job.configure(job.hosts, new)
+    api = Api(lifecycle.workspace_target(ws))  # the new address is in the state now
+    if host.role == "server":
+        operations.wait_healthy(api, HEALTHY_WAIT, voters=servers, progress=progress)
+    else:
+        _wait_ready(api, host.name, progress)
+    progress(f"{host.name}: replaced ({new.private_ip})")
+
+
+def _stop(ws: Workspace, provider: Any, host: Host, progress: Progress) -> None:
+    try:
+        errors = provider.agents(ws).teardown(ws, [host], progress)
+    except NomadctlError as exc:
+        errors = [exc.message]
+    if errors:
+        raise RemoteError(f"could not stop its agent: {errors[0]}")
+
+
+def _wait_ready(api: Api, name: str, progress: Progress) -> None:
+    """The new node (a new node ID under the old name; the old one is drained, then down)."""
+
+    def check() -> tuple[Any, str]:
+        mine = [n for n in api.nodes() if n.get("Name") == name]
+        for node in mine:
+            if node.get("Status") == "ready" and node.get("SchedulingEligibility") == "eligible":
+                return node, "ready"
+        return None, "not registered yet" if not mine else "not ready and eligible yet"
+
+    operations._poll(check, READY_WAIT, f"waiting for {name} to be ready", progress, None)
