@@ -1,7 +1,7 @@
 """`nomadctl up --local` as a user runs it (issue 17 point 4), the stand-in as the binary:
 the whole plan through the CLI, then status, env, logs, an unchanged re-run without
-repeating the flags, a scale-out that restarts no one, a scale-in, down (no process left)
-and down again."""
+repeating the flags, a scale-out that restarts no one, a scale-in of clients and of servers
+(3 to 1), down (no process left) and down again."""
 
 from __future__ import annotations
 
@@ -96,6 +96,16 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
     assert fewer.returncode == 0, fewer.stderr
     assert "lc-client-4: draining" in fewer.stderr and "lc-client-3: draining" in fewer.stderr
     assert len(agent_pids(binary)) == 5
+
+    # Servers 3 -> 1: each leaves raft gracefully (SIGTERM, leave_on_terminate), one at a time.
+    one = nomadctl(home, "up", "--servers", "1", "--yes", "--json")
+    assert one.returncode == 0, one.stderr
+    assert one.stderr.count("left raft and serf gracefully") == 2, one.stderr
+    assert len(agent_pids(binary)) == 3
+    status = nomadctl(home, "status", "--json", "--wait", "20")
+    assert status.returncode == 0, status.stderr
+    members = json.loads(status.stdout)["members"]
+    assert [m["Name"] for m in members if m["Status"] == "alive"] == ["lc-server-1.global"]
 
     down = nomadctl(home, "down", "--yes")
     assert down.returncode == 0, down.stderr

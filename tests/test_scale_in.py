@@ -1,7 +1,7 @@
 """Scale in by re-running `up` with fewer nodes (issue 18 point 2), on hosts you already
 have: five real SSH hosts, stand-in agents. Clients are drained through Nomad's API before
-their agent stops; servers leave one at a time, never to an even count; the plan names who
-goes, and nothing is forgotten while it still runs.
+their agent stops; servers leave gracefully one at a time (5 to 3 to 1), never to an even
+count; the plan names who goes, and nothing is forgotten while it still runs.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,45 @@ def test_fewer_clients_drains_then_removes(cluster: Cluster) -> None:
     assert nodes["si-client-1"]["Drain"] is False
 
 
-def test_servers_leave_one_at_a_time_never_below_three(cluster: Cluster) -> None:
+class LeaderWatch:
+    """Asks one server for the leader in a loop: was there one at every moment?"""
+
+    def __init__(self, cluster: Cluster, address: str) -> None:
+        from dataclasses import replace
+
+        from nomadctl import lifecycle
+        from nomadctl.api import Api
+        from nomadctl.workspace import Workspace
+
+        target = lifecycle.workspace_target(Workspace(cluster.home, "si"), timeout=1.0)
+        self.api = Api(replace(target, addresses=[f"https://{address}:4646"]))
+        self.seen: list[bool] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from nomadctl.errors import NomadctlError
+
+        while not self.stop.is_set():
+            try:
+                self.seen.append(bool(self.api.leader()))
+            except NomadctlError:  # NoLeader, or no answer
+                self.seen.append(False)
+            self.stop.wait(0.02)
+
+    def __enter__(self) -> LeaderWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def test_servers_leave_gracefully_one_at_a_time_down_to_one(cluster: Cluster) -> None:
     tb = cluster.tb
     even = cluster.up([0, 1, 2, 3], [], "--yes")
     assert even.returncode == 2 and "odd" in even.stderr
-    two_voters = cluster.up([0], [], "--yes")
-    assert two_voters.returncode == 2 and "quorum" in two_voters.stderr
     assert all(tb.unit_pid(h) is not None for h in tb.hosts[:5])  # refused before any change
 
     proc = cluster.up([0, 1, 2], [], "--yes")
@@ -102,9 +136,29 @@ def test_servers_leave_one_at_a_time_never_below_three(cluster: Cluster) -> None
     assert [tb.unit_pid(h) is None for h in tb.hosts[:5]] == [False] * 3 + [True] * 2
     order = [line for line in proc.stderr.splitlines() if line.strip().endswith(": removed")]
     assert len(order) == 2
+    assert proc.stderr.count("left raft and serf gracefully") == 2, proc.stderr
     status = cluster.run("status", "--json", "--wait", "30")
     assert status.returncode == 0, status.stderr
     members = json.loads(status.stdout)["members"]
     alive = sorted(m["Name"] for m in members if m["Status"] == "alive")
     assert alive == [f"si-server-{i}.global" for i in (1, 2, 3)]
     assert not cluster.state().get("leaving")
+
+    # 3 -> 1 passes through 2 voters: each server leaves raft while it still answers, so the
+    # one that stays never loses its quorum (a stopped-then-removed server would take it).
+    with LeaderWatch(cluster, tb.hosts[0].address) as watch:
+        proc = cluster.up([0], [], "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert watch.seen and all(watch.seen), f"{watch.seen.count(False)} of {len(watch.seen)}"
+    assert proc.stderr.count("left raft and serf gracefully") == 2, proc.stderr
+    assert [tb.unit_pid(h) is None for h in tb.hosts[:3]] == [False, True, True]
+    status = cluster.run("status", "--json", "--wait", "30")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    alive = [m["Name"] for m in report["members"] if m["Status"] == "alive"]
+    assert alive == ["si-server-1.global"]
+    from nomadctl import operations
+
+    health = operations.autopilot_health(watch.api)
+    assert health.healthy and [s.get("Voter") for s in health.servers] == [True]
+    assert [h["name"] for h in cluster.state()["hosts"]] == ["si-server-1"]

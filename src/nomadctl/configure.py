@@ -348,13 +348,28 @@ def restart_host(session: Session, result: HostResult) -> None:
     result.pending, result.restarted = False, True
 
 
-def teardown_script(facts: render.ClusterFacts) -> str:
-    """Remove what nomadctl put on a node the user keeps (hosts-you-already-have clusters)."""
+def teardown_script(facts: render.ClusterFacts, leave: bool = False) -> str:
+    """Remove what nomadctl put on a node the user keeps (hosts-you-already-have clusters).
+
+    `leave` (a server going for good): SIGTERM to the agent first, which with
+    leave_on_terminate (render.agent_config) is Nomad's graceful leave: out of raft, then
+    serf, then exit 0 (command/agent/command.go handleSignals; nomad/server.go Leave), within
+    Nomad's gracefulTimeout of 15s. `systemctl stop` alone sends the unit's SIGINT, which
+    leaves nothing: the leader would keep a dead voter until it is forced out."""
     remove = [render.CONFIG_DIR, "/opt/nomad", render.UNIT_PATH]
     if facts.install_method in ("binary", "zip"):
         remove.append(render.LOCAL_BINARY)
+    first = (
+        "pid=$(systemctl show -p MainPID --value nomad 2>/dev/null || echo 0)\n"
+        'if [ "${pid:-0}" -gt 0 ] 2>/dev/null && kill -TERM "$pid" 2>/dev/null; then\n'
+        "  n=0\n"
+        '  while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 200 ]; do sleep 0.1; n=$((n+1)); done\n'
+        "fi\n"
+        if leave
+        else ""
+    )
     return (
-        "systemctl disable nomad >/dev/null 2>&1 || true\n"
+        first + "systemctl disable nomad >/dev/null 2>&1 || true\n"
         "systemctl stop nomad >/dev/null 2>&1 || true\n"
         f"rm -rf {' '.join(remove)}\n"
         "systemctl daemon-reload\n"

@@ -153,6 +153,10 @@ def agent_config(
         # limits who reaches 4646); peers and clients use the advertised private address.
         # Locally: only the agent's own loopback address, so agents and clusters do not meet.
         f"bind_addr  = {_q(ip if local else '0.0.0.0')}",  # noqa: S104
+        # A server leaves raft and serf when nomadctl sends it SIGTERM (scale-in, replacement:
+        # nomad/server.go Leave, so 3 servers can go to 1 without losing quorum); a restart
+        # or a shutdown sends SIGINT (the unit's KillSignal), which leaves nothing.
+        *(["leave_on_terminate = true"] if host.role == "server" else []),
         "",
         "advertise {",
         f"  http = {_q(ip)}",

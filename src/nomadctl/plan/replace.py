@@ -3,9 +3,9 @@ scale-in removes them and a scale-out adds them, so the cluster keeps its quorum
 one node's capacity throughout:
 
 - a client is drained through Nomad's API (`--drain-deadline`), its agent stopped;
-- a server (followers first, the leader last) has its agent stopped and is taken out of serf
-  and raft (force-leave, raft peer removal), and autopilot must report the remaining servers
-  healthy;
+- a server (followers first, the leader last) leaves gracefully (SIGTERM with
+  leave_on_terminate: out of raft before it exits; force-leave and raft peer removal only if
+  it died instead), and autopilot must report the remaining servers healthy;
 - then the provider makes the node anew under the same name (terminates the instance and
   launches one of the new type), the node gets a certificate for its new addresses and is
   configured, and the next node waits until this one is back: a client ready and eligible, a
@@ -86,7 +86,7 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
         if node_id is not None:
             progress(f"{host.name}: draining (deadline {job.drain_deadline:.0f}s)")
             operations.drain(api, node_id, job.drain_deadline, progress=progress)
-    _stop(ws, job.provider, host, progress)
+    _stop(ws, job.provider, host, progress, leave=host.role == "server")
     if host.role == "server":
         operations.ensure_server_gone(api, scale._member(host, ws), HEALTHY_WAIT, progress)
         operations.wait_healthy(api, HEALTHY_WAIT, voters=servers - 1, progress=progress)
@@ -102,9 +102,9 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     progress(f"{host.name}: replaced ({new.private_ip})")
 
 
-def _stop(ws: Workspace, provider: Any, host: Host, progress: Progress) -> None:
+def _stop(ws: Workspace, provider: Any, host: Host, progress: Progress, leave: bool) -> None:
     try:
-        errors = provider.agents(ws).teardown(ws, [host], progress)
+        errors = provider.agents(ws).teardown(ws, [host], progress, leave=leave)
     except NomadctlError as exc:
         errors = [exc.message]
     if errors:

@@ -2,10 +2,13 @@
 
 Clients first: each is drained through Nomad's API (its allocations move elsewhere within
 `--drain-deadline`), its agent stopped, then the provider removes the machine (terminates the
-instance, cleans the host you keep, deletes the local agent). Servers next, one at a time:
-the agent is stopped, the server made to leave serf and raft (force-leave and raft peer
-removal when it did not leave by itself), and autopilot must report the cluster healthy
-before the next one goes. Never below quorum, never to an even count (`rollout.scale_in`).
+instance, cleans the host you keep, deletes the local agent). Servers next, one at a time,
+the leader last: a graceful leave (SIGTERM with leave_on_terminate: the server is out of raft
+before it exits, nomad/server.go Leave), the machine removed, force-leave and raft peer
+removal only if it died instead of leaving, and autopilot must report the cluster healthy
+before the next one goes. Because each server leaves raft while it still answers, every
+configuration change is committed by a live majority: 3 servers can go to 1. Never to an
+even count or to none (`rollout.check_server_count`).
 
 Until a node is gone it stays in state.json under "leaving", so an interrupted scale-in is
 finished by the next `up`, and nothing is forgotten while it still runs (or bills).
@@ -46,23 +49,11 @@ def _index(name: str) -> int:
 
 
 def check(recorded: Sequence[Host], going: Sequence[Host]) -> None:
-    """Refuse a scale-in that would leave an even or empty set of servers, or that passes
-    through two voters: servers leave by being stopped and then removed from raft (Nomad
-    servers do not leave raft on their own when stopped: leave_on_interrupt is off), which
-    keeps a quorum only while at least three voters remain before each stop."""
-    from nomadctl.errors import UsageError
-
+    """Refuse a scale-in that would leave an even number of servers, or none."""
     servers = {h.name for h in recorded if h.role == "server"}
     gone = {h.name for h in going if h.role == "server"}
-    if not gone:
-        return
-    left = len(servers - gone)
-    rollout.check_server_count(left)
-    if left < 3:
-        raise UsageError(
-            f"going from {len(servers)} servers to {left} passes through 2 voters, where "
-            "stopping one loses the quorum; keep at least 3 servers, or `down` and `up` anew"
-        )
+    if gone:
+        rollout.check_server_count(len(servers - gone))
 
 
 def remember(ws: Workspace, going: Sequence[Host]) -> None:
@@ -103,8 +94,12 @@ def run(
             operations.drain(api, node_id, drain_deadline, progress=progress)
         _stop_and_remove(ws, provider, agents, host, progress)
     for host in _followers_first(api, [h for h in going if h.role == "server"]):
-        _stop_and_remove(ws, provider, agents, host, progress, keep_record=True)
-        operations.ensure_server_gone(api, _member(host, ws), HEALTHY_WAIT, progress)
+        _stop_and_remove(ws, provider, agents, host, progress, keep_record=True, leave=True)
+        forced = operations.ensure_server_gone(api, _member(host, ws), HEALTHY_WAIT, progress)
+        progress(
+            f"{host.name}: "
+            + (f"forced out ({', '.join(forced)})" if forced else "left raft and serf gracefully")
+        )
         operations.wait_healthy(api, HEALTHY_WAIT, progress=progress)
         _forget(ws, host)
     return f"removed {', '.join(h.name for h in going)}"
@@ -128,9 +123,10 @@ def _stop_and_remove(
     host: Host,
     progress: Progress,
     keep_record: bool = False,
+    leave: bool = False,
 ) -> None:
     try:
-        errors = agents.teardown(ws, [host], progress)
+        errors = agents.teardown(ws, [host], progress, leave=leave)
     except NomadctlError as exc:
         errors = [exc.message]
     if errors:

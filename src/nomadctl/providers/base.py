@@ -152,8 +152,12 @@ class Agents(Protocol):
         on_servers_done: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]: ...
 
-    def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
-        """Stop the agents and remove what nomadctl put there; one error line per host."""
+    def teardown(
+        self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
+    ) -> list[str]:
+        """Stop the agents and remove what nomadctl put there; one error line per host.
+        `leave`: a server leaves the cluster gracefully first (SIGTERM with
+        leave_on_terminate: out of raft before it exits), for a scale-in or a replacement."""
         ...
 
     def describe(self) -> str:

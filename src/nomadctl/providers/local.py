@@ -40,6 +40,7 @@ from nomadctl.releasekeys import SigningKey
 from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
 
 NAME = "local"
+LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (15s), and some
 JOBS_DIR = Path(__file__).resolve().parents[3] / "examples" / "jobs"
 _DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
 
@@ -54,7 +55,7 @@ class LocalOptions:
     release_key: SigningKey | None = None  # a mirror's key; None: HashiCorp's, pinned
     loopback: bool | None = None  # None: own 127.x address per agent where routable
     start_timeout: float = 60.0  # seconds for a started agent to listen on its HTTP port
-    stop_timeout: float = 10.0  # seconds after SIGTERM before SIGKILL
+    stop_timeout: float = 10.0  # seconds after SIGINT (SIGTERM: a leave) before SIGKILL
 
 
 def provider_from_options(opts: Any) -> LocalProvider:
@@ -330,9 +331,14 @@ def _pid_text(ws: Workspace, name: str) -> str | None:
     return str(pid) if pid else None
 
 
-def stop_and_remove(ws: Workspace, pids: dict[str, int | None], timeout: float) -> dict[str, str]:
-    """Stop these nodes' agents (side by side) and remove their dirs; errors by node name."""
-    left = set(proc.stop_all([p for p in pids.values() if p], timeout))
+def stop_and_remove(
+    ws: Workspace, pids: dict[str, int | None], timeout: float, leave: bool = False
+) -> dict[str, str]:
+    """Stop these nodes' agents (side by side) and remove their dirs; errors by node name.
+    `leave`: servers leave the cluster gracefully first (SIGTERM, leave_on_terminate), with
+    Nomad's own 15s graceful timeout as the least wait."""
+    wait = max(timeout, LEAVE_WAIT) if leave else timeout
+    left = set(proc.stop_all([p for p in pids.values() if p], wait, leave=leave))
     errors = {}
     for name, pid in pids.items():
         if pid in left:
@@ -382,9 +388,11 @@ class LocalAgents:
             ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
         )
 
-    def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
+    def teardown(
+        self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
+    ) -> list[str]:
         pids = {h.name: proc.running_pid(node_dir(ws, h.name)) for h in hosts}
-        errors = stop_and_remove(ws, pids, self.opts.stop_timeout)
+        errors = stop_and_remove(ws, pids, self.opts.stop_timeout, leave=leave)
         for h in hosts:
             progress(f"{h.name}: {errors.get(h.name) or 'agent stopped, data removed'}")
         return [f"{n}: {e}" for n, e in errors.items()]
@@ -408,3 +416,7 @@ def node_tls(ws: Workspace, ca: pki.KeyPair, host: Host, region: str) -> dict[st
         "node.pem": pki.cert_pem(pair.cert),
         "node-key.pem": pki.key_pem(pair.key),
     }
+
+
+def for_down(state: dict, opts: DownOptions) -> LocalProvider:
+    return LocalProvider()

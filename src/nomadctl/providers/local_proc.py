@@ -191,17 +191,27 @@ def _alive(pid: int) -> bool:
 
 
 def stop(pid: int, timeout: float = 10.0) -> bool:
-    """SIGTERM the agent alone (a restart), wait (bounded), then SIGKILL; True once gone."""
+    """SIGINT the agent alone (a restart), wait (bounded), then SIGKILL; True once gone."""
     return not stop_all([pid], timeout, group=False)
 
 
-def stop_all(pids: Sequence[int], timeout: float = 10.0, group: bool = True) -> list[int]:
+def stop_all(
+    pids: Sequence[int], timeout: float = 10.0, group: bool = True, leave: bool = False
+) -> list[int]:
     """`stop` for many agents at once (they shut down side by side); the pids left.
 
-    `group`: the agent's whole process group (it leads its own, start_new_session), for
-    `down`; without, only the agent (a restart: Nomad's task executors outlive it)."""
-    _signal(pids, signal.SIGTERM, group)
-    left = _wait_gone(pids, timeout, group)
+    The agent gets SIGINT, as systemd's `KillSignal=SIGINT` gives it on a node: with
+    leave_on_interrupt off it stops without leaving the cluster (a restart, or `down`).
+    `leave`: SIGTERM instead, which a server with leave_on_terminate answers with a graceful
+    leave, out of raft before it exits (nomad/server.go Leave; command/agent/command.go
+    handleSignals gives it gracefulTimeout, 15s). `group`: then the rest of the agent's
+    process group too (it leads its own, start_new_session), for `down`; without, only the
+    agent (a restart: Nomad's task executors outlive it)."""
+    _signal(pids, signal.SIGTERM if leave else signal.SIGINT, False)
+    left = _wait_gone(pids, timeout, False)
+    if group:  # executors and tasks (go-plugin processes ignore SIGINT)
+        _signal(pids, signal.SIGTERM, True)
+        left = _wait_gone(pids, timeout, True)
     if left:
         _signal(left, signal.SIGKILL, group)
         left = _wait_gone(left, 5.0, group)

@@ -34,8 +34,10 @@ class SshAgents:
 
         return lifecycle.configure(ws, hosts, node, self.ssh, progress, on_servers_done)
 
-    def teardown(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> list[str]:
-        report = teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts)
+    def teardown(
+        self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
+    ) -> list[str]:
+        report = teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts, leave=leave)
         return report.errors(force=False)
 
     def describe(self) -> str:
@@ -65,9 +67,10 @@ def teardown_hosts(
     *,
     wait: float | None = None,
     hosts: Sequence[Host] | None = None,
+    leave: bool = False,
 ) -> TeardownReport:
     """Stop and remove Nomad from hosts the user keeps (static clusters); `hosts`: only
-    those (a scale-in), else every recorded host.
+    those (a scale-in), else every recorded host; `leave`: servers leave gracefully first.
 
     Each host gets `wait` seconds (default: one SSH connect timeout) to answer; one that does
     not is reported as unreachable, not failed, so `down --force` can skip it."""
@@ -81,7 +84,7 @@ def teardown_hosts(
     if wait is not None:
         ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
     method = (state.get("install") or {}).get("method", "apt")
-    script = teardown_script(render.ClusterFacts(install_method=method))
+    script = teardown_script(render.ClusterFacts(install_method=method), leave=leave)
     report = TeardownReport()
 
     def one(host: Host) -> None:
