@@ -46,6 +46,7 @@ def down(
     removed; the machines stay. The cluster's ACL tokens go with its agents; the CA stays.
     Safe to run twice.
     """
+    from nomadctl import providers
     from nomadctl.cli_run import run_down
     from nomadctl.plan import state as cluster_state
 
@@ -56,28 +57,9 @@ def down(
             f"note: the cluster's state is unreadable ({current.damaged}); "
             "finding its AWS resources by tag"
         )
-    provider = _provider_for_down(current, region, profile, force=force, ssh_wait=ssh_wait)
+    options = providers.DownOptions(region, profile, force=force, ssh_wait=ssh_wait)
+    provider = providers.for_down(current.provider, current.raw, options)
     run_down(app_ctx, provider, yes=yes, dry_run=dry_run, json_output=json_output)
-
-
-def _provider_for_down(current, region, profile, *, force: bool, ssh_wait: float):  # type: ignore[no-untyped-def]
-    """The provider the workspace's cluster was made with; AWS (by tag) when it names none
-    or is unreadable. The AWS region is resolved here, before anything is asked of AWS."""
-    from nomadctl import nodes
-
-    if current.provider == "local":
-        from nomadctl.providers.local import LocalProvider
-
-        return LocalProvider()
-    if current.provider == "static":
-        from nomadctl.providers.static import StaticProvider
-
-        return StaticProvider(nodes.SshOptions(), force=force, ssh_wait=ssh_wait)
-    from nomadctl.providers import aws
-    from nomadctl.providers.aws_cluster import AwsProvider
-
-    region = aws.resolve_region(region, profile, current.raw)
-    return AwsProvider(aws.AwsOptions(region=region, profile=profile), nodes.SshOptions())
 
 
 @app.command("list", cls=SectionedCommand)

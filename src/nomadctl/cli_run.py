@@ -154,8 +154,8 @@ def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
     hosts = applied.hosts if applied else []
     if json_output:
         data: dict[str, Any] = {"cluster": ws.cluster, "provider": plan.provider.provider}
-        if plan.provider.provider == "aws" and applied is not None:
-            data["aws"] = {
+        if applied is not None and applied.label:
+            data[applied.label.lower()] = {
                 "cluster": ws.cluster,
                 "region": applied.region,
                 "changed": any(r.status in ("created", "updated") for r in applied.resources),
@@ -167,21 +167,22 @@ def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
         data["steps"] = [s.to_dict() for s in plan.steps]
         ui.json(data)
         return
-    if applied is not None and applied.resources and plan.provider.provider == "aws":
+    if applied is not None and applied.resources and applied.label:
+        label = applied.label
         ui.table(
-            f"AWS resources of cluster {ws.cluster!r} in {applied.region}",
+            f"{label} resources of cluster {ws.cluster!r} in {applied.region}",
             RESOURCE_COLUMNS,
             _resource_rows(applied.resources, ws.cluster),
         )
         made = {s: sum(r.status == s for r in applied.resources) for s in ("created", "updated")}
         if any(made.values()):
-            ui.out.print("AWS: " + ", ".join(f"{n} {s}" for s, n in made.items() if n) + ".")
+            ui.out.print(f"{label}: " + ", ".join(f"{n} {s}" for s, n in made.items() if n) + ".")
         else:
-            ui.out.print("AWS: nothing to change, every resource already exists.")
+            ui.out.print(f"{label}: nothing to change, every resource already exists.")
     _nodes_table(ui, ws, hosts, report)
     if report is None or report.failed:
         return
-    _connect_lines(ui, ws, plan, hosts, report)
+    _connect_lines(ui, ws, plan, run, hosts, report)
 
 
 def _nodes_table(ui: Ui, ws: Any, hosts: list[Any], report: Any) -> None:
@@ -202,7 +203,7 @@ def _nodes_table(ui: Ui, ws: Any, hosts: list[Any], report: Any) -> None:
     )
 
 
-def _connect_lines(ui: Ui, ws: Any, plan: Plan, hosts: list[Any], report: Any) -> None:
+def _connect_lines(ui: Ui, ws: Any, plan: Plan, run: Any, hosts: list[Any], report: Any) -> None:
     servers = [h for h in hosts if h.role == "server"]
     first = servers[0]
     lines = [
@@ -211,14 +212,7 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, hosts: list[Any], report: Any) -
         f'  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members',
         f"  Status:   nomadctl --cluster {ws.cluster} status",
     ]
-    if plan.provider.provider == "local":
-        from nomadctl.providers import local
-
-        lines.append(f"  Logs:     nomadctl --cluster {ws.cluster} logs {first.name}")
-        lines.append(f"  Jobs:     {local.drivers_line(local.drivers())}")
-        lines.append(f"  Stop:     nomadctl --cluster {ws.cluster} down --yes")
-    else:
-        lines.append(f"  SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}")
+    lines += [f"  {line}" for line in run.checked.provider.summary_lines(ws, first)]
     extra = getattr(plan.provider, "notes", None) or []
     lines += [f"  {n}" for n in extra]
     ui.out.print("\n".join(lines), markup=False)

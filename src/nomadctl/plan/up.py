@@ -99,7 +99,8 @@ def _steps(run: UpRun) -> list[Step]:
             f"{pplan.where}: {creates} node(s) to create, {keeps} to use"
             + (
                 ", other resources to create or change"
-                if pplan.changed and creates == 0 and pplan.provider == "aws"
+                if creates == 0
+                and any(getattr(r, "status", "") in ("create", "update") for r in pplan.resources)
                 else ""
             ),
             lambda p: _provision(run, p),

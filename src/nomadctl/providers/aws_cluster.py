@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nomadctl import costs, nodes, render
 from nomadctl.hosts import Host
+from nomadctl.providers import DownOptions, ssh_agents
 from nomadctl.providers.aws import AwsOptions, Provisioned
 from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
 from nomadctl.providers.ssh_agents import SshAgents
@@ -112,7 +113,7 @@ class AwsProvider:
             if joined.get("tag_key")
             else None
         )
-        return Applied(result.hosts, result.resources, result.region, auto_join)
+        return Applied(result.hosts, result.resources, result.region, auto_join, label="AWS")
 
     def hosts(self, ws: Workspace) -> list[Host]:
         from nomadctl import lifecycle
@@ -135,6 +136,9 @@ class AwsProvider:
         region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
         conn = aws.connect(region, self.opts.profile)
         aws_instances.terminate(conn, ids, progress)
+
+    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
+        return ssh_agents.summary_lines(ws, first)
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
@@ -199,3 +203,11 @@ class AwsProvider:
             done.notes.append(f"note: the unreadable state was moved to {aside}")
             return f"unreadable state moved to {aside}"
         return "unreadable state kept"
+
+
+def for_down(state: dict, opts: DownOptions) -> AwsProvider:
+    """`down`: the region resolved here, before anything is asked of AWS."""
+    from nomadctl.providers import aws
+
+    region = aws.resolve_region(opts.region, opts.profile, state)
+    return AwsProvider(aws.AwsOptions(region=region, profile=opts.profile), nodes.SshOptions())

@@ -98,6 +98,9 @@ class Applied:
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
     auto_join: Any = None  # nomadctl.render.AutoJoin, AWS only
+    # Providers whose resources the summary lists: the table's and the --json key's name
+    # ("AWS": "AWS resources of cluster 'x' in eu-west-1", `"aws": {...}`); "" lists none.
+    label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,3 +196,8 @@ class Provider(Protocol):
         ...
 
     def agents(self, ws: Workspace) -> Agents: ...
+
+    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
+        """How to reach this kind of cluster, after API/Connect/Status in `up`'s summary
+        ("SSH:      nomadctl --cluster c ssh c-server-1"); `first` is the first server."""
+        ...

@@ -26,7 +26,7 @@ from typing import Any
 from nomadctl import certstore, pki, releases, render
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host, Role
-from nomadctl.providers import local_net
+from nomadctl.providers import DownOptions, local_net
 from nomadctl.providers import local_proc as proc
 from nomadctl.providers.base import (
     Applied,
@@ -274,6 +274,13 @@ class LocalProvider:
 
     def agents(self, ws: Workspace) -> LocalAgents:
         return LocalAgents(self.opts, _recorded(ws).get("mode") or self._mode())
+
+    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
+        return [
+            f"Logs:     nomadctl --cluster {ws.cluster} logs {first.name}",
+            f"Jobs:     {drivers_line(drivers())}",
+            f"Stop:     nomadctl --cluster {ws.cluster} down --yes",
+        ]
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from nomadctl import nodes
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
+from nomadctl.providers import DownOptions, ssh_agents
 from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
 from nomadctl.providers.base import Resource as HostRecord
 from nomadctl.providers.ssh_agents import SshAgents
@@ -93,6 +94,9 @@ class StaticProvider:
     def agents(self, ws: Workspace) -> SshAgents:
         return SshAgents(self.ssh)
 
+    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
+        return ssh_agents.summary_lines(ws, first)
+
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
     ) -> list[Host]:
@@ -173,3 +177,7 @@ class StaticProvider:
         lifecycle.forget_pins(ws, [h for h in self.hosts(ws) if h.name in skipped])
         left = cluster_state.drop_hosts(ws, gone)
         return f"{len(gone)} host(s) forgotten" + (f", {len(left)} kept" if left else "")
+
+
+def for_down(state: dict, opts: DownOptions) -> StaticProvider:
+    return StaticProvider(nodes.SshOptions(), force=opts.force, ssh_wait=opts.ssh_wait)
