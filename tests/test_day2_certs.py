@@ -33,6 +33,7 @@ from nomadctl.configure import HostResult
 from nomadctl.errors import PkiError
 from nomadctl.hosts import Host
 from nomadctl.workspace import Workspace
+from tests import tls_watch
 from tests.standin import make_binary
 from tests.test_static_cluster import Cluster
 
@@ -307,7 +308,7 @@ def _serving(cluster: Cluster, ca_file: Path) -> None:
         )
 
 
-def _up_reloads(cluster: Cluster, pids: list[int | None]) -> None:
+def _up_reloads(cluster: Cluster, pids: list[int | None]) -> subprocess.CompletedProcess[str]:
     proc = cluster.up()
     assert proc.returncode == 0, proc.stderr
     hosts = json.loads(proc.stdout)["hosts"]
@@ -315,6 +316,7 @@ def _up_reloads(cluster: Cluster, pids: list[int | None]) -> None:
     for h in hosts:
         assert set(h["changed"]) <= configure.TLS_FILES and h["changed"]
     assert cluster.agent_pids() == pids
+    return proc
 
 
 def _status_ok(cluster: Cluster) -> dict:
@@ -341,6 +343,40 @@ def test_renew_then_up_reloads_every_agent(cluster: Cluster) -> None:
     _status_ok(cluster)
 
 
+def _two_passes_seen(
+    cluster: Cluster, proc: subprocess.CompletedProcess[str], watch: tls_watch.TlsWatch, logged
+) -> None:
+    """Step 1's `up` ran pass 1 on every node before pass 2 began, by its own account and as
+    the agents served it; no agent refused a peer meanwhile."""
+    names = [name for name, _ in _names_by_address(cluster).values()]
+    err = proc.stderr
+    second = err.index(ca_passes.SECOND)
+    for name in names:
+        assert err.index(f"[pass 1/2] {name}: configured") < second, err
+        assert err.index(f"[pass 2/2] {name}: configured") > second, err
+    hosts = json.loads(proc.stdout)["hosts"]
+    assert {frozenset(h["changed"]) for h in hosts} == {configure.TLS_FILES}
+    step = next(s for s in json.loads(proc.stdout)["steps"] if s["name"] == "configure")
+    assert "in 2 passes" in step["outcome"]
+    # What the agents served: before, all old and none trusting the new CA; never a new-CA
+    # leaf while some agent did not trust the new CA yet; a moment between the passes; after,
+    # all new.
+    assert len(watch.rounds) > 10
+    assert watch.rounds[0] == [("old", False)] * len(names), watch.rounds[0]
+    assert watch.premature() == [], watch.premature()[:3]
+    assert watch.between_passes(), watch.rounds
+    assert watch.rounds[-1] == [("new", True)] * len(names), watch.rounds[-1]
+    # The stand-in's RPC listener verifies its callers against ca_file and its RPC dials verify
+    # the server against ca_file, as Nomad's do (helper/tlsutil/config.go: IncomingTLSConfig
+    # sets ClientAuth RequireAndVerifyClientCert with ClientCAs from the CA file,
+    # OutgoingTLSConfig RootCAs from it; tests/standin/agent/transport.py). It logs a refused
+    # handshake (transport.Listener.finish_request); only our own probes may be refused.
+    for host, start in zip(cluster.tb.hosts, logged, strict=True):
+        log = cluster.tb.unit_log(host)[start:]
+        assert tls_watch.peer_refusals(log, watch.ours) == [], log
+        assert "error heartbeating" not in log, log
+
+
 @pytest.mark.testbed
 def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     ws = _ws_of(cluster)
@@ -353,14 +389,21 @@ def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     early = cluster.run("certs", "--rotate-ca", "--finish")
     assert early.returncode != 0 and "run `nomadctl up`" in early.stderr
     assert len(early.stderr.strip().splitlines()) == 1
-    # Step 1: the bundle and new leaves; each node then serves a leaf of the new CA alone.
-    _up_reloads(cluster, pids)
+    # Step 1, in two passes: the bundle everywhere (old leaves kept), then the new leaves;
+    # each node then serves a leaf of the new CA alone. Watched over TLS from outside.
+    new_only = ws.path / "new-ca.pem"
+    new_only.write_bytes(pki.cert_pem(new_ca))
+    agents = [(address, 4646) for address in _names_by_address(cluster)]
+    cli = certstore.leaf_paths(ws, "cli")
+    probe = tls_watch.probe_pair(certstore.load_ca(ws), ws.path)
+    logged = [len(cluster.tb.unit_log(h)) for h in cluster.tb.hosts]
+    with tls_watch.TlsWatch(agents, old_ca, new_ca, (cli.cert, cli.key), probe) as watch:
+        proc = _up_reloads(cluster, pids)
+        _serving(cluster, new_only)
+    _two_passes_seen(cluster, proc, watch, logged)
     host = cluster.tb.hosts[0]
     pushed = x509.load_pem_x509_certificates(cluster.tb.read_file(host, render.TLS_DIR + "/ca.pem"))
     assert [c.serial_number for c in pushed] == [new_ca.serial_number, old_ca.serial_number]
-    new_only = ws.path / "new-ca.pem"
-    new_only.write_bytes(pki.cert_pem(new_ca))
-    _serving(cluster, new_only)
     _status_ok(cluster)
     # Step 2: the cli certificate of the new CA, then the new CA alone on every node.
     proc = cluster.run("certs", "--rotate-ca", "--finish")
