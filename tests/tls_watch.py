@@ -73,17 +73,22 @@ class TlsWatch:
         except (OSError, ssl.SSLError):
             return False
 
-    def run(self) -> None:
+    def snapshot(self) -> list[State]:
+        """One round now, from any thread (not recorded in `rounds`)."""
         cli, probe = self._context(self.cli), self._context(self.probe)
+        return [(self.served(cli, a, p), self.trusts_new(probe, a, p)) for a, p in self.agents]
+
+    def run(self) -> None:
         while not self.stop.is_set():
-            self.rounds.append(
-                [(self.served(cli, a, p), self.trusts_new(probe, a, p)) for a, p in self.agents]
-            )
+            self.rounds.append(self.snapshot())
             self.stop.wait(0.01)
 
     def __enter__(self) -> TlsWatch:
+        """Starts watching; returns once a first round saw the agents as they were."""
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
+        while not self.rounds and self.thread.is_alive():
+            self.stop.wait(0.005)
         return self
 
     def __exit__(self, *exc: object) -> None:
