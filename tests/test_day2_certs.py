@@ -18,9 +18,22 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from nomadctl import certstore, configure, expiry, operations, pki, render
+from nomadctl import (
+    ca_passes,
+    certstore,
+    configure,
+    expiry,
+    lifecycle,
+    nodes,
+    operations,
+    pki,
+    render,
+)
+from nomadctl.configure import HostResult
 from nomadctl.errors import PkiError
+from nomadctl.hosts import Host
 from nomadctl.workspace import Workspace
+from tests import tls_watch
 from tests.standin import make_binary
 from tests.test_static_cluster import Cluster
 
@@ -97,6 +110,113 @@ def test_rotation_trusts_both_until_finished(tmp_path: Path) -> None:
         certstore.finish_rotation(ws, certstore.CertOptions())
     kept = list((ws.certs_dir / "ca").glob("replaced-*/*-agent-ca-key.pem"))
     assert len(kept) == 1 and kept[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_pass_selection_keeps_old_leaves_until_pass_two(tmp_path: Path) -> None:
+    """`previous_leaves` names the nodes still presenting an old-CA leaf; pass 1
+    (`keep_previous`) keeps those, a new node gets a leaf of the new CA at once."""
+    ws = _ws(tmp_path)
+    old = {
+        n: _node(ws, n, ip)
+        for n, ip in (("lab-server-1", "198.18.0.9"), ("lab-c-1", "198.18.0.10"))
+    }
+    names = [*old, "lab-new-1"]
+    assert certstore.previous_leaves(ws, names) == []  # no rotation: one pass
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    assert certstore.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
+    ca = certstore.load_ca(ws)
+
+    def issue(name: str, ip: str, keep: bool) -> x509.Certificate:
+        return certstore.ensure_node_cert(
+            ws, ca, name=name, kind="server", region="global", addresses=[ip], keep_previous=keep
+        ).cert
+
+    assert issue("lab-server-1", "198.18.0.9", True) == old["lab-server-1"]  # pass 1: kept
+    assert pki.signed_by(ca.cert, issue("lab-new-1", "198.18.0.11", True))  # no old leaf
+    assert certstore.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
+    assert pki.signed_by(ca.cert, issue("lab-server-1", "198.18.0.9", False))  # pass 2
+    assert certstore.previous_leaves(ws, names) == ["lab-c-1"]
+    certstore.node_paths(ws, "lab-c-1").cert.write_text("damaged")  # re-issued anyway
+    assert certstore.previous_leaves(ws, names) == []
+
+
+def _fake_configure(ws: Workspace, hosts: list[Host], fail: str | None, log: list[str]):
+    """A provider's configure: each host's leaf as nodes._all_files makes it, the CA that
+    signed it logged, `fail` failing in pass 1 (it keeps its old leaf)."""
+
+    def run(node: nodes.NodeOptions, progress, servers_done) -> list[HostResult]:
+        ca = certstore.load_ca(ws)
+        results = []
+        for host in hosts:
+            if fail == host.name and not node.rotate_leaves:
+                progress(f"{host.name}: failed: unreachable")
+                results.append(HostResult(host, "failed", error="unreachable"))
+                continue
+            cert = certstore.ensure_node_cert(
+                ws,
+                ca,
+                name=host.name,
+                kind=host.role,
+                region="global",
+                addresses=[host.private_ip],
+                keep_previous=not node.rotate_leaves,
+            ).cert
+            signer = "new" if pki.signed_by(ca.cert, cert) else "old"
+            progress(f"{host.name}: configured ({signer})")
+            log.append(f"{host.name}:{signer}")
+            changed = ["node.pem"] if node.rotate_leaves else ["ca.pem"]
+            results.append(HostResult(host, "configured", changed=changed, reloaded=True))
+        if servers_done is not None:
+            servers_done([r for r in results if r.host.role == "server"])
+        return results
+
+    return run
+
+
+def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) -> None:
+    ws = _ws(tmp_path)
+    hosts = [
+        Host("lab-server-1", "server", "198.18.0.9"),
+        Host("lab-client-1", "client", "198.18.0.10"),
+    ]
+    for h in hosts:
+        _node(ws, h.name, h.private_ip, h.role)
+    node = nodes.NodeOptions(render.ClusterFacts())
+    log: list[str] = []
+    lines: list[str] = []
+    started: list[int] = []
+    # Not rotating: one pass, as before.
+    done = ca_passes.configure(ws, hosts, node, lines.append, _fake_configure(ws, hosts, None, log))
+    assert done.passes == 1 and log == ["lab-server-1:new", "lab-client-1:new"]
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    # Pass 1 fails on the client: no new leaf anywhere, one line says why.
+    log.clear()
+    fn = _fake_configure(ws, hosts, "lab-client-1", log)
+    done = ca_passes.configure(ws, hosts, node, lines.append, fn, lambda r: started.append(len(r)))
+    assert done.passes == 1 and log == ["lab-server-1:old"] and started == [1]
+    assert done.stopped and "pass 2" in done.stopped and "did not start" in done.stopped
+    message = lifecycle.failure_message(lifecycle.UpReport(done.results, stopped=done.stopped))
+    assert "\n" not in message and "pass 2 (certificates of the new CA) did not start" in message
+    assert certstore.previous_leaves(ws, [h.name for h in hosts]) == [
+        "lab-server-1",
+        "lab-client-1",
+    ]
+    # The re-run: pass 1 on every node, then pass 2; the servers-done callback once.
+    log.clear()
+    started.clear()
+    lines.clear()
+    fn = _fake_configure(ws, hosts, None, log)
+    done = ca_passes.configure(ws, hosts, node, lines.append, fn, lambda r: started.append(len(r)))
+    assert done.passes == 2 and done.stopped is None and started == [1]
+    assert log == ["lab-server-1:old", "lab-client-1:old", "lab-server-1:new", "lab-client-1:new"]
+    second = next(i for i, line in enumerate(lines) if line.startswith(ca_passes.SECOND))
+    assert all(line.startswith("[pass 1/2]") for line in lines[1:second])
+    assert all(line.startswith("[pass 2/2]") for line in lines[second + 1 :])
+    assert [(r.status, r.changed, r.reloaded) for r in done.results] == [
+        ("configured", ["ca.pem", "node.pem"], True)
+    ] * 2
+    assert certstore.previous_leaves(ws, [h.name for h in hosts]) == []
+    certstore.finish_rotation(ws, certstore.CertOptions())  # every leaf is the new CA's
 
 
 def test_only_tls_files_changed_means_reload() -> None:
@@ -188,7 +308,7 @@ def _serving(cluster: Cluster, ca_file: Path) -> None:
         )
 
 
-def _up_reloads(cluster: Cluster, pids: list[int | None]) -> None:
+def _up_reloads(cluster: Cluster, pids: list[int | None]) -> subprocess.CompletedProcess[str]:
     proc = cluster.up()
     assert proc.returncode == 0, proc.stderr
     hosts = json.loads(proc.stdout)["hosts"]
@@ -196,6 +316,7 @@ def _up_reloads(cluster: Cluster, pids: list[int | None]) -> None:
     for h in hosts:
         assert set(h["changed"]) <= configure.TLS_FILES and h["changed"]
     assert cluster.agent_pids() == pids
+    return proc
 
 
 def _status_ok(cluster: Cluster) -> dict:
@@ -222,6 +343,40 @@ def test_renew_then_up_reloads_every_agent(cluster: Cluster) -> None:
     _status_ok(cluster)
 
 
+def _two_passes_seen(
+    cluster: Cluster, proc: subprocess.CompletedProcess[str], watch: tls_watch.TlsWatch, logged
+) -> None:
+    """Step 1's `up` ran pass 1 on every node before pass 2 began, by its own account and as
+    the agents served it; no agent refused a peer meanwhile."""
+    names = [name for name, _ in _names_by_address(cluster).values()]
+    err = proc.stderr
+    second = err.index(ca_passes.SECOND)
+    for name in names:
+        assert err.index(f"[pass 1/2] {name}: configured") < second, err
+        assert err.index(f"[pass 2/2] {name}: configured") > second, err
+    hosts = json.loads(proc.stdout)["hosts"]
+    assert {frozenset(h["changed"]) for h in hosts} == {configure.TLS_FILES}
+    step = next(s for s in json.loads(proc.stdout)["steps"] if s["name"] == "configure")
+    assert "in 2 passes" in step["outcome"]
+    # What the agents served: before, all old and none trusting the new CA; never a new-CA
+    # leaf while some agent did not trust the new CA yet; a moment between the passes; after,
+    # all new.
+    assert len(watch.rounds) > 10
+    assert watch.rounds[0] == [("old", False)] * len(names), watch.rounds[0]
+    assert watch.premature() == [], watch.premature()[:3]
+    assert watch.between_passes(), watch.rounds
+    assert watch.rounds[-1] == [("new", True)] * len(names), watch.rounds[-1]
+    # The stand-in's RPC listener verifies its callers against ca_file and its RPC dials verify
+    # the server against ca_file, as Nomad's do (helper/tlsutil/config.go: IncomingTLSConfig
+    # sets ClientAuth RequireAndVerifyClientCert with ClientCAs from the CA file,
+    # OutgoingTLSConfig RootCAs from it; tests/standin/agent/transport.py). It logs a refused
+    # handshake (transport.Listener.finish_request); only our own probes may be refused.
+    for host, start in zip(cluster.tb.hosts, logged, strict=True):
+        log = cluster.tb.unit_log(host)[start:]
+        assert tls_watch.peer_refusals(log, watch.ours) == [], log
+        assert "error heartbeating" not in log, log
+
+
 @pytest.mark.testbed
 def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     ws = _ws_of(cluster)
@@ -234,14 +389,21 @@ def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     early = cluster.run("certs", "--rotate-ca", "--finish")
     assert early.returncode != 0 and "run `nomadctl up`" in early.stderr
     assert len(early.stderr.strip().splitlines()) == 1
-    # Step 1: the bundle and new leaves; each node then serves a leaf of the new CA alone.
-    _up_reloads(cluster, pids)
+    # Step 1, in two passes: the bundle everywhere (old leaves kept), then the new leaves;
+    # each node then serves a leaf of the new CA alone. Watched over TLS from outside.
+    new_only = ws.path / "new-ca.pem"
+    new_only.write_bytes(pki.cert_pem(new_ca))
+    agents = [(address, 4646) for address in _names_by_address(cluster)]
+    cli = certstore.leaf_paths(ws, "cli")
+    probe = tls_watch.probe_pair(certstore.load_ca(ws), ws.path)
+    logged = [len(cluster.tb.unit_log(h)) for h in cluster.tb.hosts]
+    with tls_watch.TlsWatch(agents, old_ca, new_ca, (cli.cert, cli.key), probe) as watch:
+        proc = _up_reloads(cluster, pids)
+        _serving(cluster, new_only)
+    _two_passes_seen(cluster, proc, watch, logged)
     host = cluster.tb.hosts[0]
     pushed = x509.load_pem_x509_certificates(cluster.tb.read_file(host, render.TLS_DIR + "/ca.pem"))
     assert [c.serial_number for c in pushed] == [new_ca.serial_number, old_ca.serial_number]
-    new_only = ws.path / "new-ca.pem"
-    new_only.write_bytes(pki.cert_pem(new_ca))
-    _serving(cluster, new_only)
     _status_ok(cluster)
     # Step 2: the cli certificate of the new CA, then the new CA alone on every node.
     proc = cluster.run("certs", "--rotate-ca", "--finish")

@@ -11,19 +11,20 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from nomadctl import certstore, lifecycle, nodes, render, status
+from nomadctl import ca_passes, certstore, lifecycle, nodes, pki, render, status
 from nomadctl.configure import HostResult
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
 from nomadctl.providers import local_proc
 from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, sample_jobs
 from nomadctl.workspace import Workspace
+from tests import tls_watch
 from tests.standin import make_binary
 from tests.standin.harness import wait_for
 from tests.test_lifecycle import ROOT, exported_env, job_json, py_nomad
@@ -47,28 +48,43 @@ class Cluster:
 
 
 def up(
-    ws: Workspace, provider: LocalProvider, datacenter: str = "dc1"
+    ws: Workspace,
+    provider: LocalProvider,
+    datacenter: str = "dc1",
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Host], list[HostResult]]:
-    """What `nomadctl up --local` runs: plan, apply, certificates, configure, finish."""
+    """What `nomadctl up --local` runs: plan, apply, certificates, configure (in two passes
+    during a CA rotation, as plan/up.py does), finish. `progress` sees every line too."""
     messages: list[str] = []
-    plan = provider.plan(ws, messages.append)
-    applied = provider.apply(ws, plan, messages.append)
+
+    def say(message: str) -> None:
+        messages.append(message)
+        if progress is not None:
+            progress(message)
+
+    plan = provider.plan(ws, say)
+    applied = provider.apply(ws, plan, say)
     certstore.ensure(ws, certstore.CertOptions())
     facts = render.ClusterFacts(
         gossip_key=certstore.read_gossip_key(ws),
         datacenter=datacenter,
         servers=[h for h in applied.hosts if h.role == "server"],
     )
-    results = provider.agents(ws).configure(
-        ws, applied.hosts, nodes.NodeOptions(facts), messages.append
-    )
+    agents = provider.agents(ws)
+    results = ca_passes.configure(
+        ws,
+        applied.hosts,
+        nodes.NodeOptions(facts),
+        say,
+        lambda node, p, servers_done: agents.configure(ws, applied.hosts, node, p, servers_done),
+    ).results
     assert [r.error for r in results] == [None] * len(results), messages
     report = lifecycle.finish(
         ws,
         lifecycle.UpReport(results),
         bootstrap_acl=True,
         leader_timeout=30,
-        progress=messages.append,
+        progress=say,
     )
     assert report.leader and report.acl in ("bootstrapped", "already"), messages
     return applied.hosts, results
@@ -206,6 +222,58 @@ def test_new_tls_files_reload_without_restart(cluster: Cluster) -> None:
     log = log_path(cluster.ws, "loc-server-2")
     wait_for(lambda: "Caught signal: hangup" in log.read_text(), timeout=10, what="SIGHUP")
     assert status.collect(cluster.ws, wait=30).healthy
+
+
+def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_path: Path) -> None:
+    """Local agents trust what the SSH nodes trust: step 1 of a CA rotation gives all six the
+    bundle before any gets a leaf of the new CA (watched over TLS), with SIGHUP only."""
+    ws, names = cluster.ws, [h.name for h in cluster.hosts]
+    before = cluster.pids()
+    old_ca = certstore.load_ca(ws).cert
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    new_ca = certstore.load_ca(ws)
+    cli = certstore.leaf_paths(ws, "cli")
+    probe = tls_watch.probe_pair(new_ca, tmp_path)
+    agents = [(h.private_ip, h.http_port) for h in cluster.hosts]
+    logged = {n: len(log_path(ws, n).read_text()) for n in names}
+    lines: list[str] = []
+    all_new = [("new", True)] * len(agents)
+    between = [("old", True)] * len(agents)
+    with tls_watch.TlsWatch(agents, old_ca, new_ca.cert, (cli.cert, cli.key), probe) as watch:
+
+        def progress(message: str) -> None:
+            lines.append(message)
+            if message.startswith(ca_passes.SECOND):  # pass 2 waits for this: all trust new
+                wait_for(lambda: watch.snapshot() == between, timeout=10, what="pass 1 done")
+
+        _, results = up(ws, cluster.provider, progress=progress)
+        wait_for(lambda: watch.rounds[-1] == all_new, timeout=10, what="new leaves served")
+    assert cluster.pids() == before
+    tls = {"ca.pem", "node.pem", "node-key.pem"}
+    assert [(r.status, r.restarted, {Path(p).name for p in r.changed}) for r in results] == [
+        ("configured", False, tls)
+    ] * len(names)
+    second = lines.index(next(m for m in lines if m.startswith(ca_passes.SECOND)))
+    for name in names:
+        reloaded = f"{name}: new TLS files, agent reloaded"
+        assert any(m.startswith(f"[pass 1/2] {reloaded}") for m in lines[:second]), lines
+        assert any(m.startswith(f"[pass 2/2] {reloaded}") for m in lines[second:]), lines
+    assert watch.rounds[0] == [("old", False)] * len(agents), watch.rounds[0]
+    assert watch.premature() == [], watch.premature()[:3]
+    for name in names:  # two reloads each, and no agent refused a peer (see test_day2_certs)
+        log = log_path(ws, name).read_text()[logged[name] :]
+        assert log.count("reloading HTTP server with new TLS configuration") == 2, log
+        assert tls_watch.peer_refusals(log, watch.ours) == [], log
+    settled(ws, 3)
+    # Step 2: the new CA alone, in one pass.
+    certstore.finish_rotation(ws, certstore.CertOptions())
+    _, results = up(ws, cluster.provider)
+    assert [Path(p).name for r in results for p in r.changed] == ["ca.pem"] * len(names)
+    for name in names:
+        ca_file = ws.path / "local" / name / "tls" / "ca.pem"
+        assert ca_file.read_bytes() == pki.cert_pem(new_ca.cert)
+    assert cluster.pids() == before
+    settled(ws, 3)
 
 
 def test_second_cluster_on_own_ports_does_not_clash(cluster: Cluster, tmp_path: Path) -> None:

@@ -18,9 +18,11 @@ trusting each other: `ensure(rotate_ca=True)` makes a new CA and keeps the old c
 `ca/<domain>-agent-ca-previous.pem`; while it exists `trust_file()` is a bundle (new + old)
 that agents get as `ca_file` and the CLI verifies with, node certificates are re-issued under
 the new CA by the next `up`, and the cli certificate stays the old CA's (agents that still
-have the old `ca_file` accept it). `finish_rotation()` then re-issues the cli certificate
-under the new CA and drops the old CA from the trust file; the next `up` pushes the new CA
-alone.
+have the old `ca_file` accept it). That `up` runs in two passes (`nomadctl.ca_passes`): the
+bundle first while every node keeps its old leaf (`ensure_node_cert(keep_previous=True)`), and
+only once every node has it the new leaves (`previous_leaves` names the nodes still to do).
+`finish_rotation()` then re-issues the cli certificate under the new CA and drops the old CA
+from the trust file; the next `up` pushes the new CA alone.
 """
 
 from __future__ import annotations
@@ -304,15 +306,23 @@ def ensure_node_cert(
     region: str,
     addresses: Sequence[str],
     days: int = pki.LEAF_DAYS,
+    keep_previous: bool = False,
 ) -> pki.KeyPair:
     """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs.
 
     Kept while it is signed by the current CA, names the same addresses and has more than 30
-    days left, so a re-run uploads nothing; re-issued otherwise.
+    days left, so a re-run uploads nothing; re-issued otherwise. `keep_previous`: during a CA
+    rotation a leaf of the previous CA is kept too (pass 1: the node goes on presenting what
+    its peers trust until every one of them has the bundle); a node without one gets a leaf
+    of the new CA.
     """
     paths = node_paths(ws, name)
     ips = pki.parse_ip_addresses([a for a in addresses if a])
     _, want_dns, want_ips = pki.leaf_names(kind, region, "nomad", (), ips)
+    signers = [ca.cert]
+    previous = _previous_ca(ws, "nomad") if keep_previous else None
+    if previous is not None:
+        signers.append(previous)
     if paths.cert.exists() and paths.key.exists():
         try:
             pair = _load_pair(paths)
@@ -320,7 +330,7 @@ def ensure_node_cert(
             pair = None
         if (
             pair is not None
-            and pki.signed_by(ca.cert, pair.cert)
+            and any(pki.signed_by(signer, pair.cert) for signer in signers)
             and pki.san_names(pair.cert) == (want_dns, [str(ip) for ip in want_ips])
             and pair.cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
         ):
@@ -328,6 +338,25 @@ def ensure_node_cert(
     pair = pki.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
+
+
+def previous_leaves(ws: Workspace, names: Sequence[str]) -> list[str]:
+    """The named nodes whose certificate in the workspace is still the previous CA's: while
+    any is left, `up` configures in two passes. Empty when no rotation is under way (or every
+    node already has a leaf of the new CA, or none yet)."""
+    previous = _previous_ca(ws, "nomad")
+    if previous is None:
+        return []
+    left = []
+    for name in names:
+        path = node_paths(ws, name).cert
+        try:
+            cert = pki.load_cert(path) if path.exists() else None
+        except PkiError:
+            cert = None  # unreadable: re-issued under the new CA anyway
+        if cert is not None and pki.signed_by(previous, cert):
+            left.append(name)
+    return left
 
 
 # ---- day 2: renewal and the end of a CA rotation ---------------------------------------------

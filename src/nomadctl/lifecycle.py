@@ -68,6 +68,7 @@ class UpReport:
     hosts: list[HostResult] = field(default_factory=list)
     leader: str | None = None
     acl: str | None = None  # bootstrapped | already | skipped
+    stopped: str | None = None  # what did not run because of the failures (ca_passes)
 
     @property
     def failed(self) -> list[HostResult]:
@@ -379,10 +380,11 @@ def failure_message(report: UpReport) -> str:
     others = len(report.hosts) - len(report.failed)
     done = f"the other {others} are configured; " if others > 1 else ""
     done = "the other one is configured; " if others == 1 else done
+    stopped = f"; {report.stopped}" if report.stopped else ""
     return (
         f"{len(report.failed)} of {len(report.hosts)} host(s) failed: "
         + "; ".join(parts)
-        + f"; {done}re-run `nomadctl up` to finish"
+        + f"{stopped}; {done}re-run `nomadctl up` to finish"
     )
 
 

@@ -52,6 +52,9 @@ class NodeOptions:
     nomad_binary: Path | None = None
     license_file: Path | None = None
     rollout: RolloutOptions = field(default_factory=RolloutOptions)  # running agents restart
+    # During a CA rotation a node's leaf of the old CA is kept (its peers may trust only that)
+    # unless this is pass 2, when every node has the bundle (`nomadctl.ca_passes`).
+    rotate_leaves: bool = False
 
 
 def ssh_key_path(ws: Workspace, ssh: SshOptions) -> Path:
@@ -185,6 +188,7 @@ def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[
             kind=host.role,
             region=facts.nomad_region,
             addresses=[host.private_ip, host.public_ip or ""],
+            keep_previous=not node.rotate_leaves,
         )
         tls = NodeTls(ca_pem, pki.cert_pem(pair.cert), pki.key_pem(pair.key))
         files[host.name] = node_files(facts, host, tls, binary, license_text, expect)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomadctl import certstore, lifecycle, nodes, preflight
+from nomadctl import ca_passes, certstore, lifecycle, nodes, preflight
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
 from nomadctl.plan import replace as replacing
@@ -113,7 +113,13 @@ def _steps(run: UpRun) -> list[Step]:
         ),
         Step(
             "configure",
-            f"install and configure Nomad on every node ({agents.describe()})",
+            f"install and configure Nomad on every node ({agents.describe()})"
+            + (
+                "; CA rotation in two passes: the trust bundle to every node, then certificates"
+                " of the new CA"
+                if certstore.rotating(run.ws)
+                else ""
+            ),
             lambda p: _configure(run, p),
             skipped=no_config,
         ),
@@ -205,6 +211,7 @@ def _node_certificates(run: UpRun) -> str:
             kind=host.role,
             region=region,
             addresses=[host.private_ip, host.public_ip or ""],
+            keep_previous=True,  # during a CA rotation: new leaves in configure's pass 2
         )
     return f"{len(run.applied.hosts)} node certificate(s) ready"
 
@@ -219,20 +226,24 @@ def _configure(run: UpRun, progress: Progress) -> str:
     warm_up()  # the API client's imports overlap the node work
     run.early = lifecycle._EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
     agents = run.checked.provider.agents(run.ws)
-    try:
-        run.results = agents.configure(
+    hosts = run.applied.hosts
+    try:  # in two passes during a CA rotation: the trust bundle, then the new leaves
+        done = ca_passes.configure(
             run.ws,
-            run.applied.hosts,
+            hosts,
             _node_options(run),
             progress,
+            lambda node, p, servers_done: agents.configure(run.ws, hosts, node, p, servers_done),
             on_servers_done=run.early.start,
         )
     except BaseException:
         run.early.stop()
         raise
-    run.report = lifecycle.UpReport(run.results)
+    run.results = done.results
+    run.report = lifecycle.UpReport(run.results, stopped=done.stopped)
     failed = run.report.failed
-    return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured"
+    passes = f" in {done.passes} passes (CA rotation)" if done.passes > 1 else ""
+    return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
 
 
 def _leader(run: UpRun, progress: Progress) -> str:

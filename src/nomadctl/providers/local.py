@@ -414,9 +414,17 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def node_tls(ws: Workspace, ca: pki.KeyPair, host: Host, region: str) -> dict[str, bytes]:
+def node_tls(
+    ws: Workspace, ca: pki.KeyPair, host: Host, region: str, keep_previous: bool = False
+) -> dict[str, bytes]:
     pair = certstore.ensure_node_cert(
-        ws, ca, name=host.name, kind=host.role, region=region, addresses=[host.private_ip]
+        ws,
+        ca,
+        name=host.name,
+        kind=host.role,
+        region=region,
+        addresses=[host.private_ip],
+        keep_previous=keep_previous,  # a CA rotation's pass 1 (nomadctl.ca_passes)
     )
     return {
         "ca.pem": certstore.trust_pem(ws),  # the CA, or old + new during a CA rotation

@@ -64,7 +64,7 @@ def configure_all(
             peers=peers,
         )
         try:
-            tls = node_tls(ws, ca, host, facts.nomad_region)
+            tls = node_tls(ws, ca, host, facts.nomad_region, not node_opts.rotate_leaves)
             hcl = render.agent_config(facts, host, layout, join=False).encode()
             join = render.join_config(facts, host, expect, layout).encode()
             ready.append((host, node, hcl, join, tls))
