@@ -286,6 +286,11 @@ def subnet_held_by_testbed(subnet: str) -> bool:
     return (claimed or bool(routed)) and all(dev.startswith("tb-") for dev in routed)
 
 
+def subnet_is_free(subnet: str) -> bool:
+    """Nothing routes or claims ``subnet`` now (a testbed that held it may just have gone)."""
+    return _subnet_conflict(ipaddress.ip_network(subnet)) is None
+
+
 def free_subnet() -> str:
     """The first 198.18.N.0/24 (N >= 2) that is neither routed here nor claimed by a testbed."""
     used = [n for n, _ in _routed_networks()] + _claimed_subnets()

@@ -23,6 +23,7 @@ from tests.testbed.core import (
     TestbedError,
     check_prerequisites,
     subnet_held_by_testbed,
+    subnet_is_free,
     sweep_stale,
 )
 
@@ -61,10 +62,11 @@ def _create_waiting(n: int, *, subnet: str | None, **kw: Any) -> Testbed:
         try:
             return Testbed.create(n, subnet=subnet, **kw)
         except TestbedError as exc:
+            # Held by a live testbed, or freed by it since Testbed.create looked: try again.
             held = (
                 subnet is not None
                 and "already routed" in str(exc)
-                and subnet_held_by_testbed(subnet)
+                and (subnet_held_by_testbed(subnet) or subnet_is_free(subnet))
             )
             if not held or time.monotonic() + delay > deadline:
                 raise
