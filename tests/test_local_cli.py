@@ -98,6 +98,10 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
     assert len(agent_pids(binary)) == 5
 
     # Servers 3 -> 1: each leaves raft gracefully (SIGTERM, leave_on_terminate), one at a time.
+    # Settings not given again are the last up's: clients stay 2 (not the default 3).
+    dry = nomadctl(home, "up", "--servers", "1", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["kept"] == {"clients": 2}
     one = nomadctl(home, "up", "--servers", "1", "--yes", "--json")
     assert one.returncode == 0, one.stderr
     assert one.stderr.count("left raft and serf gracefully") == 2, one.stderr
@@ -113,3 +117,6 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
     assert not list((home / "lc").glob("local/*/data"))
     second = nomadctl(home, "down", "--yes")
     assert second.returncode == 0 and "Nothing to delete" in second.stdout
+    fresh = nomadctl(home, "up", "--local", "--nomad-binary", str(binary), "--dry-run", "--json")
+    assert fresh.returncode == 0, fresh.stderr  # a cluster that is gone leaves no settings
+    assert json.loads(fresh.stdout)["kept"] == {} and len(json.loads(fresh.stdout)["hosts"]) == 6

@@ -140,6 +140,9 @@ def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
             for i, s in enumerate(plan.steps, start=1)
         ),
     )
+    if plan.kept:
+        kept = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in plan.kept.items())
+        ui.out.print(f"As the last `up` had them (a flag changes them): {kept}", markup=False)
     for warning in plan.warnings:
         ui.out.print(f"warning: {warning}", markup=False)
     for problem in plan.problems:

@@ -286,12 +286,16 @@ def up(
 
     On AWS it first creates the network, firewall, SSH key, IAM profile and instances; with
     --server/--client it uses machines you already have. Every step finds what exists first,
-    so re-running `up` after an error or an interruption carries on where it stopped.
+    so re-running `up` after an error or an interruption carries on where it stopped. What
+    shapes the cluster (counts, instance types, Nomad version and install, datacenter, node
+    pool, drivers) stays as the last `up` had it unless given again.
     """
-    from nomadctl.plan.options import UpOptions
+    from nomadctl.plan.options import SPEC, UpOptions
 
     _confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
+    unset = click.core.ParameterSource.DEFAULT
     options = UpOptions(
+        given=frozenset(k for k in SPEC if ctx.get_parameter_source(k) != unset),
         local=local,
         server_hosts=tuple(server or ()),
         client_hosts=tuple(client or ()),

@@ -59,6 +59,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # preflight findings (dry-run lists them)
     dry_run: bool = False
+    kept: dict[str, Any] = field(default_factory=dict)  # settings as the last `up` had them
 
     @property
     def warnings(self) -> list[str]:
@@ -85,4 +86,5 @@ class Plan:
             **self.provider.to_dict(),
             "steps": [s.to_dict() for s in self.steps],
             "problems": list(self.problems),
+            "kept": dict(self.kept),
         }

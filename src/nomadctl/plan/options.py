@@ -27,6 +27,27 @@ def choice(value: str, flag: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+# What the cluster is, as opposed to how this run goes: a re-run of `up` without the flag keeps
+# the value the last `up` was given (kept in state.json "spec"), so `up --clients 2` followed
+# by `up --nomad-version X` upgrades two clients, not three, and a changed instance type is
+# not replaced back by the next `up`. Names are `up`'s parameters; AWS ones live in `aws`.
+SPEC = (
+    "servers",
+    "clients",
+    "server_type",
+    "client_type",
+    "root_volume_size",
+    "nomad_version",
+    "install_method",
+    "edition",
+    "datacenter",
+    "node_pool",
+    "enable_raw_exec",
+    "docker",
+)
+_AWS_SPEC = ("server_type", "client_type", "root_volume_size")
+
+
 @dataclass(frozen=True)
 class UpOptions:
     # where: AWS (default), hosts you already have, or this machine
@@ -67,6 +88,14 @@ class UpOptions:
     yes: bool = False
     dry_run: bool = False
     skip_configure: bool = False
+    # SPEC settings the user set (flag, NOMADCTL_* variable or nomadctl.toml); the others
+    # are taken from the cluster's last `up` (state.json "spec") when it has one
+    given: frozenset[str] = frozenset(SPEC)
+    kept: tuple[tuple[str, Any], ...] = ()  # what was taken from the last `up`, for the plan
+
+    def spec(self) -> dict[str, Any]:
+        """The SPEC values this run asks for (what `up` records for the next re-run)."""
+        return {k: self.aws.get(k) if k in _AWS_SPEC else getattr(self, k) for k in SPEC}
 
     @property
     def kind(self) -> str:
@@ -169,7 +198,7 @@ def validate(ws: Workspace, opts: UpOptions) -> Validated:
     """Every check that needs neither AWS nor a host; UsageError on the first problem."""
     from nomadctl import certstore
 
-    opts = _recorded_kind(ws, _paths(opts))
+    opts = _recorded_spec(ws, _recorded_kind(ws, _paths(opts)))
     facts = _facts(opts)
     choice(opts.client_restart, "--client-restart", CLIENT_RESTARTS)
     if opts.max_unavailable < 1:
@@ -222,6 +251,26 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
                 client_hosts=tuple(h.private_ip for h in hosts if h.role == "client"),
             )
     return opts
+
+
+def _recorded_spec(ws: Workspace, opts: UpOptions) -> UpOptions:
+    """Settings not given this time keep the value the cluster's last `up` recorded."""
+    recorded = (ws.load_state().get("spec") or {}) if ws.state_path.exists() else {}
+    kept = {
+        k: recorded[k]
+        for k in SPEC
+        if k not in opts.given and k in recorded and recorded[k] != opts.spec()[k]
+    }
+    if not kept:
+        return opts
+    aws = {**opts.aws, **{k: v for k, v in kept.items() if k in _AWS_SPEC}}
+    top = {k: v for k, v in kept.items() if k not in _AWS_SPEC}
+    return replace(opts, aws=aws, kept=tuple(kept.items()), **top)
+
+
+def record_spec(ws: Workspace, opts: UpOptions) -> None:
+    """After the yes, before anything is made: what the next `up` keeps without flags."""
+    ws.update_state(spec=opts.spec())
 
 
 def _is_private(opts: UpOptions) -> bool:

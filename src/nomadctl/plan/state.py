@@ -56,7 +56,7 @@ def forget_aws_cluster(ws: Workspace, region: str, destroyed: bool) -> None:
     lifecycle.forget_pins(ws, current.hosts)
     if destroyed or current.provider == "aws":
         acl.forget_tokens(ws)
-    for key in ("hosts", "provider", "configured", "leaving"):
+    for key in ("hosts", "provider", "configured", "leaving", "spec"):
         state.pop(key, None)
     state["aws"] = {"region": region}
     ws.save_state(state)
@@ -82,7 +82,7 @@ def drop_hosts(ws: Workspace, gone: set[str]) -> list[Host]:
         configured = dict(state.get("configured") or {})
         state["configured"] = {k: v for k, v in configured.items() if k not in gone}
     else:
-        for key in ("hosts", "configured"):
+        for key in ("hosts", "configured", "spec"):
             state.pop(key, None)
     ws.save_state(state)
     if not any(h.role == "server" for h in left):

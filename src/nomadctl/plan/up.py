@@ -17,7 +17,7 @@ from nomadctl.hosts import Host
 from nomadctl.plan import replace as replacing
 from nomadctl.plan import scale
 from nomadctl.plan.core import Plan, Progress, Step
-from nomadctl.plan.options import UpOptions, Validated, validate
+from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
 from nomadctl.providers.base import Applied, PlannedHost, ProviderPlan
 from nomadctl.workspace import Workspace
 
@@ -72,6 +72,7 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         provider_plan,
         problems=[p.text() for p in problems],
         dry_run=options.dry_run,
+        kept=dict(checked.options.kept),
     )
     run = UpRun(ws, checked, plan, going=going)
     plan.steps = _steps(run)
@@ -170,6 +171,7 @@ def _certificates(run: UpRun) -> str:
 
 def _provision(run: UpRun, progress: Progress) -> str:
     run.ws.create()
+    record_spec(run.ws, run.checked.options)
     run.applied = run.checked.provider.apply(run.ws, run.plan.provider, progress)
     if run.going:  # out of "hosts" now, but tracked until they are gone
         scale.remember(run.ws, run.going)

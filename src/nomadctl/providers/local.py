@@ -327,7 +327,7 @@ class LocalProvider:
         state = ws.load_state()
         lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
         acl.forget_tokens(ws)
-        for key in ("hosts", "configured", "leaving", NAME):
+        for key in ("hosts", "configured", "leaving", "spec", NAME):
             state.pop(key, None)
         ws.save_state(state)
         return "hosts and tokens forgotten"
