@@ -253,7 +253,9 @@ def up(
     max_unavailable: Annotated[
         int,
         typer.Option(
-            rich_help_panel="Day 2", min=1, help="Clients restarted (or replaced) at once."
+            rich_help_panel="Day 2",
+            min=1,
+            help="Clients restarted at once in a rolling restart (replaced machines go one at a time).",
         ),
     ] = 1,
     drain_deadline: Annotated[
