@@ -255,7 +255,8 @@ def up(
         typer.Option(
             rich_help_panel="Day 2",
             min=1,
-            help="Clients restarted at once in a rolling restart (replaced machines go one at a time).",
+            help="Clients restarted at once in a rolling restart "
+            "(replaced machines go one at a time).",
         ),
     ] = 1,
     drain_deadline: Annotated[
