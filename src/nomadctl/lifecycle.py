@@ -108,10 +108,16 @@ def configure(
         install={"method": node.facts.install_method},
     )
     results = nodes.configure_all(ws, hosts, node, ssh, progress, on_servers_done)
-    configured = dict(ws.load_state().get("configured") or {})  # others keep theirs
+    record_configured(ws, results)
+    return results
+
+
+def record_configured(ws: Workspace, results: Sequence[HostResult]) -> None:
+    """Which hosts are configured, in state.json; hosts not in `results` keep theirs (one
+    node configured alone, as a replacement is, forgets no other)."""
+    configured = dict(ws.load_state().get("configured") or {})
     configured.update({r.host.name: r.status != "failed" for r in results})
     ws.update_state(configured=configured)
-    return results
 
 
 def finish(

@@ -91,7 +91,9 @@ def configure_all(
     for p in clients:
         _finish(p, start_timeout, progress)
     results = [p.result for p in pending]
-    ws.update_state(configured={r.host.name: r.status != "failed" for r in results})
+    from nomadctl import lifecycle
+
+    lifecycle.record_configured(ws, results)
     return results
 
 
