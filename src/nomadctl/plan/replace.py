@@ -60,7 +60,9 @@ def run(job: Replacement, progress: Progress) -> str:
         return "nothing to replace"
     api = Api(lifecycle.workspace_target(job.ws))
     clients = sorted((h for h in going if h.role == "client"), key=lambda h: h.name)
-    servers = _followers_first(api, [h for h in going if h.role == "server"])
+    servers = scale.followers_first(
+        api, sorted((h for h in going if h.role == "server"), key=lambda h: h.name)
+    )
     for host in [*clients, *servers]:
         try:
             _one(job, host, progress)
@@ -72,23 +74,18 @@ def run(job: Replacement, progress: Progress) -> str:
     return f"replaced {', '.join(h.name for h in [*clients, *servers])}, one at a time"
 
 
-def _followers_first(api: Api, servers: list[Host]) -> list[Host]:
-    leader = api.leader().rsplit(":", 1)[0]
-    return sorted(servers, key=lambda h: (h.private_ip == leader, h.name))
-
-
 def _one(job: Replacement, host: Host, progress: Progress) -> None:
     ws = job.ws
     api = Api(lifecycle.workspace_target(ws))
     servers = sum(1 for h in job.hosts if h.role == "server")
     if host.role == "client":
-        node_id = scale._node_id(api, host.name)
-        if node_id is not None:
-            progress(f"{host.name}: draining (deadline {job.drain_deadline:.0f}s)")
-            operations.drain(api, node_id, job.drain_deadline, progress=progress)
-    _stop(ws, job.provider, host, progress, leave=host.role == "server")
+        scale.drain(api, host, job.drain_deadline, progress)
+    try:
+        scale.stop_agent(ws, job.provider.agents(ws), host, progress, host.role == "server")
+    except RemoteError as exc:
+        raise RemoteError(f"could not stop its agent: {exc.message}") from None
     if host.role == "server":
-        operations.ensure_server_gone(api, scale._member(host, ws), HEALTHY_WAIT, progress)
+        operations.ensure_server_gone(api, scale.member(host, ws), HEALTHY_WAIT, progress)
         operations.wait_healthy(api, HEALTHY_WAIT, voters=servers - 1, progress=progress)
     progress(f"{host.name}: replacing the machine")
     job.hosts = job.provider.replace(ws, host, job.plan, progress)
@@ -100,15 +97,6 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     else:
         _wait_ready(api, host.name, progress)
     progress(f"{host.name}: replaced ({new.private_ip})")
-
-
-def _stop(ws: Workspace, provider: Any, host: Host, progress: Progress, leave: bool) -> None:
-    try:
-        errors = provider.agents(ws).teardown(ws, [host], progress, leave=leave)
-    except NomadctlError as exc:
-        errors = [exc.message]
-    if errors:
-        raise RemoteError(f"could not stop its agent: {errors[0]}")
 
 
 def _wait_ready(api: Api, name: str, progress: Progress) -> None:

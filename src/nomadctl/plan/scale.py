@@ -66,7 +66,7 @@ def _forget(ws: Workspace, host: Host) -> None:
     ws.save_state(state)
 
 
-def _node_id(api: Api, name: str) -> str | None:
+def node_id(api: Api, name: str) -> str | None:
     for node in api.nodes():
         if node.get("Name") == name and node.get("Status") != "down":
             return str(node["ID"])
@@ -88,14 +88,11 @@ def run(
     api = Api(lifecycle.workspace_target(ws))
     agents = provider.agents(ws)
     for host in [h for h in going if h.role == "client"]:
-        node_id = _node_id(api, host.name)
-        if node_id is not None:
-            progress(f"{host.name}: draining (deadline {drain_deadline:.0f}s)")
-            operations.drain(api, node_id, drain_deadline, progress=progress)
+        drain(api, host, drain_deadline, progress)
         _stop_and_remove(ws, provider, agents, host, progress)
-    for host in _followers_first(api, [h for h in going if h.role == "server"]):
+    for host in followers_first(api, [h for h in going if h.role == "server"]):
         _stop_and_remove(ws, provider, agents, host, progress, keep_record=True, leave=True)
-        forced = operations.ensure_server_gone(api, _member(host, ws), HEALTHY_WAIT, progress)
+        forced = operations.ensure_server_gone(api, member(host, ws), HEALTHY_WAIT, progress)
         progress(
             f"{host.name}: "
             + (f"forced out ({', '.join(forced)})" if forced else "left raft and serf gracefully")
@@ -105,15 +102,35 @@ def run(
     return f"removed {', '.join(h.name for h in going)}"
 
 
-def _followers_first(api: Api, servers: list[Host]) -> list[Host]:
-    """The leader goes last (a new election costs a few seconds each time)."""
+def drain(api: Api, host: Host, deadline: float, progress: Progress) -> None:
+    """Drain a client through Nomad's API before its agent stops (none if never registered)."""
+    found = node_id(api, host.name)
+    if found is not None:
+        progress(f"{host.name}: draining (deadline {deadline:.0f}s)")
+        operations.drain(api, found, deadline, progress=progress)
+
+
+def followers_first(api: Api, servers: list[Host]) -> list[Host]:
+    """The same order with the leader moved last (a new election costs a few seconds)."""
     leader = api.leader().rsplit(":", 1)[0]
     return sorted(servers, key=lambda h: h.private_ip == leader)
 
 
-def _member(host: Host, ws: Workspace) -> str:
+def member(host: Host, ws: Workspace) -> str:
+    """The server's serf member name: `<name>.<region>`."""
     region = (ws.load_state().get("nomad") or {}).get("region", "global")
     return f"{host.name}.{region}"
+
+
+def stop_agent(ws: Workspace, agents: Any, host: Host, progress: Progress, leave: bool) -> None:
+    """Stop the node's agent and remove nomadctl's files (`leave`: a server leaves first);
+    RemoteError with the first problem."""
+    try:
+        errors = agents.teardown(ws, [host], progress, leave=leave)
+    except NomadctlError as exc:
+        errors = [exc.message]
+    if errors:
+        raise RemoteError(errors[0])
 
 
 def _stop_and_remove(
@@ -126,13 +143,11 @@ def _stop_and_remove(
     leave: bool = False,
 ) -> None:
     try:
-        errors = agents.teardown(ws, [host], progress, leave=leave)
-    except NomadctlError as exc:
-        errors = [exc.message]
-    if errors:
+        stop_agent(ws, agents, host, progress, leave)
+    except RemoteError as exc:
         raise RemoteError(
-            f"scale-in stopped at {host.name}: {errors[0]}; re-run `nomadctl up` to carry on"
-        )
+            f"scale-in stopped at {host.name}: {exc.message}; re-run `nomadctl up` to carry on"
+        ) from None
     provider.remove(ws, [host], progress)
     progress(f"{host.name}: removed")
     if not keep_record:
