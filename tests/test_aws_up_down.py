@@ -354,6 +354,7 @@ def test_default_allow_cidr_is_the_detected_public_ip(aws_env: AwsEnv) -> None:
               env={"NOMADCTL_MYIP_URL": url}))  # fmt: skip
     finally:
         server.shutdown()
+        server.server_close()
     sg_id = checks.state(aws_env, "alpha")["aws"]["sg_id"]
     group = aws_env.client("ec2").describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
     assert {r[3] for r in ingress(group) if r[0] == "tcp"} == {"203.0.113.77/32"}

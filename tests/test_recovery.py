@@ -144,7 +144,7 @@ def two_cas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Worksp
     return a, b
 
 
-def _serve(handler: Any) -> tuple[int, threading.Event, socket.socket]:
+def _serve(handler: Any) -> tuple[int, threading.Event, socket.socket, threading.Thread]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -159,8 +159,9 @@ def _serve(handler: Any) -> tuple[int, threading.Event, socket.socket]:
                 continue
             threading.Thread(target=handler, args=(conn,), daemon=True).start()
 
-    threading.Thread(target=loop, daemon=True).start()
-    return int(listener.getsockname()[1]), stop, listener
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return int(listener.getsockname()[1]), stop, listener, thread
 
 
 @pytest.fixture
@@ -183,8 +184,9 @@ def servers(two_cas: tuple[Workspace, Workspace]) -> Iterator[dict[str, int]]:
     try:
         yield {"tls": made[0][0], "silent": made[1][0], "closing": made[2][0]}
     finally:
-        for _, stop, listener in made:
+        for _, stop, listener, thread in made:  # the loop ends before its socket is closed
             stop.set()
+            thread.join(timeout=5)
             listener.close()
         for conn in held:
             conn.close()

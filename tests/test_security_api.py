@@ -6,6 +6,7 @@ listeners that record what reaches them. Each test failed on main (f823a2b)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -62,7 +63,19 @@ class Listener:
                 self.received.append(data)
 
     def close(self) -> None:
+        """Stop the thread, then free the port.
+
+        Closing the socket alone left the thread blocked in accept() for the rest of the
+        worker's life, and that accept was not bound to this socket: after a signal it was
+        restarted on the same descriptor number (seen with strace: accept4(14) restarted after
+        ERESTARTSYS), which by then was a later test's AWS proxy. That test's first request got
+        this listener's 403, in CI. shutdown() wakes the accept with an error, so the thread is
+        gone before the number can be reused."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=5)
         self.sock.close()
+        assert not self.thread.is_alive(), "the listener's thread did not stop"
 
 
 @pytest.fixture
