@@ -7,6 +7,7 @@ second, small cluster in port mode beside it shows that two clusters do not clas
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import ca_passes, certstore, lifecycle, nodes, pki, render, status
+from nomadctl import ca_passes, certstore, lifecycle, nodes, pki, render, status, tls_confirm
 from nomadctl.configure import HostResult
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
@@ -47,21 +48,15 @@ class Cluster:
         }
 
 
-def up(
+def configure(
     ws: Workspace,
     provider: LocalProvider,
     datacenter: str = "dc1",
-    progress: Callable[[str], None] | None = None,
-) -> tuple[list[Host], list[HostResult]]:
-    """What `nomadctl up --local` runs: plan, apply, certificates, configure (in two passes
-    during a CA rotation, as plan/up.py does), finish. `progress` sees every line too."""
-    messages: list[str] = []
-
-    def say(message: str) -> None:
-        messages.append(message)
-        if progress is not None:
-            progress(message)
-
+    say: Callable[[str], None] = lambda _m: None,
+    confirm_timeout: float = 30,
+) -> tuple[list[Host], ca_passes.Passes]:
+    """What `nomadctl up --local` runs up to the leader: plan, apply, certificates, configure
+    (in two passes during a CA rotation, as plan/up.py does, checked over TLS)."""
     plan = provider.plan(ws, say)
     applied = provider.apply(ws, plan, say)
     certstore.ensure(ws, certstore.CertOptions())
@@ -71,13 +66,33 @@ def up(
         servers=[h for h in applied.hosts if h.role == "server"],
     )
     agents = provider.agents(ws)
-    results = ca_passes.configure(
+    done = ca_passes.configure(
         ws,
         applied.hosts,
         nodes.NodeOptions(facts),
         say,
         lambda node, p, servers_done: agents.configure(ws, applied.hosts, node, p, servers_done),
-    ).results
+        confirm=tls_confirm.Confirmer(ws, timeout=confirm_timeout),
+    )
+    return applied.hosts, done
+
+
+def up(
+    ws: Workspace,
+    provider: LocalProvider,
+    datacenter: str = "dc1",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Host], list[HostResult]]:
+    """`configure`, then finish: a leader and ACLs. `progress` sees every line too."""
+    messages: list[str] = []
+
+    def say(message: str) -> None:
+        messages.append(message)
+        if progress is not None:
+            progress(message)
+
+    hosts, done = configure(ws, provider, datacenter, say)
+    results = done.results
     assert [r.error for r in results] == [None] * len(results), messages
     report = lifecycle.finish(
         ws,
@@ -87,7 +102,7 @@ def up(
         progress=say,
     )
     assert report.leader and report.acl in ("bootstrapped", "already"), messages
-    return applied.hosts, results
+    return hosts, results
 
 
 def settled(ws: Workspace, nodes: int) -> status.StatusReport:
@@ -272,6 +287,58 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
     for name in names:
         ca_file = ws.path / "local" / name / "tls" / "ca.pem"
         assert ca_file.read_bytes() == pki.cert_pem(new_ca.cert)
+    assert cluster.pids() == before
+    settled(ws, 3)
+
+
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """The agent frozen (SIGSTOP): its port still completes TCP, it answers nothing and
+    handles no signal (a SIGHUP stays pending) until SIGCONT, which this always sends."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_rotation_pass_two_waits_for_every_server_to_trust_the_new_ca(cluster: Cluster) -> None:
+    """A server that has not taken its SIGHUP (frozen here) does not show over TLS that it
+    trusts the new CA: the run fails on it in one line, pass 2 never starts, no node gets a
+    leaf of the new CA. Once it takes the pending SIGHUP, the re-run carries on."""
+    ws, names, victim = cluster.ws, [h.name for h in cluster.hosts], "loc-server-2"
+    before = cluster.pids()
+    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    lines: list[str] = []
+    with stopped(before[victim] or 0):
+        _, done = configure(ws, cluster.provider, say=lines.append, confirm_timeout=3)
+    failed = {r.host.name: r.error for r in done.results if r.status == "failed"}
+    assert list(failed) == [victim], lines
+    assert "to trust the new CA: not done after 3s" in (failed[victim] or ""), failed
+    assert done.passes == 1 and done.stopped and "did not start" in done.stopped
+    assert not any(m.startswith(ca_passes.SECOND) for m in lines), lines
+    assert certstore.previous_leaves(ws, names) == names  # every node keeps its old leaf
+    up(ws, cluster.provider)  # pass 1 changes nothing now; pass 2 runs
+    assert certstore.previous_leaves(ws, names) == []
+    assert cluster.pids() == before
+    certstore.finish_rotation(ws, certstore.CertOptions())
+    up(ws, cluster.provider)
+    settled(ws, 3)
+
+
+def test_a_server_not_showing_its_new_certificate_fails_until_it_does(cluster: Cluster) -> None:
+    """After a renewal, each server must show its new certificate over TLS; a frozen one is a
+    failed node, and the re-run, with nothing left to upload, checks it again."""
+    ws, victim = cluster.ws, "loc-server-1"
+    before = cluster.pids()
+    certstore.node_paths(ws, victim).cert.unlink()  # re-issued by the next up
+    with stopped(before[victim] or 0):
+        _, done = configure(ws, cluster.provider, confirm_timeout=3)
+    failed = {r.host.name: r.error for r in done.results if r.status == "failed"}
+    assert list(failed) == [victim]
+    assert "to serve the new certificate: not done after 3s" in (failed[victim] or ""), failed
+    _, results = up(ws, cluster.provider)
+    assert [r.status for r in results] == ["unchanged"] * len(results)
     assert cluster.pids() == before
     settled(ws, 3)
 

@@ -21,13 +21,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nomadctl import certstore
 from nomadctl.configure import HostResult
 from nomadctl.hosts import Host
 from nomadctl.nodes import NodeOptions
 from nomadctl.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nomadctl.tls_confirm import Confirmer
 
 Progress = Callable[[str], None]
 OnServersDone = Callable[[list[Any]], None]
@@ -84,12 +87,17 @@ def configure(
     progress: Progress,
     configure_fn: ConfigureFn,
     on_servers_done: OnServersDone | None = None,
+    confirm: Confirmer | None = None,
 ) -> Passes:
     """Configure `hosts` with `configure_fn`: once, or in two passes while some node's leaf
-    is still the previous CA's (`certstore.previous_leaves`)."""
+    is still the previous CA's (`certstore.previous_leaves`). With `confirm`, what the
+    servers took is checked over TLS (`nomadctl.tls_confirm`): after pass 1 that they trust
+    the new CA, pass 2 starting only then; after the last pass that they show their
+    certificate. A server that does not is a failed node."""
     stale = certstore.previous_leaves(ws, [h.name for h in hosts])
     if not stale:
-        return Passes(configure_fn(node, progress, on_servers_done))
+        results = configure_fn(node, progress, on_servers_done)
+        return Passes(confirm.serving(results, progress) if confirm else results)
     once = _once(on_servers_done)
     progress(
         f"{FIRST}: the trust bundle (new + old CA) to every node; each keeps presenting its "
@@ -98,6 +106,8 @@ def configure(
     first = configure_fn(
         replace(node, rotate_leaves=False), lambda m: progress(f"[pass 1/2] {m}"), once
     )
+    if confirm is not None:
+        first = confirm.trust(first, lambda m: progress(f"[pass 1/2] {m}"))
     failed = [r.host.name for r in first if r.status == "failed"]
     if failed:
         progress(f"{STOPPED}: {', '.join(failed)} failed")
@@ -106,5 +116,7 @@ def configure(
     second = configure_fn(
         replace(node, rotate_leaves=True), lambda m: progress(f"[pass 2/2] {m}"), once
     )
+    if confirm is not None:
+        second = confirm.serving(second, lambda m: progress(f"[pass 2/2] {m}"))
     by_name = {r.host.name: r for r in first}
     return Passes([_merge(by_name[r.host.name], r) for r in second], 2)

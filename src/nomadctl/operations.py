@@ -422,12 +422,13 @@ def served_serial(
 
 def wait_serving(
     serial: int,
-    timeout: float,
+    within: float,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     **target: Any,
 ) -> None:
-    """Wait until `served_serial(**target)` is `serial` (after reload_agent)."""
+    """Wait until `served_serial(**target)` is `serial` (after reload_agent); `within` is the
+    whole wait, `target["timeout"]` one connection's."""
 
     def check() -> tuple[Any, str]:
         got = served_serial(**target)
@@ -435,8 +436,57 @@ def wait_serving(
 
     _poll(
         check,
-        timeout,
+        within,
         f"waiting for {target['host']} to serve the new certificate",
         progress,
         cancel,
     )
+
+
+def trusts_client(
+    host: str,
+    port: int,
+    *,
+    ca_file: str,
+    client_cert: tuple[str, str],
+    server_name: str,
+    timeout: float = 5.0,
+) -> bool:
+    """Whether the agent at host:port accepts `client_cert`: an HTTP answer of any status to a
+    request made with it. The agent checks client certificates (verify_https_client) against
+    the `ca_file` it has loaded, so a client certificate of a new CA is accepted once a reload
+    gave it a `ca_file` holding that CA. False when the handshake or the request is refused."""
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.load_cert_chain(*client_cert)
+    request = f"GET /v1/agent/health HTTP/1.0\r\nHost: {server_name}\r\n\r\n".encode()
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            tls.sendall(request)
+            return tls.recv(5) == b"HTTP/"  # TLS 1.3: a refused certificate shows here
+    except ssl.SSLCertVerificationError as exc:  # the agent's own certificate: not what we ask
+        raise ClusterApiError(f"TLS connection to {host}:{port} failed: {exc}") from None
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def wait_trusting(
+    within: float,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    **target: Any,
+) -> None:
+    """Wait until `trusts_client(**target)` (after reload_agent gave the agent a new CA);
+    `within` is the whole wait, `target["timeout"]` one connection's."""
+
+    def check() -> tuple[Any, str]:
+        if trusts_client(**target):
+            return True, "done"
+        return None, "refuses a client certificate of the new CA"
+
+    _poll(check, within, f"waiting for {target['host']} to trust the new CA", progress, cancel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomadctl import ca_passes, certstore, lifecycle, nodes, preflight
+from nomadctl import ca_passes, certstore, lifecycle, nodes, preflight, tls_confirm
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
 from nomadctl.plan import replace as replacing
@@ -237,6 +237,7 @@ def _configure(run: UpRun, progress: Progress) -> str:
             progress,
             lambda node, p, servers_done: agents.configure(run.ws, hosts, node, p, servers_done),
             on_servers_done=run.early.start,
+            confirm=tls_confirm.Confirmer(run.ws),
         )
     except BaseException:
         run.early.stop()

@@ -1,0 +1,121 @@
+"""See over TLS that the servers took what `up` gave them, before going on.
+
+A reload is a SIGHUP, and nothing comes back from it: Nomad reloads its TLS files in its
+signal handler (command/agent/command.go handleReload -> Agent.Reload) and, when that fails,
+logs the error and carries on with the files it had. So nomadctl looks as a peer would:
+
+- `trust`, after pass 1 of a CA rotation: each server accepts a client certificate of the new
+  CA (it checks client certificates against its `ca_file`, verify_https_client), so pass 2 can
+  hand out leaves of the new CA without any server refusing them;
+- `serving`, after every configure: each server shows the certificate its node files hold.
+
+Servers only, over the addresses the API uses: they are what nomadctl reaches and what every
+node must reach; a client's own HTTPS port need not be open to this machine. A server that
+does not come round within the timeout is reported as failed, in one line, and a re-run checks
+again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from nomadctl.configure import HostResult
+from nomadctl.workspace import Workspace
+
+Progress = Callable[[str], None]
+TIMEOUT = 30.0  # a reload takes milliseconds; a server that just started may take seconds
+ATTEMPT = 2.0  # one connection; a stopped agent completes TCP but never the handshake
+
+
+@dataclass
+class Confirmer:
+    ws: Workspace
+    timeout: float = TIMEOUT
+
+    def _targets(self, results: Sequence[HostResult]) -> tuple[dict[str, Any], Any, list[int]]:
+        """The TLS settings every probe shares, the SSH options that say which address of a
+        host is reachable, and which results are servers to look at (configured or unchanged;
+        not failed, not waiting for a roll to restart them)."""
+        from nomadctl import certstore, lifecycle
+
+        state = self.ws.load_state()
+        region = (state.get("nomad") or {}).get("region", "global")
+        cli = certstore.leaf_paths(self.ws, "cli", region)
+        common = {
+            "ca_file": str(certstore.trust_file(self.ws)),
+            "client_cert": (str(cli.cert), str(cli.key)),
+            "server_name": f"server.{region}.nomad",
+            "timeout": ATTEMPT,
+        }
+        picked = [
+            i
+            for i, r in enumerate(results)
+            if r.host.role == "server" and r.status != "failed" and not r.pending
+        ]
+        return common, lifecycle.ssh_options_from_state(state), picked
+
+    def _each(
+        self,
+        results: list[HostResult],
+        picked: list[int],
+        check: Callable[[HostResult], None],
+    ) -> list[HostResult]:
+        """Run `check` on the picked results in parallel; a failure marks its result failed."""
+        from nomadctl.errors import NomadctlError
+
+        def one(i: int) -> tuple[int, str | None]:
+            try:
+                check(results[i])
+            except NomadctlError as exc:
+                return i, exc.message
+            return i, None
+
+        out = list(results)
+        with ThreadPoolExecutor(max_workers=max(1, len(picked))) as pool:
+            for i, error in pool.map(one, picked):
+                if error is not None:
+                    out[i] = replace(out[i], status="failed", error=error)
+        return out
+
+    def trust(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
+        """Every picked server accepts a client certificate of the workspace's (new) CA."""
+        from nomadctl import certstore, nodes, operations, pki
+
+        common, ssh, picked = self._targets(results)
+        if not picked:
+            return results
+        progress(f"checking over TLS that {len(picked)} server(s) trust the new CA")
+        probe = pki.new_leaf(certstore.load_ca(self.ws), "cli", days=1)
+        with tempfile.TemporaryDirectory(prefix="nomadctl-probe-") as tmp:  # 0700
+            cert, key = Path(tmp) / "probe.pem", Path(tmp) / "probe-key.pem"
+            self.ws.write_public(cert, pki.cert_pem(probe.cert))
+            self.ws.write_secret(key, pki.key_pem(probe.key))
+            target = {**common, "client_cert": (str(cert), str(key))}
+
+            def check(r: HostResult) -> None:
+                host = nodes.ssh_address(r.host, ssh)
+                operations.wait_trusting(self.timeout, host=host, port=r.host.http_port, **target)
+
+            return self._each(results, picked, check)
+
+    def serving(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
+        """Every picked server shows the certificate in its node files."""
+        from nomadctl import certstore, nodes, operations, pki
+
+        common, ssh, picked = self._targets(results)
+        if not picked:
+            return results
+        progress(f"checking over TLS that {len(picked)} server(s) show their certificate")
+
+        def check(r: HostResult) -> None:
+            serial = pki.load_cert(certstore.node_paths(self.ws, r.host.name).cert).serial_number
+            host = nodes.ssh_address(r.host, ssh)
+            port = r.host.http_port
+            operations.wait_serving(serial, self.timeout, host=host, port=port, **common)
+
+        return self._each(results, picked, check)
