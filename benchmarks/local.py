@@ -36,7 +36,8 @@ CLUSTER = "bench"
 UP = """
 import sys
 from pathlib import Path
-from nomadctl import certstore, lifecycle, nodes, render
+from nomadctl import ca_passes, certstore, lifecycle, nodes, render, tls_confirm
+from nomadctl.api import warm_up
 from nomadctl.providers.local import LocalOptions, LocalProvider
 from nomadctl.workspace import Workspace
 
@@ -49,11 +50,20 @@ facts = render.ClusterFacts(
     gossip_key=certstore.read_gossip_key(ws),
     servers=[h for h in applied.hosts if h.role == "server"],
 )
-# As `up` runs it: leader wait and ACL bootstrap start once the servers are up.
-lifecycle.warm_up()
-early = lifecycle._EarlyFinish(ws, True, 60, quiet)
+# As `up` runs it (plan/up.py): leader wait and ACL bootstrap start once the servers are up;
+# configure ends with the servers checked over TLS (tls_confirm).
+warm_up()
+early = lifecycle.EarlyFinish(ws, True, 60, quiet)
 agents = provider.agents(ws)
-results = agents.configure(ws, applied.hosts, nodes.NodeOptions(facts), quiet, early.start)
+results = ca_passes.configure(
+    ws,
+    applied.hosts,
+    nodes.NodeOptions(facts),
+    quiet,
+    lambda node, p, done: agents.configure(ws, applied.hosts, node, p, done),
+    on_servers_done=early.start,
+    confirm=tls_confirm.Confirmer(ws),
+).results
 early.join()
 if early.error:
     raise early.error

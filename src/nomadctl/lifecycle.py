@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadctl import acl, certstore, nodes, render
-from nomadctl.api import ENV_VARS, Api, ApiTarget, target_from_env, warm_up
+from nomadctl.api import ENV_VARS, Api, ApiTarget, target_from_env
 from nomadctl.configure import HostResult
 from nomadctl.errors import ClusterApiError, RemoteError, WorkspaceError
 from nomadctl.hosts import Host
@@ -145,7 +145,7 @@ def finish(
 
 
 @dataclass
-class _EarlyFinish:
+class EarlyFinish:
     """`finish` in its own thread, started once every server is configured.
 
     The servers can elect a leader, and ACLs be bootstrapped, while clients are still being
@@ -337,48 +337,6 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
             raise ClusterApiError(f"writing {path} on {host.name} failed: {result.tail()}")
 
     return reset
-
-
-def configure_and_finish(
-    ws: Workspace,
-    hosts: Sequence[Host],
-    node: nodes.NodeOptions,
-    ssh: nodes.SshOptions,
-    *,
-    bootstrap_acl: bool,
-    leader_timeout: float,
-    progress: Progress,
-) -> UpReport:
-    """Steps 4-7 of `up`: node certificates and files over SSH, leader, ACL bootstrap.
-
-    The leader wait and ACL bootstrap start as soon as every server is configured, while
-    clients are still being configured. A failed server stops the run before the leader
-    wait; a failed client does not stop it, but the report names the host and `up` fails.
-    Everything done so far is recorded, so the next `up` redoes only what is missing.
-    """
-    warm_up()  # the API client's imports overlap the SSH work
-    early = _EarlyFinish(ws, bootstrap_acl, leader_timeout, progress)
-    try:
-        results = configure(ws, hosts, node, ssh, progress, on_servers_done=early.start)
-    except BaseException:
-        early.stop()
-        raise
-    report = UpReport(results)
-    if early.thread is None:  # no server among `hosts`, or one failed
-        if report.failed:
-            return report
-        return finish(
-            ws,
-            report,
-            bootstrap_acl=bootstrap_acl,
-            leader_timeout=leader_timeout,
-            progress=progress,
-        )
-    early.join()
-    if early.error is not None and not report.failed:
-        raise early.error
-    report.leader, report.acl = early.report.leader, early.report.acl
-    return report
 
 
 def failure_message(report: UpReport) -> str:

@@ -31,7 +31,7 @@ class UpRun:
     plan: Plan
     applied: Applied | None = None
     report: lifecycle.UpReport | None = None
-    early: Any = None  # lifecycle._EarlyFinish: leader + ACLs start once servers are done
+    early: Any = None  # lifecycle.EarlyFinish: leader + ACLs start once servers are done
     results: list[Any] = field(default_factory=list)
     going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
 
@@ -226,7 +226,7 @@ def _configure(run: UpRun, progress: Progress) -> str:
     assert run.applied is not None
     opts = run.checked.options
     warm_up()  # the API client's imports overlap the node work
-    run.early = lifecycle._EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
+    run.early = lifecycle.EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
     try:  # in two passes during a CA rotation: the trust bundle, then the new leaves
