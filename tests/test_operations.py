@@ -217,6 +217,35 @@ def test_reload_by_pid_serves_the_reissued_certificate(
         op.served_serial(**{**target, "server_name": "client.global.nomad"})
 
 
+def test_client_refused_says_whether_the_agent_trusts_a_client_certificate(
+    agents: LocalAgents, pki: Pki, tmp_path: Path
+) -> None:
+    """What tls_confirm's pass-1 check asks: None for a client certificate of the CA the agent
+    loaded; for another CA's, the agent's refusal; a port nobody listens on, in a few words."""
+    from nomadctl import pki as nomad_pki
+    from tests.test_waits import closed_port
+    from tests.tls_watch import probe_pair
+
+    srv = start_cluster(agents, pki, servers=1).servers[0]
+    target = {
+        "host": srv.spec.ip,
+        "port": 4646,
+        "ca_file": str(pki.ca.cert),
+        "server_name": "server.global.nomad",
+        "timeout": 2.0,
+    }
+    assert op.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **target) is None
+    other = probe_pair(nomad_pki.new_ca(), tmp_path)
+    why = op.client_refused(client_cert=(str(other[0]), str(other[1])), **target)
+    assert why is not None and "refuses the new CA's client certificate" in why, why
+    with pytest.raises(ClusterApiError, match="to trust the new CA: not done after 1s"):
+        op.wait_trusting(1, client_cert=(str(other[0]), str(other[1])), **target)
+    closed = {**target, "host": "127.0.0.1", "port": closed_port()}
+    why = op.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **closed)
+    assert why is not None and why.startswith("cannot connect"), why
+    assert srv.alive()
+
+
 UNIT = """[Unit]
 Description=Nomad (stand-in)
 

@@ -443,7 +443,7 @@ def wait_serving(
     )
 
 
-def trusts_client(
+def client_refused(
     host: str,
     port: int,
     *,
@@ -451,11 +451,11 @@ def trusts_client(
     client_cert: tuple[str, str],
     server_name: str,
     timeout: float = 5.0,
-) -> bool:
-    """Whether the agent at host:port accepts `client_cert`: an HTTP answer of any status to a
-    request made with it. The agent checks client certificates (verify_https_client) against
-    the `ca_file` it has loaded, so a client certificate of a new CA is accepted once a reload
-    gave it a `ca_file` holding that CA. False when the handshake or the request is refused."""
+) -> str | None:
+    """None when the agent at host:port accepts `client_cert` (an HTTP answer of any status
+    to a request made with it), else why not, in a few words. The agent checks client
+    certificates (verify_https_client) against the `ca_file` it has loaded, so a client
+    certificate of a new CA is accepted once a reload gave it a `ca_file` holding that CA."""
     import socket
     import ssl
 
@@ -468,11 +468,17 @@ def trusts_client(
             ctx.wrap_socket(raw, server_hostname=server_name) as tls,
         ):
             tls.sendall(request)
-            return tls.recv(5) == b"HTTP/"  # TLS 1.3: a refused certificate shows here
+            if tls.recv(5) == b"HTTP/":  # TLS 1.3: a refused certificate shows here
+                return None
+            return "it closed the connection: it refuses the new CA's client certificate"
     except ssl.SSLCertVerificationError as exc:  # the agent's own certificate: not what we ask
         raise ClusterApiError(f"TLS connection to {host}:{port} failed: {exc}") from None
-    except (OSError, ssl.SSLError):
-        return False
+    except TimeoutError:
+        return f"no answer within {timeout:.0f}s"
+    except ssl.SSLError as exc:
+        return f"it refuses the new CA's client certificate ({exc.reason or exc})"
+    except OSError as exc:
+        return f"cannot connect: {exc.strerror or exc}"
 
 
 def wait_trusting(
@@ -481,12 +487,12 @@ def wait_trusting(
     cancel: threading.Event | None = None,
     **target: Any,
 ) -> None:
-    """Wait until `trusts_client(**target)` (after reload_agent gave the agent a new CA);
-    `within` is the whole wait, `target["timeout"]` one connection's."""
+    """Wait until the agent accepts a client certificate of the new CA (`client_refused`,
+    after reload_agent gave it a `ca_file` holding that CA); `within` is the whole wait,
+    `target["timeout"]` one connection's."""
 
     def check() -> tuple[Any, str]:
-        if trusts_client(**target):
-            return True, "done"
-        return None, "refuses a client certificate of the new CA"
+        why = client_refused(**target)
+        return (True, "done") if why is None else (None, why)
 
     _poll(check, within, f"waiting for {target['host']} to trust the new CA", progress, cancel)

@@ -99,7 +99,8 @@ class Confirmer:
 
             def check(r: HostResult) -> None:
                 host = nodes.ssh_address(r.host, ssh)
-                operations.wait_trusting(self.timeout, host=host, port=r.host.http_port, **target)
+                port = r.host.http_port
+                operations.wait_trusting(self.timeout, progress, host=host, port=port, **target)
 
             return self._each(results, picked, check)
 
@@ -116,6 +117,6 @@ class Confirmer:
             serial = pki.load_cert(certstore.node_paths(self.ws, r.host.name).cert).serial_number
             host = nodes.ssh_address(r.host, ssh)
             port = r.host.http_port
-            operations.wait_serving(serial, self.timeout, host=host, port=port, **common)
+            operations.wait_serving(serial, self.timeout, progress, host=host, port=port, **common)
 
         return self._each(results, picked, check)
