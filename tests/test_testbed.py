@@ -32,17 +32,21 @@ def connect(host: Host, user: str | None = None, timeout: float = 5.0) -> parami
         paramiko.PKey.from_type_string(keytype, __import__("base64").b64decode(b64)),
     )
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(
-        host.address,
-        port=host.port,
-        username=user or host.user,
-        key_filename=str(host.key_path),
-        timeout=timeout,
-        banner_timeout=timeout,
-        auth_timeout=timeout,
-        allow_agent=False,
-        look_for_keys=False,
-    )
+    try:
+        client.connect(
+            host.address,
+            port=host.port,
+            username=user or host.user,
+            key_filename=str(host.key_path),
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+        )
+    except BaseException:  # a refused host key leaves paramiko's transport thread running
+        client.close()
+        raise
     return client
 
 
