@@ -373,7 +373,7 @@ def _two_passes_seen(
     # handshake (transport.Listener.finish_request); only our own probes may be refused.
     for host, start in zip(cluster.tb.hosts, logged, strict=True):
         log = cluster.tb.unit_log(host)[start:]
-        assert tls_watch.peer_refusals(log, watch.ours) == [], log
+        assert tls_watch.peer_refusals(log) == [], log
         assert "error heartbeating" not in log, log
 
 

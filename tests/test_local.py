@@ -278,7 +278,7 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
     for name in names:  # two reloads each, and no agent refused a peer (see test_day2_certs)
         log = log_path(ws, name).read_text()[logged[name] :]
         assert log.count("reloading HTTP server with new TLS configuration") == 2, log
-        assert tls_watch.peer_refusals(log, watch.ours) == [], log
+        assert tls_watch.peer_refusals(log) == [], log
     settled(ws, 3)
     # Step 2: the new CA alone, in one pass.
     certstore.finish_rotation(ws, certstore.CertOptions())
