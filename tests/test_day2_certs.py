@@ -25,9 +25,9 @@ from nomadctl import (
     expiry,
     lifecycle,
     nodes,
-    operations,
     pki,
     render,
+    tls_probe,
 )
 from nomadctl.configure import HostResult
 from nomadctl.errors import PkiError
@@ -297,7 +297,7 @@ def _serving(cluster: Cluster, ca_file: Path) -> None:
     cli = certstore.leaf_paths(ws, "cli")
     for address, (name, role) in _names_by_address(cluster).items():
         want = pki.load_cert(certstore.node_paths(ws, name).cert).serial_number
-        operations.wait_serving(
+        tls_probe.wait_serving(
             want,
             30,
             host=address,

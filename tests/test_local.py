@@ -107,14 +107,18 @@ def up(
 
 def settled(ws: Workspace, nodes: int) -> status.StatusReport:
     """Status once it is healthy with `nodes` client nodes registered (they join after
-    their agent starts listening)."""
+    their agent starts listening); on a timeout, what was wrong the last time."""
+    seen: list[str] = []
 
     def ready() -> status.StatusReport | None:
         report = status.collect(ws, wait=30)
-        ok = report.healthy and [n["Status"] for n in report.nodes] == ["ready"] * nodes
-        return report if ok else None
+        states = [n["Status"] for n in report.nodes]
+        seen[:] = [f"problems {report.problems}, nodes {states}"]
+        return report if report.healthy and states == ["ready"] * nodes else None
 
-    return wait_for(ready, timeout=30, what=f"healthy with {nodes} ready nodes")
+    return wait_for(
+        ready, timeout=30, what=f"healthy with {nodes} ready nodes", on_fail=lambda: seen[0]
+    )
 
 
 def agent_pids(ws: Workspace) -> list[int]:

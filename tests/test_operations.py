@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from nomadctl import operations as op
+from nomadctl import tls_probe
 from nomadctl.api import Api, ApiTarget, PermissionDenied
 from nomadctl.errors import ClusterApiError, RemoteError, UsageError
 from tests.standin import make_binary
@@ -192,7 +193,7 @@ def test_reload_by_pid_serves_the_reissued_certificate(
         "client_cert": (str(pki.cli.cert), str(pki.cli.key)),
         "server_name": "server.global.nomad",
     }
-    before = op.served_serial(**target)
+    before = tls_probe.served_serial(**target)
     assert before == served_serial(srv, pki)
     fresh = pki.node("server", srv.spec.ip)
     from cryptography import x509
@@ -202,8 +203,8 @@ def test_reload_by_pid_serves_the_reissued_certificate(
     shutil.copyfile(fresh.cert, srv.spec.tls.cert)
     shutil.copyfile(fresh.key, srv.spec.tls.key)
     assert op.reload_agent(local_run, pid=srv.proc.pid) == srv.proc.pid
-    op.wait_serving(new, 10, **target)
-    assert srv.alive() and op.served_serial(**{**target, "port": 4647}) == new
+    tls_probe.wait_serving(new, 10, **target)
+    assert srv.alive() and tls_probe.served_serial(**{**target, "port": 4647}) == new
 
     with pytest.raises(UsageError):
         op.reload_agent(local_run)
@@ -214,7 +215,7 @@ def test_reload_by_pid_serves_the_reissued_certificate(
     with pytest.raises(RemoteError, match=f"reloading the agent \\(pid {gone.pid}\\)"):
         op.reload_agent(local_run, pid=gone.pid)
     with pytest.raises(ClusterApiError, match="TLS connection to"):
-        op.served_serial(**{**target, "server_name": "client.global.nomad"})
+        tls_probe.served_serial(**{**target, "server_name": "client.global.nomad"})
 
 
 def test_client_refused_says_whether_the_agent_trusts_a_client_certificate(
@@ -234,14 +235,17 @@ def test_client_refused_says_whether_the_agent_trusts_a_client_certificate(
         "server_name": "server.global.nomad",
         "timeout": 2.0,
     }
-    assert op.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **target) is None
+    assert (
+        tls_probe.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **target)
+        is None
+    )
     other = probe_pair(nomad_pki.new_ca(), tmp_path)
-    why = op.client_refused(client_cert=(str(other[0]), str(other[1])), **target)
+    why = tls_probe.client_refused(client_cert=(str(other[0]), str(other[1])), **target)
     assert why is not None and "refuses the new CA's client certificate" in why, why
     with pytest.raises(ClusterApiError, match="to trust the new CA: not done after 1s"):
-        op.wait_trusting(1, client_cert=(str(other[0]), str(other[1])), **target)
+        tls_probe.wait_trusting(1, client_cert=(str(other[0]), str(other[1])), **target)
     closed = {**target, "host": "127.0.0.1", "port": closed_port()}
-    why = op.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **closed)
+    why = tls_probe.client_refused(client_cert=(str(pki.cli.cert), str(pki.cli.key)), **closed)
     assert why is not None and why.startswith("cannot connect"), why
     assert srv.alive()
 
@@ -293,7 +297,7 @@ def test_reload_over_ssh_by_systemd_unit_keeps_the_main_pid(
         "client_cert": (str(pki.cli.cert), str(pki.cli.key)),
         "server_name": "server.global.nomad",
     }
-    before = wait_for(lambda: op.served_serial(**target), 15, what="agent serving TLS")
+    before = wait_for(lambda: tls_probe.served_serial(**target), 15, what="agent serving TLS")
 
     fresh = pki.node("server", host.address)
     tb.write_file(host, str(tls.cert), fresh.cert.read_bytes())
@@ -307,7 +311,7 @@ def test_reload_over_ssh_by_systemd_unit_keeps_the_main_pid(
 
         new = x509.load_pem_x509_certificate(fresh.cert.read_bytes()).serial_number
         assert new != before
-        op.wait_serving(new, 10, **target)
+        tls_probe.wait_serving(new, 10, **target)
         assert tb.unit_pid(host) == pid
         with pytest.raises(RemoteError, match="reloading nomad-absent"):
             op.reload_agent(ssh.sudo, unit="nomad-absent")

@@ -62,7 +62,7 @@ def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
-def _poll(
+def poll(
     check: Callable[[], tuple[Any, str]],
     timeout: float,
     what: str,
@@ -180,7 +180,7 @@ def wait_drained(
             line += f", deadline in {max(force - time.time(), 0):.0f}s"
         return None, line
 
-    return _poll(check, timeout, f"draining node {node_id[:8]}", progress, cancel)
+    return poll(check, timeout, f"draining node {node_id[:8]}", progress, cancel)
 
 
 def drain(
@@ -276,7 +276,7 @@ def wait_healthy(
             return None, f"{count} voter(s) healthy, settling"
         return h, "healthy"
 
-    return _poll(check, timeout, "waiting for healthy servers", progress, cancel)
+    return poll(check, timeout, "waiting for healthy servers", progress, cancel)
 
 
 def raft_servers(api: Api) -> list[dict[str, Any]]:
@@ -341,7 +341,7 @@ def ensure_server_gone(
             steps.append("remove-peer")
         return None, f"still in the raft configuration ({status or 'not in serf'})"
 
-    return _poll(check, timeout, f"removing server {member}", progress, cancel)
+    return poll(check, timeout, f"removing server {member}", progress, cancel)
 
 
 # ---- TLS reload -----------------------------------------------------------------------------
@@ -386,113 +386,3 @@ def reload_agent(run: Runner, *, unit: str | None = None, pid: int | None = None
     if after != before:
         raise RemoteError(f"reloading {unit}: the agent restarted (PID {before} -> {after})")
     return int(before)
-
-
-def served_serial(
-    host: str,
-    port: int,
-    *,
-    ca_file: str,
-    client_cert: tuple[str, str] | None,
-    server_name: str,
-    timeout: float = 5.0,
-) -> int:
-    """The serial number of the certificate that a new TLS connection is shown (verified
-    against `ca_file` and `server_name`): how a reload is seen from outside."""
-    import socket
-    import ssl
-
-    from cryptography import x509
-
-    ctx = ssl.create_default_context(cafile=ca_file)
-    if client_cert:
-        ctx.load_cert_chain(*client_cert)
-    try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            der = tls.getpeercert(binary_form=True)
-    except (OSError, ssl.SSLError) as exc:
-        raise ClusterApiError(f"TLS connection to {host}:{port} failed: {exc}") from None
-    if der is None:
-        raise ClusterApiError(f"TLS connection to {host}:{port}: no certificate shown")
-    return x509.load_der_x509_certificate(der).serial_number
-
-
-def wait_serving(
-    serial: int,
-    within: float,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    **target: Any,
-) -> None:
-    """Wait until `served_serial(**target)` is `serial` (after reload_agent); `within` is the
-    whole wait, `target["timeout"]` one connection's."""
-
-    def check() -> tuple[Any, str]:
-        got = served_serial(**target)
-        return (True, "done") if got == serial else (None, f"still serving serial {got:x}")
-
-    _poll(
-        check,
-        within,
-        f"waiting for {target['host']} to serve the new certificate",
-        progress,
-        cancel,
-    )
-
-
-def client_refused(
-    host: str,
-    port: int,
-    *,
-    ca_file: str,
-    client_cert: tuple[str, str],
-    server_name: str,
-    timeout: float = 5.0,
-) -> str | None:
-    """None when the agent at host:port accepts `client_cert` (an HTTP answer of any status
-    to a request made with it), else why not, in a few words. The agent checks client
-    certificates (verify_https_client) against the `ca_file` it has loaded, so a client
-    certificate of a new CA is accepted once a reload gave it a `ca_file` holding that CA."""
-    import socket
-    import ssl
-
-    ctx = ssl.create_default_context(cafile=ca_file)
-    ctx.load_cert_chain(*client_cert)
-    request = f"GET /v1/agent/health HTTP/1.0\r\nHost: {server_name}\r\n\r\n".encode()
-    try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            tls.sendall(request)
-            if tls.recv(5) == b"HTTP/":  # TLS 1.3: a refused certificate shows here
-                return None
-            return "it closed the connection: it refuses the new CA's client certificate"
-    except ssl.SSLCertVerificationError as exc:  # the agent's own certificate: not what we ask
-        raise ClusterApiError(f"TLS connection to {host}:{port} failed: {exc}") from None
-    except TimeoutError:
-        return f"no answer within {timeout:.0f}s"
-    except ssl.SSLError as exc:
-        return f"it refuses the new CA's client certificate ({exc.reason or exc})"
-    except OSError as exc:
-        return f"cannot connect: {exc.strerror or exc}"
-
-
-def wait_trusting(
-    within: float,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
-    **target: Any,
-) -> None:
-    """Wait until the agent accepts a client certificate of the new CA (`client_refused`,
-    after reload_agent gave it a `ca_file` holding that CA); `within` is the whole wait,
-    `target["timeout"]` one connection's."""
-
-    def check() -> tuple[Any, str]:
-        why = client_refused(**target)
-        return (True, "done") if why is None else (None, why)
-
-    _poll(check, within, f"waiting for {target['host']} to trust the new CA", progress, cancel)

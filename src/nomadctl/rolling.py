@@ -181,7 +181,7 @@ class Roll:
             status = n.get("Status")
             return (n if status == "ready" else None), f"{name}: {status}"
 
-        operations._poll(
+        operations.poll(
             check, self.options.health_timeout, f"waiting for {name}", self.progress, self.cancel
         )
 

@@ -84,7 +84,7 @@ class Confirmer:
 
     def trust(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
         """Every picked server accepts a client certificate of the workspace's (new) CA."""
-        from nomadctl import certstore, nodes, operations, pki
+        from nomadctl import certstore, nodes, pki, tls_probe
 
         common, ssh, picked = self._targets(results)
         if not picked:
@@ -100,13 +100,13 @@ class Confirmer:
             def check(r: HostResult) -> None:
                 host = nodes.ssh_address(r.host, ssh)
                 port = r.host.http_port
-                operations.wait_trusting(self.timeout, progress, host=host, port=port, **target)
+                tls_probe.wait_trusting(self.timeout, progress, host=host, port=port, **target)
 
             return self._each(results, picked, check)
 
     def serving(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
         """Every picked server shows the certificate in its node files."""
-        from nomadctl import certstore, nodes, operations, pki
+        from nomadctl import certstore, nodes, pki, tls_probe
 
         common, ssh, picked = self._targets(results)
         if not picked:
@@ -117,6 +117,6 @@ class Confirmer:
             serial = pki.load_cert(certstore.node_paths(self.ws, r.host.name).cert).serial_number
             host = nodes.ssh_address(r.host, ssh)
             port = r.host.http_port
-            operations.wait_serving(serial, self.timeout, progress, host=host, port=port, **common)
+            tls_probe.wait_serving(serial, self.timeout, progress, host=host, port=port, **common)
 
         return self._each(results, picked, check)

@@ -109,4 +109,4 @@ def _wait_ready(api: Api, name: str, progress: Progress) -> None:
                 return node, "ready"
         return None, "not registered yet" if not mine else "not ready and eligible yet"
 
-    operations._poll(check, READY_WAIT, f"waiting for {name} to be ready", progress, None)
+    operations.poll(check, READY_WAIT, f"waiting for {name} to be ready", progress, None)

@@ -17,8 +17,9 @@ Read from Nomad at commit aa026cc99cfb74a77e519a1c1f0c78ba1b452705 and raft-auto
   configuration"; a removed server still alive in serf comes back at the leader's reconcile;
 - command/agent/agent_endpoint.go AgentForceLeaveRequest (PUT|POST, 501 on a client, agent:write,
   "missing node to force leave", "invalid prune value"); serf's RemoveFailedNode turns a failed
-  member `left` (an alive one refutes it), prune forgets it; nomad/leader.go reconcileMember
-  removes left and reaped servers from raft;
+  member `left` (an alive one refutes it, and so does one heard from again later, as serf's
+  handleNodeLeaveIntent refute and handleNodeJoin do), prune forgets it;
+  nomad/leader.go reconcileMember removes left and reaped servers from raft;
 - nomad/server.go Leave: a leader removes itself from raft first; a follower leaves serf and
   waits up to raftRemoveGracePeriod (5s) to be removed;
 - command/agent/command.go SIGHUP: "Caught signal: hangup", "Reloading configuration...",
@@ -355,7 +356,7 @@ def force_leave(srv: ServerRole, info: dict[str, Any], prune: bool) -> None:
         m = srv.members.get(info["name"])
         if m is None or m.boot != info["boot"] or m.status(now) == "alive":
             return
-        m.left = True
+        m.left = m.forced = True
         srv.log("INFO", f"nomad: serf: EventMemberLeave (forced): {m.name} {m.addr}")
         if prune:
             del srv.members[m.name]

@@ -59,6 +59,7 @@ class Member:
     boot: str
     last_seen: float
     left: bool = False
+    forced: bool = False  # left by force-leave (RemoveFailedNode), not by its own leave
 
     def status(self, now: float) -> str:
         if self.left:
@@ -166,7 +167,11 @@ class ServerRole:
             return
         with self.lock:
             m = self.members.get(info["name"])
-            if m is not None and m.left and m.boot == info["boot"]:
+            # A member that left stays left; one forced out while it was failed (frozen, cut
+            # off) and heard from again refutes the leave intent and is alive (serf/serf.go
+            # handleNodeLeaveIntent: a node refutes a leave intent about itself by
+            # rebroadcasting its join; handleNodeJoin turns a failed or left member alive).
+            if m is not None and m.left and m.boot == info["boot"] and not m.forced:
                 return
             if m is None or m.status(now) != "alive":
                 self.log("INFO", f"nomad: serf: EventMemberJoin: {info['name']} {info['addr']}")
