@@ -883,17 +883,21 @@ class Testbed:
             h.address, keytype, paramiko.PKey.from_type_string(keytype, _b64(b64))
         )
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            h.address,
-            port=h.port,
-            username=user or h.user,
-            key_filename=str(h.key_path),
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            allow_agent=False,
-            look_for_keys=False,
-        )
+        try:
+            client.connect(
+                h.address,
+                port=h.port,
+                username=user or h.user,
+                key_filename=str(h.key_path),
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except BaseException:  # a failed connect leaves paramiko's transport thread running
+            client.close()
+            raise
         return client
 
     def info(self) -> dict[str, Any]:
