@@ -38,26 +38,27 @@ class Confirmer:
     timeout: float = TIMEOUT
 
     def _targets(self, results: Sequence[HostResult]) -> tuple[dict[str, Any], Any, list[int]]:
-        """The TLS settings every probe shares, the SSH options that say which address of a
-        host is reachable, and which results are servers to look at (configured or unchanged;
-        not failed, not waiting for a roll to restart them)."""
-        from nomadctl import certstore, lifecycle
+        """The TLS settings every probe shares (the API's: trust bundle, cli certificate,
+        server name), the SSH options that say which address of a host is reachable, and
+        which results are servers to look at (configured or unchanged; not failed, not
+        waiting for a roll to restart them)."""
+        from nomadctl import lifecycle
 
-        state = self.ws.load_state()
-        region = (state.get("nomad") or {}).get("region", "global")
-        cli = certstore.leaf_paths(self.ws, "cli", region)
-        common = {
-            "ca_file": str(certstore.trust_file(self.ws)),
-            "client_cert": (str(cli.cert), str(cli.key)),
-            "server_name": f"server.{region}.nomad",
-            "timeout": ATTEMPT,
-        }
         picked = [
             i
             for i, r in enumerate(results)
             if r.host.role == "server" and r.status != "failed" and not r.pending
         ]
-        return common, lifecycle.ssh_options_from_state(state), picked
+        if not picked:
+            return {}, None, []
+        api = lifecycle.workspace_target(self.ws, token_kind=None)
+        common = {
+            "ca_file": api.ca_file,
+            "client_cert": api.client_cert,
+            "server_name": api.server_name,
+            "timeout": ATTEMPT,
+        }
+        return common, lifecycle.ssh_options_from_state(self.ws.load_state()), picked
 
     def _each(
         self,
