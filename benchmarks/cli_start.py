@@ -66,7 +66,8 @@ def commands(tmp: Path, compare: Path | None = None) -> dict[str, list[str]]:
     if compare is not None:  # another checkout's src/, e.g. an older commit's
         run_other = (
             f"import sys; sys.path.insert(0, {str(compare)!r}); sys.argv[0] = 'nomadctl'; "
-            "from nomadctl.cli import main; main()"
+            # the package's own __main__, so the old layout (nomadctl.cli.main) runs too
+            "import runpy; runpy.run_module('nomadctl', run_name='__main__')"
         )
         for args in (["--help"], ["status", "--help"]):
             cmds[f"{compare}: nomadctl {' '.join(args)}"] = [py, "-c", run_other, *args]

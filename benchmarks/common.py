@@ -296,7 +296,8 @@ def nomadctl_argv() -> list[str]:
     if NOMADCTL_SRC is not None:
         code = (
             f"import sys; sys.path.insert(0, {str(NOMADCTL_SRC)!r}); sys.argv[0] = 'nomadctl'; "
-            "from nomadctl.cli import main; main()"
+            # the package's own __main__, so the old layout (nomadctl.cli.main) runs too
+            "import runpy; runpy.run_module('nomadctl', run_name='__main__')"
         )
         return [sys.executable, "-c", code]
     script = Path(sys.executable).with_name("nomadctl")

@@ -36,29 +36,35 @@ CLUSTER = "bench"
 UP = """
 import sys
 from pathlib import Path
-from nomadctl import ca_passes, certstore, lifecycle, nodes, render, tls_confirm
-from nomadctl.api import warm_up
-from nomadctl.providers.local import LocalOptions, LocalProvider
+from nomadctl.plan import ca_rotation
+from nomadctl.pki import store
+from nomadctl.cluster.target import workspace_target
+from nomadctl.plan.finish import EarlyFinish
+from nomadctl.node import fleet
+from nomadctl.node import render
+from nomadctl.node import confirm as tls_confirm
+from nomadctl.cluster.api import warm_up
+from nomadctl.providers.local.provider import LocalOptions, LocalProvider
 from nomadctl.workspace import Workspace
 
 ws = Workspace(Path(sys.argv[1]), sys.argv[2])
 provider = LocalProvider(LocalOptions(nomad_binary=Path(sys.argv[3])))
 quiet = lambda _m: None
 applied = provider.apply(ws, provider.plan(ws, quiet), quiet)
-certstore.ensure(ws, certstore.CertOptions())
+store.ensure(ws, store.CertOptions())
 facts = render.ClusterFacts(
-    gossip_key=certstore.read_gossip_key(ws),
+    gossip_key=store.read_gossip_key(ws),
     servers=[h for h in applied.hosts if h.role == "server"],
 )
 # As `up` runs it (plan/up.py): leader wait and ACL bootstrap start once the servers are up;
 # configure ends with the servers checked over TLS (tls_confirm).
 warm_up()
-early = lifecycle.EarlyFinish(ws, True, 60, quiet)
+early = EarlyFinish(ws, True, 60, quiet)
 agents = provider.agents(ws)
-results = ca_passes.configure(
+results = ca_rotation.configure(
     ws,
     applied.hosts,
-    nodes.NodeOptions(facts),
+    fleet.NodeOptions(facts),
     quiet,
     lambda node, p, done: agents.configure(ws, applied.hosts, node, p, done),
     on_servers_done=early.start,
@@ -96,9 +102,9 @@ def timed_up(home: Path, binary: Path) -> tuple[float, str]:
 def by_hand(home: Path, binary: Path) -> float:
     """Stop the agents, wipe their data, start the same six directly; time to a leader."""
     sys.path.insert(0, str(ROOT / "src"))
-    from nomadctl import lifecycle
-    from nomadctl.api import Api
-    from nomadctl.providers import local_proc as proc
+    from nomadctl.cluster.api import Api
+    from nomadctl.cluster.target import workspace_target
+    from nomadctl.providers.local import proc as proc
     from nomadctl.workspace import Workspace
 
     ws = Workspace(home, CLUSTER)
@@ -108,7 +114,7 @@ def by_hand(home: Path, binary: Path) -> float:
     for n in nodes:
         shutil.rmtree(n.data)
         n.data.mkdir(mode=0o700)
-    api = Api(lifecycle.workspace_target(ws, token_kind=None))
+    api = Api(workspace_target(ws, token_kind=None))
     start = time.monotonic()
     for n in nodes:
         proc.start(binary, n)  # the same command line nomadctl uses, nothing else
@@ -126,7 +132,7 @@ def by_hand(home: Path, binary: Path) -> float:
 
 def destroy(home: Path) -> None:
     sys.path.insert(0, str(ROOT / "src"))
-    from nomadctl.providers.local import LocalProvider
+    from nomadctl.providers.local.provider import LocalProvider
     from nomadctl.workspace import Workspace
 
     LocalProvider().destroy(Workspace(home, CLUSTER), lambda _m: None)

@@ -44,12 +44,12 @@ def up_argv(tb: Testbed, binary: Path, servers: int = 3, max_unavailable: int = 
 
 def watch_servers(home: Path, addresses: list[str], stop: threading.Event) -> dict[str, float]:
     """Longest stretch (seconds) each server's HTTP API did not answer."""
-    from nomadctl import lifecycle
-    from nomadctl.api import Api, NoLeader
+    from nomadctl.cluster.api import Api, NoLeader
+    from nomadctl.cluster.target import workspace_target
     from nomadctl.errors import ClusterApiError
     from nomadctl.workspace import Workspace
 
-    target = lifecycle.workspace_target(Workspace(home, "bench"), timeout=1.0)
+    target = workspace_target(Workspace(home, "bench"), timeout=1.0)
     apis = {a: Api(replace(target, addresses=[f"https://{a}:4646"])) for a in addresses}
     down_since: dict[str, float | None] = dict.fromkeys(addresses)
     longest = dict.fromkeys(addresses, 0.0)

@@ -13,8 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from nomadctl import acl, certstore, lifecycle
+from nomadctl.cluster import acl
+from nomadctl.cluster.target import env_lines, ignored_env, resolve_target
 from nomadctl.hosts import Host
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 from tests.standin import make_binary
 from tests.standin.certs import CertPair
@@ -62,19 +64,19 @@ def workspace_cluster(
     workspace's own CA, node certificate and mutual TLS: what `up` leaves behind."""
     ip = next_ip()
     ws = Workspace(tmp / "home", "lab").create()
-    certstore.ensure(ws, certstore.CertOptions())
-    ca = certstore.load_ca(ws)
+    store.ensure(ws, store.CertOptions())
+    ca = store.load_ca(ws)
     name = "lab-server-1"
-    certstore.ensure_node_cert(ws, ca, name=name, kind="server", region="global", addresses=[ip])
-    node = certstore.node_paths(ws, name)
-    cli = certstore.leaf_paths(ws, "cli")
+    store.ensure_node_cert(ws, ca, name=name, kind="server", region="global", addresses=[ip])
+    node = store.node_paths(ws, name)
+    cli = store.leaf_paths(ws, "cli")
     ws.update_state(
         hosts=[Host(name, "server", ip).to_dict()],
         ssh={"user": "ubuntu", "address": "private"},
         nomad={"region": "global"},
     )
     agents.pki = SimpleNamespace(  # type: ignore[assignment]
-        ca=SimpleNamespace(cert=certstore.ca_paths(ws).cert),
+        ca=SimpleNamespace(cert=store.ca_paths(ws).cert),
         cli=SimpleNamespace(cert=cli.cert, key=cli.key),
     )
     spec = Spec(
@@ -83,7 +85,7 @@ def workspace_cluster(
         bootstrap_expect=expect,
         acl=acl_enabled,
         tls=CertPair(node.cert, node.key),
-        ca_file=certstore.ca_paths(ws).cert,
+        ca_file=store.ca_paths(ws).cert,
     )
     agent = agents.start(spec)
     agents.wait_http(agent)
@@ -128,7 +130,7 @@ def test_no_cluster_and_no_env(tmp_path: Path) -> None:
 
 def make_workspace(tmp: Path) -> Workspace:
     ws = Workspace(tmp, "lab").create()
-    certstore.ensure(ws, certstore.CertOptions(region="eu"))
+    store.ensure(ws, store.CertOptions(region="eu"))
     ws.update_state(
         hosts=[Host("lab-server-1", "server", "10.0.0.5", "203.0.113.5").to_dict()],
         ssh={"user": "ubuntu", "address": "public"},
@@ -142,7 +144,7 @@ def make_workspace(tmp: Path) -> Workspace:
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_env_lines_per_shell(tmp_path: Path, shell: str) -> None:
     ws = make_workspace(tmp_path)
-    lines = lifecycle.env_lines(ws, shell)
+    lines = env_lines(ws, shell)
     text = "\n".join(lines)
     assert len(lines) == 7
     if shell == "fish":
@@ -161,20 +163,20 @@ def test_env_lines_per_shell(tmp_path: Path, shell: str) -> None:
         ).stdout
         user = TOKEN.replace("0b3a", "1111")  # the user token, not the management one
         assert out == f"https://203.0.113.5:4646|{user}|server.eu.nomad"
-    assert str(certstore.leaf_paths(ws, "cli", "eu").key) in text
+    assert str(store.leaf_paths(ws, "cli", "eu").key) in text
 
 
 def test_env_target_overrides_workspace_unless_named(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path)
-    target = lifecycle.resolve_target(ws, {"NOMAD_ADDR": "http://127.0.0.1:4646"})
+    target = resolve_target(ws, {"NOMAD_ADDR": "http://127.0.0.1:4646"})
     assert target.source == "environment" and target.ca_file is None
     # NOMAD_TOKEN alone belongs to whatever the shell points at, not to this cluster.
-    target = lifecycle.resolve_target(ws, {"NOMAD_TOKEN": TOKEN.replace("0b3a", "2222")})
+    target = resolve_target(ws, {"NOMAD_TOKEN": TOKEN.replace("0b3a", "2222")})
     assert target.source == "workspace" and target.token == TOKEN
     assert target.addresses == ["https://203.0.113.5:4646"]
-    assert lifecycle.ignored_env(ws, {"NOMAD_TOKEN": "x"}) == ["NOMAD_TOKEN"]
+    assert ignored_env(ws, {"NOMAD_TOKEN": "x"}) == ["NOMAD_TOKEN"]
     named = Workspace(tmp_path, "lab", named=True)
     env = {"NOMAD_ADDR": "http://127.0.0.1:4646", "NOMAD_TOKEN": TOKEN.replace("0b3a", "2222")}
-    target = lifecycle.resolve_target(named, env)
+    target = resolve_target(named, env)
     assert target.source == "workspace" and target.token == TOKEN
-    assert lifecycle.ignored_env(named, env) == ["NOMAD_ADDR", "NOMAD_TOKEN"]
+    assert ignored_env(named, env) == ["NOMAD_ADDR", "NOMAD_TOKEN"]

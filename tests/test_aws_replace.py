@@ -39,11 +39,11 @@ class Lab:
         return {checks.tags_of(i)["Name"]: i for i in checks.instances(self.aws, "rep")}
 
     def api(self, address: str | None = None, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-        from nomadctl import lifecycle
-        from nomadctl.api import Api
+        from nomadctl.cluster.api import Api
+        from nomadctl.cluster.target import workspace_target
         from nomadctl.workspace import Workspace
 
-        target = lifecycle.workspace_target(Workspace(self.aws.home, "rep"), timeout=timeout)
+        target = workspace_target(Workspace(self.aws.home, "rep"), timeout=timeout)
         if address is not None:
             target = replace(target, addresses=[f"https://{address}:4646"])
         return Api(target)
@@ -104,7 +104,7 @@ def test_a_changed_instance_type_replaces_nodes_one_at_a_time(
     report = json.loads(status.stdout)
     alive = sorted(m["Addr"] for m in report["members"] if m["Status"] == "alive")
     assert alive == sorted(spare)
-    from nomadctl import operations
+    from nomadctl.cluster import operations
 
     health = operations.autopilot_health(lab.api())
     assert health.healthy and sum(1 for s in health.servers if s.get("Voter")) == 3

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nomadctl.providers.aws_common import iam_name
+from nomadctl.providers.aws.common import iam_name
 from tests.aws import checks
 from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import AwsEnv

@@ -10,11 +10,11 @@ import pytest
 
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
-from nomadctl.providers.aws import AwsOptions
-from nomadctl.providers.aws_common import client_token, iam_name, key_pair_name
-from nomadctl.providers.aws_keys import fingerprints, user_key
-from nomadctl.providers.aws_network import default_subnet_cidr, parse_vpc_cidrs
-from nomadctl.providers.aws_security import (
+from nomadctl.providers.aws.common import client_token, iam_name, key_pair_name
+from nomadctl.providers.aws.infra import AwsOptions
+from nomadctl.providers.aws.keys import fingerprints, user_key
+from nomadctl.providers.aws.network import default_subnet_cidr, parse_vpc_cidrs
+from nomadctl.providers.aws.security import (
     _is_main_managed,
     client_rules,
     current_rules,
@@ -171,7 +171,7 @@ def test_host_round_trip() -> None:
 
 def test_default_architecture_skips_i386_and_standard_families_match_the_quota() -> None:
     from nomadctl.errors import CloudError
-    from nomadctl.providers.aws_images import default_architecture, is_standard
+    from nomadctl.providers.aws.images import default_architecture, is_standard
 
     assert default_architecture(["i386", "x86_64"], "t2.micro") == "x86_64"  # t2's order
     assert default_architecture(["arm64"], "t4g.small") == "arm64"
@@ -182,7 +182,7 @@ def test_default_architecture_skips_i386_and_standard_families_match_the_quota()
 
 
 def test_request_digest_changes_with_any_parameter() -> None:
-    from nomadctl.providers.aws_common import request_digest
+    from nomadctl.providers.aws.common import request_digest
 
     base = {"InstanceType": "t3.small", "BlockDeviceMappings": [{"Ebs": {"VolumeSize": 20}}]}
     assert request_digest(base) == request_digest(dict(reversed(list(base.items()))))

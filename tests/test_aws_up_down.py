@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nomadctl.providers.aws_common import TAG_AUTO_JOIN, TAG_CLUSTER, TAG_ROLE, iam_name
+from nomadctl.providers.aws.common import TAG_AUTO_JOIN, TAG_CLUSTER, TAG_ROLE, iam_name
 from tests.aws import checks
 from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import OTHER_REGION, AwsEnv, seed_ubuntu_ami

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from nomadctl import pki
+from nomadctl.pki import issue as pki
 
 TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
 

@@ -43,7 +43,7 @@ def test_console_script_matches_module() -> None:
         text=True,
         timeout=60,
     )
-    assert "nomadctl.cli:main" in proc.stdout
+    assert "nomadctl.cli.app:main" in proc.stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["certs", "--help"], ["up", "-h"], []])

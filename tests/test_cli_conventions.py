@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nomadctl import __version__, certstore, cli
-from nomadctl.cli import NOMAD_VERSION
+from nomadctl import __version__
+from nomadctl.cli import app as cli
+from nomadctl.cli.connect import detect_shell
+from nomadctl.cli.options import NOMAD_VERSION
 from nomadctl.hosts import Host
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 
 TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
@@ -94,7 +97,7 @@ def test_bare_nomadctl_still_shows_the_help(tmp_path: Path) -> None:
 def test_unexpected_error_is_one_line_without_secrets(tmp_path: Path) -> None:
     """main()'s catch-all: a bug's message may carry a token, a key or a secret variable."""
     script = (
-        "import sys; from nomadctl import cli\n"
+        "import sys; from nomadctl.cli import app as cli\n"
         "@cli.app.command()\n"
         "def boom() -> None:\n"
         f"    key = 'QUJD' * 10 + 'QUI='  # a 32-byte gossip key's shape\n"
@@ -236,7 +239,7 @@ def test_o_table_and_the_environment(certs_home: Path) -> None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "home", "lab").create()
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     ws.update_state(hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()])
     return ws
 
@@ -268,8 +271,8 @@ def test_env_detects_the_shell(
 
 
 def test_detect_shell() -> None:
-    assert cli.detect_shell({"SHELL": "/usr/bin/fish"}) == "fish"
-    assert cli.detect_shell({"SHELL": "/bin/zsh"}) == "zsh"
-    assert cli.detect_shell({"SHELL": "/bin/dash"}) == "bash"  # POSIX export lines
-    assert cli.detect_shell({"SHELL": "/usr/bin/tcsh"}) == "bash"
-    assert cli.detect_shell({}) == "bash"
+    assert detect_shell({"SHELL": "/usr/bin/fish"}) == "fish"
+    assert detect_shell({"SHELL": "/bin/zsh"}) == "zsh"
+    assert detect_shell({"SHELL": "/bin/dash"}) == "bash"  # POSIX export lines
+    assert detect_shell({"SHELL": "/usr/bin/tcsh"}) == "bash"
+    assert detect_shell({}) == "bash"

@@ -101,8 +101,8 @@ def test_missing_explicit_config(tmp_path: Path) -> None:
 def test_hosts_tables_feed_up(tmp_path: Path) -> None:
     import typer.main
 
-    from nomadctl import config
-    from nomadctl.cli import app
+    from nomadctl.cli import config
+    from nomadctl.cli.app import app
 
     group = typer.main.get_command(app)
     path = tmp_path / "nomadctl.toml"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nomadctl.costs import HOURS_PER_MONTH, Machines, estimate
+from nomadctl.providers.aws.costs import HOURS_PER_MONTH, Machines, estimate
 
 
 def test_default_cluster_costs_instances_volumes_and_public_addresses() -> None:

@@ -18,20 +18,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from nomadctl import (
-    ca_passes,
-    certstore,
-    configure,
-    expiry,
-    lifecycle,
-    nodes,
-    pki,
-    render,
-    tls_probe,
-)
-from nomadctl.configure import HostResult
+from nomadctl.cluster import tls_probe
 from nomadctl.errors import PkiError
 from nomadctl.hosts import Host
+from nomadctl.node import configure, fleet, render
+from nomadctl.node.configure import HostResult
+from nomadctl.pki import expiry, store
+from nomadctl.pki import issue as pki
+from nomadctl.plan import ca_rotation
+from nomadctl.plan.report import UpReport, failure_message
 from nomadctl.workspace import Workspace
 from tests import tls_watch
 from tests.standin import make_binary
@@ -40,13 +35,13 @@ from tests.test_static_cluster import Cluster
 
 def _ws(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "home", "lab")
-    certstore.ensure(ws, certstore.CertOptions(ca_days=100))
+    store.ensure(ws, store.CertOptions(ca_days=100))
     return ws
 
 
 def _node(ws: Workspace, name: str, ip: str, kind: pki.Kind = "server") -> x509.Certificate:
-    ca = certstore.load_ca(ws)
-    pair = certstore.ensure_node_cert(ws, ca, name=name, kind=kind, region="global", addresses=[ip])
+    ca = store.load_ca(ws)
+    pair = store.ensure_node_cert(ws, ca, name=name, kind=kind, region="global", addresses=[ip])
     return pair.cert
 
 
@@ -60,13 +55,13 @@ def _names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 def test_renew_keeps_names_and_ca_and_never_outlives_it(tmp_path: Path) -> None:
     ws = _ws(tmp_path)
     old_node = _node(ws, "lab-server-1", "198.18.0.9")
-    cli = certstore.leaf_paths(ws, "cli")
+    cli = store.leaf_paths(ws, "cli")
     old_cli = pki.load_cert(cli.cert)
-    records = certstore.renew(ws, certstore.CertOptions(days=365))
+    records = store.renew(ws, store.CertOptions(days=365))
     assert {r.kind for r in records} == {"server", "client", "cli", "node"}
     assert {r.status for r in records} == {"renewed"}
-    ca = certstore.load_ca(ws)
-    new_node = pki.load_cert(certstore.node_paths(ws, "lab-server-1").cert)
+    ca = store.load_ca(ws)
+    new_node = pki.load_cert(store.node_paths(ws, "lab-server-1").cert)
     new_cli = pki.load_cert(cli.cert)
     for old, new in ((old_node, new_node), (old_cli, new_cli)):
         assert new.serial_number != old.serial_number
@@ -82,32 +77,32 @@ def test_renew_keeps_names_and_ca_and_never_outlives_it(tmp_path: Path) -> None:
 def test_rotation_trusts_both_until_finished(tmp_path: Path) -> None:
     ws = _ws(tmp_path)
     _node(ws, "lab-server-1", "198.18.0.9")
-    old_ca = certstore.load_ca(ws).cert
-    old_cli = pki.load_cert(certstore.leaf_paths(ws, "cli").cert)
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
-    new_ca = certstore.load_ca(ws).cert
+    old_ca = store.load_ca(ws).cert
+    old_cli = pki.load_cert(store.leaf_paths(ws, "cli").cert)
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
+    new_ca = store.load_ca(ws).cert
     assert new_ca.serial_number != old_ca.serial_number
-    bundle = pki.load_certs(certstore.trust_file(ws))
+    bundle = pki.load_certs(store.trust_file(ws))
     assert [c.serial_number for c in bundle] == [new_ca.serial_number, old_ca.serial_number]
-    assert certstore.trust_pem(ws) == certstore.trust_file(ws).read_bytes()
+    assert store.trust_pem(ws) == store.trust_file(ws).read_bytes()
     # The cli certificate stays the old CA's (agents not yet updated accept only that) ...
-    assert pki.load_cert(certstore.leaf_paths(ws, "cli").cert) == old_cli
-    certstore.ensure(ws, certstore.CertOptions())  # what `up` runs: the old cli cert is fine
+    assert pki.load_cert(store.leaf_paths(ws, "cli").cert) == old_cli
+    store.ensure(ws, store.CertOptions())  # what `up` runs: the old cli cert is fine
     with pytest.raises(PkiError, match="rotation is under way"):
-        certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+        store.ensure(ws, store.CertOptions(rotate_ca=True))
     with pytest.raises(PkiError, match="rotation is under way"):
-        certstore.renew(ws, certstore.CertOptions())
+        store.renew(ws, store.CertOptions())
     # ... and finishing waits until `up` gave every node a leaf of the new CA.
     with pytest.raises(PkiError, match="lab-server-1 still use"):
-        certstore.finish_rotation(ws, certstore.CertOptions())
+        store.finish_rotation(ws, store.CertOptions())
     assert pki.signed_by(new_ca, _node(ws, "lab-server-1", "198.18.0.9"))
-    records = certstore.finish_rotation(ws, certstore.CertOptions())
+    records = store.finish_rotation(ws, store.CertOptions())
     assert [r.status for r in records] == ["reissued", "finished"]
-    assert certstore.trust_file(ws) == certstore.ca_paths(ws).cert
-    assert pki.signed_by(new_ca, pki.load_cert(certstore.leaf_paths(ws, "cli").cert))
-    assert not certstore.rotating(ws)
+    assert store.trust_file(ws) == store.ca_paths(ws).cert
+    assert pki.signed_by(new_ca, pki.load_cert(store.leaf_paths(ws, "cli").cert))
+    assert not store.rotating(ws)
     with pytest.raises(PkiError, match="no CA rotation"):
-        certstore.finish_rotation(ws, certstore.CertOptions())
+        store.finish_rotation(ws, store.CertOptions())
     kept = list((ws.certs_dir / "ca").glob("replaced-*/*-agent-ca-key.pem"))
     assert len(kept) == 1 and kept[0].stat().st_mode & 0o777 == 0o600
 
@@ -121,38 +116,38 @@ def test_pass_selection_keeps_old_leaves_until_pass_two(tmp_path: Path) -> None:
         for n, ip in (("lab-server-1", "198.18.0.9"), ("lab-c-1", "198.18.0.10"))
     }
     names = [*old, "lab-new-1"]
-    assert certstore.previous_leaves(ws, names) == []  # no rotation: one pass
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
-    assert certstore.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
-    ca = certstore.load_ca(ws)
+    assert store.previous_leaves(ws, names) == []  # no rotation: one pass
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
+    assert store.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
+    ca = store.load_ca(ws)
 
     def issue(name: str, ip: str, keep: bool) -> x509.Certificate:
-        return certstore.ensure_node_cert(
+        return store.ensure_node_cert(
             ws, ca, name=name, kind="server", region="global", addresses=[ip], keep_previous=keep
         ).cert
 
     assert issue("lab-server-1", "198.18.0.9", True) == old["lab-server-1"]  # pass 1: kept
     assert pki.signed_by(ca.cert, issue("lab-new-1", "198.18.0.11", True))  # no old leaf
-    assert certstore.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
+    assert store.previous_leaves(ws, names) == ["lab-server-1", "lab-c-1"]
     assert pki.signed_by(ca.cert, issue("lab-server-1", "198.18.0.9", False))  # pass 2
-    assert certstore.previous_leaves(ws, names) == ["lab-c-1"]
-    certstore.node_paths(ws, "lab-c-1").cert.write_text("damaged")  # re-issued anyway
-    assert certstore.previous_leaves(ws, names) == []
+    assert store.previous_leaves(ws, names) == ["lab-c-1"]
+    store.node_paths(ws, "lab-c-1").cert.write_text("damaged")  # re-issued anyway
+    assert store.previous_leaves(ws, names) == []
 
 
 def _fake_configure(ws: Workspace, hosts: list[Host], fail: str | None, log: list[str]):
     """A provider's configure: each host's leaf as nodes._all_files makes it, the CA that
     signed it logged, `fail` failing in pass 1 (it keeps its old leaf)."""
 
-    def run(node: nodes.NodeOptions, progress, servers_done) -> list[HostResult]:
-        ca = certstore.load_ca(ws)
+    def run(node: fleet.NodeOptions, progress, servers_done) -> list[HostResult]:
+        ca = store.load_ca(ws)
         results = []
         for host in hosts:
             if fail == host.name and not node.rotate_leaves:
                 progress(f"{host.name}: failed: unreachable")
                 results.append(HostResult(host, "failed", error="unreachable"))
                 continue
-            cert = certstore.ensure_node_cert(
+            cert = store.ensure_node_cert(
                 ws,
                 ca,
                 name=host.name,
@@ -181,23 +176,27 @@ def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) 
     ]
     for h in hosts:
         _node(ws, h.name, h.private_ip, h.role)
-    node = nodes.NodeOptions(render.ClusterFacts())
+    node = fleet.NodeOptions(render.ClusterFacts())
     log: list[str] = []
     lines: list[str] = []
     started: list[int] = []
     # Not rotating: one pass, as before.
-    done = ca_passes.configure(ws, hosts, node, lines.append, _fake_configure(ws, hosts, None, log))
+    done = ca_rotation.configure(
+        ws, hosts, node, lines.append, _fake_configure(ws, hosts, None, log)
+    )
     assert done.passes == 1 and log == ["lab-server-1:new", "lab-client-1:new"]
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
     # Pass 1 fails on the client: no new leaf anywhere, one line says why.
     log.clear()
     fn = _fake_configure(ws, hosts, "lab-client-1", log)
-    done = ca_passes.configure(ws, hosts, node, lines.append, fn, lambda r: started.append(len(r)))
+    done = ca_rotation.configure(
+        ws, hosts, node, lines.append, fn, lambda r: started.append(len(r))
+    )
     assert done.passes == 1 and log == ["lab-server-1:old"] and started == [1]
     assert done.stopped and "pass 2" in done.stopped and "did not start" in done.stopped
-    message = lifecycle.failure_message(lifecycle.UpReport(done.results, stopped=done.stopped))
+    message = failure_message(UpReport(done.results, stopped=done.stopped))
     assert "\n" not in message and "pass 2 (certificates of the new CA) did not start" in message
-    assert certstore.previous_leaves(ws, [h.name for h in hosts]) == [
+    assert store.previous_leaves(ws, [h.name for h in hosts]) == [
         "lab-server-1",
         "lab-client-1",
     ]
@@ -206,17 +205,19 @@ def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) 
     started.clear()
     lines.clear()
     fn = _fake_configure(ws, hosts, None, log)
-    done = ca_passes.configure(ws, hosts, node, lines.append, fn, lambda r: started.append(len(r)))
+    done = ca_rotation.configure(
+        ws, hosts, node, lines.append, fn, lambda r: started.append(len(r))
+    )
     assert done.passes == 2 and done.stopped is None and started == [1]
     assert log == ["lab-server-1:old", "lab-client-1:old", "lab-server-1:new", "lab-client-1:new"]
-    second = next(i for i, line in enumerate(lines) if line.startswith(ca_passes.SECOND))
+    second = next(i for i, line in enumerate(lines) if line.startswith(ca_rotation.SECOND))
     assert all(line.startswith("[pass 1/2]") for line in lines[1:second])
     assert all(line.startswith("[pass 2/2]") for line in lines[second + 1 :])
     assert [(r.status, r.changed, r.reloaded) for r in done.results] == [
         ("configured", ["ca.pem", "node.pem"], True)
     ] * 2
-    assert certstore.previous_leaves(ws, [h.name for h in hosts]) == []
-    certstore.finish_rotation(ws, certstore.CertOptions())  # every leaf is the new CA's
+    assert store.previous_leaves(ws, [h.name for h in hosts]) == []
+    store.finish_rotation(ws, store.CertOptions())  # every leaf is the new CA's
 
 
 def test_only_tls_files_changed_means_reload() -> None:
@@ -236,7 +237,7 @@ def test_only_tls_files_changed_means_reload() -> None:
 
 def test_expiry_lists_previous_ca_and_warns(tmp_path: Path) -> None:
     ws = _ws(tmp_path)
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
     found = expiry.collect(ws.certs_dir)
     assert {e.name for e in found if e.kind == "ca"} == {"CA", "previous CA"}
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=80)  # the old CA has 20 days left then
@@ -294,9 +295,9 @@ def _names_by_address(cluster: Cluster) -> dict[str, tuple[str, str]]:
 def _serving(cluster: Cluster, ca_file: Path) -> None:
     """Every node serves (HTTPS, verified against `ca_file`) its workspace certificate."""
     ws = _ws_of(cluster)
-    cli = certstore.leaf_paths(ws, "cli")
+    cli = store.leaf_paths(ws, "cli")
     for address, (name, role) in _names_by_address(cluster).items():
-        want = pki.load_cert(certstore.node_paths(ws, name).cert).serial_number
+        want = pki.load_cert(store.node_paths(ws, name).cert).serial_number
         tls_probe.wait_serving(
             want,
             30,
@@ -331,15 +332,15 @@ def test_renew_then_up_reloads_every_agent(cluster: Cluster) -> None:
     pids = cluster.agent_pids()
     assert None not in pids
     names = _names_by_address(cluster)
-    before = {n: pki.load_cert(certstore.node_paths(ws, n).cert) for n, _ in names.values()}
+    before = {n: pki.load_cert(store.node_paths(ws, n).cert) for n, _ in names.values()}
     proc = cluster.run("certs", "--renew", "--json")
     assert proc.returncode == 0, proc.stderr
     assert {r["status"] for r in json.loads(proc.stdout)} == {"renewed"}
     for name, old in before.items():
-        new = pki.load_cert(certstore.node_paths(ws, name).cert)
+        new = pki.load_cert(store.node_paths(ws, name).cert)
         assert new.serial_number != old.serial_number and _names(new) == _names(old)
     _up_reloads(cluster, pids)
-    _serving(cluster, certstore.ca_paths(ws).cert)
+    _serving(cluster, store.ca_paths(ws).cert)
     _status_ok(cluster)
 
 
@@ -350,7 +351,7 @@ def _two_passes_seen(
     the agents served it; no agent refused a peer meanwhile."""
     names = [name for name, _ in _names_by_address(cluster).values()]
     err = proc.stderr
-    second = err.index(ca_passes.SECOND)
+    second = err.index(ca_rotation.SECOND)
     for name in names:
         assert err.index(f"[pass 1/2] {name}: configured") < second, err
         assert err.index(f"[pass 2/2] {name}: configured") > second, err
@@ -381,10 +382,10 @@ def _two_passes_seen(
 def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     ws = _ws_of(cluster)
     pids = cluster.agent_pids()
-    old_ca = pki.load_cert(certstore.ca_paths(ws).cert)
+    old_ca = pki.load_cert(store.ca_paths(ws).cert)
     proc = cluster.run("certs", "--rotate-ca")
     assert proc.returncode == 0, proc.stderr
-    new_ca = pki.load_cert(certstore.ca_paths(ws).cert)
+    new_ca = pki.load_cert(store.ca_paths(ws).cert)
     _status_ok(cluster)  # between the steps the CLI trusts both CAs and keeps its old cert
     early = cluster.run("certs", "--rotate-ca", "--finish")
     assert early.returncode != 0 and "run `nomadctl up`" in early.stderr
@@ -394,8 +395,8 @@ def test_rotate_ca_in_two_steps_without_restart(cluster: Cluster) -> None:
     new_only = ws.path / "new-ca.pem"
     new_only.write_bytes(pki.cert_pem(new_ca))
     agents = [(address, 4646) for address in _names_by_address(cluster)]
-    cli = certstore.leaf_paths(ws, "cli")
-    probe = tls_watch.probe_pair(certstore.load_ca(ws), ws.path)
+    cli = store.leaf_paths(ws, "cli")
+    probe = tls_watch.probe_pair(store.load_ca(ws), ws.path)
     logged = [len(cluster.tb.unit_log(h)) for h in cluster.tb.hosts]
     with tls_watch.TlsWatch(agents, old_ca, new_ca, (cli.cert, cli.key), probe) as watch:
         proc = _up_reloads(cluster, pids)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import configure, render, rollout
 from nomadctl.hosts import Host
+from nomadctl.node import configure, render
+from nomadctl.node import order as rollout
 from tests.standin import make_binary
 
 pytestmark = pytest.mark.testbed
@@ -58,11 +59,11 @@ class Cluster:
         return [self.tb.unit_pid(h) for h in hosts]
 
     def api(self, address: str | None = None, timeout: float = 5.0):
-        from nomadctl import lifecycle
-        from nomadctl.api import Api
+        from nomadctl.cluster.api import Api
+        from nomadctl.cluster.target import workspace_target
         from nomadctl.workspace import Workspace
 
-        target = lifecycle.workspace_target(Workspace(self.home, "roll"), timeout=timeout)
+        target = workspace_target(Workspace(self.home, "roll"), timeout=timeout)
         if address is not None:
             target = replace(target, addresses=[f"https://{address}:4646"])
         return Api(target)
@@ -126,7 +127,7 @@ class Watch:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def answers(self, api) -> bool:
-        from nomadctl.api import NoLeader
+        from nomadctl.cluster.api import NoLeader
         from nomadctl.errors import ClusterApiError
 
         try:
@@ -177,7 +178,7 @@ def test_upgrade_rolls_servers_then_drains_clients(cluster: Cluster) -> None:
     for name in restarts[3:]:
         assert proc.stderr.index(f"{name}: draining") < proc.stderr.index(f"{name}: restarting")
     api = cluster.api()
-    from nomadctl import operations
+    from nomadctl.cluster import operations
 
     nodes = {n["Name"]: n for n in api.nodes()}
     for name in restarts[3:]:

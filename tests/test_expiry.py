@@ -3,8 +3,8 @@
 import datetime as dt
 from pathlib import Path
 
-from nomadctl import certstore, pki
-from nomadctl.expiry import WARN_DAYS, collect, warnings
+from nomadctl.pki import issue, store
+from nomadctl.pki.expiry import WARN_DAYS, collect, warnings
 from nomadctl.workspace import Workspace
 
 
@@ -12,15 +12,15 @@ def test_every_certificate_is_listed_soonest_first_and_warned_inside_30_days(
     tmp_path: Path,
 ) -> None:
     ws = Workspace(home=tmp_path / "home", cluster="demo").create()
-    certstore.ensure(ws, certstore.CertOptions())
-    ca = certstore.load_ca(ws)
-    certstore.ensure_node_cert(
+    store.ensure(ws, store.CertOptions())
+    ca = store.load_ca(ws)
+    store.ensure_node_cert(
         ws, ca, name="demo-server-1", kind="server", region="global", addresses=["198.18.1.4"]
     )
-    soon = pki.new_leaf(ca, "client", region="global", days=10)
-    short = certstore.node_paths(ws, "demo-client-1")
-    ws.write_public(short.cert, pki.cert_pem(soon.cert))
-    ws.write_secret(short.key, pki.key_pem(soon.key))
+    soon = issue.new_leaf(ca, "client", region="global", days=10)
+    short = store.node_paths(ws, "demo-client-1")
+    ws.write_public(short.cert, issue.cert_pem(soon.cert))
+    ws.write_secret(short.key, issue.key_pem(soon.key))
 
     found = collect(ws.certs_dir)
     names = [e.name for e in found]

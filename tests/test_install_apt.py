@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import certstore, nodes, render
-from nomadctl.configure import HostResult
-from nomadctl.hosts import Host
-from nomadctl.releasekeys import APT_KEY_FINGERPRINT
+from nomadctl.hosts import Host, SshOptions
+from nomadctl.node import fleet, render
+from nomadctl.node.configure import HostResult
+from nomadctl.node.release_keys import APT_KEY_FINGERPRINT
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 from tests.mirror import make_key, serve_dir
 from tests.mirror.apt import AptRepo, build_apt_repo
@@ -57,15 +58,15 @@ class Env:
                 "nomad_version": version,
                 "apt_url": f"{self.url}/good",
                 "apt_key_fingerprint": self.repo.fingerprint,
-                "gossip_key": certstore.read_gossip_key(self.ws),
+                "gossip_key": store.read_gossip_key(self.ws),
                 "servers": [Host(host.name, "server", host.address)],
                 "docker": False,
                 **kw,
             }
         )
-        ssh = nodes.SshOptions(user="ubuntu", key_path=self.tb.key_path, address="private", wait=30)
-        return nodes.configure_all(
-            self.ws, facts.servers, nodes.NodeOptions(facts), ssh, lambda _m: None
+        ssh = SshOptions(user="ubuntu", key_path=self.tb.key_path, address="private", wait=30)
+        return fleet.configure_all(
+            self.ws, facts.servers, fleet.NodeOptions(facts), ssh, lambda _m: None
         )[0]
 
     def sh(self, host, cmd: str) -> str:
@@ -89,7 +90,7 @@ def env(testbed_factory_module, tmp_path_factory) -> Iterator[Env]:
     )
     (packages_file.parent / "Packages.gz").unlink()
     ws = Workspace(tmp / "home", "apt")
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     try:
         with serve_dir(tmp / "www", tb.bridge_address) as url:
             yield Env(tb, ws, repo, url, binaries)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import certstore, nodes, render
-from nomadctl.configure import HostResult
-from nomadctl.hosts import Host
-from nomadctl.releasekeys import SigningKey
+from nomadctl.hosts import Host, SshOptions
+from nomadctl.node import fleet, render
+from nomadctl.node.configure import HostResult
+from nomadctl.node.release_keys import SigningKey
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 from tests.mirror import ReleaseMirror, build_release_mirror, make_key
 from tests.standin import make_binary
@@ -41,16 +42,16 @@ class Env:
             nomad_version=version,
             releases_url=self.url,
             release_key=key,
-            gossip_key=certstore.read_gossip_key(self.ws),
+            gossip_key=store.read_gossip_key(self.ws),
             servers=[Host(host.name, "server", host.address)],
             docker=False,
         )
         return render.ClusterFacts(**{**base, **kw})
 
     def up(self, host, facts: render.ClusterFacts, license_file: Path | None = None) -> HostResult:
-        ssh = nodes.SshOptions(user="ubuntu", key_path=self.tb.key_path, address="private", wait=30)
-        node = nodes.NodeOptions(facts, license_file=license_file)
-        return nodes.configure_all(self.ws, facts.servers, node, ssh, lambda _m: None)[0]
+        ssh = SshOptions(user="ubuntu", key_path=self.tb.key_path, address="private", wait=30)
+        node = fleet.NodeOptions(facts, license_file=license_file)
+        return fleet.configure_all(self.ws, facts.servers, node, ssh, lambda _m: None)[0]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def env(testbed_factory_module, tmp_path_factory) -> Iterator[Env]:
     stranger = make_key(home / "s", uid="someone else <x@example.invalid>")
     stranger.sign_detached(mirror.path(OTHER_KEY, "sums"), mirror.path(OTHER_KEY, "sig"))
     ws = Workspace(tmp / "home", "zip")
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     try:
         with mirror.serve(tb.bridge_address) as url:
             yield Env(tb, ws, mirror, url, binaries)

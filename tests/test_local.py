@@ -18,12 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import ca_passes, certstore, lifecycle, nodes, pki, render, status, tls_confirm
-from nomadctl.configure import HostResult
+from nomadctl.cluster import status
+from nomadctl.cluster.target import env_lines
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
-from nomadctl.providers import local_proc
-from nomadctl.providers.local import LocalOptions, LocalProvider, log_path, sample_jobs
+from nomadctl.node import confirm as tls_confirm
+from nomadctl.node import fleet, render
+from nomadctl.node.configure import HostResult
+from nomadctl.pki import issue, store
+from nomadctl.plan import ca_rotation
+from nomadctl.plan.finish import finish
+from nomadctl.plan.report import UpReport
+from nomadctl.providers.local import proc as local_proc
+from nomadctl.providers.local.files import log_path
+from nomadctl.providers.local.provider import LocalOptions, LocalProvider, sample_jobs
 from nomadctl.workspace import Workspace
 from tests import tls_watch
 from tests.standin import make_binary
@@ -54,22 +62,22 @@ def configure(
     datacenter: str = "dc1",
     say: Callable[[str], None] = lambda _m: None,
     confirm_timeout: float = 30,
-) -> tuple[list[Host], ca_passes.Passes]:
+) -> tuple[list[Host], ca_rotation.Passes]:
     """What `nomadctl up --local` runs up to the leader: plan, apply, certificates, configure
     (in two passes during a CA rotation, as plan/up.py does, checked over TLS)."""
     plan = provider.plan(ws, say)
     applied = provider.apply(ws, plan, say)
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     facts = render.ClusterFacts(
-        gossip_key=certstore.read_gossip_key(ws),
+        gossip_key=store.read_gossip_key(ws),
         datacenter=datacenter,
         servers=[h for h in applied.hosts if h.role == "server"],
     )
     agents = provider.agents(ws)
-    done = ca_passes.configure(
+    done = ca_rotation.configure(
         ws,
         applied.hosts,
-        nodes.NodeOptions(facts),
+        fleet.NodeOptions(facts),
         say,
         lambda node, p, servers_done: agents.configure(ws, applied.hosts, node, p, servers_done),
         confirm=tls_confirm.Confirmer(ws, timeout=confirm_timeout),
@@ -94,9 +102,9 @@ def up(
     hosts, done = configure(ws, provider, datacenter, say)
     results = done.results
     assert [r.error for r in results] == [None] * len(results), messages
-    report = lifecycle.finish(
+    report = finish(
         ws,
-        lifecycle.UpReport(results),
+        UpReport(results),
         bootstrap_acl=True,
         leader_timeout=30,
         progress=say,
@@ -176,7 +184,7 @@ def test_up_makes_a_secured_cluster_of_detached_agents(cluster: Cluster) -> None
         assert "verify_https_client    = true" in hcl and "rpc                    = true" in hcl
         assert f'data_dir   = "{node / "data"}"' in hcl
     server_hcl = (ws.path / "local" / "loc-server-1" / "config" / "nomad.hcl").read_text()
-    assert f'encrypt          = "{certstore.read_gossip_key(ws)}"' in server_hcl
+    assert f'encrypt          = "{store.read_gossip_key(ws)}"' in server_hcl
     assert "Loaded configuration from" in log_path(ws, "loc-server-1").read_text()
     assert log_path(ws, "loc-server-9") == ws.path / "local" / "loc-server-9" / "nomad.log"
     with pytest.raises(UsageError):
@@ -191,7 +199,7 @@ def test_status_sees_three_servers_one_leader_three_nodes(cluster: Cluster) -> N
 
 
 def test_env_drives_python_nomad(cluster: Cluster) -> None:
-    env = exported_env("\n".join(lifecycle.env_lines(cluster.ws, "bash")))
+    env = exported_env("\n".join(env_lines(cluster.ws, "bash")))
     assert env["NOMAD_ADDR"] == f"https://{cluster.hosts[0].private_ip}:4646"
     jobs = [job_json(p) for p in sorted((ROOT / "examples" / "jobs").glob("*.nomad.hcl"))][:2]
     result = py_nomad(env, jobs, timeout=60)
@@ -231,7 +239,7 @@ def test_killed_agent_is_started_again(cluster: Cluster) -> None:
 def test_new_tls_files_reload_without_restart(cluster: Cluster) -> None:
     """A re-issued node certificate is picked up with SIGHUP; the agent keeps its pid."""
     before = cluster.pids()
-    certstore.node_paths(cluster.ws, "loc-server-2").cert.unlink()
+    store.node_paths(cluster.ws, "loc-server-2").cert.unlink()
     _, results = up(cluster.ws, cluster.provider)
     by_name = {r.host.name: r for r in results}
     changed = by_name["loc-server-2"]
@@ -248,10 +256,10 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
     bundle before any gets a leaf of the new CA (watched over TLS), with SIGHUP only."""
     ws, names = cluster.ws, [h.name for h in cluster.hosts]
     before = cluster.pids()
-    old_ca = certstore.load_ca(ws).cert
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
-    new_ca = certstore.load_ca(ws)
-    cli = certstore.leaf_paths(ws, "cli")
+    old_ca = store.load_ca(ws).cert
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
+    new_ca = store.load_ca(ws)
+    cli = store.leaf_paths(ws, "cli")
     probe = tls_watch.probe_pair(new_ca, tmp_path)
     agents = [(h.private_ip, h.http_port) for h in cluster.hosts]
     logged = {n: len(log_path(ws, n).read_text()) for n in names}
@@ -262,7 +270,7 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
 
         def progress(message: str) -> None:
             lines.append(message)
-            if message.startswith(ca_passes.SECOND):  # pass 2 waits for this: all trust new
+            if message.startswith(ca_rotation.SECOND):  # pass 2 waits for this: all trust new
                 wait_for(lambda: watch.snapshot() == between, timeout=10, what="pass 1 done")
 
         _, results = up(ws, cluster.provider, progress=progress)
@@ -272,7 +280,7 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
     assert [(r.status, r.restarted, {Path(p).name for p in r.changed}) for r in results] == [
         ("configured", False, tls)
     ] * len(names)
-    second = lines.index(next(m for m in lines if m.startswith(ca_passes.SECOND)))
+    second = lines.index(next(m for m in lines if m.startswith(ca_rotation.SECOND)))
     for name in names:
         reloaded = f"{name}: new TLS files, agent reloaded"
         assert any(m.startswith(f"[pass 1/2] {reloaded}") for m in lines[:second]), lines
@@ -285,12 +293,12 @@ def test_ca_rotation_in_two_passes_reloads_every_agent(cluster: Cluster, tmp_pat
         assert tls_watch.peer_refusals(log) == [], log
     settled(ws, 3)
     # Step 2: the new CA alone, in one pass.
-    certstore.finish_rotation(ws, certstore.CertOptions())
+    store.finish_rotation(ws, store.CertOptions())
     _, results = up(ws, cluster.provider)
     assert [Path(p).name for r in results for p in r.changed] == ["ca.pem"] * len(names)
     for name in names:
         ca_file = ws.path / "local" / name / "tls" / "ca.pem"
-        assert ca_file.read_bytes() == pki.cert_pem(new_ca.cert)
+        assert ca_file.read_bytes() == issue.cert_pem(new_ca.cert)
     assert cluster.pids() == before
     settled(ws, 3)
 
@@ -312,7 +320,7 @@ def test_rotation_pass_two_waits_for_every_server_to_trust_the_new_ca(cluster: C
     leaf of the new CA. Once it takes the pending SIGHUP, the re-run carries on."""
     ws, names, victim = cluster.ws, [h.name for h in cluster.hosts], "loc-server-2"
     before = cluster.pids()
-    certstore.ensure(ws, certstore.CertOptions(rotate_ca=True))
+    store.ensure(ws, store.CertOptions(rotate_ca=True))
     lines: list[str] = []
     with stopped(before[victim] or 0):
         _, done = configure(ws, cluster.provider, say=lines.append, confirm_timeout=3)
@@ -320,12 +328,12 @@ def test_rotation_pass_two_waits_for_every_server_to_trust_the_new_ca(cluster: C
     assert list(failed) == [victim], lines
     assert "to trust the new CA: not done after 3s" in (failed[victim] or ""), failed
     assert done.passes == 1 and done.stopped and "did not start" in done.stopped
-    assert not any(m.startswith(ca_passes.SECOND) for m in lines), lines
-    assert certstore.previous_leaves(ws, names) == names  # every node keeps its old leaf
+    assert not any(m.startswith(ca_rotation.SECOND) for m in lines), lines
+    assert store.previous_leaves(ws, names) == names  # every node keeps its old leaf
     up(ws, cluster.provider)  # pass 1 changes nothing now; pass 2 runs
-    assert certstore.previous_leaves(ws, names) == []
+    assert store.previous_leaves(ws, names) == []
     assert cluster.pids() == before
-    certstore.finish_rotation(ws, certstore.CertOptions())
+    store.finish_rotation(ws, store.CertOptions())
     up(ws, cluster.provider)
     settled(ws, 3)
 
@@ -335,7 +343,7 @@ def test_a_server_not_showing_its_new_certificate_fails_until_it_does(cluster: C
     failed node, and the re-run, with nothing left to upload, checks it again."""
     ws, victim = cluster.ws, "loc-server-1"
     before = cluster.pids()
-    certstore.node_paths(ws, victim).cert.unlink()  # re-issued by the next up
+    store.node_paths(ws, victim).cert.unlink()  # re-issued by the next up
     with stopped(before[victim] or 0):
         _, done = configure(ws, cluster.provider, confirm_timeout=3)
     failed = {r.host.name: r.error for r in done.results if r.status == "failed"}

@@ -1,4 +1,4 @@
-"""nomadctl.operations against stand-in agents: real processes, real TLS, ACLs on, no mocks."""
+"""cluster.operations against stand-in agents: real processes, real TLS, ACLs on, no mocks."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from nomadctl import operations as op
-from nomadctl import tls_probe
-from nomadctl.api import Api, ApiTarget, PermissionDenied
+from nomadctl.cluster import operations as op
+from nomadctl.cluster import tls_probe
+from nomadctl.cluster.api import Api, ApiTarget, PermissionDenied
 from nomadctl.errors import ClusterApiError, RemoteError, UsageError
 from tests.standin import make_binary
 from tests.standin.certs import CertPair
@@ -223,7 +223,7 @@ def test_client_refused_says_whether_the_agent_trusts_a_client_certificate(
 ) -> None:
     """What tls_confirm's pass-1 check asks: None for a client certificate of the CA the agent
     loaded; for another CA's, the agent's refusal; a port nobody listens on, in a few words."""
-    from nomadctl import pki as nomad_pki
+    from nomadctl.pki import issue as nomad_pki
     from tests.test_waits import closed_port
     from tests.tls_watch import probe_pair
 
@@ -268,7 +268,7 @@ WantedBy=multi-user.target
 def test_reload_over_ssh_by_systemd_unit_keeps_the_main_pid(
     testbed_factory: Callable[..., Testbed], tmp_path: Path
 ) -> None:
-    from nomadctl.remote import Endpoint, KnownHosts, Session
+    from nomadctl.node.ssh import Endpoint, KnownHosts, Session
 
     tb = testbed_factory(1)
     host = tb.hosts[0]

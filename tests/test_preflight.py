@@ -7,16 +7,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from nomadctl import pki
 from nomadctl.errors import PkiError, UsageError
-from nomadctl.preflight import LocalInputs, check, check_ca, check_ssh_key, require
+from nomadctl.pki import issue
+from nomadctl.plan.preflight import LocalInputs, check, check_ca, check_ssh_key, require
 
 
 def write_ca(tmp: Path, days: int = 1825) -> tuple[Path, Path]:
-    pair = pki.new_ca(days=days)
+    pair = issue.new_ca(days=days)
     cert, key = tmp / "ca.pem", tmp / "ca-key.pem"
-    cert.write_bytes(pki.cert_pem(pair.cert))
-    key.write_bytes(pki.key_pem(pair.key))
+    cert.write_bytes(issue.cert_pem(pair.cert))
+    key.write_bytes(issue.key_pem(pair.key))
     key.chmod(0o600)
     return cert, key
 
@@ -111,7 +111,7 @@ def test_check_lists_every_problem_and_require_names_the_first(tmp_path: Path) -
 
 def test_an_expired_ca_is_refused(tmp_path: Path) -> None:
     cert, key = write_ca(tmp_path)
-    pair = pki.load_pair(cert, key)
+    pair = issue.load_pair(cert, key)
     # Re-sign the same CA with a validity that ended yesterday.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -122,12 +122,12 @@ def test_an_expired_ca_is_refused(tmp_path: Path) -> None:
         .subject_name(pair.cert.subject)
         .issuer_name(pair.cert.subject)
         .public_key(pair.key.public_key())
-        .serial_number(pki.new_serial())
+        .serial_number(issue.new_serial())
         .not_valid_before(now - dt.timedelta(days=10))
         .not_valid_after(now - dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(pair.key, hashes.SHA256())
     )
-    cert.write_bytes(pki.cert_pem(old))
+    cert.write_bytes(issue.cert_pem(old))
     [problem] = check_ca(cert, key, 30)
     assert "expired on" in problem.message

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from nomadctl import certstore
 from nomadctl.hosts import Host
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 
 TREE = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the tree under test
@@ -153,7 +153,7 @@ def test_read_only_commands_on_a_cluster_with_only_certs_create_nothing(tmp_path
 @pytest.fixture
 def cluster(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "home", "lab").create()
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     ws.update_state(hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()])
     return ws
 
@@ -161,13 +161,13 @@ def cluster(tmp_path: Path) -> Workspace:
 def test_env_exports_when_everything_exists(cluster: Workspace) -> None:
     proc = nomadctl(cluster.home.parent, "--home", str(cluster.home), "--cluster", "lab", "env")
     assert proc.returncode == 0, proc.stderr
-    assert f"export NOMAD_CACERT={certstore.ca_paths(cluster).cert}" in proc.stdout
+    assert f"export NOMAD_CACERT={store.ca_paths(cluster).cert}" in proc.stdout
 
 
 @pytest.mark.parametrize("which", ["ca", "cli cert", "cli key"])
 def test_env_refuses_to_export_a_missing_file(cluster: Workspace, which: str) -> None:
-    cli = certstore.leaf_paths(cluster, "cli", "global")
-    path = {"ca": certstore.ca_paths(cluster).cert, "cli cert": cli.cert, "cli key": cli.key}[which]
+    cli = store.leaf_paths(cluster, "cli", "global")
+    path = {"ca": store.ca_paths(cluster).cert, "cli cert": cli.cert, "cli key": cli.key}[which]
     path.unlink()
     proc = nomadctl(cluster.home.parent, "--home", str(cluster.home), "--cluster", "lab", "env")
     assert proc.returncode != 0 and proc.stdout == ""

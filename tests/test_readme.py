@@ -21,7 +21,7 @@ def test_reference_matches_the_cli() -> None:
 def test_every_command_is_documented() -> None:
     import typer.main
 
-    from nomadctl.cli import app
+    from nomadctl.cli.app import app
 
     group = typer.main.get_command(app)
     for name in group.commands:  # type: ignore[attr-defined]

@@ -76,7 +76,7 @@ HOST_KINDS = {"down-static", "down-force", "acl-reset", "forget-host-key"}
 def test_every_command_has_a_scenario_and_inline_commands_parse() -> None:
     import click
 
-    from nomadctl.cli import command
+    from nomadctl.cli.app import command
 
     assert set(by_kind()) == AWS_KINDS | HOST_KINDS
     group = command()

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from nomadctl import certstore
-from nomadctl.api import Api, ApiTarget
+from nomadctl.cluster.api import Api, ApiTarget
 from nomadctl.connfail import failure_kind
 from nomadctl.errors import ClusterApiError, RemoteError
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 from tests.aws import checks
 from tests.aws.checks import error_line, ok
@@ -140,7 +140,7 @@ def two_cas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Worksp
     tmp = tmp_path_factory.mktemp("cas")
     a, b = Workspace(tmp, "a"), Workspace(tmp, "b")
     for ws in (a, b):
-        certstore.ensure(ws, certstore.CertOptions())
+        store.ensure(ws, store.CertOptions())
     return a, b
 
 
@@ -168,7 +168,7 @@ def _serve(handler: Any) -> tuple[int, threading.Event, socket.socket, threading
 def servers(two_cas: tuple[Workspace, Workspace]) -> Iterator[dict[str, int]]:
     """Loopback ports: one serving TLS with cluster a's server certificate, one accepting
     and never answering, one closing every connection at once."""
-    leaf = certstore.leaf_paths(two_cas[0], "server", "global")
+    leaf = store.leaf_paths(two_cas[0], "server", "global")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(leaf.cert, leaf.key)
 
@@ -209,7 +209,7 @@ def test_api_failures_name_cause_and_next_step(
     message = _message(ApiTarget([f"https://127.0.0.1:{closed}"]))
     assert f"127.0.0.1:{closed} refused the connection: no Nomad agent listens there" in message
 
-    other_ca = str(certstore.ca_paths(two_cas[1]).cert)
+    other_ca = str(store.ca_paths(two_cas[1]).cert)
     tls = f"https://127.0.0.1:{servers['tls']}"
     message = _message(ApiTarget([tls], ca_file=other_ca, server_name="server.global.nomad"))
     assert f"{tls} showed a certificate not trusted by {other_ca}" in message
@@ -240,9 +240,9 @@ def test_name_resolution_failure_is_its_own_sentence() -> None:
 
 
 def test_failure_message_names_the_others_only_when_there_are_others() -> None:
-    from nomadctl.configure import HostResult
     from nomadctl.hosts import Host
-    from nomadctl.lifecycle import UpReport, failure_message
+    from nomadctl.node.configure import HostResult
+    from nomadctl.plan.report import UpReport, failure_message
 
     hosts = [Host(f"lab-server-{i}", "server", f"198.18.0.{i}") for i in (1, 2, 3)]
     bad = HostResult(hosts[0], "failed", error="cannot reach it")
@@ -257,8 +257,8 @@ def test_failure_message_names_the_others_only_when_there_are_others() -> None:
 def test_bootstrap_calls_retry_while_there_is_no_leader() -> None:
     import time
 
-    from nomadctl.acl import _LeaderRetry
-    from nomadctl.api import NoLeader
+    from nomadctl.cluster.acl import _LeaderRetry
+    from nomadctl.cluster.api import NoLeader
 
     calls: list[float] = []
 
@@ -324,7 +324,7 @@ def lab(testbed_factory_module: Any, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _session(lab: Lab, host: Any, tmp: Path, key: Path | None = None, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    from nomadctl.remote import Endpoint, KnownHosts, Session
+    from nomadctl.node.ssh import Endpoint, KnownHosts, Session
 
     known = KnownHosts(tmp / "known_hosts", lambda p, data: p.write_bytes(data))
     return Session(

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import releases
-from nomadctl.releasekeys import SigningKey
+from nomadctl.node import releases
+from nomadctl.node.release_keys import SigningKey
 from tests.mirror import ReleaseMirror, build_release_mirror, make_key
 from tests.standin import make_binary
 

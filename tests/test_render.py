@@ -8,8 +8,9 @@ import tarfile
 import hcl2
 import pytest
 
-from nomadctl import render
-from nomadctl.configure import (
+from nomadctl.hosts import Host
+from nomadctl.node import render
+from nomadctl.node.configure import (
     NodeTls,
     Observed,
     apply_script,
@@ -19,7 +20,6 @@ from nomadctl.configure import (
     parse_check,
     tar_of,
 )
-from nomadctl.hosts import Host
 
 SERVERS = [Host(f"lab-server-{i}", "server", f"198.18.1.{3 + i}") for i in (1, 2, 3)]
 CLIENT = Host("lab-client-1", "client", "198.18.1.7", "203.0.113.7")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import render
 from nomadctl.hosts import Host
+from nomadctl.node import render
 from tests.mirror import serve_dir
 from tests.standin.agent import discover, hcl1, strict
 from tests.standin.agent.config import normalize

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from nomadctl.errors import UsageError
-from nomadctl.rollout import (
+from nomadctl.node.order import (
     check_server_count,
     client_batches,
     quorum,
@@ -66,8 +66,8 @@ def test_the_leader_goes_only_when_every_other_server_does() -> None:
 
 
 def _pending(*names: str):
-    from nomadctl.configure import HostResult
     from nomadctl.hosts import Host
+    from nomadctl.node.configure import HostResult
 
     return [
         HostResult(Host(n, "client", f"198.18.1.{i + 1}"), "configured", pending=True)
@@ -76,8 +76,8 @@ def _pending(*names: str):
 
 
 def _roll(restart, lines, **opts):
-    from nomadctl import rolling
-    from nomadctl.rollout import RolloutOptions
+    from nomadctl.node import roll as rolling
+    from nomadctl.node.order import RolloutOptions
 
     def no_target():
         raise AssertionError("the roll asked for the API")
@@ -112,8 +112,8 @@ def test_a_failed_batch_stops_the_roll_and_says_where() -> None:
 
 
 def test_without_a_leader_pending_agents_restart_at_once() -> None:
-    from nomadctl import rolling
-    from nomadctl.rollout import RolloutOptions
+    from nomadctl.node import roll as rolling
+    from nomadctl.node.order import RolloutOptions
 
     started = threading.Barrier(3, timeout=5)  # all three restarts must run together
 
@@ -133,7 +133,7 @@ def test_without_a_leader_pending_agents_restart_at_once() -> None:
 
 
 def test_pending_marker_survives_a_stopped_roll() -> None:
-    from nomadctl.configure import PENDING, apply_script, parse_check, restart_script
+    from nomadctl.node.configure import PENDING, apply_script, parse_check, restart_script
 
     deferred = apply_script("", restart=True, upload=True, active=True, defer=True)
     assert f"touch {PENDING}" in deferred and "systemctl restart" not in deferred

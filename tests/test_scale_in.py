@@ -96,11 +96,11 @@ class LeaderWatch:
     def __init__(self, cluster: Cluster, address: str) -> None:
         from dataclasses import replace
 
-        from nomadctl import lifecycle
-        from nomadctl.api import Api
+        from nomadctl.cluster.api import Api
+        from nomadctl.cluster.target import workspace_target
         from nomadctl.workspace import Workspace
 
-        target = lifecycle.workspace_target(Workspace(cluster.home, "si"), timeout=1.0)
+        target = workspace_target(Workspace(cluster.home, "si"), timeout=1.0)
         self.api = Api(replace(target, addresses=[f"https://{address}:4646"]))
         self.seen: list[bool] = []
         self.stop = threading.Event()
@@ -157,7 +157,7 @@ def test_servers_leave_gracefully_one_at_a_time_down_to_one(cluster: Cluster) ->
     report = json.loads(status.stdout)
     alive = [m["Name"] for m in report["members"] if m["Status"] == "alive"]
     assert alive == ["si-server-1.global"]
-    from nomadctl import operations
+    from nomadctl.cluster import operations
 
     health = operations.autopilot_health(watch.api)
     assert health.healthy and [s.get("Voter") for s in health.servers] == [True]

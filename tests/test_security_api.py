@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import acl, lifecycle
-from nomadctl.api import Api, ApiTarget
+from nomadctl.cluster import acl
+from nomadctl.cluster.api import Api, ApiTarget
+from nomadctl.cluster.target import env_lines
 from nomadctl.errors import ClusterApiError
 from nomadctl.workspace import Workspace
 from tests.standin import make_binary
@@ -243,7 +244,7 @@ def test_env_exports_the_user_token_unless_asked(cluster: tuple[Workspace, Runni
     assert management not in proc.stdout
     proc = nomadctl(ws.home.parent, "--cluster", "lab", "env", "--management")
     assert proc.returncode == 0 and f"NOMAD_TOKEN={management}" in proc.stdout
-    assert lifecycle.env_lines(ws, "bash")[-1] == f"export NOMAD_TOKEN={user}"
+    assert env_lines(ws, "bash")[-1] == f"export NOMAD_TOKEN={user}"
 
 
 def test_nomad_addr_with_a_password_is_refused(listener: Listener, tmp_path: Path) -> None:

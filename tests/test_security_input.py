@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl import acl, certstore, lifecycle, validate
+from nomadctl import validate
+from nomadctl.cluster import acl
+from nomadctl.cluster.target import env_lines
 from nomadctl.errors import WorkspaceError
-from nomadctl.hosts import Host
+from nomadctl.hosts import Host, hosts_of
+from nomadctl.node.connect import ssh_command
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 from tests.standin.harness import next_ip
 from tests.terminal import run_on_terminal
@@ -164,8 +168,8 @@ def test_ssh_arguments_after_the_node_are_never_ssh_options(tmp_path: Path) -> N
     `--` before the destination they are the remote command. Run the real client."""
     ws = ssh_workspace(tmp_path)
     marker = tmp_path / "proxy-ran"
-    argv = lifecycle.ssh_command(ws, "server-1", [f"-oProxyCommand=touch {marker}", "x"])
-    dest = argv.index("ubuntu@" + lifecycle.hosts_of(ws.load_state())[0].private_ip)
+    argv = ssh_command(ws, "server-1", [f"-oProxyCommand=touch {marker}", "x"])
+    dest = argv.index("ubuntu@" + hosts_of(ws.load_state())[0].private_ip)
     assert argv[dest - 1] == "--"
     subprocess.run([*argv[:1], "-o", "BatchMode=yes", *argv[1:]], capture_output=True, timeout=30)
     assert not marker.exists()
@@ -174,16 +178,16 @@ def test_ssh_arguments_after_the_node_are_never_ssh_options(tmp_path: Path) -> N
 def test_ssh_refuses_a_bad_user_from_state(tmp_path: Path) -> None:
     ws = ssh_workspace(tmp_path, user="-oProxyCommand=x")
     with pytest.raises(WorkspaceError, match="unusable SSH settings"):
-        lifecycle.ssh_command(ws, "server-1", [])
+        ssh_command(ws, "server-1", [])
 
 
 def test_ssh_paths_are_quoted_for_ssh(tmp_path: Path) -> None:
     ws = ssh_workspace(tmp_path / "with space")
-    argv = lifecycle.ssh_command(ws, "server-1", [])
+    argv = ssh_command(ws, "server-1", [])
     assert f'UserKnownHostsFile="{ws.path / "known_hosts"}"' in argv
     bad = ssh_workspace(tmp_path / "100%")
     with pytest.raises(WorkspaceError):
-        lifecycle.ssh_command(bad, "server-1", [])
+        ssh_command(bad, "server-1", [])
 
 
 # ---- point 6: the workspace ---------------------------------------------------------------
@@ -204,7 +208,7 @@ def test_an_existing_home_is_never_chmoded(tmp_path: Path) -> None:
 
 def test_a_secret_readable_by_others_is_refused(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "home", "lab").create()
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     ws.update_state(hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()])
     path = acl.save_token(ws, "management", {"SecretID": "0b3a5c1e-8d4f-4e2a-9c71-5f6e7d8a9b0c"})
     acl.save_token(ws, "user", {"SecretID": "1b3a5c1e-8d4f-4e2a-9c71-5f6e7d8a9b0c"})
@@ -218,7 +222,7 @@ def test_a_secret_readable_by_others_is_refused(tmp_path: Path) -> None:
     proc = nomadctl(tmp_path, "--cluster", "lab", "certs", "--show-gossip-key")
     assert proc.returncode == 3 and "mode 0640" in proc.stderr
     gossip.chmod(0o600)
-    ca_key = certstore.ca_paths(ws).key
+    ca_key = store.ca_paths(ws).key
     ca_key.chmod(0o604)
     proc = nomadctl(tmp_path, "--cluster", "lab", "certs")
     assert proc.returncode == 3 and "mode 0604" in proc.stderr
@@ -242,7 +246,7 @@ def test_on_a_terminal_risky_file_settings_are_asked_even_with_yes(tmp_path: Pat
 
 
 def test_an_ssh_key_readable_by_others_is_refused(tmp_path: Path) -> None:
-    from nomadctl import remote
+    from nomadctl.node import ssh as remote
 
     key = tmp_path / "id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -257,8 +261,8 @@ def test_fish_lines_quote_as_fish_reads_them(tmp_path: Path) -> None:
     """fish's single quotes treat \\\\ and \\' as escapes (fish docs, "Quotes"); POSIX
     quoting of a path ending in a backslash would leave the quote open there."""
     ws = Workspace(tmp_path / "it's \\", "lab").create()
-    certstore.ensure(ws, certstore.CertOptions())
+    store.ensure(ws, store.CertOptions())
     ws.update_state(hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()])
-    line = next(x for x in lifecycle.env_lines(ws, "fish") if "NOMAD_CACERT" in x)
-    expected = str(certstore.ca_paths(ws).cert).replace("\\", "\\\\").replace("'", "\\'")
+    line = next(x for x in env_lines(ws, "fish") if "NOMAD_CACERT" in x)
+    expected = str(store.ca_paths(ws).cert).replace("\\", "\\\\").replace("'", "\\'")
     assert line == f"set -gx NOMAD_CACERT '{expected}'"

@@ -13,9 +13,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from nomadctl import lifecycle, nodes, remote
 from nomadctl.errors import RemoteError
-from nomadctl.hosts import Host
+from nomadctl.hosts import Host, SshOptions, hosts_of
+from nomadctl.node import ssh as remote
+from nomadctl.node.connect import forget_pins, known_hosts, session_for
 from nomadctl.workspace import Workspace
 
 
@@ -40,12 +41,12 @@ def _keyfiles(n: int) -> list[Path]:
 
 
 def test_parallel_first_contacts_cannot_pin_two_keys(tmp_path: Path) -> None:
-    """Sessions each hold their own KnownHosts (as nodes.session_for makes them); two meet
+    """Sessions each hold their own KnownHosts (as session_for makes them); two meet
     one new host with different keys at once (one of them a man-in-the-middle): one key is
     pinned, the other session is refused, in this process and in another."""
     ws = Workspace(tmp_path, "lab").create()
     a, b = keys(2)
-    stores = [nodes.known_hosts(ws) for _ in range(8)]
+    stores = [known_hosts(ws) for _ in range(8)]
     barrier = threading.Barrier(len(stores))
     outcome: list[str] = []
 
@@ -72,10 +73,11 @@ def test_parallel_first_contacts_cannot_pin_two_keys(tmp_path: Path) -> None:
     # Another process presenting the other key is refused the same way.
     loser = a if winner == b.get_base64() else b
     script = (
-        "import sys, paramiko; from pathlib import Path; from nomadctl import nodes;"
+        "import sys, paramiko; from pathlib import Path;"
+        "from nomadctl.node.connect import known_hosts;"
         "from nomadctl.workspace import Workspace;"
         f"k = paramiko.Ed25519Key(data=bytes.fromhex('{loser.asbytes().hex()}'));"
-        f"store = nodes.known_hosts(Workspace(Path({str(tmp_path)!r}), 'lab'))\n"
+        f"store = known_hosts(Workspace(Path({str(tmp_path)!r}), 'lab'))\n"
         "try: store.pin('198.18.0.7', k)\n"
         "except paramiko.BadHostKeyException: sys.exit(9)"
     )
@@ -84,13 +86,13 @@ def test_parallel_first_contacts_cannot_pin_two_keys(tmp_path: Path) -> None:
 
 def test_down_forgets_the_pins_of_destroyed_hosts(tmp_path: Path) -> None:
     ws = Workspace(tmp_path, "lab").create()
-    store = nodes.known_hosts(ws)
+    store = known_hosts(ws)
     k1, k2, k3 = keys(3)
     store.pin("198.18.0.7", k1)
     store.pin("[203.0.113.7]:2222", k2)
     store.pin("198.18.0.8", k3)
     gone = [Host("lab-server-1", "server", "198.18.0.7", "203.0.113.7", "i-1")]
-    assert sorted(lifecycle.forget_pins(ws, gone)) == ["198.18.0.7", "[203.0.113.7]:2222"]
+    assert sorted(forget_pins(ws, gone)) == ["198.18.0.7", "[203.0.113.7]:2222"]
     left = paramiko.HostKeys(str(store.path))
     assert list(left.keys()) == ["198.18.0.8"]
 
@@ -103,7 +105,7 @@ def test_one_bastion_connection_pinned_under_its_name(testbed_factory, tmp_path:
     tb = testbed_factory(4)
     jump, *targets = tb.hosts
     ws = Workspace(tmp_path, "lab").create()
-    ssh = nodes.SshOptions(
+    ssh = SshOptions(
         user="ubuntu", key_path=tb.key_path, address="private", bastion=f"ubuntu@{jump.address}"
     )
     hosts = [Host(f"lab-client-{i}", "client", h.address) for i, h in enumerate(targets)]
@@ -112,7 +114,7 @@ def test_one_bastion_connection_pinned_under_its_name(testbed_factory, tmp_path:
         out = tb.exec(jump, ["ss", "-Htn", "state", "established", "( sport = :22 )"]).stdout
         return len([line for line in out.splitlines() if line.strip()])
 
-    sessions = [nodes.session_for(ws, h, ssh) for h in hosts]
+    sessions = [session_for(ws, h, ssh) for h in hosts]
     try:
         threads = [threading.Thread(target=s.connect, kwargs={"wait": 20}) for s in sessions]
         for t in threads:
@@ -145,7 +147,7 @@ def test_one_bastion_connection_pinned_under_its_name(testbed_factory, tmp_path:
         )
         + "\n"
     )
-    session = nodes.session_for(ws, hosts[0], ssh)
+    session = session_for(ws, hosts[0], ssh)
     try:
         with pytest.raises(RemoteError, match=f"host key of bastion ubuntu@{jump.address} has"):
             session.connect(wait=5)
@@ -164,8 +166,8 @@ def test_aws_down_forgets_the_pins_of_the_instances_it_destroyed(aws_env) -> Non
     args = ("--cluster", "gone", "up", "--yes", *net, "--allow-cidr", "203.0.113.0/24")
     ok(aws_env.nomadctl(*args, "--servers", "1", "--clients", "1", env=tree))
     ws = Workspace(aws_env.home, "gone")
-    hosts = lifecycle.hosts_of(ws.load_state())
-    store = nodes.known_hosts(ws)
+    hosts = hosts_of(ws.load_state())
+    store = known_hosts(ws)
     for host, key in zip(hosts, keys(len(hosts)), strict=True):
         store.pin(host.public_ip or host.private_ip, key)
     store.pin("198.51.100.1", keys(1)[0])  # not this cluster's: stays

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from nomadctl import operations as op
-from nomadctl.api import Api, ApiTarget
+from nomadctl.cluster import operations as op
+from nomadctl.cluster.api import Api, ApiTarget
 from tests.standin import make_binary
 from tests.standin.day2_cluster import Cluster, served_serial, start_cluster
 from tests.standin.harness import LocalAgents, Pki, wait_for

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from nomadctl import acl, render
+from nomadctl.cluster import acl
 from nomadctl.hosts import Host
+from nomadctl.node import render
 from tests.standin import certs
 from tests.standin.agent import hcl1
 from tests.standin.agent.config import normalize, parse_hcl

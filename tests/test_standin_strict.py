@@ -232,8 +232,8 @@ def test_every_config_nomadctl_renders_passes_the_strict_reader() -> None:
     """On main the enterprise configs failed here: `license_path` at the top level."""
     import itertools
 
-    from nomadctl import render
     from nomadctl.hosts import Host
+    from nomadctl.node import render
 
     servers = [Host(f"s{i}", "server", f"198.18.1.{3 + i}") for i in (1, 2, 3)]
     client = Host("c1", "client", "198.18.1.9")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from nomadctl.api import Api, ApiTarget, NoLeader
+from nomadctl.cluster.api import Api, ApiTarget, NoLeader
 from nomadctl.errors import RemoteError
-from nomadctl.remote import Endpoint, KnownHosts, Session, SshUnreachable
+from nomadctl.node.ssh import Endpoint, KnownHosts, Session, SshUnreachable
 from tests.aws.checks import ok
 from tests.aws.fixtures import AwsEnv
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from nomadctl import pki
+from nomadctl.pki import issue
 
 State = tuple[str | None, bool]  # (CA of the served leaf: "old" | "new" | None, trusts new)
 
@@ -60,9 +60,9 @@ class TlsWatch:
         if der is None:
             return None
         cert = x509.load_der_x509_certificate(der)
-        if pki.signed_by(self.new_ca, cert):
+        if issue.signed_by(self.new_ca, cert):
             return "new"
-        return "old" if pki.signed_by(self.old_ca, cert) else None
+        return "old" if issue.signed_by(self.old_ca, cert) else None
 
     def trusts_new(self, ctx: ssl.SSLContext, address: str, port: int) -> bool:
         try:
@@ -110,12 +110,12 @@ class TlsWatch:
         return any(all(s == "old" and t for s, t in r) for r in self.rounds)
 
 
-def probe_pair(ca: pki.KeyPair, where: Path) -> tuple[Path, Path]:
+def probe_pair(ca: issue.KeyPair, where: Path) -> tuple[Path, Path]:
     """A client certificate of `ca` for the `trusts_new` probe, written under `where`."""
-    pair = pki.new_leaf(ca, "cli")
+    pair = issue.new_leaf(ca, "cli")
     cert, key = where / "probe.pem", where / "probe-key.pem"
-    cert.write_bytes(pki.cert_pem(pair.cert))
-    key.write_bytes(pki.key_pem(pair.key))
+    cert.write_bytes(issue.cert_pem(pair.cert))
+    key.write_bytes(issue.key_pem(pair.key))
     key.chmod(0o600)
     return cert, key
 

@@ -1,3 +1,3 @@
-from nomadctl.cli import main
+from nomadctl.cli.app import main
 
 main()

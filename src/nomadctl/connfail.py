@@ -1,10 +1,11 @@
 """Failed connections told as one sentence: what happened, the likely cause, what to do.
 
-Used by api.py (HTTP to the Nomad API through requests/urllib3) and remote.py (SSH through
-paramiko). Nothing here connects anywhere; it reads the exceptions those libraries raise:
-requests wraps urllib3's MaxRetryError, whose `reason` is a NewConnectionError,
-NameResolutionError, SSLError or timeout, which wraps the socket error; paramiko's
-NoValidConnectionsError holds one socket error per address family (with errno None itself).
+Used by cluster/api.py (HTTP to the Nomad API through requests/urllib3) and node/ssh.py (SSH
+through paramiko), so it stands below both and knows neither: they hand it plain values.
+Nothing here connects anywhere; it reads the exceptions those libraries raise: requests
+wraps urllib3's MaxRetryError, whose `reason` is a NewConnectionError, NameResolutionError,
+SSLError or timeout, which wraps the socket error; paramiko's NoValidConnectionsError holds
+one socket error per address family (with errno None itself).
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ import errno
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from nomadctl.api import ApiTarget
-    from nomadctl.remote import Endpoint
+from dataclasses import dataclass
+from typing import Any
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -73,13 +71,20 @@ def failure_kind(exc: Any) -> tuple[str, str]:
     return "other", first
 
 
-def unreachable_sentence(
-    kind: str, detail: str, addresses: Sequence[str], target: ApiTarget
-) -> str:
+@dataclass(frozen=True)
+class Reaching:
+    """What the API client was trying, as far as the words need it."""
+
+    timeout: float
+    ca_file: str | None = None
+    from_env: bool = False  # NOMAD_ADDR and friends, not the workspace, chose the target
+
+
+def unreachable_sentence(kind: str, detail: str, addresses: Sequence[str], target: Reaching) -> str:
     """One sentence for the addresses that failed one way: what happened, the likely cause,
     and what to do."""
     where = ", ".join(addresses)
-    from_env = target.source == "environment"
+    from_env = target.from_env
     if kind == "refused":
         return (
             f"{where} refused the connection: no Nomad agent listens there (the agents are "
@@ -126,30 +131,29 @@ def _errnos(exc: BaseException) -> set[int]:
     return found
 
 
-def why_unreachable(exc: BaseException, where: Endpoint, timeout: float) -> tuple[str, str]:
+def why_unreachable(exc: BaseException, address: str, port: int, timeout: float) -> tuple[str, str]:
     """(short reason for progress lines, one sentence with the likely cause) for an SSH
-    connection that failed before authentication."""
+    connection to `address`:`port` that failed before authentication."""
     codes = _errnos(exc)
-    port = where.port
     if errno.ECONNREFUSED in codes:
         return "connection refused", (
-            f"{where.address} refused the connection on port {port}: no SSH server listens "
+            f"{address} refused the connection on port {port}: no SSH server listens "
             "there (the host is still booting, sshd is stopped, or the address is wrong)"
         )
     if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
         return "no route to host", (
-            f"there is no network route to {where.address}: the host is down or the address "
+            f"there is no network route to {address}: the host is down or the address "
             "is wrong (check it, and your VPN or network)"
         )
     if isinstance(exc, socket.timeout | TimeoutError) or errno.ETIMEDOUT in codes:
         return "no answer", (
-            f"{where.address} did not answer on port {port} within {timeout:.0f}s: the host "
+            f"{address} did not answer on port {port} within {timeout:.0f}s: the host "
             "is down, the address is wrong, or a firewall drops SSH (on AWS, is your IP in "
             "--allow-cidr?)"
         )
     if type(exc).__name__ == "ChannelException":
         return "bastion cannot connect", (
-            f"the bastion could not open a connection to {where.address}:{port} "
+            f"the bastion could not open a connection to {address}:{port} "
             f"({getattr(exc, 'text', '') or getattr(exc, 'code', '')}): the host is down, "
             "or the bastion cannot reach it"
         )
@@ -159,16 +163,16 @@ def why_unreachable(exc: BaseException, where: Endpoint, timeout: float) -> tupl
     handshake = ("banner", "negotiation failed", "no existing session")
     if any(word in text.lower() for word in handshake):
         return "no SSH handshake yet", (
-            f"{where.address} accepted the connection on port {port} but no SSH handshake "
+            f"{address} accepted the connection on port {port} but no SSH handshake "
             "followed (the host is still booting or overloaded, or something else listens "
             "there)"
         )
     if isinstance(exc, ConnectionResetError | EOFError) or errno.ECONNRESET in codes:
         return "connection closed", (
-            f"{where.address} closed the connection during the SSH handshake (sshd is "
+            f"{address} closed the connection during the SSH handshake (sshd is "
             "restarting, or refuses connections from your address)"
         )
     return type(exc).__name__, (
-        f"the SSH connection to {where.address}:{port} failed during the handshake "
+        f"the SSH connection to {address}:{port} failed during the handshake "
         f"({text.splitlines()[0][:120] if text else type(exc).__name__})"
     )

@@ -12,6 +12,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from nomadctl.errors import UsageError
+
 # hashicorp/go-version VersionRegexpRaw (version.go at 8f84cf4), anchored as NewVersion does;
 # Nomad parses its own version (and `+ent` builds) with it. Only digits, letters, '.', '-',
 # '~' and '+' can pass: nothing a shell, HCL or a URL would read as syntax.
@@ -34,6 +36,7 @@ NODE_POOL_RE = re.compile(r"^[a-zA-Z0-9-_]{1,128}$")
 # nomadctl is stricter, as the name also lands in HCL, tags and shell lines.
 DATACENTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")  # eu-west-1, us-gov-east-1
 
 
 def nomad_version(value: str) -> str:
@@ -134,8 +137,6 @@ def token(value: str, where: str) -> str:
     it must be a UUID, as Nomad's secrets are. The message never repeats the value."""
     import uuid
 
-    from nomadctl.errors import UsageError
-
     stripped = value.strip()
     try:
         parsed = uuid.UUID(stripped)
@@ -150,8 +151,6 @@ def api_address(value: str) -> str:
     """One NOMAD_ADDR entry: http(s)://host[:port], no user:password (it would be sent as
     basic auth and shown in messages), no path."""
     from urllib.parse import urlsplit
-
-    from nomadctl.errors import UsageError
 
     url = value.strip().rstrip("/")
     try:

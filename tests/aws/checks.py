@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nomadctl.providers.aws_common import TAG_CLUSTER, iam_name, key_pair_name
+from nomadctl.providers.aws.common import TAG_CLUSTER, iam_name, key_pair_name
 
 
 def ok(proc):  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nomadctl.providers.aws_images import UBUNTU_PARAMETER
+from nomadctl.providers.aws.images import UBUNTU_PARAMETER
 
 REGION = "eu-west-1"
 OTHER_REGION = "us-east-2"

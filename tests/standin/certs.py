@@ -3,7 +3,7 @@
 P-256 keys in `EC PRIVATE KEY` PEM, SKID = SHA-256 of the SubjectPublicKeyInfo, AKID = the
 CA's SKID, node certs with EKU serverAuth + clientAuth and SANs `<role>.<region>.nomad`,
 `localhost`, `127.0.0.1` plus extra IPs/names. Only for tests of the stand-in; nomadctl has
-its own `nomadctl.pki`.
+its own `nomadctl.pki.issue`.
 """
 
 from __future__ import annotations

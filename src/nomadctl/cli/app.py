@@ -8,7 +8,6 @@ run (about 15 ms of `--help`); real annotations are built once, at import.
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,16 +15,13 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl import config as configfile
-from nomadctl.cli_options import (
-    NOMAD_VERSION,
-    JsonOutput,
-    _confirm,
-)
+from nomadctl.cli import certs, connect, down, status, up
+from nomadctl.cli import config as configfile
+from nomadctl.cli.context import AppContext
+from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
+from nomadctl.cli.ui import Ui
 from nomadctl.errors import NomadctlError, UsageError
-from nomadctl.helpformat import OrderedGroup, SectionedCommand, output_option
-from nomadctl.ui import Ui
-from nomadctl.workspace import Workspace, default_home, validate_cluster_name
+from nomadctl.workspace import default_home, validate_cluster_name
 
 app = typer.Typer(
     name="nomadctl",
@@ -43,21 +39,6 @@ app = typer.Typer(
         "max_content_width": 120,
     },
 )
-
-
-@dataclass
-class AppContext:
-    """What the global options decide, handed to every command."""
-
-    home: Path
-    cluster: str
-    config_path: Path | None
-    ui: Ui
-    named: bool = False  # --cluster, NOMADCTL_CLUSTER or the file's `cluster` chose it
-    file_config: configfile.FileConfig | None = None
-
-    def workspace(self) -> Workspace:
-        return Workspace(self.home, self.cluster, named=self.named)
 
 
 def _version(value: bool) -> None:
@@ -135,146 +116,6 @@ def main_options(
         named=named,
         file_config=cfg,
     )
-
-
-def _confirm_file_settings(ctx: typer.Context) -> None:
-    """Settings from a nomadctl.toml found in the current directory that widen access or
-    change what runs on the nodes are shown, and need a yes even with --yes; without a
-    terminal they are refused (pass them as flags, or name the file with --config)."""
-    app_ctx: AppContext = ctx.obj
-    if app_ctx.file_config is None:
-        return
-    risky = configfile.risky_file_settings(app_ctx.file_config, ctx)
-    if not risky:
-        return
-    where = app_ctx.file_config.path
-    ui = app_ctx.ui
-    ui.err.print(f"{where}, found in the current directory, sets:", markup=False)
-    for line in risky:
-        ui.err.print(f"  {line}", markup=False)
-    if ctx.params.get("dry_run"):
-        return  # named in the plan; nothing is done, so nothing to confirm
-    if not sys.stdin.isatty():
-        names = ", ".join(line.split(" ", 1)[0] for line in risky)
-        raise UsageError(
-            f"{where} in the current directory sets {names}, which widen access or change "
-            "what runs on the nodes; confirm by passing them as flags, or name the file "
-            "with --config"
-        )
-    _confirm(ui, "Use these settings from the file? (--yes does not answer this)")
-
-
-def _ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:
-    """One line on stderr when NOMAD_* variables in the shell are not followed."""
-    from nomadctl import lifecycle
-
-    ws = app_ctx.workspace()
-    ignored = lifecycle.ignored_env(ws, own_cluster=own_cluster)
-    if ignored:
-        why = (
-            "it works on the workspace's own cluster"
-            if own_cluster
-            else (f"--cluster {ws.cluster} was given" if ws.named else "NOMAD_ADDR is not set")
-        )
-        app_ctx.ui.info(
-            f"note: ignoring {', '.join(ignored)} from the environment ({why}); "
-            f"talking to cluster {ws.cluster!r}"
-        )
-
-
-# ---- cluster API: status, env, acl-bootstrap -----------------------------------------------
-
-
-def _progress(app_ctx: AppContext, quiet: bool = False):
-    from rich.markup import escape
-
-    ui = app_ctx.ui
-    return (lambda _m: None) if quiet else (lambda m: ui.info(f"[dim]·[/] {escape(m)}"))
-
-
-@app.command(cls=SectionedCommand)
-def status(
-    ctx: typer.Context,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print members and nodes as JSON.")
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            min=0, help="Poll up to SECONDS until there is a leader and every server is alive."
-        ),
-    ] = 0.0,
-    timeout: Annotated[
-        float, typer.Option(min=0.5, help="Timeout of each API call, seconds.")
-    ] = 5.0,
-) -> None:
-    """Show the `nomad server members` table, the client nodes and when the certificates expire.
-
-    A warning on stderr for any certificate that expires within 30 days.
-    Exit code 0 only when there is a leader and every expected server is alive.
-    """
-    from rich.markup import escape
-
-    from nomadctl import status as status_mod
-
-    app_ctx: AppContext = ctx.obj
-    _ignored_env_note(app_ctx)
-    ws = app_ctx.workspace()
-    ui = app_ctx.ui
-    expiries = status_mod.certificates(ws)
-    warnings = status_mod.expiry.warnings(expiries)
-    try:
-        report = status_mod.collect(ws, wait=wait, timeout=timeout)
-    finally:  # an expired certificate is the likeliest reason the cluster does not answer
-        for warning in warnings:
-            ui.info(f"[yellow]warning:[/] {escape(warning)}")
-    if json_output:
-        ui.json(
-            {
-                "members": report.members,
-                "nodes": report.nodes,
-                "healthy": report.healthy,
-                "problems": report.problems,
-                "certificates": [e.to_dict() for e in expiries],
-                "certificate_warnings": warnings,
-            }
-        )
-    else:
-        from nomadctl.api import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
-
-        ui.table(None, MEMBER_COLUMNS, member_table(report.members))
-        ui.out.print()
-        ui.table(None, NODE_COLUMNS, node_table(report.nodes))
-        if expiries:
-            ui.out.print()
-            ui.table(
-                None,
-                ["Certificate", "Kind", "Expires", "Days left"],
-                ((e.name, e.kind, f"{e.not_after:%Y-%m-%d}", str(e.days_left())) for e in expiries),
-            )
-    for problem in report.problems:
-        ui.error(problem)
-    if not report.healthy:
-        raise typer.Exit(1)
-
-
-@app.command(cls=SectionedCommand)
-def version(ctx: typer.Context, json_output: JsonOutput = False) -> None:
-    """Show nomadctl's version, Python's, and the Nomad version `up` installs by default."""
-    import platform
-
-    data = {
-        "nomadctl": __version__,
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "nomad_default": NOMAD_VERSION,
-    }
-    if json_output:
-        ctx.obj.ui.json(data)
-        return
-    typer.echo(f"nomadctl {__version__}")
-    typer.echo(f"Python {data['python']} ({data['python_implementation']})")
-    typer.echo(f"Nomad {NOMAD_VERSION} (what `nomadctl up` installs unless --nomad-version)")
 
 
 # ---- entry point --------------------------------------------------------------------------
@@ -358,6 +199,15 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-# The commands in their own modules register themselves on `app` when imported.
-from nomadctl import cli_api, cli_certs, cli_down, cli_up  # noqa: E402, F401
-from nomadctl.cli_api import SHELLS, detect_shell  # noqa: E402, F401
+# The commands, registered here (their modules never import this one); `--help` lists them
+# in the order of a cluster's life (helpformat.COMMAND_ORDER).
+app.command(cls=SectionedCommand)(certs.certs)
+app.command(cls=SectionedCommand)(up.up)
+app.command(cls=SectionedCommand)(status.status)
+app.command(cls=SectionedCommand)(connect.env)
+app.command("acl-bootstrap", cls=SectionedCommand)(connect.acl_bootstrap)
+app.command(cls=SectionedCommand, context_settings={"allow_interspersed_args": False})(connect.ssh)
+app.command(cls=SectionedCommand)(connect.logs)
+app.command(cls=SectionedCommand)(down.down)
+app.command("list", cls=SectionedCommand)(down.list_)
+app.command(cls=SectionedCommand)(status.version)

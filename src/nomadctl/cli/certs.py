@@ -5,10 +5,9 @@ from typing import Annotated
 
 import typer
 
-from nomadctl.cli import AppContext, app
+from nomadctl.cli.context import AppContext
+from nomadctl.cli.ui import Ui, status_cell
 from nomadctl.errors import UsageError
-from nomadctl.helpformat import SectionedCommand
-from nomadctl.ui import Ui, status_cell
 from nomadctl.workspace import Workspace
 
 
@@ -24,7 +23,6 @@ def _old_region(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
-@app.command(cls=SectionedCommand)
 def certs(
     ctx: typer.Context,
     nomad_region: Annotated[
@@ -99,7 +97,7 @@ def certs(
     Existing files are kept; nothing is overwritten unless --force, --renew or --rotate-ca
     says so.
     """
-    from nomadctl import certstore
+    from nomadctl.pki import store
 
     app_ctx: AppContext = ctx.obj
     opts, region_flag = _cert_options(
@@ -112,13 +110,13 @@ def certs(
     ws = app_ctx.workspace()
     with ws.locked():
         if renew:
-            records = certstore.renew(ws, opts)
+            records = store.renew(ws, opts)
         elif finish:
-            records = certstore.finish_rotation(ws, opts)
+            records = store.finish_rotation(ws, opts)
         else:
-            records = certstore.ensure(ws, opts)
+            records = store.ensure(ws, opts)
         if show_gossip_key:
-            typer.echo(certstore.read_gossip_key(ws))
+            typer.echo(store.read_gossip_key(ws))
             return
     if json_output:
         ui.json([r.to_dict() for r in records])
@@ -145,7 +143,7 @@ def _cert_options(
 ):  # type: ignore[no-untyped-def]
     """`certs`' flags checked together, before anything is written; the options and the
     flag that named the Nomad region."""
-    from nomadctl import certstore, pki
+    from nomadctl.pki import issue, store
 
     region_flag = "--nomad-region"
     if deprecated_region is not None:  # the Nomad region, once mistaken for the AWS region
@@ -159,17 +157,17 @@ def _cert_options(
     if renew and (force or rotate_ca):
         raise UsageError("--renew keeps the CA and the names: not with --force or --rotate-ca")
     for label, value in ((region_flag, nomad_region), ("--domain", domain)):
-        if not pki.DNS_NAME_RE.match(value) or "." in value or "*" in value:
+        if not issue.DNS_NAME_RE.match(value) or "." in value or "*" in value:
             raise UsageError(f"{label} {value!r} must be a single DNS label such as 'global'")
-    opts = certstore.CertOptions(
+    opts = store.CertOptions(
         region=nomad_region,
         domain=domain,
         days=days,
         ca_days=ca_days,
-        dns_names=pki.parse_dns_names(additional_dnsname or []),
-        ip_addresses=pki.parse_ip_addresses(additional_ipaddress or []),
+        dns_names=issue.parse_dns_names(additional_dnsname or []),
+        ip_addresses=issue.parse_ip_addresses(additional_ipaddress or []),
         name_constraint=name_constraint,
-        additional_domains=pki.parse_dns_names(additional_domain or [], "--additional-domain"),
+        additional_domains=issue.parse_dns_names(additional_domain or [], "--additional-domain"),
         force=force,
         rotate_ca=rotate_ca and not finish,
     )

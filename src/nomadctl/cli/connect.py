@@ -8,9 +8,8 @@ from typing import Annotated
 import click
 import typer
 
-from nomadctl.cli import AppContext, _ignored_env_note, _progress, app
+from nomadctl.cli.context import AppContext, ignored_env_note, progress_for
 from nomadctl.errors import UsageError
-from nomadctl.helpformat import SectionedCommand
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -22,7 +21,6 @@ def detect_shell(environ: dict[str, str] | None = None) -> str:
     return shell if shell in SHELLS else "bash"
 
 
-@app.command(cls=SectionedCommand)
 def env(
     ctx: typer.Context,
     shell: Annotated[
@@ -48,13 +46,14 @@ def env(
     operate jobs in the default namespace, read nodes); --management exports the management
     token instead. Files that do not exist are never exported.
     """
-    from nomadctl import acl, lifecycle
+    from nomadctl.cluster import acl
+    from nomadctl.cluster.target import env_lines, workspace_target
     from nomadctl.errors import PkiError
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
     ws.require_cluster("env")
-    target = lifecycle.workspace_target(ws, token_kind=None)
+    target = workspace_target(ws, token_kind=None)
     assert target.client_cert is not None
     region = "" if target.region == "global" else f" --region {target.region}"
     fixes = {
@@ -68,7 +67,7 @@ def env(
     for path, fix in fixes.items():
         if not Path(path).is_file():
             raise PkiError(f"{path} does not exist, so it cannot be exported; it is {fix}")
-    lines = lifecycle.env_lines(ws, shell or detect_shell(), management=management)
+    lines = env_lines(ws, shell or detect_shell(), management=management)
     if not management and acl.load_token(ws, "user") is None:
         app_ctx.ui.info(
             f"note: cluster {ws.cluster!r} has no user token (see `nomadctl acl-bootstrap`); "
@@ -78,7 +77,6 @@ def env(
         typer.echo(line)
 
 
-@app.command("acl-bootstrap", cls=SectionedCommand)
 def acl_bootstrap(
     ctx: typer.Context,
     show_secret: Annotated[
@@ -111,11 +109,13 @@ def acl_bootstrap(
 
     Always talks to the workspace's own cluster: NOMAD_ADDR and NOMAD_TOKEN are not followed.
     """
-    from nomadctl import acl, lifecycle
+    from nomadctl.cluster import acl
+    from nomadctl.cluster.target import workspace_target
+    from nomadctl.node.connect import reset_acl_bootstrap
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
-    _ignored_env_note(app_ctx, own_cluster=True)
+    ignored_env_note(app_ctx, own_cluster=True)
     namespaces = tuple(user_namespace or ("default",))
     acl.user_policy_rules(namespaces)  # a bad namespace is a usage error before anything
     if not ws.state_path.exists():
@@ -126,11 +126,11 @@ def acl_bootstrap(
     with ws.locked():
         result = acl.bootstrap(
             ws,
-            lifecycle.workspace_target(ws, token_kind=None),
+            workspace_target(ws, token_kind=None),
             user_token=user_token,
             namespaces=namespaces,
-            reset=lifecycle.reset_acl_bootstrap(ws) if reset else None,
-            progress=_progress(app_ctx),
+            reset=reset_acl_bootstrap(ws) if reset else None,
+            progress=progress_for(app_ctx),
             leader_timeout=timeout,
         )
     ui = app_ctx.ui
@@ -149,7 +149,6 @@ def acl_bootstrap(
         ui.info(f"user token (policy {acl.USER_POLICY}) saved in {acl.token_path(ws, 'user')}")
 
 
-@app.command(cls=SectionedCommand, context_settings={"allow_interspersed_args": False})
 def ssh(
     ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="Node name (lab-server-1, server-1) or address.")],
@@ -161,18 +160,17 @@ def ssh(
 
     What follows the node is the command, never options for ssh.
     """
-    from nomadctl import lifecycle
+    from nomadctl.node.connect import ssh_command
 
     app_ctx: AppContext = ctx.obj
     args = list(command or [])
     if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
         args = args[1:]
     app_ctx.workspace().require_cluster("ssh")  # nothing is created for an unknown cluster
-    argv = lifecycle.ssh_command(app_ctx.workspace(), node, args)
+    argv = ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
 
-@app.command(cls=SectionedCommand)
 def logs(
     ctx: typer.Context,
     node: Annotated[str, typer.Argument(help="Node name (lab-server-1, server-1) or address.")],
@@ -184,7 +182,7 @@ def logs(
     ] = False,
 ) -> None:
     """Show a node's Nomad agent log (a local agent's file, or the journal over SSH)."""
-    from nomadctl import logs as logs_mod
+    from nomadctl.providers import logs as logs_mod
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()

@@ -4,17 +4,15 @@ from typing import Annotated
 
 import typer
 
-from nomadctl.cli import AppContext, app
-from nomadctl.cli_options import (
+from nomadctl.cli.context import AppContext
+from nomadctl.cli.options import (
     AwsProfile,
     AwsRegion,
     JsonOutput,
     Yes,
 )
-from nomadctl.helpformat import SectionedCommand
 
 
-@app.command(cls=SectionedCommand)
 def down(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -47,8 +45,8 @@ def down(
     Safe to run twice.
     """
     from nomadctl import providers
-    from nomadctl.cli_run import run_down
-    from nomadctl.plan import state as cluster_state
+    from nomadctl.cli.run import run_down
+    from nomadctl.providers import state as cluster_state
 
     app_ctx: AppContext = ctx.obj
     current = cluster_state.read(app_ctx.workspace())
@@ -62,7 +60,6 @@ def down(
     run_down(app_ctx, provider, yes=yes, dry_run=dry_run, json_output=json_output)
 
 
-@app.command("list", cls=SectionedCommand)
 def list_(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -71,7 +68,8 @@ def list_(
 ) -> None:
     """List the clusters found by tag in a region, with their instance counts and states."""
     from nomadctl.errors import WorkspaceError
-    from nomadctl.providers import aws
+    from nomadctl.providers import state as cluster_state
+    from nomadctl.providers.aws import infra
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
@@ -80,10 +78,10 @@ def list_(
     from contextlib import suppress
 
     with suppress(WorkspaceError):  # a damaged state only loses its region hint
-        region = region or aws.recorded_region(state)
-    region = aws.resolve_region(region, profile)
+        region = region or cluster_state.recorded_region(state)
+    region = infra.resolve_region(region, profile)
     with ui.progress(f"Looking for clusters in {region}"):
-        clusters = aws.list_clusters(region, profile)
+        clusters = infra.list_clusters(region, profile)
     if json_output:
         ui.json([c.to_dict() for c in clusters])
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nomadctl.ui import Ui, status_cell
+from nomadctl.cli.ui import Ui, status_cell
 
 AwsRegion = Annotated[
     str | None,

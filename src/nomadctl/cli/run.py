@@ -8,10 +8,10 @@ import sys
 from contextlib import contextmanager
 from typing import Any
 
+from nomadctl.cli.ui import Ui, status_cell
 from nomadctl.errors import RemoteError, UsageError
 from nomadctl.plan.core import Plan, Step
 from nomadctl.plan.options import UpOptions
-from nomadctl.ui import Ui, status_cell
 
 ACTION_STYLE = {"create": "create", "keep": "exists", "use": "exists", "remove": "delete"}
 
@@ -42,9 +42,9 @@ def run_up(app_ctx: Any, options: UpOptions, json_output: bool) -> None:
                 _after_failure(ui, plan, ws)
     render_up(ui, ws, plan, run, json_output)
     if run.report is not None and run.report.failed:
-        from nomadctl import lifecycle
+        from nomadctl.plan.report import failure_message
 
-        raise RemoteError(lifecycle.failure_message(run.report))
+        raise RemoteError(failure_message(run.report))
 
 
 def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
@@ -69,7 +69,7 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
             "--dry-run shows the plan"
         )
     show_plan(Ui(out=ui.err, err=ui.err), plan, json_output=False)
-    from nomadctl.cli_options import _confirm
+    from nomadctl.cli.options import _confirm
 
     if pplan.spends_money:
         question = f"Create/change these resources of cluster {plan.cluster!r}?"
@@ -90,7 +90,7 @@ def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
 
 def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
     """Provisioning failed midway: say what exists (as recorded) and how to remove it."""
-    from nomadctl.plan import state as cluster_state
+    from nomadctl.providers import state as cluster_state
 
     recorded = cluster_state.read(ws).raw.get(plan.provider.provider) or {}
     made = sorted(
@@ -108,7 +108,7 @@ def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
 
 def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
     """The plan as the prompt and --dry-run show it: hosts, resources, cost, steps."""
-    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
+    from nomadctl.cli.options import RESOURCE_COLUMNS, _resource_rows
 
     if json_output:
         ui.json(plan.to_dict())
@@ -151,7 +151,7 @@ def show_plan(ui: Ui, plan: Plan, json_output: bool) -> None:
 
 def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
     """The summary of `up`: resources, nodes, and how to connect."""
-    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
+    from nomadctl.cli.options import RESOURCE_COLUMNS, _resource_rows
 
     applied, report = run.applied, run.report
     hosts = applied.hosts if applied else []
@@ -282,12 +282,12 @@ def _show_or_confirm_down(
         target, f"Resources of cluster {cluster!r} {found.at} to delete", found, cluster
     )
     if not dry_run:
-        from nomadctl.cli_options import _confirm
+        from nomadctl.cli.options import _confirm
 
         _confirm(ui, f"Delete these {count} resources of cluster {cluster!r}?")
 
 
 def _resources_table(ui: Ui, title: str, destroyed: Any, cluster: str) -> None:
-    from nomadctl.cli_options import RESOURCE_COLUMNS, _resource_rows
+    from nomadctl.cli.options import RESOURCE_COLUMNS, _resource_rows
 
     ui.table(title, RESOURCE_COLUMNS, _resource_rows(destroyed.resources, cluster))

@@ -6,18 +6,17 @@ from typing import Annotated
 import click
 import typer
 
-from nomadctl.cli import _confirm_file_settings, app
-from nomadctl.cli_options import (
+from nomadctl.cli.context import confirm_file_settings
+from nomadctl.cli.helpformat import UnsetOrChoice
+from nomadctl.cli.options import (
     NOMAD_VERSION,
     AwsProfile,
     AwsRegion,
     JsonOutput,
     Yes,
 )
-from nomadctl.helpformat import SectionedCommand, UnsetOrChoice
 
 
-@app.command(cls=SectionedCommand)
 def up(
     ctx: typer.Context,
     region: AwsRegion = None,
@@ -295,7 +294,7 @@ def up(
     """
     from nomadctl.plan.options import SPEC, UpOptions
 
-    _confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
+    confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
     unset = click.core.ParameterSource.DEFAULT
     options = UpOptions(
         given=frozenset(k for k in SPEC if ctx.get_parameter_source(k) != unset),
@@ -347,6 +346,6 @@ def up(
         dry_run=dry_run,
         skip_configure=skip_configure,
     )
-    from nomadctl.cli_run import run_up
+    from nomadctl.cli.run import run_up
 
     run_up(ctx.obj, options, json_output)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nomadctl.api import AclAlreadyBootstrapped, Api, ApiTarget, NoLeader, PermissionDenied
+from nomadctl import validate
+from nomadctl.cluster.api import AclAlreadyBootstrapped, Api, ApiTarget, NoLeader, PermissionDenied
 from nomadctl.errors import Cancelled, ClusterApiError, UsageError, WorkspaceError
 from nomadctl.workspace import Workspace
 
@@ -79,7 +80,6 @@ def token_path(ws: Workspace, kind: str) -> Path:
 
 def load_token(ws: Workspace, kind: str = "management") -> dict[str, Any] | None:
     """A stored token; refused if its file is readable by others or its secret no UUID."""
-    from nomadctl import validate
 
     path = token_path(ws, kind)
     if not path.exists():

@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nomadctl.connfail import failure_kind, unreachable_sentence
+from nomadctl import validate
+from nomadctl.connfail import Reaching, failure_kind, unreachable_sentence
 from nomadctl.errors import Cancelled, ClusterApiError, scrub
+from nomadctl.validate import api_address
 
 T = TypeVar("T")
 RESET_INDEX_RE = re.compile(r"reset index: (\d+)")
@@ -72,7 +74,6 @@ ENV_VARS = (
 
 def env_token(env: Mapping[str, str]) -> str | None:
     """NOMAD_TOKEN, stripped (a pasted CR or newline) and checked to be a UUID, or None."""
-    from nomadctl import validate
 
     raw = env.get("NOMAD_TOKEN") or ""
     return validate.token(raw, "NOMAD_TOKEN") if raw.strip() else None
@@ -83,7 +84,6 @@ def target_from_env(env: Mapping[str, str], timeout: float = 5.0) -> ApiTarget |
     addr = (env.get("NOMAD_ADDR") or "").strip()
     if not addr:
         return None
-    from nomadctl.validate import api_address
 
     cert, key = env.get("NOMAD_CLIENT_CERT"), env.get("NOMAD_CLIENT_KEY")
     return ApiTarget(
@@ -217,7 +217,10 @@ class Api:
         by_kind: dict[tuple[str, str], list[str]] = {}
         for address, kind in failures:
             by_kind.setdefault(kind, []).append(address)
-        sentences = [unreachable_sentence(k, d, a, self.target) for (k, d), a in by_kind.items()]
+        reaching = Reaching(
+            self.target.timeout, self.target.ca_file, self.target.source == "environment"
+        )
+        sentences = [unreachable_sentence(k, d, a, reaching) for (k, d), a in by_kind.items()]
         raise ClusterApiError(f"{what}: cluster unreachable: " + "; ".join(sentences))
 
     # ---- calls -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Day-2 operations on a running cluster, over `nomadctl.api.Api` (python-nomad underneath).
+"""Day-2 operations on a running cluster, over `nomadctl.cluster.api.Api` (python-nomad underneath).
 
 Each call is one Nomad API request, each wait a bounded poll with backoff, a progress callback
 and a one-line error. The API shapes are Nomad's (checked against hashicorp/nomad at commit
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from nomadctl.api import Api, NoLeader, PermissionDenied
+from nomadctl.cluster.api import Api, NoLeader, PermissionDenied
 from nomadctl.errors import Cancelled, ClusterApiError, RemoteError, UsageError
 
 Progress = Callable[[str], None]

@@ -6,9 +6,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl import expiry, lifecycle
-from nomadctl.api import Api, member_rows
+from nomadctl.cluster.api import Api, member_rows
+from nomadctl.cluster.target import resolve_target
 from nomadctl.errors import ClusterApiError, WorkspaceError
+from nomadctl.hosts import hosts_of
+from nomadctl.pki import expiry
 from nomadctl.workspace import Workspace
 
 
@@ -26,7 +28,7 @@ class StatusReport:
 def expected_servers(ws: Workspace) -> int | None:
     if not ws.state_path.exists():
         return None
-    return sum(1 for h in lifecycle.hosts_of(ws.load_state()) if h.role == "server") or None
+    return sum(1 for h in hosts_of(ws.load_state()) if h.role == "server") or None
 
 
 def snapshot(api: Api, expected: int | None) -> StatusReport:
@@ -57,7 +59,7 @@ def certificates(ws: Workspace) -> list[expiry.Expiry]:
     if not ws.state_path.exists():
         return found
     try:
-        names = {h.name for h in lifecycle.hosts_of(ws.load_state())}
+        names = {h.name for h in hosts_of(ws.load_state())}
     except WorkspaceError:  # `status` itself reports a damaged state
         return found
     return [e for e in found if e.kind != "node" or e.name in names]
@@ -67,7 +69,7 @@ def collect(ws: Workspace, wait: float = 0.0, timeout: float = 5.0) -> StatusRep
     """One snapshot, or poll with backoff for up to `wait` seconds until healthy."""
     from dataclasses import replace
 
-    target = replace(lifecycle.resolve_target(ws), timeout=timeout)
+    target = replace(resolve_target(ws), timeout=timeout)
     api = Api(target)
     expected = expected_servers(ws) if target.source == "workspace" else None
     deadline = time.monotonic() + wait

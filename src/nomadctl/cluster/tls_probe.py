@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from nomadctl.cluster.operations import Progress, poll
 from nomadctl.errors import ClusterApiError
-from nomadctl.operations import Progress, poll
 
 
 def served_serial(

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nomadctl import render
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
+from nomadctl.node import render
 
 if TYPE_CHECKING:  # paramiko only where SSH is used: the local provider never imports it
-    from nomadctl.remote import Counters, Session
+    from nomadctl.node.ssh import Counters, Session
 
 SUPPORTED_OS = ("ubuntu", "debian")
 

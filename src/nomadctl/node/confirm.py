@@ -24,7 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nomadctl.configure import HostResult
+from nomadctl.cluster import tls_probe
+from nomadctl.errors import NomadctlError
+from nomadctl.hosts import ssh_address, ssh_options_from_state
+from nomadctl.node.configure import HostResult
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -42,7 +45,7 @@ class Confirmer:
         server name), the SSH options that say which address of a host is reachable, and
         which results are servers to look at (configured or unchanged; not failed, not
         waiting for a roll to restart them)."""
-        from nomadctl import lifecycle
+        from nomadctl.cluster.target import workspace_target
 
         picked = [
             i
@@ -51,14 +54,14 @@ class Confirmer:
         ]
         if not picked:
             return {}, None, []
-        api = lifecycle.workspace_target(self.ws, token_kind=None)
+        api = workspace_target(self.ws, token_kind=None)
         common = {
             "ca_file": api.ca_file,
             "client_cert": api.client_cert,
             "server_name": api.server_name,
             "timeout": ATTEMPT,
         }
-        return common, lifecycle.ssh_options_from_state(self.ws.load_state()), picked
+        return common, ssh_options_from_state(self.ws.load_state()), picked
 
     def _each(
         self,
@@ -67,7 +70,6 @@ class Confirmer:
         check: Callable[[HostResult], None],
     ) -> list[HostResult]:
         """Run `check` on the picked results in parallel; a failure marks its result failed."""
-        from nomadctl.errors import NomadctlError
 
         def one(i: int) -> tuple[int, str | None]:
             try:
@@ -85,21 +87,21 @@ class Confirmer:
 
     def trust(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
         """Every picked server accepts a client certificate of the workspace's (new) CA."""
-        from nomadctl import certstore, nodes, pki, tls_probe
+        from nomadctl.pki import issue, store
 
         common, ssh, picked = self._targets(results)
         if not picked:
             return results
         progress(f"checking over TLS that {len(picked)} server(s) trust the new CA")
-        probe = pki.new_leaf(certstore.load_ca(self.ws), "cli", days=1)
+        probe = issue.new_leaf(store.load_ca(self.ws), "cli", days=1)
         with tempfile.TemporaryDirectory(prefix="nomadctl-probe-") as tmp:  # 0700
             cert, key = Path(tmp) / "probe.pem", Path(tmp) / "probe-key.pem"
-            self.ws.write_public(cert, pki.cert_pem(probe.cert))
-            self.ws.write_secret(key, pki.key_pem(probe.key))
+            self.ws.write_public(cert, issue.cert_pem(probe.cert))
+            self.ws.write_secret(key, issue.key_pem(probe.key))
             target = {**common, "client_cert": (str(cert), str(key))}
 
             def check(r: HostResult) -> None:
-                host = nodes.ssh_address(r.host, ssh)
+                host = ssh_address(r.host, ssh)
                 port = r.host.http_port
                 tls_probe.wait_trusting(self.timeout, progress, host=host, port=port, **target)
 
@@ -107,7 +109,7 @@ class Confirmer:
 
     def serving(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
         """Every picked server shows the certificate in its node files."""
-        from nomadctl import certstore, nodes, pki, tls_probe
+        from nomadctl.pki import issue, store
 
         common, ssh, picked = self._targets(results)
         if not picked:
@@ -115,8 +117,8 @@ class Confirmer:
         progress(f"checking over TLS that {len(picked)} server(s) show their certificate")
 
         def check(r: HostResult) -> None:
-            serial = pki.load_cert(certstore.node_paths(self.ws, r.host.name).cert).serial_number
-            host = nodes.ssh_address(r.host, ssh)
+            serial = issue.load_cert(store.node_paths(self.ws, r.host.name).cert).serial_number
+            host = ssh_address(r.host, ssh)
             port = r.host.http_port
             tls_probe.wait_serving(serial, self.timeout, progress, host=host, port=port, **common)
 

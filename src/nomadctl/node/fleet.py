@@ -2,7 +2,9 @@
 
 Reads the hosts a provider recorded, makes each node's certificate, renders its files and
 hands them to `configure.configure_host` on one SSH connection per host. One failing host does
-not stop the others; the caller gets a result for every host.
+not stop the others; the caller gets a result for every host. Running agents that must
+restart are then rolled (`roll.Roll`). `configure` also records in state.json what it
+configured, so a re-run carries on where a failure stopped.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from nomadctl import certstore, pki, render, rollout
-from nomadctl.configure import (
+from nomadctl.cluster import acl
+from nomadctl.cluster.target import workspace_target
+from nomadctl.errors import NomadctlError
+from nomadctl.hosts import Host, SshOptions, record_ssh
+from nomadctl.node import order, render
+from nomadctl.node.configure import (
     HostResult,
     NodeTls,
     configure_host,
@@ -23,27 +29,16 @@ from nomadctl.configure import (
     read_local,
     restart_host,
 )
-from nomadctl.errors import NomadctlError
-from nomadctl.hosts import Host
-from nomadctl.rolling import Roll
-from nomadctl.rollout import RolloutOptions
+from nomadctl.node.connect import session_for
+from nomadctl.node.order import RolloutOptions
+from nomadctl.node.roll import Roll
+from nomadctl.pki import issue, store
 from nomadctl.workspace import Workspace
 
 if TYPE_CHECKING:  # paramiko only where SSH is used: the local provider never imports it
-    from nomadctl.remote import KnownHosts, Session
+    from nomadctl.node.ssh import Session
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    user: str = "ubuntu"
-    key_path: Path | None = None  # default: the workspace's own key
-    address: Literal["private", "public"] = "public"
-    bastion: str | None = None
-    parallel: int = 32
-    wait: float = 300.0  # how long to wait for SSH on freshly booted hosts
-    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,40 +48,27 @@ class NodeOptions:
     license_file: Path | None = None
     rollout: RolloutOptions = field(default_factory=RolloutOptions)  # running agents restart
     # During a CA rotation a node's leaf of the old CA is kept (its peers may trust only that)
-    # unless this is pass 2, when every node has the bundle (`nomadctl.ca_passes`).
+    # unless this is pass 2, when every node has the bundle (`nomadctl.plan.ca_rotation`).
     rotate_leaves: bool = False
 
 
-def ssh_key_path(ws: Workspace, ssh: SshOptions) -> Path:
-    return ssh.key_path or ws.path / "ssh" / "id_ed25519"
-
-
-def known_hosts(ws: Workspace) -> KnownHosts:
-    from nomadctl.remote import KnownHosts
-
-    return KnownHosts(ws.path / "known_hosts", ws.write_public)
-
-
-def ssh_address(host: Host, ssh: SshOptions) -> str:
-    if ssh.address == "public" and host.public_ip:
-        return host.public_ip
-    return host.private_ip
-
-
-def session_for(
-    ws: Workspace, host: Host, ssh: SshOptions, cancel: threading.Event | None = None
-) -> Session:
-    from nomadctl.remote import Endpoint, Session
-
-    bastion = Endpoint.parse(ssh.bastion, ssh.user) if ssh.bastion else None
-    return Session(
-        Endpoint(ssh_address(host, ssh), 22, ssh.user),
-        ssh_key_path(ws, ssh),
-        known_hosts(ws),
-        bastion=bastion,
-        connect_timeout=ssh.connect_timeout,
-        cancel=cancel or threading.Event(),
+def configure(
+    ws: Workspace,
+    hosts: Sequence[Host],
+    node: NodeOptions,
+    ssh: SshOptions,
+    progress: Progress,
+    on_servers_done: Callable[[list[HostResult]], None] | None = None,
+) -> list[HostResult]:
+    store.ensure(ws, store.CertOptions(region=node.facts.nomad_region))
+    record_ssh(ws, ssh)
+    ws.update_state(
+        nomad={"region": node.facts.nomad_region, "datacenter": node.facts.datacenter},
+        install={"method": node.facts.install_method},
     )
+    results = configure_all(ws, hosts, node, ssh, progress, on_servers_done)
+    record_configured(ws, results)
+    return results
 
 
 def configure_all(
@@ -100,11 +82,9 @@ def configure_all(
     """Configure `hosts` in parallel (at most `ssh.parallel` at once); never raises per host.
 
     Every host's files are written and stopped agents started first; running agents that
-    must restart are then rolled (`rolling.Roll`: servers one at a time, then clients in
+    must restart are then rolled (`roll.Roll`: servers one at a time, then clients in
     batches). `on_servers_done(results)` is called as soon as every server is done (rolled
     included), while clients may still be in progress."""
-    from nomadctl import lifecycle
-
     files = _all_files(ws, hosts, node)
     sessions: dict[str, Session] = {}
     cancel = threading.Event()
@@ -112,7 +92,7 @@ def configure_all(
     def restart(result: HostResult) -> None:
         restart_host(sessions[result.host.name], result)
 
-    roll = Roll(lambda: lifecycle.workspace_target(ws), node.rollout, restart, progress, cancel)
+    roll = Roll(lambda: workspace_target(ws), node.rollout, restart, progress, cancel)
 
     def one(host: Host) -> HostResult:
         session = session_for(ws, host, ssh, cancel)
@@ -173,15 +153,15 @@ def _report(progress: Progress, result: HostResult) -> None:
 def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[str, list]:
     """Every host's files; certificates made serially (cheap, and they share the CA key)."""
     facts = node.facts
-    ca = certstore.load_ca(ws)
-    # The CA, or during a rotation the bundle of new and old CA (certstore.trust_file).
-    ca_pem = certstore.trust_pem(ws)
+    ca = store.load_ca(ws)
+    # The CA, or during a rotation the bundle of new and old CA (store.trust_file).
+    ca_pem = store.trust_pem(ws)
     binary = read_local(node.nomad_binary, "Nomad binary") if node.nomad_binary else None
     license_text = read_local(node.license_file, "licence file") if node.license_file else None
     expect = bootstrap_expect(ws, len(facts.servers))
     files = {}
     for host in hosts:
-        pair = certstore.ensure_node_cert(
+        pair = store.ensure_node_cert(
             ws,
             ca,
             name=host.name,
@@ -190,7 +170,7 @@ def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[
             addresses=[host.private_ip, host.public_ip or ""],
             keep_previous=not node.rotate_leaves,
         )
-        tls = NodeTls(ca_pem, pki.cert_pem(pair.cert), pki.key_pem(pair.key))
+        tls = NodeTls(ca_pem, issue.cert_pem(pair.cert), issue.key_pem(pair.key))
         files[host.name] = node_files(facts, host, tls, binary, license_text, expect)
     return files
 
@@ -198,12 +178,18 @@ def _all_files(ws: Workspace, hosts: Sequence[Host], node: NodeOptions) -> dict[
 def bootstrap_expect(ws: Workspace, servers: int) -> int:
     """The count recorded in state (`bootstrap_expect`), fixed once ACLs are bootstrapped
     (the cluster exists); before that it follows the configured server count."""
-    from nomadctl import acl
-
     state = ws.load_state()
     recorded = state.get("bootstrap_expect")
     bootstrapped = acl.token_path(ws, "management").exists()
-    value = rollout.bootstrap_expect(recorded if bootstrapped else None, servers)
+    value = order.bootstrap_expect(recorded if bootstrapped else None, servers)
     if value != recorded and servers > 0:
         ws.update_state(bootstrap_expect=value)
     return value
+
+
+def record_configured(ws: Workspace, results: Sequence[HostResult]) -> None:
+    """Which hosts are configured, in state.json; hosts not in `results` keep theirs (one
+    node configured alone, as a replacement is, forgets no other)."""
+    configured = dict(ws.load_state().get("configured") or {})
+    configured.update({r.host.name: r.status != "failed" for r in results})
+    ws.update_state(configured=configured)

@@ -30,7 +30,7 @@ class SigningKey:
 
 def hashicorp_release_key() -> SigningKey:
     """HashiCorp's release key as shipped with nomadctl (templates/hashicorp.asc)."""
-    data = resources.files("nomadctl.templates").joinpath("hashicorp.asc").read_bytes()
+    data = resources.files("nomadctl.node.templates").joinpath("hashicorp.asc").read_bytes()
     return SigningKey(armored=data, fingerprint=RELEASE_KEY_FINGERPRINT)
 
 

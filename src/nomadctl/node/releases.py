@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError
-from nomadctl.releasekeys import SigningKey, hashicorp_release_key
+from nomadctl.node.release_keys import SigningKey, hashicorp_release_key
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
 Progress = Callable[[str], None]

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Literal
 
 from nomadctl.hosts import Host
-from nomadctl.releasekeys import APT_KEY_FINGERPRINT, SigningKey, hashicorp_release_key
+from nomadctl.node.release_keys import APT_KEY_FINGERPRINT, SigningKey, hashicorp_release_key
 
 CONFIG_DIR = "/etc/nomad.d"
 TLS_DIR = f"{CONFIG_DIR}/tls"
@@ -375,7 +375,7 @@ def _shell_vars(values: dict[str, str]) -> str:
 
 
 def _template(name: str) -> str:
-    return resources.files("nomadctl.templates").joinpath(name).read_text()
+    return resources.files("nomadctl.node.templates").joinpath(name).read_text()
 
 
 def shell_quote(args: Sequence[str]) -> str:

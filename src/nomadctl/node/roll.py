@@ -24,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl import operations, rollout
-from nomadctl.configure import HostResult
+from nomadctl.cluster import operations
+from nomadctl.cluster.api import Api
 from nomadctl.errors import Cancelled, ClusterApiError, NomadctlError
+from nomadctl.node import order
+from nomadctl.node.configure import HostResult
 
 Progress = Callable[[str], None]
 Restart = Callable[[HostResult], None]  # restart one pending agent (raises NomadctlError)
@@ -35,7 +37,7 @@ Restart = Callable[[HostResult], None]  # restart one pending agent (raises Noma
 @dataclass
 class Roll:
     target_of: Callable[[], Any]  # -> api.ApiTarget of the workspace's cluster (lazy)
-    options: rollout.RolloutOptions
+    options: order.RolloutOptions
     restart: Restart
     progress: Progress
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -49,7 +51,6 @@ class Roll:
         """The leader's RPC address, looked up once; None: no leader (or no answer)."""
         if not self._looked:
             self._looked = True
-            from nomadctl.api import Api
 
             try:
                 self._api = Api(self.target_of())
@@ -77,8 +78,6 @@ class Roll:
         """The restarted server's own API answers and knows a leader."""
         from dataclasses import replace
 
-        from nomadctl.api import Api
-
         ips = {result.host.private_ip, result.host.public_ip}
         own = [a for a in self._api.target.addresses if a.split("//")[-1].rsplit(":", 1)[0] in ips]
         api = Api(replace(self._api.target, addresses=own)) if own else self._api
@@ -96,20 +95,20 @@ class Roll:
         by_name = {r.host.name: r for r in pending}
         leader_ip = leader.rsplit(":", 1)[0]
         leader_name = next((r.host.name for r in pending if r.host.private_ip == leader_ip), None)
-        order = rollout.server_restart_order(list(by_name), leader_name)
-        for i, name in enumerate(order):
+        sequence = order.server_restart_order(list(by_name), leader_name)
+        for i, name in enumerate(sequence):
             result = by_name[name]
             try:
                 if i == 0:  # losing one server must not lose quorum (later: checked below)
                     self._healthy()
                 role = ", the leader" if name == leader_name else ""
-                self.progress(f"{name}: restarting (server {i + 1} of {len(order)}{role})")
+                self.progress(f"{name}: restarting (server {i + 1} of {len(sequence)}{role})")
                 self.restart(result)
                 self._answers(result)
                 self._healthy()
                 self.progress(f"{name}: restarted, servers healthy")
             except NomadctlError as exc:
-                self._stopped([by_name[n] for n in order[i:]], exc)
+                self._stopped([by_name[n] for n in sequence[i:]], exc)
                 if isinstance(exc, Cancelled):
                     raise
                 return
@@ -130,7 +129,7 @@ class Roll:
                 self._stopped(list(pending), exc)
                 return
         by_name = {r.host.name: r for r in pending}
-        batches = rollout.client_batches(list(by_name), self.options.max_unavailable)
+        batches = order.client_batches(list(by_name), self.options.max_unavailable)
         for i, batch in enumerate(batches):
             self.progress(f"clients: batch {i + 1} of {len(batches)}: {', '.join(batch)}")
             errors: list[tuple[str, NomadctlError]] = []

@@ -21,6 +21,8 @@ import paramiko
 
 from nomadctl.connfail import why_unreachable
 from nomadctl.errors import RemoteError
+from nomadctl.validate import endpoint
+from nomadctl.workspace import check_secret
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,6 @@ class Endpoint:
     @classmethod
     def parse(cls, spec: str, default_user: str) -> Endpoint:
         """`user@host[:port]` or `host` (IPv6 as `[addr]:port`), user and host checked."""
-        from nomadctl.validate import endpoint
 
         try:
             addr = endpoint(spec)
@@ -332,11 +333,13 @@ class Session:
                 self.close()
                 if isinstance(exc, _ViaBastion) and self.bastion is not None:
                     reason, sentence = why_unreachable(
-                        exc.inner, self.bastion, self.connect_timeout
+                        exc.inner, self.bastion.address, self.bastion.port, self.connect_timeout
                     )
                     reason, sentence = f"bastion: {reason}", f"the bastion: {sentence}"
                 else:
-                    reason, sentence = why_unreachable(exc, self.endpoint, self.connect_timeout)
+                    reason, sentence = why_unreachable(
+                        exc, self.endpoint.address, self.endpoint.port, self.connect_timeout
+                    )
                 elapsed = time.monotonic() - started
                 if time.monotonic() >= deadline:
                     tried = f" (tried {attempts} times in {elapsed:.0f}s)" if attempts > 1 else ""
@@ -416,7 +419,6 @@ class Session:
 def _load_private_key(path: Path) -> paramiko.PKey:
     """The private key at `path`, refused if others may read it (as OpenSSH refuses an
     "UNPROTECTED PRIVATE KEY FILE")."""
-    from nomadctl.workspace import check_secret
 
     if path.exists():
         check_secret(path)

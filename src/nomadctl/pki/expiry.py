@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from nomadctl import pki
 from nomadctl.errors import PkiError
+from nomadctl.pki import issue
 
 WARN_DAYS = 30
 
@@ -57,7 +57,7 @@ class Expiry:
 
 
 def read(path: Path, name: str, kind: str) -> Expiry:
-    cert = pki.load_cert(path)
+    cert = issue.load_cert(path)
     return Expiry(name, kind, str(path), cert.not_valid_after_utc, format(cert.serial_number, "x"))
 
 

@@ -18,7 +18,7 @@ trusting each other: `ensure(rotate_ca=True)` makes a new CA and keeps the old c
 `ca/<domain>-agent-ca-previous.pem`; while it exists `trust_file()` is a bundle (new + old)
 that agents get as `ca_file` and the CLI verifies with, node certificates are re-issued under
 the new CA by the next `up`, and the cli certificate stays the old CA's (agents that still
-have the old `ca_file` accept it). That `up` runs in two passes (`nomadctl.ca_passes`): the
+have the old `ca_file` accept it). That `up` runs in two passes (`nomadctl.plan.ca_rotation`): the
 bundle first while every node keeps its old leaf (`ensure_node_cert(keep_previous=True)`), and
 only once every node has it the new leaves (`previous_leaves` names the nodes still to do).
 `finish_rotation()` then re-issues the cli certificate under the new CA and drops the old CA
@@ -33,21 +33,21 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nomadctl import pki
 from nomadctl.errors import PkiError
+from nomadctl.pki import issue
 from nomadctl.workspace import Workspace, check_secret, ensure_private_dir
 
-KIND_DIRS: dict[pki.Kind, str] = {"server": "servers", "client": "clients", "cli": "cli"}
+KIND_DIRS: dict[issue.Kind, str] = {"server": "servers", "client": "clients", "cli": "cli"}
 
 
 @dataclass(frozen=True)
 class CertOptions:
     region: str = "global"
     domain: str = "nomad"
-    days: int = pki.LEAF_DAYS
-    ca_days: int = pki.CA_DAYS
+    days: int = issue.LEAF_DAYS
+    ca_days: int = issue.CA_DAYS
     dns_names: Sequence[str] = ()
-    ip_addresses: Sequence[pki.IPAddress] = ()
+    ip_addresses: Sequence[issue.IPAddress] = ()
     name_constraint: bool = False
     additional_domains: Sequence[str] = ()
     force: bool = False
@@ -83,31 +83,31 @@ def ca_paths(ws: Workspace, domain: str = "nomad") -> Paths:
 
 
 def leaf_paths(
-    ws: Workspace, kind: pki.Kind, region: str = "global", domain: str = "nomad"
+    ws: Workspace, kind: issue.Kind, region: str = "global", domain: str = "nomad"
 ) -> Paths:
     base = ws.certs_dir / KIND_DIRS[kind]
     stem = f"{region}-{kind}-{domain}"
     return Paths(base / f"{stem}.pem", base / f"{stem}-key.pem")
 
 
-def _write_pair(ws: Workspace, paths: Paths, pair: pki.KeyPair) -> None:
+def _write_pair(ws: Workspace, paths: Paths, pair: issue.KeyPair) -> None:
     # Key first: a cert without its key is useless, a key without its cert is re-made.
-    ws.write_secret(paths.key, pki.key_pem(pair.key))
-    ws.write_public(paths.cert, pki.cert_pem(pair.cert))
+    ws.write_secret(paths.key, issue.key_pem(pair.key))
+    ws.write_public(paths.cert, issue.cert_pem(pair.cert))
 
 
-def _load_pair(paths: Paths) -> pki.KeyPair:
+def _load_pair(paths: Paths) -> issue.KeyPair:
     """A certificate and its key; the key refused if its mode lets others read it."""
     check_secret(paths.key)
-    return pki.load_pair(paths.cert, paths.key)
+    return issue.load_pair(paths.cert, paths.key)
 
 
-def _expires(cert: pki.x509.Certificate) -> str:
+def _expires(cert: issue.x509.Certificate) -> str:
     return cert.not_valid_after_utc.isoformat().replace("+00:00", "Z")
 
 
-def _record(kind: str, status: str, paths: Paths, cert: pki.x509.Certificate) -> FileRecord:
-    dns, ips = pki.san_names(cert)
+def _record(kind: str, status: str, paths: Paths, cert: issue.x509.Certificate) -> FileRecord:
+    dns, ips = issue.san_names(cert)
     return FileRecord(
         kind=kind,
         status=status,
@@ -157,19 +157,19 @@ def trust_pem(ws: Workspace, domain: str = "nomad") -> bytes:
         raise PkiError(f"cannot read CA certificate {path}: {exc.strerror}") from None
 
 
-def _previous_ca(ws: Workspace, domain: str) -> pki.x509.Certificate | None:
+def _previous_ca(ws: Workspace, domain: str) -> issue.x509.Certificate | None:
     path = previous_ca_path(ws, domain)
-    return pki.load_cert(path) if path.exists() else None
+    return issue.load_cert(path) if path.exists() else None
 
 
-def load_ca(ws: Workspace, domain: str = "nomad") -> pki.KeyPair:
+def load_ca(ws: Workspace, domain: str = "nomad") -> issue.KeyPair:
     paths = ca_paths(ws, domain)
     if not paths.cert.exists() or not paths.key.exists():
         raise PkiError(f"no CA in {paths.cert.parent}; run `nomadctl certs` first")
     return _load_pair(paths)
 
 
-def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord, bool]:
+def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[issue.KeyPair, FileRecord, bool]:
     """The CA, made or loaded. Returns (pair, record, whether it is new)."""
     paths = ca_paths(ws, opts.domain)
     have_cert, have_key = paths.cert.exists(), paths.key.exists()
@@ -195,7 +195,7 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord
                 "`nomadctl certs --rotate-ca --finish` before rotating again"
             )
         _move_aside(paths)
-    ca = pki.new_ca(
+    ca = issue.new_ca(
         days=opts.ca_days,
         domain=opts.domain,
         name_constraint=opts.name_constraint,
@@ -205,18 +205,18 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[pki.KeyPair, FileRecord
     _write_pair(ws, paths, ca)
     if old_pem is not None:
         # Agents must trust old and new until every leaf is the new CA's.
-        ws.write_public(bundle_path(ws, opts.domain), pki.cert_pem(ca.cert) + old_pem)
+        ws.write_public(bundle_path(ws, opts.domain), issue.cert_pem(ca.cert) + old_pem)
         ws.write_public(previous_ca_path(ws, opts.domain), old_pem)
     return ca, _record("ca", status, paths, ca.cert), True
 
 
 def ensure_leaf(
     ws: Workspace,
-    ca: pki.KeyPair,
-    kind: pki.Kind,
+    ca: issue.KeyPair,
+    kind: issue.Kind,
     opts: CertOptions,
     ca_is_new: bool,
-    previous: pki.x509.Certificate | None = None,
+    previous: issue.x509.Certificate | None = None,
 ) -> FileRecord:
     """One server/client/cli certificate; `previous`: the old CA during a rotation, whose
     cli certificate is kept (and accepted) until `finish_rotation`."""
@@ -224,7 +224,7 @@ def ensure_leaf(
     exists = paths.cert.exists() or paths.key.exists()
     if kind == "cli" and previous is not None and not opts.force:
         ca_is_new = False
-    _, want_dns, want_ips = pki.leaf_names(
+    _, want_dns, want_ips = issue.leaf_names(
         kind, opts.region, opts.domain, opts.dns_names, opts.ip_addresses
     )
     if exists and not opts.force and not ca_is_new:
@@ -234,8 +234,8 @@ def ensure_leaf(
                 f"pass --force to re-issue the {kind} certificate"
             )
         pair = _load_pair(paths)
-        old_ca = previous is not None and pki.signed_by(previous, pair.cert)
-        if not pki.signed_by(ca.cert, pair.cert) and not old_ca:
+        old_ca = previous is not None and issue.signed_by(previous, pair.cert)
+        if not issue.signed_by(ca.cert, pair.cert) and not old_ca:
             raise PkiError(
                 f"{paths.cert} was not signed by the cluster CA; "
                 f"pass --force to re-issue the {kind} certificate"
@@ -245,10 +245,10 @@ def ensure_leaf(
             rec.note = "names differ from the options given; --force re-issues it"
         if pair.cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
             rec.note = "expired; --force re-issues it"
-        elif old_ca and not pki.signed_by(ca.cert, pair.cert):
+        elif old_ca and not issue.signed_by(ca.cert, pair.cert):
             rec.note = "the previous CA's until `certs --rotate-ca --finish`"
         return rec
-    pair = pki.new_leaf(
+    pair = issue.new_leaf(
         ca,
         kind,
         region=opts.region,
@@ -264,9 +264,9 @@ def ensure_leaf(
 def ensure_gossip_key(ws: Workspace) -> tuple[str, FileRecord]:
     path = ws.gossip_key_path
     if path.exists():
-        key = pki.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
+        key = issue.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
         return key, FileRecord(kind="gossip", status="kept", path=str(path))
-    key = pki.new_gossip_key()
+    key = issue.new_gossip_key()
     ws.write_secret(path, key.encode() + b"\n")
     return key, FileRecord(kind="gossip", status="created", path=str(path))
 
@@ -275,7 +275,7 @@ def read_gossip_key(ws: Workspace) -> str:
     if not ws.gossip_key_path.exists():
         raise PkiError(f"no gossip key at {ws.gossip_key_path}; run `nomadctl certs` first")
     path = ws.gossip_key_path
-    return pki.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
+    return issue.check_gossip_key(ws.read_secret(path).decode(errors="replace"), str(path))
 
 
 def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
@@ -284,7 +284,7 @@ def ensure(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
     ca, ca_rec, ca_is_new = ensure_ca(ws, opts)
     previous = _previous_ca(ws, opts.domain)
     records = [ca_rec]
-    records += [ensure_leaf(ws, ca, kind, opts, ca_is_new, previous) for kind in pki.KINDS]
+    records += [ensure_leaf(ws, ca, kind, opts, ca_is_new, previous) for kind in issue.KINDS]
     records.append(ensure_gossip_key(ws)[1])
     return records
 
@@ -299,15 +299,15 @@ RENEW_BEFORE = dt.timedelta(days=30)
 
 def ensure_node_cert(
     ws: Workspace,
-    ca: pki.KeyPair,
+    ca: issue.KeyPair,
     *,
     name: str,
-    kind: pki.Kind,
+    kind: issue.Kind,
     region: str,
     addresses: Sequence[str],
-    days: int = pki.LEAF_DAYS,
+    days: int = issue.LEAF_DAYS,
     keep_previous: bool = False,
-) -> pki.KeyPair:
+) -> issue.KeyPair:
     """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs.
 
     Kept while it is signed by the current CA, names the same addresses and has more than 30
@@ -317,8 +317,8 @@ def ensure_node_cert(
     of the new CA.
     """
     paths = node_paths(ws, name)
-    ips = pki.parse_ip_addresses([a for a in addresses if a])
-    _, want_dns, want_ips = pki.leaf_names(kind, region, "nomad", (), ips)
+    ips = issue.parse_ip_addresses([a for a in addresses if a])
+    _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", (), ips)
     signers = [ca.cert]
     previous = _previous_ca(ws, "nomad") if keep_previous else None
     if previous is not None:
@@ -330,12 +330,12 @@ def ensure_node_cert(
             pair = None
         if (
             pair is not None
-            and any(pki.signed_by(signer, pair.cert) for signer in signers)
-            and pki.san_names(pair.cert) == (want_dns, [str(ip) for ip in want_ips])
+            and any(issue.signed_by(signer, pair.cert) for signer in signers)
+            and issue.san_names(pair.cert) == (want_dns, [str(ip) for ip in want_ips])
             and pair.cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
         ):
             return pair
-    pair = pki.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
+    pair = issue.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
 
@@ -351,10 +351,10 @@ def previous_leaves(ws: Workspace, names: Sequence[str]) -> list[str]:
     for name in names:
         path = node_paths(ws, name).cert
         try:
-            cert = pki.load_cert(path) if path.exists() else None
+            cert = issue.load_cert(path) if path.exists() else None
         except PkiError:
             cert = None  # unreadable: re-issued under the new CA anyway
-        if cert is not None and pki.signed_by(previous, cert):
+        if cert is not None and issue.signed_by(previous, cert):
             left.append(name)
     return left
 
@@ -362,9 +362,9 @@ def previous_leaves(ws: Workspace, names: Sequence[str]) -> list[str]:
 # ---- day 2: renewal and the end of a CA rotation ---------------------------------------------
 
 
-def _renew(ws: Workspace, ca: pki.KeyPair, kind: str, paths: Paths, days: int) -> FileRecord:
-    old = pki.load_cert(paths.cert)
-    pair = pki.renew_leaf(ca, old, days=days)
+def _renew(ws: Workspace, ca: issue.KeyPair, kind: str, paths: Paths, days: int) -> FileRecord:
+    old = issue.load_cert(paths.cert)
+    pair = issue.renew_leaf(ca, old, days=days)
     _write_pair(ws, paths, pair)
     rec = _record(kind, "renewed", paths, pair.cert)
     rec.note = f"was serial {old.serial_number:x}"
@@ -386,7 +386,7 @@ def renew(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
         )
     ca = load_ca(ws, opts.domain)
     records = []
-    for kind in pki.KINDS:
+    for kind in issue.KINDS:
         paths = leaf_paths(ws, kind, opts.region, opts.domain)
         if paths.cert.exists():
             records.append(_renew(ws, ca, kind, paths, opts.days))
@@ -406,7 +406,8 @@ def finish_rotation(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
     stale = [
         p.stem
         for p in _node_cert_files(ws)
-        if (not configured or p.stem in configured) and not pki.signed_by(ca.cert, pki.load_cert(p))
+        if (not configured or p.stem in configured)
+        and not issue.signed_by(ca.cert, issue.load_cert(p))
     ]
     if failed or stale:
         raise PkiError(

@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from nomadctl import certstore
-from nomadctl.configure import HostResult
 from nomadctl.hosts import Host
-from nomadctl.nodes import NodeOptions
+from nomadctl.node.configure import HostResult
+from nomadctl.node.fleet import NodeOptions
+from nomadctl.pki import store
 from nomadctl.workspace import Workspace
 
 if TYPE_CHECKING:
-    from nomadctl.tls_confirm import Confirmer
+    from nomadctl.node.confirm import Confirmer
 
 Progress = Callable[[str], None]
 OnServersDone = Callable[[list[Any]], None]
@@ -90,11 +90,11 @@ def configure(
     confirm: Confirmer | None = None,
 ) -> Passes:
     """Configure `hosts` with `configure_fn`: once, or in two passes while some node's leaf
-    is still the previous CA's (`certstore.previous_leaves`). With `confirm`, what the
-    servers took is checked over TLS (`nomadctl.tls_confirm`): after pass 1 that they trust
+    is still the previous CA's (`store.previous_leaves`). With `confirm`, what the
+    servers took is checked over TLS (`nomadctl.node.confirm`): after pass 1 that they trust
     the new CA, pass 2 starting only then; after the last pass that they show their
     certificate. A server that does not is a failed node."""
-    stale = certstore.previous_leaves(ws, [h.name for h in hosts])
+    stale = store.previous_leaves(ws, [h.name for h in hosts])
     if not stale:
         results = configure_fn(node, progress, on_servers_done)
         return Passes(confirm.serving(results, progress) if confirm else results)

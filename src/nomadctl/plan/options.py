@@ -11,8 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from nomadctl import nodes, preflight, render
+from nomadctl import providers
+from nomadctl import validate as edge
 from nomadctl.errors import UsageError
+from nomadctl.hosts import SshOptions, hosts_of
+from nomadctl.node import release_keys, render
+from nomadctl.plan import preflight
+from nomadctl.providers.aws.infra import AwsOptions
 from nomadctl.workspace import Workspace
 
 INSTALL_METHODS = ("apt", "zip")
@@ -112,7 +117,7 @@ class Validated:
     provider: Any  # a providers.base.Provider
     facts: render.ClusterFacts
     inputs: preflight.LocalInputs
-    release_key: Any = None  # releasekeys.SigningKey for a mirror's key
+    release_key: Any = None  # release_keys.SigningKey for a mirror's key
 
 
 def _paths(opts: UpOptions) -> UpOptions:
@@ -129,7 +134,6 @@ def _paths(opts: UpOptions) -> UpOptions:
 
 
 def _facts(opts: UpOptions) -> render.ClusterFacts:
-    from nomadctl import validate as edge
 
     edition = choice(opts.edition, "--edition", EDITIONS)
     if edition == "enterprise" and opts.license_file is None:
@@ -158,16 +162,14 @@ def _facts(opts: UpOptions) -> render.ClusterFacts:
     )
 
 
-def _ssh(opts: UpOptions, default_address: str) -> nodes.SshOptions:
+def _ssh(opts: UpOptions, default_address: str) -> SshOptions:
     address = choice(opts.ssh_address, "--ssh-address", SSH_ADDRESSES) if opts.ssh_address else ""
     if opts.bastion:
-        from nomadctl import validate as edge
-
         try:
             edge.endpoint(opts.bastion)
         except ValueError as exc:
             raise UsageError(f"--bastion {opts.bastion!r}: {exc}") from None
-    return nodes.SshOptions(
+    return SshOptions(
         user=opts.ssh_user,
         key_path=opts.ssh_key,
         address=(address or default_address),  # type: ignore[arg-type]
@@ -180,15 +182,14 @@ def _ssh(opts: UpOptions, default_address: str) -> nodes.SshOptions:
 def _provider(ws: Workspace, opts: UpOptions) -> Any:
     kind = opts.kind
     if kind == "local":
-        from nomadctl.providers import local
+        from nomadctl.providers.local import provider as local
 
         return local.provider_from_options(opts)
     if kind == "static":
-        from nomadctl.providers.static import StaticProvider
+        from nomadctl.providers.hosts.provider import StaticProvider
 
         return StaticProvider(_ssh(opts, "private"), opts.server_hosts, opts.client_hosts)
-    from nomadctl.providers.aws import AwsOptions
-    from nomadctl.providers.aws_cluster import AwsProvider
+    from nomadctl.providers.aws.provider import AwsProvider
 
     aws = AwsOptions(**opts.aws, ssh_key=opts.ssh_key, servers=opts.servers, clients=opts.clients)
     return AwsProvider(aws, _ssh(opts, "public"))
@@ -196,7 +197,7 @@ def _provider(ws: Workspace, opts: UpOptions) -> Any:
 
 def validate(ws: Workspace, opts: UpOptions) -> Validated:
     """Every check that needs neither AWS nor a host; UsageError on the first problem."""
-    from nomadctl import certstore
+    from nomadctl.pki import store
 
     opts = _recorded_spec(ws, _recorded_kind(ws, _paths(opts)))
     facts = _facts(opts)
@@ -210,16 +211,14 @@ def validate(ws: Workspace, opts: UpOptions) -> Validated:
         provider.validate(ws.cluster)
     release_key = None
     if opts.release_key is not None:
-        from nomadctl import releasekeys
-
         try:
             if not opts.release_key_fingerprint:
                 raise ValueError("needs --release-key-fingerprint (the key's 40 hex digits)")
-            release_key = releasekeys.key_from_file(opts.release_key, opts.release_key_fingerprint)
+            release_key = release_keys.key_from_file(opts.release_key, opts.release_key_fingerprint)
         except (OSError, ValueError) as exc:
             raise UsageError(f"--release-key {opts.release_key}: {exc}") from None
         facts = replace(facts, release_key=release_key)
-    ca = certstore.ca_paths(ws)
+    ca = store.ca_paths(ws)
     inputs = preflight.LocalInputs(
         ca_cert=ca.cert,
         ca_key=ca.key,
@@ -232,7 +231,6 @@ def validate(ws: Workspace, opts: UpOptions) -> Validated:
 
 def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
     """A re-run without --local or --server/--client keeps the kind the cluster was made as."""
-    from nomadctl import lifecycle, providers
 
     kind = providers.recorded(ws)
     if kind == "local" and opts.kind in ("aws", "local"):
@@ -243,7 +241,7 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
     if opts.kind != "aws":
         return opts
     if kind == "static":
-        hosts = lifecycle.hosts_of(ws.load_state())
+        hosts = hosts_of(ws.load_state())
         if hosts:
             return replace(
                 opts,

@@ -68,7 +68,7 @@ def _regular_file(path: Path, what: str) -> Problem | None:
 
 def check_ca(cert_path: Path, key_path: Path, leaf_days: int) -> list[Problem]:
     """The CA pair: present together, parseable, matching, and not expiring before a new leaf."""
-    from nomadctl import pki
+    from nomadctl.pki import issue
 
     have_cert, have_key = cert_path.exists(), key_path.exists()
     if not have_cert and not have_key:
@@ -80,11 +80,11 @@ def check_ca(cert_path: Path, key_path: Path, leaf_days: int) -> list[Problem]:
         if problem := _regular_file(path, "CA"):
             return [problem]
     try:
-        cert = pki.load_cert(cert_path)
-        key = pki.load_key(key_path)
+        cert = issue.load_cert(cert_path)
+        key = issue.load_key(key_path)
     except PkiError as e:
         return [Problem("CA", e.message, PkiError)]
-    if not pki.key_matches(cert, key):
+    if not issue.key_matches(cert, key):
         return [Problem("CA", f"{key_path.name} is not the key of {cert_path.name}", PkiError)]
     now = dt.datetime.now(dt.UTC)
     expires = cert.not_valid_after_utc

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nomadctl import lifecycle, operations
-from nomadctl.api import Api
+from nomadctl.cluster import operations
+from nomadctl.cluster.api import Api
+from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError, RemoteError
 from nomadctl.hosts import Host
 from nomadctl.plan import scale
@@ -58,7 +59,7 @@ def run(job: Replacement, progress: Progress) -> str:
     going = [h for h in job.hosts if h.name in names]
     if not going:
         return "nothing to replace"
-    api = Api(lifecycle.workspace_target(job.ws))
+    api = Api(workspace_target(job.ws))
     clients = sorted((h for h in going if h.role == "client"), key=lambda h: h.name)
     servers = scale.followers_first(
         api, sorted((h for h in going if h.role == "server"), key=lambda h: h.name)
@@ -76,7 +77,7 @@ def run(job: Replacement, progress: Progress) -> str:
 
 def _one(job: Replacement, host: Host, progress: Progress) -> None:
     ws = job.ws
-    api = Api(lifecycle.workspace_target(ws))
+    api = Api(workspace_target(ws))
     servers = sum(1 for h in job.hosts if h.role == "server")
     if host.role == "client":
         scale.drain(api, host, job.drain_deadline, progress)
@@ -91,7 +92,7 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     job.hosts = job.provider.replace(ws, host, job.plan, progress)
     new = next(h for h in job.hosts if h.name == host.name)
     job.configure(job.hosts, new)
-    api = Api(lifecycle.workspace_target(ws))  # the new address is in the state now
+    api = Api(workspace_target(ws))  # the new address is in the state now
     if host.role == "server":
         operations.wait_healthy(api, HEALTHY_WAIT, voters=servers, progress=progress)
     else:

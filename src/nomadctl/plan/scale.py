@@ -8,7 +8,7 @@ before it exits, nomad/server.go Leave), the machine removed, force-leave and ra
 removal only if it died instead of leaving, and autopilot must report the cluster healthy
 before the next one goes. Because each server leaves raft while it still answers, every
 configuration change is committed by a live majority: 3 servers can go to 1. Never to an
-even count or to none (`rollout.check_server_count`).
+even count or to none (`order.check_server_count`).
 
 Until a node is gone it stays in state.json under "leaving", so an interrupted scale-in is
 finished by the next `up`, and nothing is forgotten while it still runs (or bills).
@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nomadctl import lifecycle, operations, rollout
-from nomadctl.api import Api
+from nomadctl.cluster import operations
+from nomadctl.cluster.api import Api
+from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError, RemoteError
-from nomadctl.hosts import Host
+from nomadctl.hosts import Host, hosts_of
+from nomadctl.node import order
 from nomadctl.plan.core import Progress
 from nomadctl.workspace import Workspace
 
@@ -33,7 +35,7 @@ def leaving(ws: Workspace) -> list[Host]:
     """Nodes a previous `up` started removing and did not finish."""
     if not ws.state_path.exists():
         return []
-    return lifecycle.hosts_of({"hosts": ws.load_state().get("leaving") or []})
+    return hosts_of({"hosts": ws.load_state().get("leaving") or []})
 
 
 def surplus(ws: Workspace, recorded: Sequence[Host], wanted: Sequence[str]) -> list[Host]:
@@ -53,7 +55,7 @@ def check(recorded: Sequence[Host], going: Sequence[Host]) -> None:
     servers = {h.name for h in recorded if h.role == "server"}
     gone = {h.name for h in going if h.role == "server"}
     if gone:
-        rollout.check_server_count(len(servers - gone))
+        order.check_server_count(len(servers - gone))
 
 
 def remember(ws: Workspace, going: Sequence[Host]) -> None:
@@ -85,7 +87,7 @@ def run(
     (what is left stays under "leaving" for the next `up`)."""
     if not going:
         return "nothing to remove"
-    api = Api(lifecycle.workspace_target(ws))
+    api = Api(workspace_target(ws))
     agents = provider.agents(ws)
     for host in [h for h in going if h.role == "client"]:
         drain(api, host, drain_deadline, progress)

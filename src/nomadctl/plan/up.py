@@ -11,13 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomadctl import ca_passes, certstore, lifecycle, nodes, preflight, tls_confirm
+from nomadctl.cluster.api import warm_up
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
+from nomadctl.node import fleet
+from nomadctl.node.confirm import Confirmer
+from nomadctl.node.order import RolloutOptions
+from nomadctl.pki import store
+from nomadctl.plan import ca_rotation, preflight, scale
 from nomadctl.plan import replace as replacing
-from nomadctl.plan import scale
 from nomadctl.plan.core import Plan, Progress, Step
+from nomadctl.plan.finish import EarlyFinish, finish
 from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
+from nomadctl.plan.report import UpReport
 from nomadctl.providers.base import Applied, PlannedHost, ProviderPlan
 from nomadctl.workspace import Workspace
 
@@ -30,8 +36,8 @@ class UpRun:
     checked: Validated
     plan: Plan
     applied: Applied | None = None
-    report: lifecycle.UpReport | None = None
-    early: Any = None  # lifecycle.EarlyFinish: leader + ACLs start once servers are done
+    report: UpReport | None = None
+    early: Any = None  # EarlyFinish: leader + ACLs start once servers are done
     results: list[Any] = field(default_factory=list)
     going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
 
@@ -83,7 +89,7 @@ def _steps(run: UpRun) -> list[Step]:
     opts, pplan = run.checked.options, run.plan.provider
     creates = sum(h.action == "create" for h in pplan.hosts)
     keeps = len(pplan.hosts) - creates
-    ca = certstore.ca_paths(run.ws)
+    ca = store.ca_paths(run.ws)
     no_config = "--skip-configure" if opts.skip_configure else ""
     agents = run.checked.provider.agents(run.ws)
     return [
@@ -118,7 +124,7 @@ def _steps(run: UpRun) -> list[Step]:
             + (
                 "; CA rotation in two passes: the trust bundle to every node, then certificates"
                 " of the new CA"
-                if certstore.rotating(run.ws)
+                if store.rotating(run.ws)
                 else ""
             ),
             lambda p: _configure(run, p),
@@ -160,7 +166,7 @@ def _steps(run: UpRun) -> list[Step]:
 
 def _certificates(run: UpRun) -> str:
     facts = run.checked.facts
-    records = certstore.ensure(run.ws, certstore.CertOptions(region=facts.nomad_region))
+    records = store.ensure(run.ws, store.CertOptions(region=facts.nomad_region))
     run.ws.update_state(
         nomad={"region": facts.nomad_region, "datacenter": facts.datacenter},
         install={"method": facts.install_method},
@@ -178,18 +184,17 @@ def _provision(run: UpRun, progress: Progress) -> str:
     return f"{len(run.applied.hosts)} node(s)"
 
 
-def _node_options(run: UpRun) -> nodes.NodeOptions:
+def _node_options(run: UpRun) -> fleet.NodeOptions:
     assert run.applied is not None
     facts = replace(
         run.checked.facts,
-        gossip_key=certstore.ensure_gossip_key(run.ws)[0],
+        gossip_key=store.ensure_gossip_key(run.ws)[0],
         servers=[h for h in run.applied.hosts if h.role == "server"],
         auto_join=run.applied.auto_join,
     )
     opts = run.checked.options
-    from nomadctl.rollout import RolloutOptions
 
-    return nodes.NodeOptions(
+    return fleet.NodeOptions(
         facts=facts,
         nomad_binary=opts.nomad_binary,
         license_file=opts.license_file,
@@ -203,10 +208,10 @@ def _node_options(run: UpRun) -> nodes.NodeOptions:
 
 def _node_certificates(run: UpRun) -> str:
     assert run.applied is not None
-    ca = certstore.load_ca(run.ws)
+    ca = store.load_ca(run.ws)
     region = run.checked.facts.nomad_region
     for host in run.applied.hosts:
-        certstore.ensure_node_cert(
+        store.ensure_node_cert(
             run.ws,
             ca,
             name=host.name,
@@ -221,29 +226,28 @@ def _node_certificates(run: UpRun) -> str:
 def _configure(run: UpRun, progress: Progress) -> str:
     """Configure every node; the leader wait and ACL bootstrap start in the background as
     soon as every server is configured (clients may take much longer: Docker)."""
-    from nomadctl.api import warm_up
 
     assert run.applied is not None
     opts = run.checked.options
     warm_up()  # the API client's imports overlap the node work
-    run.early = lifecycle.EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
+    run.early = EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
     try:  # in two passes during a CA rotation: the trust bundle, then the new leaves
-        done = ca_passes.configure(
+        done = ca_rotation.configure(
             run.ws,
             hosts,
             _node_options(run),
             progress,
             lambda node, p, servers_done: agents.configure(run.ws, hosts, node, p, servers_done),
             on_servers_done=run.early.start,
-            confirm=tls_confirm.Confirmer(run.ws),
+            confirm=Confirmer(run.ws),
         )
     except BaseException:
         run.early.stop()
         raise
     run.results = done.results
-    run.report = lifecycle.UpReport(run.results, stopped=done.stopped)
+    run.report = UpReport(run.results, stopped=done.stopped)
     failed = run.report.failed
     passes = f" in {done.passes} passes (CA rotation)" if done.passes > 1 else ""
     return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
@@ -259,7 +263,7 @@ def _leader(run: UpRun, progress: Progress) -> str:
         run.report.leader, run.report.acl = run.early.report.leader, run.early.report.acl
     elif not run.report.failed:
         opts = run.checked.options
-        lifecycle.finish(
+        finish(
             run.ws,
             run.report,
             bootstrap_acl=opts.acl_bootstrap,

@@ -1,15 +1,19 @@
-"""Where hosts come from: one module per kind of cluster, behind `providers.base`.
+"""Where hosts come from: one package per kind of cluster, behind `providers.base`.
 
-- `aws` (`aws_cluster.AwsProvider`): creates (and deletes) the cluster's EC2
-  infrastructure, found by tags; the work itself is in `aws.py` and `aws_*.py`.
-- `static` (`static.StaticProvider`): hosts you already have, over SSH.
-- `local` (`local.LocalProvider`): agents as processes on this machine.
+- `aws` (`aws.provider.AwsProvider`): creates (and deletes) the cluster's EC2
+  infrastructure, found by tags.
+- `hosts` (`hosts.provider.StaticProvider`): machines you already have, over SSH.
+- `local` (`local.provider.LocalProvider`): agents as processes on this machine.
 
-`recorded(ws)` names the provider a workspace was made with (state.json "provider") and
-`for_down` makes that provider for `down`: each module's own `for_down(state, opts)`, so a new
-provider is one more entry in `MODULES`. (`up` makes its provider from `up`'s options in
-`plan.options`.) Provider modules import boto3 lazily (inside functions) so that
-`nomadctl --help` stays fast.
+Shared by them: `base` (the interface every provider implements; no step asks which provider
+it has), `state` (what state.json records of a cluster's hosts), `ssh_agents` (agents reached
+over SSH, used by `aws` and `hosts`) and `logs` (where an agent's log is). The three kinds
+never import each other. `recorded(ws)` names the provider a workspace was made with
+(state.json "provider", "static" for hosts you have) and `for_down` makes that provider for
+`down`: each package's own `provider.for_down(state, opts)`, so a new provider is one more
+entry in `MODULES`. (`up` makes its provider from `up`'s options in `plan.options`.) Providers
+return facts; the commands choose the words. May import node, cluster, pki and the shared
+base; never plan or cli. boto3 is imported inside functions so `nomadctl --help` stays fast.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import Any
 from nomadctl.workspace import Workspace
 
 MODULES = {
-    "aws": "nomadctl.providers.aws_cluster",
-    "static": "nomadctl.providers.static",
-    "local": "nomadctl.providers.local",
+    "aws": "nomadctl.providers.aws.provider",
+    "static": "nomadctl.providers.hosts.provider",
+    "local": "nomadctl.providers.local.provider",
 }
 KINDS = tuple(MODULES)
 

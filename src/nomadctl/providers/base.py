@@ -142,7 +142,7 @@ class Destroyed:
 class Agents(Protocol):
     """Puts Nomad on a provider's hosts and takes it off again.
 
-    `configure` returns one `nomadctl.configure.HostResult` per host and never raises for
+    `configure` returns one `nomadctl.node.configure.HostResult` per host and never raises for
     one host's failure; `on_servers_done` is called as soon as every server has its result.
     """
 

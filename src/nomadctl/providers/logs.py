@@ -13,18 +13,20 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from nomadctl import lifecycle, providers
+from nomadctl import providers
 from nomadctl.errors import RemoteError
+from nomadctl.hosts import find_host
+from nomadctl.node.connect import ssh_command
 from nomadctl.workspace import Workspace
 
 FOLLOW_POLL = 0.25  # seconds between two reads of a followed log
 
 
 def local_log(ws: Workspace, node: str) -> Path:
-    from nomadctl.providers import local
+    from nomadctl.providers.local.files import log_path
 
-    host = lifecycle.find_host(ws, node)
-    path = local.log_path(ws, host.name)
+    host = find_host(ws, node)
+    path = log_path(ws, host.name)
     if not path.exists():
         raise RemoteError(f"{host.name} has no log yet ({path}); run `nomadctl up --local`")
     return path
@@ -56,7 +58,7 @@ def remote_command(ws: Workspace, node: str, lines: int, follow_: bool) -> list[
     cmd = ["sudo", "journalctl", "-u", "nomad", "--no-pager", "-n", str(max(lines, 0) or "all")]
     if follow_:
         cmd.append("-f")
-    return lifecycle.ssh_command(ws, node, cmd)
+    return ssh_command(ws, node, cmd)
 
 
 def is_local(ws: Workspace) -> bool:

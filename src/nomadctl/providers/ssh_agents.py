@@ -1,6 +1,6 @@
 """Agents reached over SSH: the hosts of the AWS provider and hosts you already have.
 
-Configuration and teardown go through `nomadctl.nodes` (one SSH connection per host, hosts
+Configuration and teardown go through `nomadctl.node.fleet` (one SSH connection per host, hosts
 in parallel); this adapter only carries the SSH options so the plan never needs them.
 """
 
@@ -10,29 +10,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nomadctl import nodes, render
-from nomadctl.configure import teardown_script
 from nomadctl.errors import RemoteError
-from nomadctl.hosts import Host
+from nomadctl.hosts import Host, SshOptions, hosts_of, ssh_options_from_state
+from nomadctl.node import fleet, render
+from nomadctl.node.configure import teardown_script
+from nomadctl.node.connect import session_for
 from nomadctl.providers.base import Progress
 from nomadctl.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class SshAgents:
-    ssh: nodes.SshOptions
+    ssh: SshOptions
 
     def configure(
         self,
         ws: Workspace,
         hosts: Sequence[Host],
-        node: nodes.NodeOptions,
+        node: fleet.NodeOptions,
         progress: Progress,
         on_servers_done: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
-        from nomadctl import lifecycle
+        from nomadctl.node import fleet
 
-        return lifecycle.configure(ws, hosts, node, self.ssh, progress, on_servers_done)
+        return fleet.configure(ws, hosts, node, self.ssh, progress, on_servers_done)
 
     def teardown(
         self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
@@ -81,11 +82,10 @@ def teardown_hosts(
     not is reported as unreachable, not failed, so `down --force` can skip it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from nomadctl import lifecycle
-    from nomadctl.remote import SshUnreachable
+    from nomadctl.node.ssh import SshUnreachable
 
     state = ws.load_state()
-    ssh = lifecycle.ssh_options_from_state(state, parallel=parallel)
+    ssh = ssh_options_from_state(state, parallel=parallel)
     if wait is not None:
         ssh = replace(ssh, wait=wait, connect_timeout=max(1.0, min(ssh.connect_timeout, wait)))
     method = (state.get("install") or {}).get("method", "apt")
@@ -94,7 +94,7 @@ def teardown_hosts(
 
     def one(host: Host) -> None:
         try:
-            with nodes.session_for(ws, host, ssh) as session:
+            with session_for(ws, host, ssh) as session:
                 session.connect(
                     wait=ssh.connect_timeout if wait is None else wait,
                     progress=lambda m: progress(f"{host.name}: {m}"),
@@ -114,5 +114,5 @@ def teardown_hosts(
         progress(f"{host.name}: Nomad stopped and removed")
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        list(pool.map(one, lifecycle.hosts_of(state) if hosts is None else hosts))
+        list(pool.map(one, hosts_of(state) if hosts is None else hosts))
     return report

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl import acl, lifecycle
+from nomadctl.cluster import acl
 from nomadctl.errors import WorkspaceError
-from nomadctl.hosts import Host
+from nomadctl.hosts import Host, hosts_of
+from nomadctl.node.connect import forget_pins
+from nomadctl.validate import AWS_REGION_RE
 from nomadctl.workspace import Workspace
 
 
@@ -30,15 +32,14 @@ class ClusterState:
 def read(ws: Workspace) -> ClusterState:
     """The state, or an empty one naming why it is unreadable (a damaged file never stops
     `down`: AWS resources are found by tag)."""
-    from nomadctl.providers import aws
 
     if not ws.state_path.exists():
         return ClusterState()
     raw, damaged = ws.read_state()
     if damaged is None:
         try:  # the parts the commands use must have their shapes
-            region = aws.recorded_region(raw)
-            hosts = lifecycle.hosts_of(raw)
+            region = recorded_region(raw)
+            hosts = hosts_of(raw)
         except WorkspaceError as exc:
             damaged = f"{ws.state_path}: {exc.message}"
     if damaged is not None:
@@ -53,7 +54,7 @@ def forget_aws_cluster(ws: Workspace, region: str, destroyed: bool) -> None:
     if current.damaged is not None or current.aws_region not in (None, region):
         return  # the workspace's cluster lives elsewhere
     state = current.raw
-    lifecycle.forget_pins(ws, current.hosts)
+    forget_pins(ws, current.hosts)
     if destroyed or current.provider == "aws":
         acl.forget_tokens(ws)
     for key in ("hosts", "provider", "configured", "leaving", "spec"):
@@ -76,7 +77,7 @@ def drop_hosts(ws: Workspace, gone: set[str]) -> list[Host]:
     the hosts left; with no server left the ACL tokens go too (a new `up` bootstraps).
     `provider` stays, so a second `down` is a no-op."""
     state = ws.load_state()
-    left = [h for h in lifecycle.hosts_of(state) if h.name not in gone]
+    left = [h for h in hosts_of(state) if h.name not in gone]
     if left:
         state["hosts"] = [h.to_dict() for h in left]
         configured = dict(state.get("configured") or {})
@@ -88,3 +89,16 @@ def drop_hosts(ws: Workspace, gone: set[str]) -> list[Host]:
     if not any(h.role == "server" for h in left):
         acl.forget_tokens(ws)
     return left
+
+
+def recorded_region(state: dict[str, Any]) -> str | None:
+    """state.json's aws.region; WorkspaceError when the state has the wrong shape."""
+    section = state.get("aws")
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise WorkspaceError(f"its 'aws' is a {type(section).__name__}, not an object")
+    region = section.get("region")
+    if region is not None and not (isinstance(region, str) and AWS_REGION_RE.match(region)):
+        raise WorkspaceError(f"its aws.region {region!r} is not an AWS region")
+    return region or None

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from nomadctl.errors import CloudError
-from nomadctl.providers.aws_session import Aws
+from nomadctl.providers.aws.errors import error_code, from_botocore_error, from_client_error
+from nomadctl.providers.aws.session import Aws, poll
 
 TAG_CLUSTER = "nomadctl:cluster"
 TAG_ROLE = "nomadctl:role"
@@ -149,8 +150,19 @@ class Run:
 # ---- deletion ----------------------------------------------------------------------------
 
 
+def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> list[dict[str, Any]]:
+    filters = [
+        *cluster_filter(cluster),
+        {"Name": "instance-state-name", "Values": states or LIVE_INSTANCE_STATES},
+    ]
+    out: list[dict[str, Any]] = []
+    for page in aws.ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            out.extend(reservation["Instances"])
+    return out
+
+
 def is_not_found(exc: BaseException) -> bool:
-    from nomadctl.providers.aws_errors import error_code
 
     code = error_code(exc)
     return code.endswith(".NotFound") or code in ("NoSuchEntity", "NotFound")
@@ -208,8 +220,6 @@ def gone_ok(call: Callable[..., Any], /, *, also: tuple[str, ...] = (), **kwargs
     """A detaching step (inside a delete's `prepare`) whose target is already gone is done."""
     from botocore.exceptions import ClientError
 
-    from nomadctl.providers.aws_errors import error_code
-
     try:
         call(**kwargs)
     except ClientError as exc:
@@ -251,13 +261,6 @@ class Teardown:
         Failures are recorded, not raised, so `down` deletes everything else it can.
         """
         from botocore.exceptions import BotoCoreError, ClientError
-
-        from nomadctl.providers.aws_errors import (
-            error_code,
-            from_botocore_error,
-            from_client_error,
-        )
-        from nomadctl.providers.aws_session import poll
 
         if self.dry_run:
             self.resources.append(Resource(kind, name, rid, "delete"))

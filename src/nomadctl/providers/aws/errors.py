@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from nomadctl.errors import CloudError, NomadctlError
+from nomadctl.providers.aws.session import NO_CREDENTIALS, NO_REGION
 
 if TYPE_CHECKING:
-    from nomadctl.providers.aws_session import Aws
+    from nomadctl.providers.aws.session import Aws
 
 PERMISSION_CODES = {
     "UnauthorizedOperation",
@@ -106,13 +107,9 @@ def from_botocore_error(exc: Exception, aws: Aws | None = None) -> CloudError:
     from botocore import exceptions as bx
 
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        from nomadctl.providers.aws_session import NO_CREDENTIALS
-
         detail = "" if isinstance(exc, bx.NoCredentialsError) else f" ({exc})"
         return CloudError(NO_CREDENTIALS + detail)
     if isinstance(exc, bx.NoRegionError):
-        from nomadctl.providers.aws_session import NO_REGION
-
         return CloudError(NO_REGION)
     if isinstance(exc, bx.ProfileNotFound):
         return CloudError(f"AWS profile not found: {exc}")

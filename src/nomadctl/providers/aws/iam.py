@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from nomadctl.errors import CloudError
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     IAM_PATH,
     TAG_CLUSTER,
     TAG_REGION,
@@ -24,7 +24,7 @@ from nomadctl.providers.aws_common import (
     tag_dict,
     tags,
 )
-from nomadctl.providers.aws_errors import error_code
+from nomadctl.providers.aws.errors import error_code
 
 POLICY_NAME = "nomad-cloud-auto-join"
 # "Changes that I make are not always immediately visible" (IAM User Guide); terraform-provider-

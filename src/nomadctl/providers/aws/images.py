@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws_errors import error_code
-from nomadctl.providers.aws_session import Aws
+from nomadctl.providers.aws.errors import error_code
+from nomadctl.providers.aws.session import Aws
 
 UBUNTU_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/{arch}/hvm/ebs-gp3/ami-id"

@@ -31,7 +31,33 @@ from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
 from nomadctl.hosts import Host
-from nomadctl.providers.aws_common import TAG_AUTO_JOIN, Resource, Run, Teardown, auto_join_value
+from nomadctl.providers import state as state_mod
+from nomadctl.providers.aws import iam as aws_iam
+from nomadctl.providers.aws import instances as aws_instances
+from nomadctl.providers.aws import keys
+from nomadctl.providers.aws import network as aws_network
+from nomadctl.providers.aws import security as aws_security
+from nomadctl.providers.aws.common import (
+    TAG_AUTO_JOIN,
+    TAG_CLUSTER,
+    TAG_ROLE,
+    Resource,
+    Run,
+    Teardown,
+    auto_join_value,
+    find_instances,
+    iam_name,
+    instance_name,
+    key_pair_name,
+    tag_dict,
+)
+from nomadctl.providers.aws.errors import translated
+from nomadctl.providers.aws.images import check_vcpu_quota, resolve_image
+from nomadctl.providers.aws.instances import LaunchSpec
+from nomadctl.providers.aws.myip import detect_public_cidr
+from nomadctl.providers.aws.network import parse_vpc_cidrs
+from nomadctl.providers.aws.security import normalise_cidrs, parse_port
+from nomadctl.providers.aws.session import Aws
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -70,8 +96,6 @@ class AwsOptions:
 
     def validate(self) -> None:
         """Everything that can be checked without asking AWS; UsageError on the first problem."""
-        from nomadctl.providers.aws_network import parse_vpc_cidrs
-        from nomadctl.providers.aws_security import normalise_cidrs, parse_port
 
         if self.servers < 1 or self.servers % 2 == 0:
             raise UsageError(
@@ -154,7 +178,6 @@ def provision(
 
 
 def connect(region: str | None, profile: str | None):  # type: ignore[no-untyped-def]
-    from nomadctl.providers.aws_session import Aws
 
     aws = Aws(region, profile)
     aws.check_credentials()
@@ -179,10 +202,6 @@ def _run(
     dry_run: bool,
     planned: Provisioned | None = None,
 ) -> Provisioned:
-    from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
-    from nomadctl.providers.aws_errors import translated
-    from nomadctl.providers.aws_images import check_vcpu_quota
-    from nomadctl.providers.myip import detect_public_cidr
 
     opts.validate()
     state = ws.load_state() if ws.state_path.exists() else {}
@@ -219,7 +238,7 @@ def _run(
             if opts.availability_zone:  # checked now, before anything is created
                 aws_network.choose_zone(aws, opts.availability_zone, types)
             _preflight(run)
-            existing = aws_instances.find_instances(aws, ws.cluster)
+            existing = find_instances(aws, ws.cluster)
             check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
         result.seen = {"aws": aws, "allow": allow, "specs": specs, "existing": existing}
 
@@ -246,9 +265,9 @@ def _run(
             record({"auto_join": auto_join})
 
         progress("SSH key")
-        key = aws_keys.local_key(run, ws, opts.ssh_key)
+        key = keys.local_key(run, ws, opts.ssh_key)
         key_path = str(key.private_path or opts.ssh_key)
-        key_name = aws_keys.ensure_key_pair(run, key, bool(existing), key_path)
+        key_name = keys.ensure_key_pair(run, key, bool(existing), key_path)
         if not dry_run:
             ssh = dict(state.get("ssh") or {})
             ssh.setdefault("user", DEFAULT_SSH_USER)
@@ -279,7 +298,6 @@ def _run(
 
 def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -> dict[str, int]:
     """Instance type -> how many instances `up` would launch (names no live instance holds)."""
-    from nomadctl.providers.aws_common import instance_name, tag_dict
 
     have = {tag_dict(i.get("Tags")).get("Name") for i in existing}
     out: dict[str, int] = {}
@@ -291,8 +309,6 @@ def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -
 
 
 def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
-    from nomadctl.providers.aws_images import resolve_image
-    from nomadctl.providers.aws_instances import LaunchSpec
 
     images: dict[str, Any] = {}
     specs = []
@@ -316,11 +332,9 @@ def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
 
 def _preflight(run: Run) -> None:
     """Refuse before creating anything when a fixed name belongs to someone else."""
-    from nomadctl.providers import aws_iam, aws_keys
-    from nomadctl.providers.aws_common import TAG_CLUSTER, iam_name, key_pair_name, tag_dict
 
     name = key_pair_name(run.cluster)
-    pair = aws_keys.describe_key_pair(run, name)
+    pair = keys.describe_key_pair(run, name)
     if pair is not None and tag_dict(pair.get("Tags")).get(TAG_CLUSTER) != run.cluster:
         raise CloudError(
             f"key pair {name} in {run.aws.region} was not made by nomadctl for cluster "
@@ -355,8 +369,6 @@ def destroy(
     Never raises for a resource that cannot be deleted: it comes back with status "failed"
     and the reason, and everything that does not depend on it is still deleted.
     """
-    from nomadctl.providers import aws_iam, aws_instances, aws_keys, aws_network, aws_security
-    from nomadctl.providers.aws_errors import translated
 
     aws = connect(region, profile)
     down = Teardown(aws=aws, cluster=cluster, progress=progress, dry_run=dry_run)
@@ -366,7 +378,7 @@ def destroy(
             return down.resources  # everything else is still in use by those instances
         aws_iam.destroy_instance_profile(down)
         aws_security.destroy_security_groups(down)
-        aws_keys.destroy_key_pairs(down)
+        keys.destroy_key_pairs(down)
         aws_instances.destroy_volumes(down)
         aws_network.destroy_network(down)
     return down.resources
@@ -377,26 +389,8 @@ def resolve_region(
 ) -> str:
     """The region `down`/`list` will use: explicit, else the cluster's recorded one (state.json
     aws.region), else AWS_REGION, AWS_DEFAULT_REGION or the profile's."""
-    from nomadctl.providers.aws_session import Aws
 
-    return Aws(region or recorded_region(state or {}), profile).region
-
-
-def recorded_region(state: dict[str, Any]) -> str | None:
-    """state.json's aws.region; WorkspaceError when the state has the wrong shape."""
-    from nomadctl.errors import WorkspaceError
-
-    section = state.get("aws")
-    if section is None:
-        return None
-    if not isinstance(section, dict):
-        raise WorkspaceError(f"its 'aws' is a {type(section).__name__}, not an object")
-    region = section.get("region")
-    from nomadctl.providers.aws_session import REGION_RE
-
-    if region is not None and not (isinstance(region, str) and REGION_RE.match(region)):
-        raise WorkspaceError(f"its aws.region {region!r} is not an AWS region")
-    return region or None
+    return Aws(region or state_mod.recorded_region(state or {}), profile).region
 
 
 # ---- list ------------------------------------------------------------------------------------
@@ -424,8 +418,6 @@ class ClusterSummary:
 
 def list_clusters(region: str | None, profile: str | None = None) -> list[ClusterSummary]:
     """Every cluster with at least one resource tagged `nomadctl:cluster` in the region."""
-    from nomadctl.providers.aws_common import TAG_CLUSTER, TAG_ROLE, tag_dict
-    from nomadctl.providers.aws_errors import translated
 
     aws = connect(region, profile)
     has_tag = [{"Name": "tag-key", "Values": [TAG_CLUSTER]}]

@@ -16,7 +16,7 @@ from typing import Any
 
 from nomadctl.errors import CloudError
 from nomadctl.hosts import Host, Role
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     LIVE_INSTANCE_STATES,
     TAG_AUTO_JOIN,
     TAG_ROLE,
@@ -24,31 +24,25 @@ from nomadctl.providers.aws_common import (
     Run,
     Teardown,
     cluster_filter,
+    find_instances,
     instance_name,
     settle,
     tag_dict,
 )
-from nomadctl.providers.aws_errors import error_code
-from nomadctl.providers.aws_launch import LaunchSpec, Placement, instance_tags, launch, name_of
-from nomadctl.providers.aws_session import Aws, poll
+from nomadctl.providers.aws.errors import (
+    error_code,
+    from_botocore_error,
+    from_client_error,
+    translated,
+)
+from nomadctl.providers.aws.launch import LaunchSpec, Placement, instance_tags, launch, name_of
+from nomadctl.providers.aws.session import poll
 
 RUNNING_WAIT = 600.0
 TERMINATED_WAIT = 600.0
 
 
 # ---- finding ---------------------------------------------------------------------------------
-
-
-def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> list[dict[str, Any]]:
-    filters = [
-        *cluster_filter(cluster),
-        {"Name": "instance-state-name", "Values": states or LIVE_INSTANCE_STATES},
-    ]
-    out: list[dict[str, Any]] = []
-    for page in aws.ec2.get_paginator("describe_instances").paginate(Filters=filters):
-        for reservation in page["Reservations"]:
-            out.extend(reservation["Instances"])
-    return out
 
 
 def _launch_key(instance: dict[str, Any]) -> tuple[str, str]:
@@ -79,7 +73,6 @@ def ensure_instances(
 
 def _midway(run: Run, exc: Exception, billing: dict[str, str]) -> CloudError:
     """The error, and what already runs (and bills) because of this cluster."""
-    from nomadctl.providers.aws_errors import from_client_error
 
     message = (
         exc.message if isinstance(exc, CloudError) else from_client_error(exc, run.aws).message
@@ -341,7 +334,6 @@ def wait_running(run: Run, ids: list[str], want_public: bool) -> list[dict[str, 
 
 def terminate(aws: Any, ids: list[str], progress: Callable[[str], None]) -> None:
     """Terminate some of the cluster's instances (scale-in) and wait until they are gone."""
-    from nomadctl.providers.aws_errors import translated
 
     with translated(aws):
         progress(f"terminating {', '.join(ids)}")
@@ -375,8 +367,6 @@ def destroy_instances(down: Teardown) -> None:
     down.progress(f"terminating {len(ids)} instances")
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from nomadctl.providers.aws_errors import from_botocore_error, from_client_error
-
     try:
         ec2.terminate_instances(InstanceIds=ids)
         started = time.monotonic()
@@ -408,7 +398,6 @@ def destroy_instances(down: Teardown) -> None:
 
 
 def _resource(inst: dict[str, Any], status: str, detail: str = ""):  # type: ignore[no-untyped-def]
-    from nomadctl.providers.aws_common import Resource
 
     return Resource("instance", name_of(inst), inst["InstanceId"], status, detail)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     TAG_CLUSTER,
     Resource,
     Run,
@@ -28,7 +28,7 @@ from nomadctl.providers.aws_common import (
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws_errors import error_code
+from nomadctl.providers.aws.errors import error_code
 from nomadctl.workspace import Workspace
 
 AWS_KEY_TYPES = ("ssh-ed25519", "ssh-rsa")  # the only types EC2 imports

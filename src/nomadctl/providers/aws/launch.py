@@ -18,20 +18,21 @@ from typing import Any
 
 from nomadctl.errors import CloudError
 from nomadctl.hosts import Role
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     LIVE_INSTANCE_STATES,
     NOT_VISIBLE_WAIT,
     TAG_ROLE,
     Run,
     client_token,
+    find_instances,
     is_not_found,
     request_digest,
     tag_dict,
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws_errors import CAPACITY_CODES, error_code, error_message
-from nomadctl.providers.aws_images import Image
+from nomadctl.providers.aws.errors import CAPACITY_CODES, error_code, error_message
+from nomadctl.providers.aws.images import Image
 
 # IAM is eventually consistent: EC2 may call a new profile "invalid", or "has no associated IAM
 # Roles" after its role was added, for a while (terraform-provider-aws retries both messages
@@ -195,8 +196,6 @@ def _holder(run: Run, name: str, instances: dict[str, Any]) -> dict[str, Any] | 
         except ClientError as exc:
             if not is_not_found(exc):
                 raise
-    from nomadctl.providers.aws_instances import find_instances
-
     candidates += find_instances(run.aws, run.cluster)
     for inst in candidates:
         if name_of(inst) == name and inst["State"]["Name"] in LIVE_INSTANCE_STATES:

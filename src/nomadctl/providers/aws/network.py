@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws_cidrs import (  # re-exported: callers parse CIDRs from here
+from nomadctl.providers.aws.cidrs import (  # re-exported: callers parse CIDRs from here
     default_subnet_cidr,
     parse_network,
     parse_vpc_cidrs,
 )
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     TAG_CLUSTER,
     Run,
     Teardown,
@@ -30,8 +30,8 @@ from nomadctl.providers.aws_common import (
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws_errors import error_code
-from nomadctl.providers.aws_session import Aws, poll
+from nomadctl.providers.aws.errors import error_code
+from nomadctl.providers.aws.session import Aws, poll
 
 DEFAULT_VPC_CIDR = "10.42.0.0/16"
 __all__ = ["default_subnet_cidr", "ensure_network", "parse_network", "parse_vpc_cidrs"]

@@ -11,10 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nomadctl import costs, nodes, render
-from nomadctl.hosts import Host
+from nomadctl.errors import CloudError
+from nomadctl.hosts import Host, SshOptions, hosts_of
+from nomadctl.node import render
+from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions, ssh_agents
-from nomadctl.providers.aws import AwsOptions, Provisioned
+from nomadctl.providers import state as cluster_state
+from nomadctl.providers.aws import costs, infra
+from nomadctl.providers.aws import instances as aws_instances
+from nomadctl.providers.aws.infra import AwsOptions, Provisioned
 from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
 from nomadctl.providers.ssh_agents import SshAgents
 from nomadctl.workspace import Workspace
@@ -81,16 +86,15 @@ def _planned_hosts(cluster: str, opts: AwsOptions, found: Provisioned) -> list[P
 @dataclass(frozen=True)
 class AwsProvider:
     opts: AwsOptions
-    ssh: nodes.SshOptions
+    ssh: SshOptions
     name: str = NAME
 
     def validate(self, cluster: str) -> None:
         self.opts.validate()
 
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
-        from nomadctl.providers import aws
 
-        found = aws.plan(ws, self.opts, progress)
+        found = infra.plan(ws, self.opts, progress)
         return ProviderPlan(
             provider=NAME,
             where=f"AWS {found.region}",
@@ -104,9 +108,8 @@ class AwsProvider:
         )
 
     def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
-        from nomadctl.providers import aws
 
-        result = aws.provision(ws, self.opts, progress, planned=plan.detail)
+        result = infra.provision(ws, self.opts, progress, planned=plan.detail)
         joined = (ws.load_state().get("aws") or {}).get("auto_join") or {}
         auto_join = (
             render.AutoJoin(joined["tag_key"], joined["tag_value"], result.region)
@@ -116,9 +119,8 @@ class AwsProvider:
         return Applied(result.hosts, result.resources, result.region, auto_join, label="AWS")
 
     def hosts(self, ws: Workspace) -> list[Host]:
-        from nomadctl import lifecycle
 
-        return lifecycle.hosts_of(ws.load_state()) if ws.state_path.exists() else []
+        return hosts_of(ws.load_state()) if ws.state_path.exists() else []
 
     def agents(self, ws: Workspace) -> SshAgents:
         """SSH with the key `apply` recorded (the workspace's own, or --ssh-key)."""
@@ -128,13 +130,12 @@ class AwsProvider:
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
         """Terminate these instances (scale-in) and wait until they are gone."""
-        from nomadctl.providers import aws, aws_instances
 
         ids = [h.instance_id for h in hosts if h.instance_id]
         if not ids:
             return
         region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
-        conn = aws.connect(region, self.opts.profile)
+        conn = infra.connect(region, self.opts.profile)
         aws_instances.terminate(conn, ids, progress)
 
     def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
@@ -146,28 +147,23 @@ class AwsProvider:
         """A node whose instance type changed, made anew under the same name (its agent
         already stopped): terminate the instance, forget its host key (a new instance may get
         the same IP), launch the name again with the type asked. All hosts, after."""
-        from nomadctl import lifecycle
-        from nomadctl.providers import aws
 
         self.remove(ws, [host], progress)
-        lifecycle.forget_pins(ws, [host])
+        forget_pins(ws, [host])
         seen = plan.detail.seen if isinstance(plan.detail, Provisioned) else {}
         again = Provisioned(  # the session and the --allow-cidr the plan used; all else anew
             ws.cluster, "", seen={k: seen[k] for k in ("aws", "allow") if k in seen}
         )
-        return aws.provision(ws, self.opts, progress, planned=again).hosts
+        return infra.provision(ws, self.opts, progress, planned=again).hosts
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Everything tagged for the cluster in the region, found by tag (a damaged or
         missing state.json is no obstacle), deleted in dependency order."""
-        from nomadctl.errors import CloudError
-        from nomadctl.plan import state as cluster_state
-        from nomadctl.providers import aws
 
-        region = aws.resolve_region(
+        region = infra.resolve_region(
             self.opts.region or cluster_state.read(ws).aws_region, self.opts.profile
         )
-        resources = aws.destroy(
+        resources = infra.destroy(
             ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
         )
         out = Destroyed(
@@ -190,7 +186,6 @@ class AwsProvider:
         """The workspace forgets the hosts (their pins), the agents' ACL tokens and the IDs,
         keeping the CA and the region; an unreadable state of a cluster just deleted is set
         aside for a look. Nothing when something is left, or when there is no workspace."""
-        from nomadctl.plan import state as cluster_state
 
         if not ws.state_path.exists() or done.left:
             return "kept" if ws.state_path.exists() else "no workspace"
@@ -207,7 +202,6 @@ class AwsProvider:
 
 def for_down(state: dict, opts: DownOptions) -> AwsProvider:
     """`down`: the region resolved here, before anything is asked of AWS."""
-    from nomadctl.providers import aws
 
-    region = aws.resolve_region(opts.region, opts.profile, state)
-    return AwsProvider(aws.AwsOptions(region=region, profile=opts.profile), nodes.SshOptions())
+    region = infra.resolve_region(opts.region, opts.profile, state)
+    return AwsProvider(infra.AwsOptions(region=region, profile=opts.profile), SshOptions())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws_common import (
+from nomadctl.providers.aws.common import (
     TAG_CLUSTER,
     Run,
     Teardown,
@@ -29,7 +29,9 @@ from nomadctl.providers.aws_common import (
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws_session import Aws
+from nomadctl.providers.aws.errors import error_code
+from nomadctl.providers.aws.network import parse_network
+from nomadctl.providers.aws.session import Aws, poll
 
 SSH_PORT = 22
 NOMAD_HTTP_PORT = 4646
@@ -143,7 +145,6 @@ def _summary(rules: set[Rule]) -> str:
 
 def normalise_cidrs(values: list[str]) -> list[str]:
     """--allow-cidr values as canonical CIDRs (a bare address is that one address)."""
-    from nomadctl.providers.aws_network import parse_network
 
     out: list[str] = []
     for value in values:
@@ -269,9 +270,6 @@ def _create_group(run: Run, vpc_id: str, name: str, description: str) -> str:
     """Create the group; when the name is taken by one made a moment ago that no search lists
     yet (no state.json: an interrupted first run), wait until the search shows it."""
     from botocore.exceptions import ClientError
-
-    from nomadctl.providers.aws_errors import error_code
-    from nomadctl.providers.aws_session import poll
 
     ec2 = run.aws.ec2
     try:

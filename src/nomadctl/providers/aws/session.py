@@ -8,19 +8,18 @@ and the standard environment variables.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from nomadctl.errors import CloudError, UsageError
+from nomadctl.validate import AWS_REGION_RE as REGION_RE
 
 T = TypeVar("T")
 
 DEFAULT_RETRY_MODE = "standard"  # exponential backoff with jitter, throttling-aware
 DEFAULT_MAX_ATTEMPTS = 8  # first try included; bounded so a dead API fails in ~1 minute
 USER_AGENT = "nomadctl"
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")
 
 NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and "

@@ -7,10 +7,11 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nomadctl import nodes
-from nomadctl.errors import UsageError
-from nomadctl.hosts import Host
+from nomadctl.errors import RemoteError, UsageError
+from nomadctl.hosts import Host, SshOptions, hosts_of
+from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions, ssh_agents
+from nomadctl.providers import state as cluster_state
 from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
 from nomadctl.providers.base import Resource as HostRecord
 from nomadctl.providers.ssh_agents import SshAgents
@@ -40,7 +41,7 @@ def named_hosts(cluster: str, servers: Sequence[str], clients: Sequence[str]) ->
 
 @dataclass(frozen=True)
 class StaticProvider:
-    ssh: nodes.SshOptions
+    ssh: SshOptions
     servers: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()
     force: bool = False  # down: skip hosts that do not answer within `ssh_wait`, forget them
@@ -82,11 +83,10 @@ class StaticProvider:
         return Applied(hosts)
 
     def hosts(self, ws: Workspace) -> list[Host]:
-        from nomadctl import lifecycle
 
         if not ws.state_path.exists():
             return []
-        return lifecycle.hosts_of(ws.load_state())
+        return hosts_of(ws.load_state())
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
         """The machines are yours: teardown already took off what nomadctl put there."""
@@ -137,7 +137,6 @@ class StaticProvider:
 
     def _words(self, ws: Workspace, done, skipped):  # type: ignore[no-untyped-def]
         """`down`'s notes (hosts skipped; or the machines are yours) and its error, if any."""
-        from nomadctl.errors import RemoteError
 
         notes = []
         if skipped:
@@ -167,17 +166,15 @@ class StaticProvider:
     def forget(self, ws: Workspace, done: Destroyed) -> str:
         """Hosts cleaned, or skipped for good (their pins too: the IP is free), leave the
         state; `provider` stays, so a second `down` is a no-op."""
-        from nomadctl import lifecycle
-        from nomadctl.plan import state as cluster_state
 
         gone = {r.name for r in done.resources if r.status in ("cleaned", "skipped")}
         if not gone or not ws.state_path.exists():
             return "nothing to forget"
         skipped = {r.name for r in done.resources if r.status == "skipped"}
-        lifecycle.forget_pins(ws, [h for h in self.hosts(ws) if h.name in skipped])
+        forget_pins(ws, [h for h in self.hosts(ws) if h.name in skipped])
         left = cluster_state.drop_hosts(ws, gone)
         return f"{len(gone)} host(s) forgotten" + (f", {len(left)} kept" if left else "")
 
 
 def for_down(state: dict, opts: DownOptions) -> StaticProvider:
-    return StaticProvider(nodes.SshOptions(), force=opts.force, ssh_wait=opts.ssh_wait)
+    return StaticProvider(SshOptions(), force=opts.force, ssh_wait=opts.ssh_wait)

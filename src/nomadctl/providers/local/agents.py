@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nomadctl import certstore, nodes, render
-from nomadctl.configure import HostResult
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
-from nomadctl.providers import local_net
-from nomadctl.providers import local_proc as proc
+from nomadctl.node import fleet, render
+from nomadctl.node.configure import HostResult
+from nomadctl.pki import store
 from nomadctl.providers.base import Progress
+from nomadctl.providers.local import net, proc
+from nomadctl.providers.local.files import node_dir, node_tls, write_if_changed
 from nomadctl.workspace import Workspace
 
 
@@ -38,10 +39,8 @@ def configure_all(
     on_servers_done: Callable[[list[Any]], None] | None,
     start_timeout: float,
 ) -> list[HostResult]:
-    from nomadctl.providers.local import node_dir, node_tls
-
     facts: render.ClusterFacts = node_opts.facts
-    certstore.ensure(ws, certstore.CertOptions(region=facts.nomad_region))
+    store.ensure(ws, store.CertOptions(region=facts.nomad_region))
     state = ws.update_state(
         nomad={"region": facts.nomad_region, "datacenter": facts.datacenter},
         install={"method": "local"},
@@ -50,10 +49,10 @@ def configure_all(
     binary = Path(local.get("binary") or node_opts.nomad_binary or "")
     if not str(binary) or not binary.is_file():
         raise NomadctlError(f"no Nomad binary recorded for the local cluster ({binary})")
-    slots = {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
+    slots = {n: net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
     peers = {s.name: slots[s.name].ports for s in facts.servers if s.name in slots}
-    ca = certstore.load_ca(ws)
-    expect = nodes.bootstrap_expect(ws, len(facts.servers))
+    ca = store.load_ca(ws)
+    expect = fleet.bootstrap_expect(ws, len(facts.servers))
     pending, ready = [], []
     for host in hosts:  # files first, so the agents then start back to back
         node = node_dir(ws, host.name)
@@ -91,9 +90,8 @@ def configure_all(
     for p in clients:
         _finish(p, start_timeout, progress)
     results = [p.result for p in pending]
-    from nomadctl import lifecycle
 
-    lifecycle.record_configured(ws, results)
+    fleet.record_configured(ws, results)
     return results
 
 
@@ -110,8 +108,6 @@ def _setup(
 
     join.hcl (bootstrap_expect, retry_join, client servers) is read only when an agent
     starts: a change to it alone (scale out) is written without restarting anyone."""
-    from nomadctl.providers.local import write_if_changed
-
     node.make()
     changed = []
     if write_if_changed(node.config_file, hcl):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nomadctl.errors import NomadctlError
-from nomadctl.render import Ports
+from nomadctl.node.render import Ports
 
 Mode = Literal["loopback", "ports"]
 PORT_BASE, PORT_SPAN = 20000, 30000  # port mode: blocks within 20000-49999

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nomadctl import certstore, pki, releases, render
+from nomadctl.cluster import acl
 from nomadctl.errors import UsageError
-from nomadctl.hosts import Host, Role
-from nomadctl.providers import DownOptions, local_net
-from nomadctl.providers import local_proc as proc
+from nomadctl.hosts import Host, Role, hosts_of
+from nomadctl.node import release_keys, releases, render
+from nomadctl.node.connect import forget_pins
+from nomadctl.node.release_keys import SigningKey
+from nomadctl.providers import DownOptions
 from nomadctl.providers.base import (
     Applied,
     Destroyed,
@@ -36,12 +38,13 @@ from nomadctl.providers.base import (
     ProviderPlan,
     Resource,
 )
-from nomadctl.releasekeys import SigningKey
-from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
+from nomadctl.providers.local import agents, net, proc
+from nomadctl.providers.local.files import node_dir
+from nomadctl.workspace import Workspace
 
 NAME = "local"
 LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (15s), and some
-JOBS_DIR = Path(__file__).resolve().parents[3] / "examples" / "jobs"
+JOBS_DIR = Path(__file__).resolve().parents[4] / "examples" / "jobs"
 _DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
 
 
@@ -63,12 +66,11 @@ def provider_from_options(opts: Any) -> LocalProvider:
 
     A mirror's key that cannot be read is left to `plan.options.validate`, which names the
     flag in its error before anything runs."""
-    from nomadctl import releasekeys
 
     key = None
     if getattr(opts, "release_key", None) is not None and opts.release_key_fingerprint:
         with contextlib.suppress(OSError, ValueError):
-            key = releasekeys.key_from_file(opts.release_key, opts.release_key_fingerprint)
+            key = release_keys.key_from_file(opts.release_key, opts.release_key_fingerprint)
     return LocalProvider(
         LocalOptions(
             servers=opts.servers,
@@ -79,17 +81,6 @@ def provider_from_options(opts: Any) -> LocalProvider:
             release_key=key,
         )
     )
-
-
-def node_dir(ws: Workspace, node_name: str) -> proc.NodeDir:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", node_name):
-        raise UsageError(f"{node_name!r} is not a node name")
-    return proc.NodeDir(ws.path / "local" / node_name)
-
-
-def log_path(ws: Workspace, node_name: str) -> Path:
-    """Where the node's agent writes its log (`nomadctl logs NODE`); it may not exist yet."""
-    return node_dir(ws, node_name).log
 
 
 def _node_names(ws: Workspace) -> list[str]:
@@ -150,10 +141,10 @@ def drivers_line(available: Sequence[str]) -> str:
 class LocalDetail:
     """What `plan` found, handed to `apply`: the mode, each agent's slot, the binary."""
 
-    mode: local_net.Mode
-    slots: dict[str, local_net.Slot]
+    mode: net.Mode
+    slots: dict[str, net.Slot]
     binary: releases.BinaryChoice
-    leftover: dict[str, local_net.Slot] = field(default_factory=dict)
+    leftover: dict[str, net.Slot] = field(default_factory=dict)
 
 
 def _recorded(ws: Workspace) -> dict[str, Any]:
@@ -162,8 +153,8 @@ def _recorded(ws: Workspace) -> dict[str, Any]:
     return ws.load_state().get("local") or {}
 
 
-def _slots(local: dict[str, Any]) -> dict[str, local_net.Slot]:
-    return {n: local_net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
+def _slots(local: dict[str, Any]) -> dict[str, net.Slot]:
+    return {n: net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -191,10 +182,10 @@ class LocalProvider:
         self.validate()
         local = _recorded(ws)
         recorded = _slots(local)
-        mode: local_net.Mode = local.get("mode") or self._mode()
+        mode: net.Mode = local.get("mode") or self._mode()
         names = self.names(ws.cluster)
         wanted = [n for n, _ in names]
-        slots = local_net.assign(wanted, recorded, ws.home, ws.path, mode)
+        slots = net.assign(wanted, recorded, ws.home, ws.path, mode)
         choice = releases.choose(ws.home, self.opts.nomad_version, self.opts.nomad_binary)
         down = {n for n in recorded if n in slots and _pid_text(ws, n) is None}
         planned = [
@@ -225,10 +216,10 @@ class LocalProvider:
             detail=LocalDetail(mode, slots, choice, leftover),
         )
 
-    def _mode(self) -> local_net.Mode:
+    def _mode(self) -> net.Mode:
         loopback = self.opts.loopback
         if loopback is None:
-            loopback = local_net.loopback_routable()
+            loopback = net.loopback_routable()
         return "loopback" if loopback else "ports"
 
     def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
@@ -255,11 +246,10 @@ class LocalProvider:
         return Applied(hosts, resources=resources)
 
     def hosts(self, ws: Workspace) -> list[Host]:
-        from nomadctl import lifecycle
 
         if not ws.state_path.exists():
             return []
-        return lifecycle.hosts_of(ws.load_state())
+        return hosts_of(ws.load_state())
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
         """Scale-in: stop these agents (if still running), drop their dirs and slots."""
@@ -320,12 +310,11 @@ class LocalProvider:
     def forget(self, ws: Workspace, done: Destroyed) -> str:
         """Every agent gone: forget the hosts, the ACL tokens and the local record; keep
         `provider` (a second `down` finds nothing and says so) and the CA."""
-        from nomadctl import acl, lifecycle
 
         if not ws.state_path.exists() or done.left:
             return "kept (something is left)"
         state = ws.load_state()
-        lifecycle.forget_pins(ws, lifecycle.hosts_of(state))
+        forget_pins(ws, hosts_of(state))
         acl.forget_tokens(ws)
         for key in ("hosts", "configured", "leaving", "spec", NAME):
             state.pop(key, None)
@@ -389,9 +378,7 @@ class LocalAgents:
         progress: Progress,
         on_servers_done: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
-        from nomadctl.providers import local_agents
-
-        return local_agents.configure_all(
+        return agents.configure_all(
             ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
         )
 
@@ -403,34 +390,6 @@ class LocalAgents:
         for h in hosts:
             progress(f"{h.name}: {errors.get(h.name) or 'agent stopped, data removed'}")
         return [f"{n}: {e}" for n, e in errors.items()]
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` (0600) unless the file already holds exactly that; True if written."""
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data and path.stat().st_mode & 0o777 == SECRET_MODE:
-            return False
-    atomic_write(path, data, SECRET_MODE)
-    return True
-
-
-def node_tls(
-    ws: Workspace, ca: pki.KeyPair, host: Host, region: str, keep_previous: bool = False
-) -> dict[str, bytes]:
-    pair = certstore.ensure_node_cert(
-        ws,
-        ca,
-        name=host.name,
-        kind=host.role,
-        region=region,
-        addresses=[host.private_ip],
-        keep_previous=keep_previous,  # a CA rotation's pass 1 (nomadctl.ca_passes)
-    )
-    return {
-        "ca.pem": certstore.trust_pem(ws),  # the CA, or old + new during a CA rotation
-        "node.pem": pki.cert_pem(pair.cert),
-        "node-key.pem": pki.key_pem(pair.key),
-    }
 
 
 def for_down(state: dict, opts: DownOptions) -> LocalProvider:

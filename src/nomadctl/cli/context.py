@@ -1,0 +1,83 @@
+"""What every command shares: the context the global options build (`AppContext`), the
+confirmation of risky settings from a found nomadctl.toml, the note on ignored NOMAD_*
+variables, and the progress callback handed to the library."""
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from nomadctl.cli import config as configfile
+from nomadctl.cli.options import _confirm
+from nomadctl.cli.ui import Ui
+from nomadctl.errors import UsageError
+from nomadctl.workspace import Workspace
+
+
+@dataclass
+class AppContext:
+    """What the global options decide, handed to every command."""
+
+    home: Path
+    cluster: str
+    config_path: Path | None
+    ui: Ui
+    named: bool = False  # --cluster, NOMADCTL_CLUSTER or the file's `cluster` chose it
+    file_config: configfile.FileConfig | None = None
+
+    def workspace(self) -> Workspace:
+        return Workspace(self.home, self.cluster, named=self.named)
+
+
+def confirm_file_settings(ctx: typer.Context) -> None:
+    """Settings from a nomadctl.toml found in the current directory that widen access or
+    change what runs on the nodes are shown, and need a yes even with --yes; without a
+    terminal they are refused (pass them as flags, or name the file with --config)."""
+    app_ctx: AppContext = ctx.obj
+    if app_ctx.file_config is None:
+        return
+    risky = configfile.risky_file_settings(app_ctx.file_config, ctx)
+    if not risky:
+        return
+    where = app_ctx.file_config.path
+    ui = app_ctx.ui
+    ui.err.print(f"{where}, found in the current directory, sets:", markup=False)
+    for line in risky:
+        ui.err.print(f"  {line}", markup=False)
+    if ctx.params.get("dry_run"):
+        return  # named in the plan; nothing is done, so nothing to confirm
+    if not sys.stdin.isatty():
+        names = ", ".join(line.split(" ", 1)[0] for line in risky)
+        raise UsageError(
+            f"{where} in the current directory sets {names}, which widen access or change "
+            "what runs on the nodes; confirm by passing them as flags, or name the file "
+            "with --config"
+        )
+    _confirm(ui, "Use these settings from the file? (--yes does not answer this)")
+
+
+def ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:
+    """One line on stderr when NOMAD_* variables in the shell are not followed."""
+    from nomadctl.cluster.target import ignored_env
+
+    ws = app_ctx.workspace()
+    ignored = ignored_env(ws, own_cluster=own_cluster)
+    if ignored:
+        why = (
+            "it works on the workspace's own cluster"
+            if own_cluster
+            else (f"--cluster {ws.cluster} was given" if ws.named else "NOMAD_ADDR is not set")
+        )
+        app_ctx.ui.info(
+            f"note: ignoring {', '.join(ignored)} from the environment ({why}); "
+            f"talking to cluster {ws.cluster!r}"
+        )
+
+
+def progress_for(app_ctx: AppContext, quiet: bool = False) -> Callable[[str], None]:
+    from rich.markup import escape
+
+    ui = app_ctx.ui
+    return (lambda _m: None) if quiet else (lambda m: ui.info(f"[dim]·[/] {escape(m)}"))

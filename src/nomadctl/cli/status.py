@@ -1,0 +1,92 @@
+"""`nomadctl status` (members, client nodes, certificate expiry) and `nomadctl version`."""
+
+from typing import Annotated
+
+import typer
+
+from nomadctl import __version__
+from nomadctl.cli.context import AppContext, ignored_env_note
+from nomadctl.cli.options import NOMAD_VERSION, JsonOutput
+
+
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print members and nodes as JSON.")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Poll up to SECONDS until there is a leader and every server is alive."
+        ),
+    ] = 0.0,
+    timeout: Annotated[
+        float, typer.Option(min=0.5, help="Timeout of each API call, seconds.")
+    ] = 5.0,
+) -> None:
+    """Show the `nomad server members` table, the client nodes and when the certificates expire.
+
+    A warning on stderr for any certificate that expires within 30 days.
+    Exit code 0 only when there is a leader and every expected server is alive.
+    """
+    from rich.markup import escape
+
+    from nomadctl.cluster import status as status_mod
+
+    app_ctx: AppContext = ctx.obj
+    ignored_env_note(app_ctx)
+    ws = app_ctx.workspace()
+    ui = app_ctx.ui
+    expiries = status_mod.certificates(ws)
+    warnings = status_mod.expiry.warnings(expiries)
+    try:
+        report = status_mod.collect(ws, wait=wait, timeout=timeout)
+    finally:  # an expired certificate is the likeliest reason the cluster does not answer
+        for warning in warnings:
+            ui.info(f"[yellow]warning:[/] {escape(warning)}")
+    if json_output:
+        ui.json(
+            {
+                "members": report.members,
+                "nodes": report.nodes,
+                "healthy": report.healthy,
+                "problems": report.problems,
+                "certificates": [e.to_dict() for e in expiries],
+                "certificate_warnings": warnings,
+            }
+        )
+    else:
+        from nomadctl.cluster.api import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
+
+        ui.table(None, MEMBER_COLUMNS, member_table(report.members))
+        ui.out.print()
+        ui.table(None, NODE_COLUMNS, node_table(report.nodes))
+        if expiries:
+            ui.out.print()
+            ui.table(
+                None,
+                ["Certificate", "Kind", "Expires", "Days left"],
+                ((e.name, e.kind, f"{e.not_after:%Y-%m-%d}", str(e.days_left())) for e in expiries),
+            )
+    for problem in report.problems:
+        ui.error(problem)
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+def version(ctx: typer.Context, json_output: JsonOutput = False) -> None:
+    """Show nomadctl's version, Python's, and the Nomad version `up` installs by default."""
+    import platform
+
+    data = {
+        "nomadctl": __version__,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "nomad_default": NOMAD_VERSION,
+    }
+    if json_output:
+        ctx.obj.ui.json(data)
+        return
+    typer.echo(f"nomadctl {__version__}")
+    typer.echo(f"Python {data['python']} ({data['python_implementation']})")
+    typer.echo(f"Nomad {NOMAD_VERSION} (what `nomadctl up` installs unless --nomad-version)")

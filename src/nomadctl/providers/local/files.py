@@ -1,0 +1,53 @@
+"""An agent's directory in the workspace (`local/<node>/`: config, tls, data, log, pid) and
+its files, written 0600 and only when they change (an unchanged file restarts nothing)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+from nomadctl.errors import UsageError
+from nomadctl.hosts import Host
+from nomadctl.pki import issue, store
+from nomadctl.providers.local import proc
+from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
+
+
+def node_dir(ws: Workspace, node_name: str) -> proc.NodeDir:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", node_name):
+        raise UsageError(f"{node_name!r} is not a node name")
+    return proc.NodeDir(ws.path / "local" / node_name)
+
+
+def log_path(ws: Workspace, node_name: str) -> Path:
+    """Where the node's agent writes its log (`nomadctl logs NODE`); it may not exist yet."""
+    return node_dir(ws, node_name).log
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write `data` (0600) unless the file already holds exactly that; True if written."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data and path.stat().st_mode & 0o777 == SECRET_MODE:
+            return False
+    atomic_write(path, data, SECRET_MODE)
+    return True
+
+
+def node_tls(
+    ws: Workspace, ca: issue.KeyPair, host: Host, region: str, keep_previous: bool = False
+) -> dict[str, bytes]:
+    pair = store.ensure_node_cert(
+        ws,
+        ca,
+        name=host.name,
+        kind=host.role,
+        region=region,
+        addresses=[host.private_ip],
+        keep_previous=keep_previous,  # a CA rotation's pass 1 (nomadctl.plan.ca_rotation)
+    )
+    return {
+        "ca.pem": store.trust_pem(ws),  # the CA, or old + new during a CA rotation
+        "node.pem": issue.cert_pem(pair.cert),
+        "node-key.pem": issue.key_pem(pair.key),
+    }
