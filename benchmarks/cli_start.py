@@ -3,7 +3,7 @@
 modules `--help` imports (`python -X importtime`), with the heavy ones that must not appear.
 
 Reference rows: `python -c pass`, and what Typer's rich help would cost (nomadctl prints
-Click's plain help, src/nomadctl/helpformat.py): a two-command Typer app's `--help`, and
+Click's plain help, src/nomadctl/cli/helpformat.py): a two-command Typer app's `--help`, and
 importing Typer plus only the rich modules Typer's rich help renderer needs."""
 
 from __future__ import annotations

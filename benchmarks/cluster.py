@@ -360,7 +360,7 @@ def wait_for_subnet(subnet: str, budget: Budget, patience: float = 120.0) -> Non
 
 def end_to_end(budget: Budget, runs: int) -> dict[str, Any]:
     from tests.aws.fixtures import REGION, seed_ubuntu_ami
-    from tests.test_lifecycle import up_args
+    from tests.providers.aws.test_lifecycle import up_args
 
     entry: dict[str, Any] = {"subnet": E2E_SUBNET, "region": REGION, "runs": []}
     moto = Moto()

@@ -140,7 +140,7 @@ def distance_section(d: list[dict[str, Any]]) -> list[str]:
 def roundtrip_section(d: list[dict[str, Any]]) -> list[str]:
     lines = [
         "Per host, from `up --json` (`ssh: {connections, commands, uploads, bytes_sent}`, "
-        "counted by nomadctl's own sessions, src/nomadctl/remote.py `Counters`); "
+        "counted by nomadctl's own sessions, src/nomadctl/node/ssh.py `Counters`); "
         "`hosts x c/c/u` = how many hosts had that many connections/commands/uploads.",
         "",
         "| Hosts | First `up` | bytes sent per host | No-change re-run | bytes sent | "

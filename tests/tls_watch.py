@@ -1,8 +1,8 @@
 """Watch a CA rotation from outside, over real TLS: at each moment, which CA signed the
 certificate every agent serves, and whether the agent already trusts the new CA.
 
-Used by the rotation tests of the hosts (tests/test_day2_certs.py) and of the local provider
-(tests/test_local.py). Each round probes every agent's HTTPS port twice:
+Used by the rotation tests of the hosts (tests/plan/test_day2_certs.py) and of the local provider
+(tests/providers/local/test_local.py). Each round probes every agent's HTTPS port twice:
 
 - `served`: a handshake presenting the cli certificate (the old CA's, trusted throughout
   step 1), without verifying the agent: "old" or "new" for the CA that signed its leaf;

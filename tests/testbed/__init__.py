@@ -16,7 +16,7 @@ invisible on the others and on the machine. The PID namespace and the rest of th
 (``/usr``, ``/etc`` outside those dirs, ``/root``) are shared with the machine, unless the
 testbed is created with ``overlays=("/etc", "/usr", "/var")``: then each host gets private
 copy-on-write overlays of those directories (upper layer on a tmpfs in the host's namespace),
-so that dpkg/apt/useradd run on a host change that host only (tests/test_install_apt.py).
+so that dpkg/apt/useradd run on a host change that host only (tests/node/test_install_apt.py).
 
 Each host has one "anchor" process (``_hostd.py``, running as root in the host's namespaces):
 it made the mounts, runs sshd as its child, reaps every orphan of the host (it is the host's

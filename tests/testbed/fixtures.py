@@ -47,9 +47,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             print(f"testbed: {msg}")
 
 
-# How long a test waits for a fixed subnet (e.g. tests/test_lifecycle.py's 198.18.1.0/24,
-# where moto puts its private IPs) that another testbed holds: with pytest-xdist another
-# worker (or another test run on the machine) may be using it. Longer than any one test.
+# How long a test waits for a fixed subnet (e.g. 198.18.1.0/24 of
+# tests/providers/aws/test_lifecycle.py, where moto puts its private IPs) that another
+# testbed holds: with pytest-xdist another worker (or another test run on the machine) may be
+# using it. Longer than any one test.
 SUBNET_WAIT = 600.0
 
 

@@ -34,9 +34,9 @@ from nomadctl.providers.local.files import log_path
 from nomadctl.providers.local.provider import LocalOptions, LocalProvider, sample_jobs
 from nomadctl.workspace import Workspace
 from tests import tls_watch
+from tests.providers.aws.test_lifecycle import ROOT, exported_env, job_json, py_nomad
 from tests.standin import make_binary
 from tests.standin.harness import wait_for
-from tests.test_lifecycle import ROOT, exported_env, job_json, py_nomad
 
 SHELL_TOKEN = "0b6c1a4e-secret-from-the-shell"
 

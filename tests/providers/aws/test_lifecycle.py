@@ -24,7 +24,7 @@ import pytest
 from tests.aws import checks
 from tests.standin import make_binary
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SUBNET = "198.18.1.0/24"
 # The AWS fixture stops `up` before SSH (its instances are not reachable); these tests have
 # real hosts at the instances' private IPs, so they configure them.

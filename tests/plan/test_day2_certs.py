@@ -29,8 +29,8 @@ from nomadctl.plan import ca_rotation
 from nomadctl.plan.report import UpReport, failure_message
 from nomadctl.workspace import Workspace
 from tests import tls_watch
+from tests.providers.hosts.test_static_cluster import Cluster
 from tests.standin import make_binary
-from tests.test_static_cluster import Cluster
 
 
 def _ws(tmp_path: Path) -> Workspace:

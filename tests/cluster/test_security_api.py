@@ -20,9 +20,9 @@ from nomadctl.cluster.api import Api, ApiTarget
 from nomadctl.cluster.target import env_lines
 from nomadctl.errors import ClusterApiError
 from nomadctl.workspace import Workspace
+from tests.cli.test_api_commands import nomadctl, one_line_error, workspace_cluster
 from tests.standin import make_binary
 from tests.standin.harness import LocalAgents, Running
-from tests.test_api_commands import nomadctl, one_line_error, workspace_cluster
 
 OTHER = "9d1c0f4e-7a6b-4c3d-8e2f-1a0b9c8d7e6f"  # a token of some other cluster
 

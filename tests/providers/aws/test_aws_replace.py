@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.aws import checks
+from tests.plan.test_day2_roll import Watch
+from tests.providers.aws.test_lifecycle import CONFIGURE, SUBNET, up_args
 from tests.standin import make_binary
-from tests.test_day2_roll import Watch
-from tests.test_lifecycle import CONFIGURE, SUBNET, up_args
 
 pytestmark = pytest.mark.testbed
 
@@ -50,7 +50,7 @@ class Lab:
 
 
 class _Servers:
-    """What tests.test_day2_roll.Watch needs: the API of each address to poll."""
+    """What tests.plan.test_day2_roll.Watch needs: the API of each address to poll."""
 
     def __init__(self, lab: Lab, addresses: list[str]) -> None:
         self.servers = [type("H", (), {"address": a})() for a in addresses]

@@ -224,7 +224,7 @@ def test_client_refused_says_whether_the_agent_trusts_a_client_certificate(
     """What tls_confirm's pass-1 check asks: None for a client certificate of the CA the agent
     loaded; for another CA's, the agent's refusal; a port nobody listens on, in a few words."""
     from nomadctl.pki import issue as nomad_pki
-    from tests.test_waits import closed_port
+    from tests.cluster.test_waits import closed_port
     from tests.tls_watch import probe_pair
 
     srv = start_cluster(agents, pki, servers=1).servers[0]

@@ -337,7 +337,7 @@ def _session(lab: Lab, host: Any, tmp: Path, key: Path | None = None, timeout: f
 
 @pytest.mark.testbed
 def test_ssh_failures_name_cause_and_next_step(lab: Lab, tmp_path: Path) -> None:
-    from tests.test_waits import ssh_key
+    from tests.cluster.test_waits import ssh_key
 
     host = lab.tb.hosts[2]
     with pytest.raises(RemoteError) as caught:  # a key the host does not accept
