@@ -1,4 +1,4 @@
-"""`nomadctl up`: its options, parsed into one `UpOptions`; the run is `cli_run.run_up`."""
+"""`nomadctl up`: its options, parsed into one `UpOptions`; the run is `cli.run.run_up`."""
 
 from pathlib import Path
 from typing import Annotated

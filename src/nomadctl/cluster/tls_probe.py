@@ -1,6 +1,6 @@
 """Look at a Nomad agent's TLS from outside, as a peer would: which certificate it shows,
 and whether it accepts a client certificate. How a reload (SIGHUP) is seen, since the signal
-itself gives no answer (used by nomadctl.tls_confirm and the day-2 tests)."""
+itself gives no answer (used by nomadctl.node.confirm and the day-2 tests)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The order in which day-2 changes touch nodes, so that the cluster keeps serving.
 
 Pure decisions, no I/O: which servers restart in which order, which clients go in which
-batch, and which nodes leave when a count goes down. The lifecycle applies them with the
-API (drain, eligibility, autopilot health) between steps.
+batch, and which nodes leave when a count goes down. The roll (`node.roll`) and the day-2
+steps (`plan.scale`, `plan.replace`) apply them with the API (drain, eligibility, autopilot
+health) between steps.
 
 The rules are Nomad's and raft's:
 - a raft cluster of ``n`` voters needs ``n // 2 + 1`` of them to commit; restarting one server

@@ -1,6 +1,6 @@
 """Restart running agents whose files changed without losing the cluster: the roll.
 
-`nodes.configure_all` writes every node's files first and leaves each running agent that
+`fleet.configure_all` writes every node's files first and leaves each running agent that
 must restart `pending` (configure.PENDING marks it on the node). Then, when the cluster has a
 leader (it is live), this module restarts:
 

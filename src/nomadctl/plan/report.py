@@ -14,7 +14,7 @@ class UpReport:
     hosts: list[HostResult] = field(default_factory=list)
     leader: str | None = None
     acl: str | None = None  # bootstrapped | already | skipped
-    stopped: str | None = None  # what did not run because of the failures (ca_passes)
+    stopped: str | None = None  # what did not run because of the failures (plan.ca_rotation)
 
     @property
     def failed(self) -> list[HostResult]:

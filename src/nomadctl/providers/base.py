@@ -150,7 +150,7 @@ class Agents(Protocol):
         self,
         ws: Workspace,
         hosts: Sequence[Host],
-        node: Any,  # nomadctl.nodes.NodeOptions
+        node: Any,  # nomadctl.node.fleet.NodeOptions
         progress: Progress,
         on_servers_done: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]: ...

@@ -1,7 +1,7 @@
 """The cluster's EC2 instances: find, converge, wait, terminate.
 
 One instance per name, named and tagged at launch (instance and root volume); each launch is
-one RunInstances call made safe to repeat by its ClientToken (aws_launch.py). Before
+one RunInstances call made safe to repeat by its ClientToken (launch.py). Before
 launching, `up` looks for each name by tag; duplicates (a provider that ignored the token)
 are terminated, the one `up` recorded (or else the oldest) is kept. Instances get IMDSv2
 only, an encrypted gp3 root volume, and no user-data at all. When a launch fails midway, the

@@ -34,7 +34,7 @@ class _Pending:
 def configure_all(
     ws: Workspace,
     hosts: Sequence[Host],
-    node_opts: Any,  # nomadctl.nodes.NodeOptions
+    node_opts: Any,  # nomadctl.node.fleet.NodeOptions
     progress: Progress,
     on_servers_done: Callable[[list[Any]], None] | None,
     start_timeout: float,

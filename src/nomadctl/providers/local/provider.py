@@ -4,8 +4,8 @@ Everything the AWS cluster has: the cluster's own CA and one certificate per age
 HTTP and RPC, gossip encryption, ACLs (bootstrapped by the plan's finish step). Each agent
 lives in `<workspace>/local/<node>/` (config/nomad.hcl, tls/, data/, nomad.log, nomad.pid;
 dirs 0700, files 0600) and runs detached in its own session, so it outlives the terminal.
-Addresses come from `local_net` (own loopback address per agent, or own ports on 127.0.0.1),
-processes are handled by `local_proc`. A re-run restarts nothing unchanged: a running agent
+Addresses come from `net` (own loopback address per agent, or own ports on 127.0.0.1),
+processes are handled by `proc`. A re-run restarts nothing unchanged: a running agent
 whose config is the same is left alone, a dead one is started, a changed config restarts it,
 and new TLS files alone are picked up with SIGHUP (Nomad reloads TLS on SIGHUP).
 """
@@ -374,7 +374,7 @@ class LocalAgents:
         self,
         ws: Workspace,
         hosts: Sequence[Host],
-        node: Any,  # nomadctl.nodes.NodeOptions
+        node: Any,  # nomadctl.node.fleet.NodeOptions
         progress: Progress,
         on_servers_done: Callable[[list[Any]], None] | None = None,
     ) -> list[Any]:
