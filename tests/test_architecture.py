@@ -7,6 +7,7 @@ and package, and the size limits."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +35,14 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def test_the_rules_read_this_checkout() -> None:
+    """grimp and lint-imports find `nomadctl` on the path: it must be this tree's src/, not
+    another installed copy (pyproject.toml's pytest `pythonpath` puts src/ first)."""
+    import nomadctl
+
+    assert Path(nomadctl.__file__).resolve().is_relative_to(PACKAGE)
+
+
 def test_import_linter_contracts_are_kept() -> None:
     """`lint-imports` with the contracts of pyproject.toml, as a developer runs it."""
     proc = subprocess.run(
@@ -44,6 +53,7 @@ def test_import_linter_contracts_are_kept() -> None:
             "--no-cache",
         ],
         cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(ROOT)])},  # this tree
         capture_output=True,
         text=True,
         timeout=300,

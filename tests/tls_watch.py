@@ -10,7 +10,7 @@ Used by the rotation tests of the hosts (tests/plan/test_day2_certs.py) and of t
   (verify_https_client) answers it only once it reloaded a `ca_file` that holds the new CA.
 
 Refused probes make the agent log a TLS handshake error on its HTTP listener, as do the
-probes of `up`'s own check (nomadctl.tls_confirm: refused until the agent has reloaded, by
+probes of `up`'s own check (nomadctl.node.confirm: refused until the agent has reloaded, by
 design). Agents meet each other on the RPC port (servers among themselves, clients to
 servers), so `peer_refusals` counts the refusals there.
 """

@@ -1,6 +1,6 @@
 """The few error types nomadctl raises on purpose.
 
-Each carries a one-line message for the user and an exit code; cli.py turns them into
+Each carries a one-line message for the user and an exit code; cli/app.py's `main` turns them into
 `error: <message>` on stderr. Messages must never contain secrets.
 """
 

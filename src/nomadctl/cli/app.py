@@ -1,4 +1,4 @@
-"""The `nomadctl` command line: parse options, call one function below, render the result.
+"""The root command: global options, every command registered, each error one line and an exit code.
 
 No boto3, paramiko, cryptography or HTTP at import time: `nomadctl --help` must stay fast,
 so each command imports what it needs inside its body. No `from __future__ import annotations`

@@ -1,4 +1,4 @@
-"""`nomadctl env`, `acl-bootstrap` and `ssh`: reaching the cluster once it runs."""
+"""`nomadctl env`, `acl-bootstrap`, `ssh` and `logs`: reaching the cluster once it runs."""
 
 import os
 import sys

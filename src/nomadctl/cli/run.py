@@ -1,5 +1,5 @@
 """What `nomadctl up` does between parsing and exiting: build the plan, show it, ask,
-run it step by step with progress, render the summary. Kept out of cli.py so that the
+run it step by step with progress, render the summary. Kept out of cli/up.py so that the
 command body stays a parse-and-call and `--help` imports none of this."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Everything the user sees: rich tables on stdout, messages on stderr, `--json` output.
 
-Only cli.py calls into this module; nothing here knows about AWS, SSH or HTTP. rich is
-imported when something is first printed, not before: `--help` never needs it.
+Only cli/ uses this module (typer, click and rich stay there); nothing here knows about
+AWS, SSH or HTTP. rich is imported when something is first printed, not before: `--help`
+never needs it.
 """
 
 from __future__ import annotations

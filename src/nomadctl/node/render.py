@@ -77,7 +77,7 @@ class ClusterFacts:
     nomad_version: str = "1.11.1"
     extra_client_meta: dict[str, str] = field(default_factory=dict)
     # Where the zip and apt installs download from, and the keys they must be signed with
-    # (defaults: HashiCorp's, pinned in releasekeys.py; a mirror may name its own).
+    # (defaults: HashiCorp's, pinned in node/release_keys.py; a mirror may name its own).
     releases_url: str = RELEASES_URL
     release_key: SigningKey | None = None  # None: HashiCorp's release key
     apt_url: str = APT_URL

@@ -73,7 +73,7 @@ class ProviderPlan:
     resources: list[Any] = field(default_factory=list)  # objects with .to_dict()
     changed: bool = True  # anything to create or change
     spends_money: bool = False  # True: `up` needs a yes before applying
-    costs: Any = None  # nomadctl.costs.Estimate, for providers that bill
+    costs: Any = None  # nomadctl.providers.aws.costs.Estimate, for providers that bill
     warnings: list[str] = field(default_factory=list)
     detail: Any = None
 
@@ -97,7 +97,7 @@ class Applied:
     hosts: list[Host]
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
-    auto_join: Any = None  # nomadctl.render.AutoJoin, AWS only
+    auto_join: Any = None  # nomadctl.node.render.AutoJoin, AWS only
     # Providers whose resources the summary lists: the table's and the --json key's name
     # ("AWS": "AWS resources of cluster 'x' in eu-west-1", `"aws": {...}`); "" lists none.
     label: str = ""

@@ -1,4 +1,4 @@
-"""AWS provider: `up` creates the cluster's infrastructure, `down` removes it, `list` finds it.
+"""The AWS infrastructure behind `aws.provider`: create, find, delete and list it by tag.
 
 Entry points (all idempotent, all find what exists by the `nomadctl:cluster` tag):
 
