@@ -10,6 +10,7 @@ from typing import Any
 
 from nomadctl.cli.ui import Ui, status_cell
 from nomadctl.errors import RemoteError, UsageError
+from nomadctl.plan import words
 from nomadctl.plan.core import Plan, Step
 from nomadctl.plan.options import UpOptions
 
@@ -155,10 +156,11 @@ def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
 
     applied, report = run.applied, run.report
     hosts = applied.hosts if applied else []
+    label = words.resources_label(plan.provider.provider)
     if json_output:
         data: dict[str, Any] = {"cluster": ws.cluster, "provider": plan.provider.provider}
-        if applied is not None and applied.label:
-            data[applied.label.lower()] = {
+        if applied is not None and label:
+            data[label.lower()] = {
                 "cluster": ws.cluster,
                 "region": applied.region,
                 "changed": any(r.status in ("created", "updated") for r in applied.resources),
@@ -170,8 +172,7 @@ def render_up(ui: Ui, ws: Any, plan: Plan, run: Any, json_output: bool) -> None:
         data["steps"] = [s.to_dict() for s in plan.steps]
         ui.json(data)
         return
-    if applied is not None and applied.resources and applied.label:
-        label = applied.label
+    if applied is not None and applied.resources and label:
         ui.table(
             f"{label} resources of cluster {ws.cluster!r} in {applied.region}",
             RESOURCE_COLUMNS,
@@ -215,7 +216,8 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, run: Any, hosts: list[Any], repo
         f'  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members',
         f"  Status:   nomadctl --cluster {ws.cluster} status",
     ]
-    lines += [f"  {line}" for line in run.checked.provider.summary_lines(ws, first)]
+    reach = run.checked.provider.reach(ws)
+    lines += [f"  {line}" for line in words.summary_lines(ws.cluster, first, reach)]
     extra = getattr(plan.provider, "notes", None) or []
     lines += [f"  {n}" for n in extra]
     ui.out.print("\n".join(lines), markup=False)
@@ -244,20 +246,15 @@ def run_down(app_ctx: Any, provider: Any, *, yes: bool, dry_run: bool, json_outp
         deleted = [r.to_dict() for r in done.resources]
         ui.json(plan.to_dict() | {"resources": deleted} | done.summary)
     elif done.resources:
-        _resources_table(
-            ui, f"Deleted resources of cluster {ws.cluster!r} {done.at}", done, ws.cluster
-        )
+        at = words.at(done.kind, done.region)
+        _resources_table(ui, f"Deleted resources of cluster {ws.cluster!r} {at}", done, ws.cluster)
     else:
-        ui.out.print(done.nothing)
-    for note in done.notes:
+        ui.out.print(words.nothing(done, ws.cluster))
+    for note in words.notes(done, ws.cluster):
         ui.info(note)
-    if done.error is not None:
-        raise done.error
-    if done.left:
-        problems = done.errors or [f"{r.name}: {r.detail}" for r in done.failed]
-        raise RemoteError(
-            f"could not delete everything: {problems[0]}; fix that and re-run `nomadctl down`"
-        )
+    error = words.error(done)
+    if error is not None:
+        raise error
 
 
 def _show_or_confirm_down(
@@ -268,7 +265,8 @@ def _show_or_confirm_down(
     count, cluster = len(found.resources), plan.cluster
     if not dry_run and count and not sys.stdin.isatty():
         raise UsageError(
-            f"`down` deletes cluster {cluster!r}'s {count} resource(s) {found.at}: "
+            f"`down` deletes cluster {cluster!r}'s {count} resource(s) "
+            f"{words.at(found.kind, found.region)}: "
             "pass --yes to confirm (stdin is not a terminal)"
         )
     if dry_run and json_output:
@@ -276,11 +274,10 @@ def _show_or_confirm_down(
         return
     target = ui if dry_run else Ui(out=ui.err, err=ui.err)
     if not count:
-        target.out.print(found.nothing)
+        target.out.print(words.nothing(found, cluster))
         return
-    _resources_table(
-        target, f"Resources of cluster {cluster!r} {found.at} to delete", found, cluster
-    )
+    at = words.at(found.kind, found.region)
+    _resources_table(target, f"Resources of cluster {cluster!r} {at} to delete", found, cluster)
     if not dry_run:
         from nomadctl.cli.options import _confirm
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nomadctl.plan import words
 from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.providers.base import Destroyed, ProviderPlan
 from nomadctl.workspace import Workspace
@@ -32,7 +33,11 @@ def build(ws: Workspace, provider: Any, progress: Progress) -> tuple[Plan, DownR
     run = DownRun(ws, provider, found)
     nothing = "" if found.resources else "nothing to delete"
     plan.steps = [
-        Step("find", f"{len(found.resources)} resource(s) {found.at}", lambda p: "found"),
+        Step(
+            "find",
+            f"{len(found.resources)} resource(s) {words.at(found.kind, found.region)}",
+            lambda p: "found",
+        ),
         Step(
             "delete",
             "stop the agents, delete what nomadctl made",
@@ -56,4 +61,4 @@ def _delete(run: DownRun, progress: Progress) -> str:
 
 def _forget(run: DownRun) -> str:
     """Runs even when nothing was found: a state naming hosts deleted elsewhere is cleaned."""
-    return run.provider.forget(run.ws, run.done or run.found)
+    return words.forgotten(run.provider.forget(run.ws, run.done or run.found))

@@ -134,7 +134,6 @@ def _paths(opts: UpOptions) -> UpOptions:
 
 
 def _facts(opts: UpOptions) -> render.ClusterFacts:
-
     edition = choice(opts.edition, "--edition", EDITIONS)
     if edition == "enterprise" and opts.license_file is None:
         raise UsageError("--edition enterprise needs --license-file")

@@ -18,7 +18,7 @@ from nomadctl.node import fleet
 from nomadctl.node.confirm import Confirmer
 from nomadctl.node.order import RolloutOptions
 from nomadctl.pki import store
-from nomadctl.plan import ca_rotation, preflight, scale
+from nomadctl.plan import ca_rotation, preflight, scale, words
 from nomadctl.plan import replace as replacing
 from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.plan.finish import EarlyFinish, finish
@@ -71,6 +71,9 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
     else:
         provider_plan = checked.provider.plan(ws, progress)
+        reach = checked.provider.reach(ws)
+        if reach.drivers == ():  # clients that run nothing: said before anything starts
+            provider_plan.warnings.append(words.jobs(reach))
     going = _going(ws, checked, provider_plan)
     plan = Plan(
         "up",
@@ -92,6 +95,8 @@ def _steps(run: UpRun) -> list[Step]:
     ca = store.ca_paths(run.ws)
     no_config = "--skip-configure" if opts.skip_configure else ""
     agents = run.checked.provider.agents(run.ws)
+    reach = run.checked.provider.reach(run.ws)
+    jobs = f"; {words.jobs(reach)}" if reach.drivers is not None else ""
     return [
         Step("preflight", "local inputs: CA, keys, binary, licence", lambda p: "passed"),
         Step(
@@ -120,7 +125,7 @@ def _steps(run: UpRun) -> list[Step]:
         ),
         Step(
             "configure",
-            f"install and configure Nomad on every node ({agents.describe()})"
+            f"install and configure Nomad on every node ({agents.describe()}{jobs})"
             + (
                 "; CA rotation in two passes: the trust bundle to every node, then certificates"
                 " of the new CA"

@@ -4,7 +4,9 @@ A provider says which hosts it would create or use (`plan`), makes or finds them
 lists what exists (`hosts`), removes what it made (`destroy`), and hands out the `Agents`
 that put Nomad on its hosts (over SSH, or as processes on this machine). The plan in
 `nomadctl.plan` runs the same named steps whatever the provider; it never asks which one it
-has. A new provider is a new module registered in `providers/__init__.py`, nothing else.
+has. Providers return facts (`ProviderPlan`, `Applied`, `Destroyed`, `Forgotten`, `Reach`);
+`plan.words` and `cli/` choose the words. A new provider is a new package registered in
+`providers/__init__.py`, nothing else.
 """
 
 from __future__ import annotations
@@ -98,9 +100,6 @@ class Applied:
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
     auto_join: Any = None  # nomadctl.node.render.AutoJoin, AWS only
-    # Providers whose resources the summary lists: the table's and the --json key's name
-    # ("AWS": "AWS resources of cluster 'x' in eu-west-1", `"aws": {...}`); "" lists none.
-    label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,31 +111,57 @@ class Applied:
 
 @dataclass
 class Destroyed:
-    """What `destroy` removed (or would, with dry_run); `failed` names what is left.
-
-    The provider also says how `down` words its result, so the command never asks which
-    provider it has: `at` places the tables ("in eu-west-1"), `nothing` is the line when
-    there is nothing to delete, `notes` go to stderr after the run, `summary` adds the
-    provider's own keys to `--json`, and `error` is what `down` exits with when something
-    is left (None: a generic one from `failed`/`errors`)."""
+    """What `destroy` removed (or would, with dry_run), as facts: `plan.words` says how
+    `down` reads them. `failed` names what is left; `summary` adds the provider's own keys to
+    `--json`."""
 
     resources: list[Any] = field(default_factory=list)
     where: str = ""
-    errors: list[str] = field(default_factory=list)
-    at: str = ""
-    nothing: str = ""
-    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one per host or agent left behind
     summary: dict[str, Any] = field(default_factory=dict)
-    error: Exception | None = None
+    kind: str = ""  # the provider's name: "aws" | "static" | "local"
+    region: str | None = None  # AWS
+    unreachable: list[str] = field(default_factory=list)  # hosts that did not answer SSH
+    force: bool = False  # hosts that did not answer were skipped (`down --force`)
+    wait: float = 0.0  # seconds each host had to answer
+    moved_aside: str | None = None  # where `forget` set an unreadable state.json aside
 
     @property
     def failed(self) -> list[Any]:
         return [r for r in self.resources if getattr(r, "status", "") == "failed"]
 
+    def with_status(self, status: str) -> list[Any]:
+        return [r for r in self.resources if getattr(r, "status", "") == status]
+
     @property
     def left(self) -> bool:
         """Something could not be removed: the state keeps it for the next `down`."""
-        return bool(self.failed or self.errors or self.error)
+        return bool(self.failed or self.errors)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `forget` dropped from state.json after `destroy`.
+
+    `outcome`: "forgotten" (the hosts, their pins and the ACL tokens), "hosts" (hosts you
+    keep: `hosts` of them dropped, `kept` still recorded), "moved aside" (an unreadable
+    state set aside), "unreadable" (an unreadable state kept), "kept" (something is left),
+    "nothing" (nothing to forget) or "no workspace"."""
+
+    outcome: str
+    hosts: int = 0
+    kept: int = 0
+    aside: str | None = None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How a cluster of this kind is reached once it runs, as facts for `up`'s summary."""
+
+    ssh: bool = True  # `nomadctl ssh NODE` works
+    logs: bool = False  # `nomadctl logs NODE` reads a file on this machine
+    drivers: tuple[str, ...] | None = None  # the clients' task drivers, when known here
+    sample_jobs: tuple[str, ...] = ()  # examples/jobs those drivers run
 
 
 class Agents(Protocol):
@@ -164,7 +189,8 @@ class Agents(Protocol):
         ...
 
     def describe(self) -> str:
-        """One line for the plan: how the hosts are reached ("SSH as ubuntu, public IPs")."""
+        """What the plan shows of how the hosts are reached ("SSH as ubuntu to their public
+        addresses", "processes on this machine, each on its own loopback address")."""
         ...
 
 
@@ -179,9 +205,9 @@ class Provider(Protocol):
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed: ...
 
-    def forget(self, ws: Workspace, done: Destroyed) -> str:
+    def forget(self, ws: Workspace, done: Destroyed) -> Forgotten:
         """After `destroy`: drop from state.json what is gone (never creating a workspace);
-        the CA stays. Returns the outcome line."""
+        the CA stays."""
         ...
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
@@ -197,7 +223,6 @@ class Provider(Protocol):
 
     def agents(self, ws: Workspace) -> Agents: ...
 
-    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
-        """How to reach this kind of cluster, after API/Connect/Status in `up`'s summary
-        ("SSH:      nomadctl --cluster c ssh c-server-1"); `first` is the first server."""
+    def reach(self, ws: Workspace) -> Reach:
+        """How this kind of cluster is reached (`up`'s summary words it)."""
         ...

@@ -47,11 +47,6 @@ class SshAgents:
         return f"SSH as {self.ssh.user} to their {self.ssh.address} addresses{via}, key {key}"
 
 
-def summary_lines(ws: Workspace, first: Host) -> list[str]:
-    """`up`'s summary for a cluster of SSH hosts (AWS, hosts you already have)."""
-    return [f"SSH:      nomadctl --cluster {ws.cluster} ssh {first.name}"]
-
-
 @dataclass
 class TeardownReport:
     """What `down` did on hosts the user keeps."""

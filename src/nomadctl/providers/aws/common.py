@@ -163,7 +163,6 @@ def find_instances(aws: Aws, cluster: str, states: list[str] | None = None) -> l
 
 
 def is_not_found(exc: BaseException) -> bool:
-
     code = error_code(exc)
     return code.endswith(".NotFound") or code in ("NoSuchEntity", "NotFound")
 

@@ -202,7 +202,6 @@ def _run(
     dry_run: bool,
     planned: Provisioned | None = None,
 ) -> Provisioned:
-
     opts.validate()
     state = ws.load_state() if ws.state_path.exists() else {}
     seen = planned.seen if planned is not None else {}
@@ -309,7 +308,6 @@ def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -
 
 
 def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
-
     images: dict[str, Any] = {}
     specs = []
     for role, count, itype in (

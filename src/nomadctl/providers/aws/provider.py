@@ -11,16 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nomadctl.errors import CloudError
 from nomadctl.hosts import Host, SshOptions, hosts_of
 from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
-from nomadctl.providers import DownOptions, ssh_agents
+from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
 from nomadctl.providers.aws import costs, infra
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
-from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
+from nomadctl.providers.base import (
+    Applied,
+    Destroyed,
+    Forgotten,
+    PlannedHost,
+    Progress,
+    ProviderPlan,
+    Reach,
+)
 from nomadctl.providers.ssh_agents import SshAgents
 from nomadctl.workspace import Workspace
 
@@ -93,7 +100,6 @@ class AwsProvider:
         self.opts.validate()
 
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
-
         found = infra.plan(ws, self.opts, progress)
         return ProviderPlan(
             provider=NAME,
@@ -108,7 +114,6 @@ class AwsProvider:
         )
 
     def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
-
         result = infra.provision(ws, self.opts, progress, planned=plan.detail)
         joined = (ws.load_state().get("aws") or {}).get("auto_join") or {}
         auto_join = (
@@ -116,10 +121,9 @@ class AwsProvider:
             if joined.get("tag_key")
             else None
         )
-        return Applied(result.hosts, result.resources, result.region, auto_join, label="AWS")
+        return Applied(result.hosts, result.resources, result.region, auto_join)
 
     def hosts(self, ws: Workspace) -> list[Host]:
-
         return hosts_of(ws.load_state()) if ws.state_path.exists() else []
 
     def agents(self, ws: Workspace) -> SshAgents:
@@ -138,8 +142,8 @@ class AwsProvider:
         conn = infra.connect(region, self.opts.profile)
         aws_instances.terminate(conn, ids, progress)
 
-    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
-        return ssh_agents.summary_lines(ws, first)
+    def reach(self, ws: Workspace) -> Reach:
+        return Reach(ssh=True)
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
@@ -166,38 +170,25 @@ class AwsProvider:
         resources = infra.destroy(
             ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
         )
-        out = Destroyed(
-            resources,
-            where=f"AWS {region}",
-            at=f"in {region}",
-            nothing=f"Nothing to delete: no resources tagged for {ws.cluster!r} in {region}.",
-            summary={"region": region},
+        return Destroyed(
+            resources, where=f"AWS {region}", summary={"region": region}, kind=NAME, region=region
         )
-        failed = out.failed
-        if failed:
-            first = failed[0]
-            out.error = CloudError(
-                f"could not delete {len(failed)} resource(s), e.g. {first.kind} {first.id}: "
-                f"{first.detail}; fix that and re-run `nomadctl down`"
-            )
-        return out
 
-    def forget(self, ws: Workspace, done: Destroyed) -> str:
+    def forget(self, ws: Workspace, done: Destroyed) -> Forgotten:
         """The workspace forgets the hosts (their pins), the agents' ACL tokens and the IDs,
         keeping the CA and the region; an unreadable state of a cluster just deleted is set
         aside for a look. Nothing when something is left, or when there is no workspace."""
 
         if not ws.state_path.exists() or done.left:
-            return "kept" if ws.state_path.exists() else "no workspace"
+            return Forgotten("kept" if ws.state_path.exists() else "no workspace")
         destroyed = any(r.kind == "instance" for r in done.resources)
         if cluster_state.read(ws).damaged is None:
             cluster_state.forget_aws_cluster(ws, done.summary["region"], destroyed)
-            return "hosts and tokens forgotten"
+            return Forgotten("forgotten")
         if destroyed:
-            aside = cluster_state.set_aside_damaged(ws)
-            done.notes.append(f"note: the unreadable state was moved to {aside}")
-            return f"unreadable state moved to {aside}"
-        return "unreadable state kept"
+            done.moved_aside = cluster_state.set_aside_damaged(ws)
+            return Forgotten("moved aside", aside=done.moved_aside)
+        return Forgotten("unreadable")
 
 
 def for_down(state: dict, opts: DownOptions) -> AwsProvider:

@@ -7,12 +7,20 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nomadctl.errors import RemoteError, UsageError
+from nomadctl.errors import UsageError
 from nomadctl.hosts import Host, SshOptions, hosts_of
 from nomadctl.node.connect import forget_pins
-from nomadctl.providers import DownOptions, ssh_agents
+from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.base import Applied, Destroyed, PlannedHost, Progress, ProviderPlan
+from nomadctl.providers.base import (
+    Applied,
+    Destroyed,
+    Forgotten,
+    PlannedHost,
+    Progress,
+    ProviderPlan,
+    Reach,
+)
 from nomadctl.providers.base import Resource as HostRecord
 from nomadctl.providers.ssh_agents import SshAgents
 from nomadctl.workspace import Workspace
@@ -83,7 +91,6 @@ class StaticProvider:
         return Applied(hosts)
 
     def hosts(self, ws: Workspace) -> list[Host]:
-
         if not ws.state_path.exists():
             return []
         return hosts_of(ws.load_state())
@@ -94,8 +101,8 @@ class StaticProvider:
     def agents(self, ws: Workspace) -> SshAgents:
         return SshAgents(self.ssh)
 
-    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
-        return ssh_agents.summary_lines(ws, first)
+    def reach(self, ws: Workspace) -> Reach:
+        return Reach(ssh=True)
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
@@ -111,11 +118,8 @@ class StaticProvider:
         from nomadctl.providers.ssh_agents import teardown_hosts
 
         hosts = self.hosts(ws)
-        said = {
-            "where": "hosts you already have",
-            "at": "on hosts you already have",
-            "nothing": f"Nothing to remove: cluster {ws.cluster!r} has no hosts recorded.",
-        }
+        wait = self.ssh_wait if self.ssh_wait is not None else self.ssh.connect_timeout
+        said = {"where": "hosts you already have", "kind": NAME, "force": self.force, "wait": wait}
         if dry_run or not hosts:
             records = [HostRecord("host", h.name, h.private_ip, "remove") for h in hosts]
             return Destroyed(records, **said)
@@ -132,48 +136,20 @@ class StaticProvider:
             "skipped": [{"name": h.name, "reason": why} for h, why in skipped],
             "errors": out.errors,
         }
-        out.notes, out.error = self._words(ws, done, skipped)
+        out.unreachable = [h.name for h, _ in done.unreachable]
         return out
 
-    def _words(self, ws: Workspace, done, skipped):  # type: ignore[no-untyped-def]
-        """`down`'s notes (hosts skipped; or the machines are yours) and its error, if any."""
-
-        notes = []
-        if skipped:
-            wait = self.ssh_wait if self.ssh_wait is not None else self.ssh.connect_timeout
-            notes.append(
-                f"skipped {len(skipped)} host(s) that did not answer within {wait:.0f}s and "
-                f"removed them from cluster {ws.cluster!r}: "
-                + ", ".join(f"{h.name} ({h.private_ip})" for h, _ in skipped)
-                + "; if one comes back, nomadctl's files are still on it"
-            )
-        errors = done.errors(self.force)
-        if not errors:
-            notes.append(
-                f"Nomad stopped and removed from {len(done.cleaned)} host(s); "
-                "the machines are yours"
-            )
-            return notes, None
-        hint = (
-            ", or `nomadctl down --force` to skip hosts that are gone for good"
-            if done.unreachable and not self.force
-            else ""
-        )
-        return notes, RemoteError(
-            "could not clean " + "; ".join(errors) + f"; re-run `nomadctl down`{hint}"
-        )
-
-    def forget(self, ws: Workspace, done: Destroyed) -> str:
+    def forget(self, ws: Workspace, done: Destroyed) -> Forgotten:
         """Hosts cleaned, or skipped for good (their pins too: the IP is free), leave the
         state; `provider` stays, so a second `down` is a no-op."""
 
         gone = {r.name for r in done.resources if r.status in ("cleaned", "skipped")}
         if not gone or not ws.state_path.exists():
-            return "nothing to forget"
+            return Forgotten("nothing")
         skipped = {r.name for r in done.resources if r.status == "skipped"}
         forget_pins(ws, [h for h in self.hosts(ws) if h.name in skipped])
         left = cluster_state.drop_hosts(ws, gone)
-        return f"{len(gone)} host(s) forgotten" + (f", {len(left)} kept" if left else "")
+        return Forgotten("hosts", hosts=len(gone), kept=len(left))
 
 
 def for_down(state: dict, opts: DownOptions) -> StaticProvider:

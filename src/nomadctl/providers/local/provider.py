@@ -33,9 +33,11 @@ from nomadctl.providers import DownOptions
 from nomadctl.providers.base import (
     Applied,
     Destroyed,
+    Forgotten,
     PlannedHost,
     Progress,
     ProviderPlan,
+    Reach,
     Resource,
 )
 from nomadctl.providers.local import agents, net, proc
@@ -126,14 +128,6 @@ def sample_jobs(available: Sequence[str], jobs_dir: Path = JOBS_DIR) -> list[str
     return out
 
 
-def drivers_line(available: Sequence[str]) -> str:
-    jobs = sample_jobs(available)
-    if not available:
-        return "no task driver (no Docker daemon, not root): no sample job will run"
-    runs = ", ".join(jobs) if jobs else "none of examples/jobs"
-    return f"clients' drivers: {', '.join(available)}; sample jobs that run: {runs}"
-
-
 # ---- the provider ------------------------------------------------------------------------
 
 
@@ -202,7 +196,6 @@ class LocalProvider:
         # Recorded agents the plan no longer names stay recorded: the plan's scale-in step
         # stops them (teardown) and drops them (remove); `hosts` names only wanted ones.
         leftover = {n: s for n, s in recorded.items() if n not in slots}
-        available = drivers()
         return ProviderPlan(
             provider=NAME,
             where="this machine",
@@ -212,7 +205,6 @@ class LocalProvider:
             or any(h.action != "keep" for h in planned)
             or choice.source == "download",
             spends_money=False,
-            warnings=[] if available else [drivers_line(available)],
             detail=LocalDetail(mode, slots, choice, leftover),
         )
 
@@ -246,7 +238,6 @@ class LocalProvider:
         return Applied(hosts, resources=resources)
 
     def hosts(self, ws: Workspace) -> list[Host]:
-
         if not ws.state_path.exists():
             return []
         return hosts_of(ws.load_state())
@@ -265,12 +256,11 @@ class LocalProvider:
     def agents(self, ws: Workspace) -> LocalAgents:
         return LocalAgents(self.opts, _recorded(ws).get("mode") or self._mode())
 
-    def summary_lines(self, ws: Workspace, first: Host) -> list[str]:
-        return [
-            f"Logs:     nomadctl --cluster {ws.cluster} logs {first.name}",
-            f"Jobs:     {drivers_line(drivers())}",
-            f"Stop:     nomadctl --cluster {ws.cluster} down --yes",
-        ]
+    def reach(self, ws: Workspace) -> Reach:
+        """Agents on this machine: no SSH, logs in the workspace, the drivers found here."""
+        available = drivers()
+        jobs = tuple(sample_jobs(available))
+        return Reach(ssh=False, logs=True, drivers=tuple(available), sample_jobs=jobs)
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
@@ -281,11 +271,7 @@ class LocalProvider:
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop every agent of the cluster (recorded or found in its dir), remove its data."""
         names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))
-        said = {
-            "where": "this machine",
-            "at": "on this machine",
-            "nothing": f"Nothing to delete: cluster {ws.cluster!r} runs nothing here.",
-        }
+        said: dict[str, Any] = {"where": "this machine", "kind": NAME}
         if dry_run:
             return Destroyed(
                 [Resource("agent", n, _pid_text(ws, n), "delete") for n in names], **said
@@ -307,19 +293,19 @@ class LocalProvider:
         lines = [f"{n}: {e}" for n, e in errors.items()]
         return Destroyed(resources, errors=lines, **said)
 
-    def forget(self, ws: Workspace, done: Destroyed) -> str:
+    def forget(self, ws: Workspace, done: Destroyed) -> Forgotten:
         """Every agent gone: forget the hosts, the ACL tokens and the local record; keep
         `provider` (a second `down` finds nothing and says so) and the CA."""
 
         if not ws.state_path.exists() or done.left:
-            return "kept (something is left)"
+            return Forgotten("kept")
         state = ws.load_state()
         forget_pins(ws, hosts_of(state))
         acl.forget_tokens(ws)
         for key in ("hosts", "configured", "leaving", "spec", NAME):
             state.pop(key, None)
         ws.save_state(state)
-        return "hosts and tokens forgotten"
+        return Forgotten("forgotten")
 
 
 def _pid_text(ws: Workspace, name: str) -> str | None:
@@ -368,7 +354,7 @@ class LocalAgents:
             if self.mode == "loopback"
             else "on 127.0.0.1, each with its own ports"
         )
-        return f"processes on this machine, {where}; {drivers_line(drivers())}"
+        return f"processes on this machine, {where}"
 
     def configure(
         self,
