@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nomadctl.cluster.api import MEMBER_COLUMNS, member_rows, member_table, node_table
+from nomadctl.cli.tables import MEMBER_COLUMNS, member_table, node_table
+from nomadctl.cluster.api import member_rows
 
 
 def member(name, addr, region="global", dc="dc1", status="alive", build="1.7.2"):

@@ -56,7 +56,7 @@ def status(
             }
         )
     else:
-        from nomadctl.cluster.api import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
+        from nomadctl.cli.tables import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
 
         ui.table(None, MEMBER_COLUMNS, member_table(report.members))
         ui.out.print()
