@@ -113,9 +113,12 @@ def drain(api: Api, host: Host, deadline: float, progress: Progress) -> None:
 
 
 def followers_first(api: Api, servers: list[Host]) -> list[Host]:
-    """The same order with the leader moved last (a new election costs a few seconds)."""
-    leader = api.leader().rsplit(":", 1)[0]
-    return sorted(servers, key=lambda h: h.private_ip == leader)
+    """The same order with the leader moved last (a new election costs a few seconds), as
+    `order.server_restart_order` decides for a roll."""
+    leader_ip = api.leader().rsplit(":", 1)[0]
+    leader = next((h.name for h in servers if h.private_ip == leader_ip), None)
+    by_name = {h.name: h for h in servers}
+    return [by_name[n] for n in order.server_restart_order(list(by_name), leader)]
 
 
 def member(host: Host, ws: Workspace) -> str:

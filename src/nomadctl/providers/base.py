@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from nomadctl.hosts import Host, Role
 from nomadctl.workspace import Workspace
+
+if TYPE_CHECKING:  # types only: providers configure nodes through node/, never the reverse
+    from nomadctl.node.configure import HostResult
+    from nomadctl.node.fleet import NodeOptions
+    from nomadctl.node.render import AutoJoin
 
 Progress = Callable[[str], None]
 HostAction = Literal["create", "use", "keep", "replace", "remove"]
@@ -99,7 +104,7 @@ class Applied:
     hosts: list[Host]
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
-    auto_join: Any = None  # nomadctl.node.render.AutoJoin, AWS only
+    auto_join: AutoJoin | None = None  # AWS only
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,10 +180,10 @@ class Agents(Protocol):
         self,
         ws: Workspace,
         hosts: Sequence[Host],
-        node: Any,  # nomadctl.node.fleet.NodeOptions
+        node: NodeOptions,
         progress: Progress,
-        on_servers_done: Callable[[list[Any]], None] | None = None,
-    ) -> list[Any]: ...
+        on_servers_done: Callable[[list[HostResult]], None] | None = None,
+    ) -> list[HostResult]: ...
 
     def teardown(
         self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False

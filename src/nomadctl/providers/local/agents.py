@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host
@@ -34,9 +33,9 @@ class _Pending:
 def configure_all(
     ws: Workspace,
     hosts: Sequence[Host],
-    node_opts: Any,  # nomadctl.node.fleet.NodeOptions
+    node_opts: fleet.NodeOptions,
     progress: Progress,
-    on_servers_done: Callable[[list[Any]], None] | None,
+    on_servers_done: Callable[[list[HostResult]], None] | None,
     start_timeout: float,
 ) -> list[HostResult]:
     facts: render.ClusterFacts = node_opts.facts

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nomadctl.cluster import acl
 from nomadctl.errors import UsageError
@@ -43,6 +43,10 @@ from nomadctl.providers.base import (
 from nomadctl.providers.local import agents, net, proc
 from nomadctl.providers.local.files import node_dir
 from nomadctl.workspace import Workspace
+
+if TYPE_CHECKING:
+    from nomadctl.node.configure import HostResult
+    from nomadctl.node.fleet import NodeOptions
 
 NAME = "local"
 LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (15s), and some
@@ -360,10 +364,10 @@ class LocalAgents:
         self,
         ws: Workspace,
         hosts: Sequence[Host],
-        node: Any,  # nomadctl.node.fleet.NodeOptions
+        node: NodeOptions,
         progress: Progress,
-        on_servers_done: Callable[[list[Any]], None] | None = None,
-    ) -> list[Any]:
+        on_servers_done: Callable[[list[HostResult]], None] | None = None,
+    ) -> list[HostResult]:
         return agents.configure_all(
             ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
         )
