@@ -15,7 +15,7 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, down, status, up
+from nomadctl.cli import certs, connect, down, recover, status, up
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
@@ -208,6 +208,7 @@ app.command(cls=SectionedCommand)(connect.env)
 app.command("acl-bootstrap", cls=SectionedCommand)(connect.acl_bootstrap)
 app.command(cls=SectionedCommand, context_settings={"allow_interspersed_args": False})(connect.ssh)
 app.command(cls=SectionedCommand)(connect.logs)
+app.command(cls=SectionedCommand)(recover.recover)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
 app.command(cls=SectionedCommand)(status.version)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: providers configure nodes through node/, never 
     from nomadctl.node.configure import HostResult
     from nomadctl.node.fleet import NodeOptions
     from nomadctl.node.render import AutoJoin
+    from nomadctl.providers.outage import Outage
 
 Progress = Callable[[str], None]
 HostAction = Literal["create", "use", "keep", "replace", "remove"]
@@ -196,6 +197,10 @@ class Agents(Protocol):
     def describe(self) -> str:
         """What the plan shows of how the hosts are reached ("SSH as ubuntu to their public
         addresses", "processes on this machine, each on its own loopback address")."""
+        ...
+
+    def outage(self, ws: Workspace) -> Outage:
+        """The steps of an outage recovery on these servers (`nomadctl recover`)."""
         ...
 
 

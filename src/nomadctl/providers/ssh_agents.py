@@ -16,6 +16,7 @@ from nomadctl.node import fleet, render
 from nomadctl.node.configure import teardown_script
 from nomadctl.node.connect import session_for
 from nomadctl.providers.base import Progress
+from nomadctl.providers.ssh_outage import SshOutage
 from nomadctl.workspace import Workspace
 
 
@@ -40,6 +41,10 @@ class SshAgents:
     ) -> list[str]:
         report = teardown_hosts(ws, progress, parallel=self.ssh.parallel, hosts=hosts, leave=leave)
         return report.errors(force=False)
+
+    def outage(self, ws: Workspace) -> SshOutage:
+        """`nomadctl recover`'s steps over SSH (providers/ssh_outage.py)."""
+        return SshOutage(ws)
 
     def describe(self) -> str:
         via = f" through {self.ssh.bastion}" if self.ssh.bastion else ""

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import day2, discover
+from . import day2, discover, recovery
 from .acl import acl_dump
 from .common import (
     CALL_TIMEOUT,
@@ -107,6 +107,7 @@ class ServerRole:
         self.rpc_addr = f"{cfg.advertise['rpc'][0]}:{cfg.advertise['rpc'][1]}"
         self.member_name = f"{cfg.name}.{cfg.region}"
         self.state = self._load_state()
+        recovery.apply_peers_json(self.dir, self.state, self._persist, self.log)  # peers.json
         self.members: dict[str, Member] = {}
         self.peers: dict[str, RaftPeer] = {}
         self.leader_id: str | None = None

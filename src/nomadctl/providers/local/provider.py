@@ -42,6 +42,7 @@ from nomadctl.providers.base import (
 )
 from nomadctl.providers.local import agents, net, proc
 from nomadctl.providers.local.files import node_dir
+from nomadctl.providers.local.outage import LocalOutage
 from nomadctl.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -371,6 +372,10 @@ class LocalAgents:
         return agents.configure_all(
             ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
         )
+
+    def outage(self, ws: Workspace) -> LocalOutage:
+        """`nomadctl recover`'s steps on this machine's agents (outage.py)."""
+        return LocalOutage(ws, self.opts.stop_timeout, self.opts.start_timeout)
 
     def teardown(
         self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
