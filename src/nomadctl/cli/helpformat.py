@@ -29,6 +29,7 @@ COMMAND_ORDER = (
     "recover",
     "down",
     "list",
+    "workspace",
     "version",
 )
 
