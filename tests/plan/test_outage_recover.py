@@ -21,6 +21,7 @@ from tests.providers.aws.test_lifecycle import exported_env
 from tests.providers.local.test_local_cli import agent_pids
 from tests.standin import make_binary
 from tests.standin.harness import wait_for
+from tests.terminal import run_on_terminal
 
 CLUSTER = "rc"
 LIST_JOBS = """
@@ -148,6 +149,16 @@ def test_two_servers_lost_for_good_recover_then_up(cluster: tuple[Path, Path]) -
     assert plan["survivors"] == [survivor] and plan["gone"] == lost
     node_id = (node(home, survivor) / "data" / "server" / "node-id").read_text().strip()
     assert [p["id"] for p in plan["peers_json"]] == [node_id]
+
+    env = {"PATH": "/usr/bin:/bin", "NOMADCTL_HOME": str(home)}
+    env |= {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+    asked = run_on_terminal(  # on a terminal it asks first; "n" changes nothing
+        [sys.executable, "-m", "nomadctl", "--cluster", CLUSTER, "recover"],
+        env=env, cwd=home, prompt="Recover cluster", answer="n",
+    )  # fmt: skip
+    assert asked.prompted and asked.returncode == 1, asked.terminal
+    assert "write peers.json" in asked.terminal and "nothing was changed" in asked.terminal
+    assert server_pid(home, survivor) == survivor_pid
 
     done = nomadctl(home, "recover", "--yes", "--json")
     assert done.returncode == 0, done.stderr

@@ -171,12 +171,29 @@ def recover(
     leader = api.wait_for_leader(leader_timeout, progress)
     progress(f"leader elected: {leader}")
     done = Recovered(plan, leader)
-    # LEAD(i24s): once `snapshot save` exists, take one here (issue 24 point 4: "it takes a
-    # snapshot once a leader exists again") and set done.snapshot to its path.
-    done.notes.append("no snapshot taken: `nomadctl snapshot save` is not in this build")
+    _snapshot_after(ws, done, progress)
     if plan.gone:
         done.notes.append(
             f"`nomadctl up` brings the servers back to {len(plan.servers)} "
             f"({', '.join(s.host.name for s in plan.gone)} start anew and join the leader)"
         )
     return done
+
+
+def _snapshot_after(ws: Workspace, done: Recovered, progress: Progress) -> None:
+    """Issue 24 point 4: "it takes a snapshot once a leader exists again".
+
+    LEAD(i24s): `snapshot save` is helper i24s's (cluster/snapshot_store.py). Once merged,
+    replace the body with (a failed snapshot must not undo a recovery that worked):
+        from nomadctl.cluster import snapshot_store
+        try:
+            saved = snapshot_store.take(
+                ws, workspace_target(ws), automatic=True, reason="after recover"
+            )
+        except NomadctlError as exc:
+            done.notes.append(f"the snapshot after recovery failed: {exc.message}")
+            return
+        done.snapshot = str(saved.path)
+        progress(f"snapshot after recovery: {saved.path.name}")
+    """
+    done.notes.append("no snapshot taken: `nomadctl snapshot save` is not in this build")
