@@ -114,3 +114,41 @@ def test_recover_over_ssh_then_up(testbed_factory, tmp_path: Path) -> None:
     alive = [m["Name"] for m in json.loads(status.stdout)["members"] if m["Status"] == "alive"]
     assert sorted(alive) == [f"{CLUSTER}-server-{i}.global" for i in (1, 2, 3)]
     assert jobs(home) == ["kept"]
+
+
+def test_recover_on_aws_goes_the_same_ssh_way(aws_env, testbed_factory, tmp_path: Path) -> None:
+    """AWS (moto behind the strict layer, the instances' private IPs the testbed's hosts):
+    the same SSH steps, the hosts found in state.json, reached by their private address."""
+    from tests.providers.aws.test_lifecycle import CONFIGURE, SUBNET, up_args
+
+    tb = testbed_factory(4, subnet=SUBNET)
+    binary = make_binary(tmp_path / "nomad", version="1.11.1")
+
+    def run_aws(*args: str) -> subprocess.CompletedProcess[str]:
+        return aws_env.nomadctl("--cluster", "ra", *args, timeout=300, env=CONFIGURE)
+
+    up = up_args(tb, binary, "--servers", "3", "--clients", "1")
+    first = run_aws(*up)
+    assert first.returncode == 0, first.stderr
+    servers = [h for h in json.loads(first.stdout)["hosts"] if h["role"] == "server"]
+    survivor, lost = servers[0], servers[1:]
+    for h in lost:
+        tb.kill_unit(tb.host(h["private_ip"]))
+        tb.exec(tb.host(h["private_ip"]), ["rm", "-rf", "/opt/nomad/data"])
+    dry = wait_for(
+        lambda: (p := run_aws("recover", "--dry-run", "--json")).returncode == 0 and p,
+        timeout=60,
+        what="recover finding no leader",
+    )
+    assert json.loads(dry.stdout)["survivors"] == [survivor["name"]]
+    done = run_aws("recover", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["leader"] == f"{survivor['private_ip']}:4647"
+
+    back = run_aws(*up)
+    assert back.returncode == 0, back.stderr
+    status = run_aws("status", "--json", "--wait", "60")
+    assert status.returncode == 0, status.stderr
+    members = json.loads(status.stdout)["members"]
+    assert len([m for m in members if m["Status"] == "alive"]) == 3
+    assert run_aws("down", "--yes").returncode == 0
