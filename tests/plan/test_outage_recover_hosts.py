@@ -100,6 +100,7 @@ def test_recover_over_ssh_then_up(testbed_factory, tmp_path: Path) -> None:
         done = run(home, "recover", "--yes", "--json")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["leader"] == f"{survivor.address}:4647"
+        assert "must not come back with its old data" in done.stderr  # the unplugged one
         assert tb.unit_pid(survivor) not in (None, before)  # stopped and started again
         assert tb.read_file(survivor, "/opt/nomad/data/server/raft/peers.json") is None
         assert "deleted peers.json file after successful recovery" in tb.unit_log(survivor)

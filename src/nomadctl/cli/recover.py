@@ -44,6 +44,12 @@ def _show(app_ctx: AppContext, plan: object) -> None:
         f"{len(plan.servers)}",
         markup=False,
     )
+    if any(s.why.startswith("does not answer") for s in gone):
+        err.print(
+            "A server counted as gone must not come back with its old data: empty its "
+            "data_dir before it runs again (Nomad's outage-recovery guide).",
+            markup=False,
+        )
 
 
 def recover(
