@@ -59,8 +59,14 @@ def reference() -> str:
     for param in group.params:
         if isinstance(param, click.Option) and param.name not in ("help",):
             lines.append(_option(param, f"NOMADCTL_{(param.name or '').upper()}"))
+    commands = []
     for name in sorted(group.commands):
         cmd = group.commands[name]
+        if isinstance(cmd, click.Group):  # `snapshot save` and its siblings, each on its own
+            commands += [(f"{name} {sub}", cmd.commands[sub]) for sub in sorted(cmd.commands)]
+        else:
+            commands.append((name, cmd))
+    for name, cmd in commands:
         if cmd.hidden:
             continue
         args = " ".join(
@@ -74,7 +80,7 @@ def reference() -> str:
         if rest:
             lines += ["", _clean(" ".join(rest))]
         lines.append("")
-        prefix = f"NOMADCTL_{name.upper().replace('-', '_')}"
+        prefix = f"NOMADCTL_{name.upper().replace('-', '_').replace(' ', '_')}"
         for param in cmd.params:
             if isinstance(param, click.Option) and param.name != "help":
                 lines.append(_option(param, f"{prefix}_{(param.name or '').upper()}"))

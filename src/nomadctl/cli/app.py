@@ -15,7 +15,7 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, down, status, up
+from nomadctl.cli import certs, connect, down, snapshot, status, up
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
@@ -211,3 +211,14 @@ app.command(cls=SectionedCommand)(connect.logs)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
 app.command(cls=SectionedCommand)(status.version)
+snapshots = typer.Typer(
+    name="snapshot",
+    help="Save, list, check and restore raft snapshots of the cluster.",
+    no_args_is_help=True,
+    cls=OrderedGroup,
+)
+snapshots.command(cls=SectionedCommand)(snapshot.save)
+snapshots.command("list", cls=SectionedCommand)(snapshot.list_)
+snapshots.command(cls=SectionedCommand)(snapshot.inspect)
+snapshots.command(cls=SectionedCommand)(snapshot.restore)
+app.add_typer(snapshots)
