@@ -233,3 +233,72 @@ def test_a_full_disk_leaves_nothing_half_written(cluster: Cluster, tmp_path: Pat
     assert out.returncode == 3, out.stderr
     assert "nothing was written" in out.stderr and out.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def autos(cluster: Cluster) -> list[Path]:
+    return sorted((cluster.ws.path / "snapshots").glob("*-auto*.snap"))
+
+
+def test_a_rolling_upgrade_leaves_exactly_one_automatic_snapshot(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    before = autos(cluster)
+    newer = make_binary(tmp_path / "bin" / "nomad", version="1.11.1")
+    upgrade = cluster.up("--nomad-binary", str(newer))
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "restarting the agent" in upgrade.stderr
+    made = sorted(set(autos(cluster)) - set(before))
+    assert len(made) == 1, upgrade.stderr
+    listed = json.loads(nomadctl(cluster.home, "snapshot", "list", "--json").stdout)
+    entry = next(e for e in listed if e["name"] == made[0].name)
+    assert entry["automatic"] and "restarting servers" in entry["reason"]
+    assert stat.S_IMODE(made[0].stat().st_mode) == 0o600
+    again = cluster.up("--nomad-binary", str(newer))  # nothing restarts: no snapshot
+    assert again.returncode == 0, again.stderr
+    assert sorted(set(autos(cluster)) - set(before)) == made
+    cluster.binary = newer
+
+
+def test_a_failed_snapshot_stops_the_change(cluster: Cluster, tmp_path: Path) -> None:
+    folder = cluster.ws.path / "snapshots"
+    moved = tmp_path / "kept"
+    folder.rename(moved)
+    folder.write_text("not a directory\n")  # the snapshot cannot be written
+    older = make_binary(tmp_path / "bin" / "nomad", version="1.11.0")
+    pids = {n.name: proc.running_pid(proc.NodeDir(n)) for n in cluster.servers()}
+    try:
+        stopped = cluster.up("--nomad-binary", str(older))
+        assert stopped.returncode == 3, stopped.stderr
+        assert "the snapshot before restarting servers" in stopped.stderr
+        assert "--no-snapshot" in stopped.stderr
+        assert {n.name: proc.running_pid(proc.NodeDir(n)) for n in cluster.servers()} == pids
+        going = cluster.up("--nomad-binary", str(older), "--no-snapshot")
+        assert going.returncode == 0, going.stderr
+        assert {n.name: proc.running_pid(proc.NodeDir(n)) for n in cluster.servers()} != pids
+    finally:
+        folder.unlink()
+        moved.rename(folder)
+    cluster.binary = older
+
+
+def test_automatic_ones_are_pruned_by_hand_ones_never(cluster: Cluster, tmp_path: Path) -> None:
+    by_hand = sorted(set((cluster.ws.path / "snapshots").glob("*.snap")) - set(autos(cluster)))
+    (one,) = autos(cluster)
+    for n in range(3):  # older automatic ones (copies, named earlier)
+        shutil.copy2(one, one.with_name(f"{CLUSTER}-20200101T00000{n}Z-auto.snap"))
+    newer = make_binary(tmp_path / "bin" / "nomad", version="1.11.1")
+    upgrade = cluster.up("--nomad-binary", str(newer), "--keep-snapshots", "2")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert len(autos(cluster)) == 2 and one in autos(cluster)
+    assert set(by_hand) <= set((cluster.ws.path / "snapshots").glob("*.snap"))
+
+
+def test_down_saves_a_final_snapshot(cluster: Cluster) -> None:
+    before = autos(cluster)
+    down = nomadctl(cluster.home, "down", "--yes", "--json")
+    assert down.returncode == 0, down.stderr
+    steps = {s["name"]: s for s in json.loads(down.stdout)["steps"]}
+    assert steps["snapshot"]["status"] == "done"
+    (final,) = sorted(set(autos(cluster)) - set(before))
+    listed = json.loads(nomadctl(cluster.home, "snapshot", "list", "--json").stdout)
+    assert next(e for e in listed if e["name"] == final.name)["reason"] == "down"

@@ -89,6 +89,8 @@ class UpOptions:
     max_unavailable: int = 1
     drain_deadline: float = 300.0
     client_restart: str = "drain"
+    snapshot: bool = True  # automatic snapshots before risk (plan/snapshots.py)
+    keep_snapshots: int = 10
     # the run
     yes: bool = False
     dry_run: bool = False
