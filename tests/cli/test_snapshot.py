@@ -291,6 +291,27 @@ def test_automatic_ones_are_pruned_by_hand_ones_never(cluster: Cluster, tmp_path
     assert upgrade.returncode == 0, upgrade.stderr
     assert len(autos(cluster)) == 2 and one in autos(cluster)
     assert set(by_hand) <= set((cluster.ws.path / "snapshots").glob("*.snap"))
+    cluster.binary = newer
+
+
+def test_no_leader_is_one_line_and_writes_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    _survivor, *others = cluster.servers()
+    for node in others:  # two of three gone: the survivor loses its leadership
+        pid = proc.running_pid(proc.NodeDir(node))
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    deadline, pause = time.monotonic() + 60, threading.Event()
+    while cluster.call("GET", "/v1/status/leader")[1] not in ("", "No cluster leader"):
+        assert time.monotonic() < deadline, "the survivor kept its leadership"
+        pause.wait(0.2)
+    out = nomadctl(cluster.home, "snapshot", "save", str(tmp_path / "x.snap"))
+    assert out.returncode == 7 and "no cluster leader" in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+    back = cluster.up()  # the stopped servers start again with their data
+    assert back.returncode == 0, back.stderr
 
 
 def test_down_saves_a_final_snapshot(cluster: Cluster) -> None:

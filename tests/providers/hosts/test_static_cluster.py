@@ -348,13 +348,15 @@ def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
     dry = cluster.run("down", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
-    assert [s["name"] for s in plan["steps"]] == ["find", "delete", "forget"]
+    assert [s["name"] for s in plan["steps"]] == ["find", "snapshot", "delete", "forget"]
     assert sorted(r["id"] for r in plan["resources"]) == sorted(h.address for h in cluster.tb.hosts)
     assert cluster.tb.read_file(cluster.tb.hosts[0], "/etc/nomad.d/nomad.hcl") is not None
     proc = cluster.run("down", "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert {r["status"] for r in report["resources"]} == {"cleaned"}
+    snapshot = next(s for s in report["steps"] if s["name"] == "snapshot")  # issue 24: a final one
+    assert snapshot["status"] == "done" and snapshot["outcome"].endswith("-auto.snap")
     assert sorted(report["removed"]) == sorted(r["name"] for r in plan["resources"])
     for host in cluster.tb.hosts:
         assert cluster.tb.read_file(host, "/etc/nomad.d/nomad.hcl") is None
