@@ -103,6 +103,11 @@ def _steps(run: UpRun) -> list[Step]:
     agents = run.checked.provider.agents(run.ws)
     reach = run.checked.provider.reach(run.ws)
     jobs = f"; {words.jobs(reach)}" if reach.drivers is not None else ""
+    snap_note = (
+        "; a raft snapshot first if a server restarts, is replaced or leaves"
+        if run.snaps is not None and run.snaps.enabled and run.snaps.live()
+        else ""
+    )
     return [
         Step("preflight", "local inputs: CA, keys, binary, licence", lambda p: "passed"),
         Step(
@@ -137,7 +142,8 @@ def _steps(run: UpRun) -> list[Step]:
                 " of the new CA"
                 if store.rotating(run.ws)
                 else ""
-            ),
+            )
+            + snap_note,
             lambda p: _configure(run, p),
             skipped=no_config,
         ),
