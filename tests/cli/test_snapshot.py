@@ -294,6 +294,21 @@ def test_automatic_ones_are_pruned_by_hand_ones_never(cluster: Cluster, tmp_path
     cluster.binary = newer
 
 
+def test_each_ca_rotation_pass_is_preceded_by_a_snapshot(cluster: Cluster) -> None:
+    before = autos(cluster)
+    rotate = nomadctl(cluster.home, "certs", "--rotate-ca")
+    assert rotate.returncode == 0, rotate.stderr
+    passes = cluster.up()
+    assert passes.returncode == 0, passes.stderr
+    made = sorted(set(autos(cluster)) - set(before))
+    listed = {
+        e["name"]: e
+        for e in json.loads(nomadctl(cluster.home, "snapshot", "list", "--json").stdout)
+    }
+    reasons = sorted(listed[p.name]["reason"] for p in made)
+    assert reasons == ["CA rotation pass 1 of 2", "CA rotation pass 2 of 2"], passes.stderr
+
+
 def test_no_leader_is_one_line_and_writes_nothing(cluster: Cluster, tmp_path: Path) -> None:
     import threading
     import time
