@@ -11,6 +11,7 @@ snapshots (cluster/snapshot_store.py), pruned to the newest `keep`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class AutoSnapshots:
         self._done.add(key)
         if not self.live():
             return
+        started = time.monotonic()
         try:
             saved = snapshot_store.take(
                 self.ws, workspace_target(self.ws), automatic=True, reason=reason, keep=self.keep
@@ -63,4 +65,8 @@ class AutoSnapshots:
             raise
         self.taken.append(saved)
         pruned = f"; {len(saved.pruned)} older automatic one(s) pruned" if saved.pruned else ""
-        say(f"snapshot before {reason}: {saved.path.name} (raft index {saved.info.index}){pruned}")
+        took = time.monotonic() - started
+        say(
+            f"snapshot before {reason}: {saved.path.name} (raft index {saved.info.index}, "
+            f"{saved.info.file_size} bytes, {took:.2f} s){pruned}"
+        )
