@@ -50,8 +50,9 @@ RULES = 'namespace "default" {\n  policy = "read"\n}\n'
 POLICY = {"Name": "readers", "Description": "read jobs", "Rules": RULES}
 
 
-def nomadctl(home: Path, *args: str, timeout: float = 120, **kw: Any):
+def nomadctl(home: Path, *args: str, timeout: float = 120, env: Any = None, **kw: Any):
     env = {
+        **(env or {}),
         "PATH": "/usr/bin:/bin",
         "NOMADCTL_HOME": str(home),
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
@@ -85,9 +86,9 @@ class Cluster:
     def servers(self) -> list[proc.NodeDir]:
         return sorted(p for p in (self.home / CLUSTER / "local").glob("*-server-*"))
 
-    def up(self, *extra: str):
+    def up(self, *extra: str, env: Any = None):
         args = ["up", "--local", "--nomad-binary", str(self.binary), "--servers", "3"]
-        return nomadctl(self.home, *args, "--clients", "1", "--yes", "--json", *extra)
+        return nomadctl(self.home, *args, "--clients", "1", "--yes", "--json", *extra, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +308,52 @@ def test_each_ca_rotation_pass_is_preceded_by_a_snapshot(cluster: Cluster) -> No
     }
     reasons = sorted(listed[p.name]["reason"] for p in made)
     assert reasons == ["CA rotation pass 1 of 2", "CA rotation pass 2 of 2"], passes.stderr
+
+
+def test_copies_go_to_s3_encrypted_with_kms(cluster: Cluster, moto_server, tmp_path: Path) -> None:
+    """--snapshot-to: moto serves S3 and KMS over HTTP; the objects must be aws:kms."""
+    import boto3
+
+    from tests.aws.fixtures import FAKE_AWS
+
+    aws = {**FAKE_AWS, "AWS_ENDPOINT_URL": moto_server.url, "AWS_REGION": "eu-west-1"}
+    s3 = boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        endpoint_url=moto_server.url,
+        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_bucket(
+        Bucket="nomad-backups", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    bad = nomadctl(cluster.home, "snapshot", "save", "--snapshot-to", "s3://No_Such/x", env=aws)
+    assert bad.returncode == 2 and "not an S3 bucket name" in bad.stderr
+    assert bad.stderr.count("\n") == 1
+    url = "s3://nomad-backups/nightly/snap"
+    saved = nomadctl(cluster.home, "snapshot", "save", "--snapshot-to", url, "--json", env=aws)
+    assert saved.returncode == 0, saved.stderr
+    record = json.loads(saved.stdout)
+    key = f"nightly/snap/{Path(record['path']).name}"
+    assert record["copied"] == f"s3://nomad-backups/{key}"
+    head = s3.head_object(Bucket="nomad-backups", Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    body = s3.get_object(Bucket="nomad-backups", Key=key)["Body"].read()
+    assert body == Path(record["path"]).read_bytes()
+    # up's automatic snapshot is copied too
+    older = make_binary(tmp_path / "bin" / "nomad", version="1.11.0")
+    upgrade = cluster.up("--nomad-binary", str(older), "--snapshot-to", url, env=aws)
+    assert upgrade.returncode == 0, upgrade.stderr
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="nomad-backups")["Contents"]]
+    assert len([k for k in keys if k.endswith("-auto.snap")]) == 1, upgrade.stderr
+    assert "copied to s3://nomad-backups/nightly/snap/" in upgrade.stderr
+    cluster.binary = older
+    # A copy that fails is a failed snapshot: the change does not start.
+    pids = {n.name: proc.running_pid(proc.NodeDir(n)) for n in cluster.servers()}
+    newer = make_binary(tmp_path / "bin2" / "nomad", version="1.11.1")
+    missing = cluster.up("--nomad-binary", str(newer), "--snapshot-to", "s3://gone-bucket", env=aws)
+    assert missing.returncode == 5 and "NoSuchBucket" in missing.stderr, missing.stderr
+    assert {n.name: proc.running_pid(proc.NodeDir(n)) for n in cluster.servers()} == pids
 
 
 def test_no_leader_is_one_line_and_writes_nothing(cluster: Cluster, tmp_path: Path) -> None:

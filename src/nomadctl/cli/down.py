@@ -11,6 +11,7 @@ from nomadctl.cli.options import (
     JsonOutput,
     KeepSnapshots,
     NoSnapshot,
+    SnapshotTo,
     Yes,
 )
 
@@ -37,6 +38,7 @@ def down(
     ] = 10.0,
     no_snapshot: NoSnapshot = False,
     keep_snapshots: KeepSnapshots = 10,
+    snapshot_to: SnapshotTo = "",
     json_output: JsonOutput = False,
 ) -> None:
     """Delete everything the cluster created; nothing is left running or billing.
@@ -70,6 +72,7 @@ def down(
         json_output=json_output,
         snapshot=not no_snapshot,
         keep_snapshots=keep_snapshots,
+        snapshot_to=(snapshot_to, region, profile),
     )
 
 

@@ -35,6 +35,14 @@ NoSnapshot = Annotated[
         help="Take no automatic raft snapshot first (and go ahead when one would fail).",
     ),
 ]
+SnapshotTo = Annotated[
+    str,
+    typer.Option(
+        rich_help_panel="Day 2",
+        metavar="s3://BUCKET/PREFIX",
+        help="Also copy each automatic snapshot to S3, encrypted with KMS (aws:kms).",
+    ),
+]
 KeepSnapshots = Annotated[
     int,
     typer.Option(

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from nomadctl.cli.context import AppContext
-from nomadctl.cli.options import JsonOutput, Yes
+from nomadctl.cli.options import AwsProfile, AwsRegion, JsonOutput, Yes
 from nomadctl.errors import UsageError
 
 Timeout = Annotated[float, typer.Option(min=0.5, help="Timeout of each API call, seconds.")]
@@ -55,6 +55,15 @@ def save(
         Path | None,
         typer.Argument(help="Where to write it; default: the workspace's snapshots/."),
     ] = None,
+    snapshot_to: Annotated[
+        str,
+        typer.Option(
+            metavar="s3://BUCKET/PREFIX",
+            help="Also copy it to S3, encrypted with KMS (aws:kms).",
+        ),
+    ] = "",
+    region: AwsRegion = None,
+    profile: AwsProfile = None,
     json_output: JsonOutput = False,
     timeout: Timeout = 10.0,
 ) -> None:
@@ -64,20 +73,24 @@ def save(
     is never pruned.
     """
     from nomadctl.cluster import snapshot_store
+    from nomadctl.plan.snapshots import s3_copier
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
     if path is not None and path.is_dir():
         raise UsageError(f"{path} is a directory; name the file to write")
+    copy = s3_copier(snapshot_to, region, profile)  # a bad URL stops here
     with ws.locked():
         saved = snapshot_store.take(ws, _target(ws, timeout), automatic=False, path=path)
+    if copy is not None:
+        saved.copied = copy(saved.path)
     if json_output:
         app_ctx.ui.json(saved.to_dict())
         return
     info = saved.info
     app_ctx.ui.out.print(
         f"Snapshot saved to {saved.path} (index {info.index}, term {info.term}, "
-        f"{info.file_size} bytes)",
+        f"{info.file_size} bytes)" + (f"; copied to {saved.copied}" if saved.copied else ""),
         markup=False,
     )
 

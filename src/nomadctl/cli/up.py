@@ -15,6 +15,7 @@ from nomadctl.cli.options import (
     JsonOutput,
     KeepSnapshots,
     NoSnapshot,
+    SnapshotTo,
     Yes,
 )
 
@@ -278,6 +279,7 @@ def up(
     ] = "drain",
     no_snapshot: NoSnapshot = False,
     keep_snapshots: KeepSnapshots = 10,
+    snapshot_to: SnapshotTo = "",
     yes: Yes = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what exists and what would be created.")
@@ -348,6 +350,7 @@ def up(
         client_restart=client_restart,
         snapshot=not no_snapshot,
         keep_snapshots=keep_snapshots,
+        snapshot_to=snapshot_to,
         yes=yes,
         dry_run=dry_run,
         skip_configure=skip_configure,

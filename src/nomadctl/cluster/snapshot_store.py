@@ -34,11 +34,13 @@ class Saved:
     info: snapshot.SnapshotInfo
     automatic: bool
     pruned: list[Path]
+    copied: str | None = None  # the off-machine copy (s3://...), if one was made
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "automatic": self.automatic,
+            "copied": self.copied,
             "pruned": [str(p) for p in self.pruned],
             **self.info.to_dict(),
         }

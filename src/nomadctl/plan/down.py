@@ -10,7 +10,7 @@ from typing import Any
 
 from nomadctl.plan import words
 from nomadctl.plan.core import Plan, Progress, Step
-from nomadctl.plan.snapshots import AutoSnapshots
+from nomadctl.plan.snapshots import AutoSnapshots, s3_copier
 from nomadctl.providers.base import Destroyed, ProviderPlan
 from nomadctl.workspace import Workspace
 
@@ -24,10 +24,16 @@ class DownRun:
 
 
 def build(
-    ws: Workspace, provider: Any, progress: Progress, snapshot: bool = True, keep: int = 10
+    ws: Workspace,
+    provider: Any,
+    progress: Progress,
+    snapshot: bool = True,
+    keep: int = 10,
+    copy_to: tuple[str, str | None, str | None] = ("", None, None),  # url, region, profile
 ) -> tuple[Plan, DownRun]:
+    copy = s3_copier(*copy_to)
     found = provider.destroy(ws, progress, dry_run=True)
-    snaps = AutoSnapshots(ws, enabled=snapshot, keep=keep)
+    snaps = AutoSnapshots(ws, enabled=snapshot, keep=keep, copy=copy)
     pplan = ProviderPlan(
         provider=provider.name,
         where=found.where,

@@ -91,6 +91,7 @@ class UpOptions:
     client_restart: str = "drain"
     snapshot: bool = True  # automatic snapshots before risk (plan/snapshots.py)
     keep_snapshots: int = 10
+    snapshot_to: str = ""  # s3://bucket/prefix: each automatic snapshot copied there too
     # the run
     yes: bool = False
     dry_run: bool = False

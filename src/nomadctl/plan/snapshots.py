@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nomadctl.cluster import acl, snapshot_store
 from nomadctl.cluster.target import workspace_target
@@ -24,12 +25,25 @@ from nomadctl.workspace import Workspace
 Progress = Callable[[str], None]
 
 
+def s3_copier(
+    url: str, region: str | None = None, profile: str | None = None
+) -> Callable[[Path], str] | None:
+    """`--snapshot-to`'s copy function (checked now, before anything runs), None without."""
+    if not url:
+        return None
+    from nomadctl.providers.aws import snapshot_copy
+
+    target = snapshot_copy.parse(url, region, profile)
+    return lambda path: snapshot_copy.copy(path, target)
+
+
 @dataclass
 class AutoSnapshots:
     ws: Workspace
     enabled: bool = True  # False: --no-snapshot
     keep: int = snapshot_store.DEFAULT_KEEP
     progress: Progress = lambda _m: None
+    copy: Callable[[Path], str] | None = None  # --snapshot-to: the off-machine copy's URL
     taken: list[snapshot_store.Saved] = field(default_factory=list)
     _done: set[str] = field(default_factory=set)
 
@@ -56,6 +70,8 @@ class AutoSnapshots:
             saved = snapshot_store.take(
                 self.ws, workspace_target(self.ws), automatic=True, reason=reason, keep=self.keep
             )
+            if self.copy is not None:
+                saved.copied = self.copy(saved.path)
         except NomadctlError as exc:
             exc.message = (
                 f"the snapshot before {reason} failed, so nothing was changed: {exc.message} "
@@ -69,4 +85,5 @@ class AutoSnapshots:
         say(
             f"snapshot before {reason}: {saved.path.name} (raft index {saved.info.index}, "
             f"{saved.info.file_size} bytes, {took:.2f} s){pruned}"
+            + (f"; copied to {saved.copied}" if saved.copied else "")
         )

@@ -24,7 +24,7 @@ from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.plan.finish import EarlyFinish, finish
 from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
 from nomadctl.plan.report import UpReport
-from nomadctl.plan.snapshots import AutoSnapshots
+from nomadctl.plan.snapshots import AutoSnapshots, s3_copier
 from nomadctl.providers.base import Applied, PlannedHost, ProviderPlan
 from nomadctl.workspace import Workspace
 
@@ -89,7 +89,12 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     )
     run = UpRun(ws, checked, plan, going=going)
     opts = checked.options
-    run.snaps = AutoSnapshots(ws, enabled=opts.snapshot, keep=opts.keep_snapshots)
+    run.snaps = AutoSnapshots(
+        ws,
+        enabled=opts.snapshot,
+        keep=opts.keep_snapshots,
+        copy=s3_copier(opts.snapshot_to, opts.aws.get("region"), opts.aws.get("profile")),
+    )
     plan.steps = _steps(run)
     return plan, run
 
