@@ -20,6 +20,7 @@ from nomadctl.cluster import acl, snapshot_store
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import hosts_of
+from nomadctl.providers.aws import snapshot_copy
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -31,8 +32,6 @@ def s3_copier(
     """`--snapshot-to`'s copy function (checked now, before anything runs), None without."""
     if not url:
         return None
-    from nomadctl.providers.aws import snapshot_copy
-
     target = snapshot_copy.parse(url, region, profile)
     return lambda path: snapshot_copy.copy(path, target)
 
