@@ -7,7 +7,11 @@ floor: servers restart one at a time by necessity), the whole roll (first server
 exit) and its ratio to that floor (goal 1.3x). A thread polls every server's API during the
 upgrade: the longest time any one server did not answer.
 
-    python -m benchmarks.rolling [--clients 21] [--delay-ms 50]
+    python -m benchmarks.rolling [--clients 21] [--delay-ms 50] [--snapshot-share]
+
+`--snapshot-share` (issue 24): then a second upgrade, back to 1.11.0, with `--no-snapshot`; the
+first one took its automatic snapshot before the servers' roll. Both walls are reported, and
+the snapshot's own time (as its progress line says).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -32,8 +37,11 @@ from tests.standin import make_binary
 from tests.testbed import Testbed
 
 
-def up_argv(tb: Testbed, binary: Path, servers: int = 3, max_unavailable: int = 1) -> list[str]:
+def up_argv(
+    tb: Testbed, binary: Path, servers: int = 3, max_unavailable: int = 1, *extra: str
+) -> list[str]:
     argv = [*nomadctl_argv(), "up", "--yes", "--json", "--no-docker", "--ssh-user", "ubuntu"]
+    argv += list(extra)
     argv += ["--max-unavailable", str(max_unavailable)]
     argv += ["--ssh-key", str(tb.key_path), "--nomad-binary", str(binary)]
     argv += ["--leader-timeout", "120"]
@@ -73,11 +81,30 @@ def watch_servers(home: Path, addresses: list[str], stop: threading.Event) -> di
     return longest
 
 
+def snapshot_share(
+    tb: Testbed, binary: Path, upgrade: Any, env: dict[str, str], max_unavailable: int
+) -> dict[str, Any]:
+    """A second upgrade without the automatic snapshot; the first one's snapshot time."""
+    argv = up_argv(tb, binary, 3, max_unavailable, "--no-snapshot")
+    without = run(argv, env=env, timeout=900)
+    if without.returncode != 0:
+        log(without.stderr[-2000:])
+        return {"without_snapshot": "failed"}
+    said = next((line for _, line in upgrade.stderr_lines if "snapshot before" in line), "")
+    took = re.search(r", ([0-9.]+) s\)", said)
+    return {
+        "upgrade_with_snapshot_wall_s": round(upgrade.wall, 2),
+        "upgrade_without_snapshot_wall_s": round(without.wall, 2),
+        "snapshot_s": float(took.group(1)) if took else None,  # as its progress line says
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--clients", type=int, default=21)
     p.add_argument("--delay-ms", type=int, default=50)
     p.add_argument("--max-unavailable", type=int, default=1, help="clients restarted at once")
+    p.add_argument("--snapshot-share", action="store_true", help="then upgrade without one")
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="nomadctl-roll-"))
     old = make_binary(tmp / "nomad-1.11.0", version="1.11.0")
@@ -125,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_to_floor": round((upgrade.wall - roll_start) / floor, 2) if floor else None,
             "longest_server_unavailable_s": {k: round(v, 2) for k, v in result.items()},
         }
+        if args.snapshot_share:
+            report.update(snapshot_share(tb, old, upgrade, env, args.max_unavailable))
         print(json.dumps(report, indent=2))
         return 0
     finally:

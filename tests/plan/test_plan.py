@@ -107,14 +107,16 @@ def test_the_prompt_and_the_run_see_one_plan(aws_env: AwsEnv) -> None:
     assert asked == {"DescribeImages": 1, "GetParameter": 1}, asked
     checks.assert_complete(aws_env, "p4", servers=1, clients=0)
 
-    # down is a plan too, whatever the provider: find (what --dry-run shows), delete, forget
+    # down is a plan too, whatever the provider: find (what --dry-run shows), a final snapshot
+    # (issue 24), delete, forget
     dry = json.loads(ok(aws_env.nomadctl("--cluster", "p4", "down", "--dry-run", "--json")).stdout)
-    assert [s["name"] for s in dry["steps"]] == ["find", "delete", "forget"]
+    assert [s["name"] for s in dry["steps"]] == ["find", "snapshot", "delete", "forget"]
     assert {s["status"] for s in dry["steps"]} == {"planned"} and dry["region"] == "eu-west-1"
     shown = {(r["kind"], r["id"]) for r in dry["resources"]}
     assert ("instance", checks.instances(aws_env, "p4")[0]["InstanceId"]) in shown
     done = json.loads(ok(aws_env.nomadctl("--cluster", "p4", "down", "--yes", "--json")).stdout)
-    assert [s["status"] for s in done["steps"]] == ["done", "done", "done"]
+    # --skip-configure: no ACLs, so no snapshot to save
+    assert [s["status"] for s in done["steps"]] == ["done", "skipped", "done", "done"]
     assert {(r["kind"], r["id"]) for r in done["resources"]} == shown  # what was shown went
     assert {r["status"] for r in done["resources"]} == {"deleted"}
     checks.assert_gone(aws_env, "p4")

@@ -15,7 +15,7 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, down, recover, status, up, workspace
+from nomadctl.cli import certs, connect, down, recover, snapshot, status, up, workspace
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
@@ -212,12 +212,4 @@ app.command(cls=SectionedCommand)(recover.recover)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
 app.command(cls=SectionedCommand)(status.version)
-workspaces = typer.Typer(
-    name="workspace",
-    help="Carry a cluster's workspace to another machine as one encrypted file.",
-    no_args_is_help=True,
-    cls=OrderedGroup,
-)
-workspaces.command("export", cls=SectionedCommand)(workspace.export)
-workspaces.command("import", cls=SectionedCommand)(workspace.import_)
-app.add_typer(workspaces)
+from nomadctl.cli import certs, connect, down, recover, snapshot, status, up, workspace

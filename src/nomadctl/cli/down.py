@@ -9,6 +9,9 @@ from nomadctl.cli.options import (
     AwsProfile,
     AwsRegion,
     JsonOutput,
+    KeepSnapshots,
+    NoSnapshot,
+    SnapshotTo,
     Yes,
 )
 
@@ -33,6 +36,9 @@ def down(
         float,
         typer.Option(min=1, help="Hosts you already have: seconds each host gets to answer SSH."),
     ] = 10.0,
+    no_snapshot: NoSnapshot = False,
+    keep_snapshots: KeepSnapshots = 10,
+    snapshot_to: SnapshotTo = "",
     json_output: JsonOutput = False,
 ) -> None:
     """Delete everything the cluster created; nothing is left running or billing.
@@ -42,7 +48,8 @@ def down(
     pair, route table, internet gateway, subnet and VPC; a VPC or subnet you passed to `up` is
     left alone. On hosts you already have, the agents are stopped and what nomadctl wrote is
     removed; the machines stay. The cluster's ACL tokens go with its agents; the CA stays.
-    Safe to run twice.
+    Safe to run twice. A final raft snapshot is saved in the workspace first (see `snapshot
+    list`) unless --no-snapshot.
     """
     from nomadctl import providers
     from nomadctl.cli.run import run_down
@@ -57,7 +64,16 @@ def down(
         )
     options = providers.DownOptions(region, profile, force=force, ssh_wait=ssh_wait)
     provider = providers.for_down(current.provider, current.raw, options)
-    run_down(app_ctx, provider, yes=yes, dry_run=dry_run, json_output=json_output)
+    run_down(
+        app_ctx,
+        provider,
+        yes=yes,
+        dry_run=dry_run,
+        json_output=json_output,
+        snapshot=not no_snapshot,
+        keep_snapshots=keep_snapshots,
+        snapshot_to=(snapshot_to, region, profile),
+    )
 
 
 def list_(

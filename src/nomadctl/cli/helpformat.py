@@ -26,6 +26,7 @@ COMMAND_ORDER = (
     "env",
     "ssh",
     "logs",
+    "snapshot",
     "recover",
     "down",
     "list",

@@ -27,6 +27,31 @@ AwsProfile = Annotated[
     ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoSnapshot = Annotated[
+    bool,
+    typer.Option(
+        "--no-snapshot",
+        rich_help_panel="Day 2",
+        help="Take no automatic raft snapshot first (and go ahead when one would fail).",
+    ),
+]
+SnapshotTo = Annotated[
+    str,
+    typer.Option(
+        rich_help_panel="Day 2",
+        metavar="s3://BUCKET/PREFIX",
+        help="Also copy each automatic snapshot to S3, encrypted with KMS (aws:kms).",
+    ),
+]
+KeepSnapshots = Annotated[
+    int,
+    typer.Option(
+        rich_help_panel="Day 2",
+        min=1,
+        help="Automatic snapshots kept in the workspace; older ones are pruned (never those "
+        "taken by hand).",
+    ),
+]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 

@@ -223,7 +223,17 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, run: Any, hosts: list[Any], repo
     ui.out.print("\n".join(lines), markup=False)
 
 
-def run_down(app_ctx: Any, provider: Any, *, yes: bool, dry_run: bool, json_output: bool) -> None:
+def run_down(
+    app_ctx: Any,
+    provider: Any,
+    *,
+    yes: bool,
+    dry_run: bool,
+    json_output: bool,
+    snapshot: bool = True,
+    keep_snapshots: int = 10,
+    snapshot_to: tuple[str, str | None, str | None] = ("", None, None),
+) -> None:
     """`down` as a plan (find, delete, forget), the same for every provider: the find is
     what the prompt and --dry-run show; the provider's words place and explain the result."""
     from contextlib import nullcontext
@@ -233,7 +243,7 @@ def run_down(app_ctx: Any, provider: Any, *, yes: bool, dry_run: bool, json_outp
     ui: Ui = app_ctx.ui
     ws = app_ctx.workspace()
     with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
-        plan, run = down_plan.build(ws, provider, report)
+        plan, run = down_plan.build(ws, provider, report, snapshot, keep_snapshots, snapshot_to)
     found = run.found
     if dry_run or not yes:
         _show_or_confirm_down(ui, plan, found, dry_run=dry_run, json_output=json_output)

@@ -13,6 +13,9 @@ from nomadctl.cli.options import (
     AwsProfile,
     AwsRegion,
     JsonOutput,
+    KeepSnapshots,
+    NoSnapshot,
+    SnapshotTo,
     Yes,
 )
 
@@ -274,6 +277,9 @@ def up(
             click_type=click.Choice(["drain", "ineligible"]),
         ),
     ] = "drain",
+    no_snapshot: NoSnapshot = False,
+    keep_snapshots: KeepSnapshots = 10,
+    snapshot_to: SnapshotTo = "",
     yes: Yes = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what exists and what would be created.")
@@ -342,6 +348,9 @@ def up(
         max_unavailable=max_unavailable,
         drain_deadline=drain_deadline,
         client_restart=client_restart,
+        snapshot=not no_snapshot,
+        keep_snapshots=keep_snapshots,
+        snapshot_to=snapshot_to,
         yes=yes,
         dry_run=dry_run,
         skip_configure=skip_configure,

@@ -207,6 +207,11 @@ def bootstrap(
         try:
             retry(Api(with_token(target, stored["SecretID"])).token_self)
         except PermissionDenied:
+            if _rebootstrap(target, stored["SecretID"], retry):
+                progress("a new cluster (its servers lost their data): ACLs bootstrapped with the "
+                         "workspace's management token; `nomadctl snapshot restore` brings back "
+                         "its state")  # fmt: skip
+                return BootstrapResult("bootstrapped", stored, load_token(ws, "user"))
             raise ClusterApiError(
                 f"the management token in {token_path(ws, 'management')} is not accepted by "
                 "the cluster; move it away and run `nomadctl acl-bootstrap --reset`"
@@ -226,6 +231,18 @@ def bootstrap(
             save_token(ws, "user", result.user)
             progress(f"user token with policy {USER_POLICY} saved")
     return result
+
+
+def _rebootstrap(target: ApiTarget, secret: str, retry: _LeaderRetry) -> bool:
+    """A cluster that refuses the stored token may be a new one on the same workspace (every
+    server lost its data dir): bootstrap it with that same secret (Nomad's BootstrapSecret),
+    so the token in the workspace, and in any snapshot of the old cluster, works on it.
+    False when its ACLs were bootstrapped already (the token is really not its)."""
+    try:
+        retry(lambda: Api(with_token(target, "")).bootstrap(secret))
+    except AclAlreadyBootstrapped:
+        return False
+    return True
 
 
 def _bootstrap(

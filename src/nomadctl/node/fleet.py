@@ -50,6 +50,9 @@ class NodeOptions:
     # During a CA rotation a node's leaf of the old CA is kept (its peers may trust only that)
     # unless this is pass 2, when every node has the bundle (`nomadctl.plan.ca_rotation`).
     rotate_leaves: bool = False
+    # Called once before the first running server restarts (plan/snapshots.py saves a
+    # snapshot there); raising stops the change before any server restarts.
+    before_server_restart: Callable[[], None] | None = None
 
 
 def configure(
@@ -119,6 +122,8 @@ def configure_all(
         futures = [pool.submit(one, host) for host in hosts]
         done = {h.name: f for h, f in zip(hosts, futures, strict=True)}
         servers = [done[h.name].result() for h in hosts if h.role == "server"]
+        if node.before_server_restart is not None and any(r.pending for r in servers):
+            node.before_server_restart()
         roll.servers([r for r in servers if r.pending])
         if servers and on_servers_done is not None:
             on_servers_done(list(servers))

@@ -89,6 +89,9 @@ class UpOptions:
     max_unavailable: int = 1
     drain_deadline: float = 300.0
     client_restart: str = "drain"
+    snapshot: bool = True  # automatic snapshots before risk (plan/snapshots.py)
+    keep_snapshots: int = 10
+    snapshot_to: str = ""  # s3://bucket/prefix: each automatic snapshot copied there too
     # the run
     yes: bool = False
     dry_run: bool = False

@@ -24,6 +24,7 @@ from nomadctl.plan.core import Plan, Progress, Step
 from nomadctl.plan.finish import EarlyFinish, finish
 from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
 from nomadctl.plan.report import UpReport
+from nomadctl.plan.snapshots import AutoSnapshots, s3_copier
 from nomadctl.providers.base import Applied, PlannedHost, ProviderPlan
 from nomadctl.workspace import Workspace
 
@@ -40,6 +41,9 @@ class UpRun:
     early: Any = None  # EarlyFinish: leader + ACLs start once servers are done
     results: list[Any] = field(default_factory=list)
     going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
+    snaps: AutoSnapshots | None = None  # automatic snapshots before risk
+    risk_point: str = "configure"  # the configure pass a server restart belongs to
+    plan_progress: Progress = lambda _m: None  # the running step's progress
 
 
 def _going(ws: Workspace, checked: Validated, pplan: ProviderPlan) -> list[Host]:
@@ -84,6 +88,13 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         kept=dict(checked.options.kept),
     )
     run = UpRun(ws, checked, plan, going=going)
+    opts = checked.options
+    run.snaps = AutoSnapshots(
+        ws,
+        enabled=opts.snapshot,
+        keep=opts.keep_snapshots,
+        copy=s3_copier(opts.snapshot_to, opts.aws.get("region"), opts.aws.get("profile")),
+    )
     plan.steps = _steps(run)
     return plan, run
 
@@ -97,6 +108,11 @@ def _steps(run: UpRun) -> list[Step]:
     agents = run.checked.provider.agents(run.ws)
     reach = run.checked.provider.reach(run.ws)
     jobs = f"; {words.jobs(reach)}" if reach.drivers is not None else ""
+    snap_note = (
+        "; a raft snapshot first if a server restarts, is replaced or leaves"
+        if run.snaps is not None and run.snaps.enabled and run.snaps.live()
+        else ""
+    )
     return [
         Step("preflight", "local inputs: CA, keys, binary, licence", lambda p: "passed"),
         Step(
@@ -131,7 +147,8 @@ def _steps(run: UpRun) -> list[Step]:
                 " of the new CA"
                 if store.rotating(run.ws)
                 else ""
-            ),
+            )
+            + snap_note,
             lambda p: _configure(run, p),
             skipped=no_config,
         ),
@@ -156,17 +173,30 @@ def _steps(run: UpRun) -> list[Step]:
         Step(
             "scale in",
             "drain, stop and remove: " + ", ".join(h.name for h in run.going),
-            lambda p: scale.run(
-                run.ws,
-                run.checked.provider,
-                run.going,
-                drain_deadline=opts.drain_deadline,
-                progress=p,
-            ),
+            lambda p: _scale_in(run, p),
             skipped=no_config or ("" if run.going else "no node leaves"),
         ),
         Step("summary", "print how to connect", lambda p: "shown"),
     ]
+
+
+def _before(run: UpRun, key: str, reason: str, progress: Progress) -> None:
+    if run.snaps is not None:
+        run.snaps.before(key, reason, progress)
+
+
+def _scale_in(run: UpRun, progress: Progress) -> str:
+    servers = [h.name for h in run.going if h.role == "server"]
+    if servers:
+        _before(run, "scale-in", f"removing server(s) {', '.join(servers)}", progress)
+    opts = run.checked.options
+    return scale.run(
+        run.ws,
+        run.checked.provider,
+        run.going,
+        drain_deadline=opts.drain_deadline,
+        progress=progress,
+    )
 
 
 def _certificates(run: UpRun) -> str:
@@ -199,6 +229,9 @@ def _node_options(run: UpRun) -> fleet.NodeOptions:
     )
     opts = run.checked.options
 
+    def before_server_restart() -> None:
+        _before(run, run.risk_point, f"restarting servers ({run.risk_point})", run.plan_progress)
+
     return fleet.NodeOptions(
         facts=facts,
         nomad_binary=opts.nomad_binary,
@@ -208,6 +241,7 @@ def _node_options(run: UpRun) -> fleet.NodeOptions:
             drain_deadline=opts.drain_deadline,
             client_restart=opts.client_restart,  # type: ignore[arg-type]
         ),
+        before_server_restart=before_server_restart,
     )
 
 
@@ -238,13 +272,25 @@ def _configure(run: UpRun, progress: Progress) -> str:
     run.early = EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
+    run.plan_progress = progress
+    rotating = bool(store.previous_leaves(run.ws, [h.name for h in hosts]))
+
+    def configure_pass(node: fleet.NodeOptions, p: Progress, servers_done: Any) -> list[Any]:
+        run.risk_point = f"CA rotation pass {2 if node.rotate_leaves else 1} of 2"
+        if rotating:
+            _before(run, run.risk_point, run.risk_point, p)
+        else:
+            run.risk_point = "rolling restart"
+        run.plan_progress = p
+        return agents.configure(run.ws, hosts, node, p, servers_done)
+
     try:  # in two passes during a CA rotation: the trust bundle, then the new leaves
         done = ca_rotation.configure(
             run.ws,
             hosts,
             _node_options(run),
             progress,
-            lambda node, p, servers_done: agents.configure(run.ws, hosts, node, p, servers_done),
+            configure_pass,
             on_servers_done=run.early.start,
             confirm=Confirmer(run.ws),
         )
@@ -298,6 +344,10 @@ def _replace(run: UpRun, progress: Progress) -> str:
         if run.report is not None:  # the summary shows the new node
             run.report.hosts = [result if r.host.name == new.name else r for r in run.report.hosts]
 
+    servers = [h.name for h in applied.hosts if h.role == "server"]
+    replaced = [n for n in replacing.planned(run.plan.provider) if n in servers]
+    if replaced:
+        _before(run, "replace", f"replacing server(s) {', '.join(replaced)}", progress)
     job = replacing.Replacement(
         run.ws,
         run.checked.provider,

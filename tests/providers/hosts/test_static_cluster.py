@@ -344,17 +344,61 @@ def test_ssh_runs_a_command_on_a_node(cluster: Cluster) -> None:
     assert proc.returncode != 0 and "no node 'nope'" in proc.stderr
 
 
+def _api(cluster: Cluster, method: str, path: str, body: object = None) -> tuple[int, object]:
+    from nomadctl.cluster.api import _session
+    from nomadctl.cluster.target import workspace_target
+    from nomadctl.workspace import Workspace
+
+    target = workspace_target(Workspace(cluster.home, "tb"))
+    resp = _session(target.server_name).request(
+        method,
+        target.addresses[0] + path,
+        json=body,
+        cert=target.client_cert,
+        verify=target.ca_file,
+        headers={"X-Nomad-Token": target.token or ""},
+        timeout=10,
+    )
+    return resp.status_code, (resp.json() if resp.ok and resp.content else resp.text)
+
+
+def test_snapshot_restores_servers_that_lost_their_data(cluster: Cluster) -> None:
+    """Issue 24 on SSH hosts: save, every server's data dir destroyed, `up`, restore."""
+    task = {"Name": "t", "Driver": "raw_exec", "Config": {"command": "/bin/true"}}
+    job = {"ID": "kept", "Name": "kept", "Type": "service", "Datacenters": ["dc2"],
+           "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": [task]}]}  # fmt: skip
+    assert _api(cluster, "PUT", "/v1/jobs", {"Job": job})[0] == 200
+    assert _api(cluster, "PUT", "/v1/var/kept", {"Items": {"k": "v"}})[0] == 200
+    saved = cluster.run("snapshot", "save", "--json")
+    assert saved.returncode == 0, saved.stderr
+    path = json.loads(saved.stdout)["path"]
+    for host in cluster.servers:
+        cluster.tb.kill_unit(host)
+        cluster.tb.exec(host, "rm -rf /opt/nomad/data")
+    proc = cluster.up(datacenter="dc2")
+    assert proc.returncode == 0, proc.stderr
+    assert _api(cluster, "GET", "/v1/job/kept")[0] == 404  # a new, empty cluster
+    restored = cluster.run("snapshot", "restore", path, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert _api(cluster, "GET", "/v1/job/kept")[0] == 200
+    code, var = _api(cluster, "GET", "/v1/var/kept")
+    assert code == 200 and var["Items"] == {"k": "v"}  # type: ignore[index]
+    assert cluster.run("status", "--wait", "30").returncode == 0
+
+
 def test_down_removes_what_nomadctl_wrote(cluster: Cluster) -> None:
     dry = cluster.run("down", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
-    assert [s["name"] for s in plan["steps"]] == ["find", "delete", "forget"]
+    assert [s["name"] for s in plan["steps"]] == ["find", "snapshot", "delete", "forget"]
     assert sorted(r["id"] for r in plan["resources"]) == sorted(h.address for h in cluster.tb.hosts)
     assert cluster.tb.read_file(cluster.tb.hosts[0], "/etc/nomad.d/nomad.hcl") is not None
     proc = cluster.run("down", "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert {r["status"] for r in report["resources"]} == {"cleaned"}
+    snapshot = next(s for s in report["steps"] if s["name"] == "snapshot")  # issue 24: a final one
+    assert snapshot["status"] == "done" and snapshot["outcome"].endswith("-auto.snap")
     assert sorted(report["removed"]) == sorted(r["name"] for r in plan["resources"])
     for host in cluster.tb.hosts:
         assert cluster.tb.read_file(host, "/etc/nomad.d/nomad.hcl") is None

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import day2
+from . import day2, snapshot
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
 from .common import NODE_TTL, REVISION, VERSION, ApiError, now_rfc3339
 from .jobspec import hcl_job_to_api
@@ -75,6 +75,7 @@ ROUTES: list[Route] = [
     _r("GET|DELETE", "/v1/job/(?P<id>[^/]+)", "job", "leader"),
     _r("PUT|POST", "/v1/job/(?P<id>[^/]+)", "jobs_register", "leader"),
     *day2.ROUTES,  # drain, eligibility, autopilot health, raft peer, force-leave
+    *snapshot.ROUTES,  # raft snapshot save/restore, variables
 ]
 
 
@@ -83,6 +84,7 @@ class Api:
         self.agent = agent
         self.cfg = agent.cfg
         self.day2 = day2.Day2(self)
+        self.snapshots = snapshot.Snapshots(self)
 
     # -- entry points
     def http_dispatch(self, req: Request) -> Response:
@@ -128,7 +130,8 @@ class Api:
                     return text_error(500, "No cluster leader")
                 return self._forward_to(leader, call)
             try:
-                resp = getattr(self.day2 if name.startswith("day2_") else self, name)(call, m)
+                owner = {"day2": self.day2, "snap": self.snapshots}.get(name.split("_")[0], self)
+                resp = getattr(owner, name)(call, m)
             except ApiError as exc:
                 return text_error(exc.status, exc.text)
             resp.headers.setdefault(

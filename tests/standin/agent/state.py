@@ -22,6 +22,7 @@ class ClusterState:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<ns>/<id>" -> job
     allocs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> alloc (day2.py)
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)  # snapshot.py
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClusterState:

@@ -72,6 +72,8 @@ def configure_all(
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
     ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
     for host, node, hcl, join, tls in ready:
+        if node_opts.before_server_restart and _restarts(host, node, binary, hcl):
+            node_opts.before_server_restart()  # a failed snapshot stops here: nothing restarted
         try:
             pending.append(_setup(host, node, binary, hcl, join, tls, progress))
         except (NomadctlError, OSError) as exc:
@@ -92,6 +94,20 @@ def configure_all(
 
     fleet.record_configured(ws, results)
     return results
+
+
+def _restarts(host: Host, node: proc.NodeDir, binary: Path, hcl: bytes) -> bool:
+    """A running server agent `_setup` will restart (its config or binary changes)."""
+    if host.role != "server":
+        return False
+    pid = proc.running_pid(node)
+    if pid is None:
+        return False
+    try:
+        same = node.config_file.read_bytes() == hcl
+    except OSError:
+        same = False
+    return not same or not proc.runs_binary(pid, binary)
 
 
 def _setup(
