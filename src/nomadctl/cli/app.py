@@ -212,4 +212,23 @@ app.command(cls=SectionedCommand)(recover.recover)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
 app.command(cls=SectionedCommand)(status.version)
-from nomadctl.cli import certs, connect, down, recover, snapshot, status, up, workspace
+snapshots = typer.Typer(
+    name="snapshot",
+    help="Save, list, check and restore raft snapshots of the cluster.",
+    no_args_is_help=True,
+    cls=OrderedGroup,
+)
+snapshots.command(cls=SectionedCommand)(snapshot.save)
+snapshots.command("list", cls=SectionedCommand)(snapshot.list_)
+snapshots.command(cls=SectionedCommand)(snapshot.inspect)
+snapshots.command(cls=SectionedCommand)(snapshot.restore)
+app.add_typer(snapshots)
+workspaces = typer.Typer(
+    name="workspace",
+    help="Carry a cluster's workspace to another machine as one encrypted file.",
+    no_args_is_help=True,
+    cls=OrderedGroup,
+)
+workspaces.command("export", cls=SectionedCommand)(workspace.export)
+workspaces.command("import", cls=SectionedCommand)(workspace.import_)
+app.add_typer(workspaces)
