@@ -65,8 +65,26 @@ def ensure_private_dir(path: Path, tighten: bool = False) -> Path:
         else:
             path.chmod(DIR_MODE)  # mkdir's mode is cut by the umask
     except OSError as exc:
-        raise WorkspaceError(f"cannot create directory {path}: {exc.strerror}") from None
+        raise disk_error(f"cannot create directory {path}", exc) from None
     return path
+
+
+# What to do about a file system that refuses a write, by errno: one line says it.
+DISK_FIXES = {
+    errno.ENOSPC: "free some space on that file system and re-run",
+    errno.EDQUOT: "free some space (disk quota exceeded) and re-run",
+    errno.EROFS: "the file system is read-only: remount it read-write (or use another --home) "
+    "and re-run",
+    errno.EACCES: "make it writable by this user (or use another --home) and re-run",
+    errno.EPERM: "make it writable by this user (or use another --home) and re-run",
+}
+
+
+def disk_error(what: str, exc: OSError) -> WorkspaceError:
+    """`what: <reason>; <what to do>` for a failed read or write in the workspace.
+    Nothing was sent anywhere: nomadctl writes what it must keep before it acts."""
+    fix = DISK_FIXES.get(exc.errno or 0, "fix that and re-run")
+    return WorkspaceError(f"{what}: {exc.strerror or exc}; {fix}")
 
 
 def check_secret(path: Path) -> Path:
@@ -87,7 +105,10 @@ def check_secret(path: Path) -> Path:
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` with `mode` so readers see the old file or the new, never half."""
     ensure_private_dir(path.parent, tighten=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise disk_error(f"cannot write {path}", exc) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -98,7 +119,7 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise WorkspaceError(f"cannot write {path}: {exc.strerror}") from None
+        raise disk_error(f"cannot write {path}", exc) from None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import day2
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
-from .common import NODE_TTL, REVISION, VERSION, ApiError, now_rfc3339
+from .common import NODE_TTL, REVISION, VERSION, ApiError, hold_after_apply, now_rfc3339
 from .jobspec import hcl_job_to_api
 from .server import Member, ServerRole
 from .state import ClusterState
@@ -366,14 +366,12 @@ class Api:
 
     # -- ACL endpoints (leader)
     def acl_bootstrap(self, call: Call, m: re.Match[str]) -> Response:
+        # nomad/acl_endpoint.go (v1.10.5) ACL.Bootstrap: "already done" (or a wrong reset
+        # index) is answered before the BootstrapSecret is looked at; a secret that is no
+        # UUID is then 400 "invalid acl token"; a good one becomes the token's SecretID.
         srv = self._srv()
         body = call.json() or {}
         secret = str(body.get("BootstrapSecret") or "")
-        if secret:
-            try:
-                uuid.UUID(secret)
-            except ValueError:
-                raise ApiError(400, "invalid acl token") from None
 
         def fn(st: ClusterState, idx: int) -> dict[str, Any]:
             if st.acl_bootstrap_index:
@@ -388,6 +386,11 @@ class Api:
                         f"Invalid bootstrap reset index (specified {reset}, "
                         f"reset index: {st.acl_bootstrap_index})",
                     )
+            if secret:
+                try:
+                    uuid.UUID(secret)
+                except ValueError:
+                    raise ApiError(400, "invalid acl token") from None
             token = self._new_token(idx, "Bootstrap Token", "management", None, secret)
             st.tokens[token["AccessorID"]] = token
             st.acl_bootstrap_index = idx
@@ -395,18 +398,27 @@ class Api:
 
         token = srv.apply(fn)
         srv.log("INFO", f"nomad.acl: ACL bootstrap completed: accessor={token['AccessorID']}")
+        hold_after_apply("acl-bootstrap")
         return ok(token)
 
     @staticmethod
     def _reset_index(srv: ServerRole) -> int:
+        """<data_dir>/server/acl-bootstrap-reset, read as Nomad's fileBootstrapResetIndex
+        does: fmt.Sscanf(raw, "%d") (leading spaces skipped, digits up to the first other
+        character); unreadable or unparsable counts as 0 and is logged."""
         path = srv.dir / "acl-bootstrap-reset"
         try:
-            return int(path.read_text().strip())
+            raw = path.read_text(errors="replace")
         except FileNotFoundError:
             return 0
-        except ValueError as exc:
-            srv.log("ERROR", f"nomad.acl: failed to parse bootstrap reset index: {exc}")
+        except OSError as exc:
+            srv.log("ERROR", f"nomad.acl: failed to read bootstrap file: path={path} error={exc}")
             return 0
+        found = re.match(r"\s*([+-]?\d+)", raw)
+        if found is None or int(found.group(1)) < 0:
+            srv.log("ERROR", f"nomad.acl: failed to parse bootstrap file: path={path}")
+            return 0
+        return int(found.group(1))
 
     @staticmethod
     def _new_token(
