@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import day2
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
-from .common import NODE_TTL, REVISION, VERSION, ApiError, hold_after_apply, now_rfc3339
+from .common import (
+    NODE_TTL,
+    REVISION,
+    VERSION,
+    ApiError,
+    go_bool,
+    hold_after_apply,
+    now_rfc3339,
+)
 from .jobspec import hcl_job_to_api
 from .server import Member, ServerRole
 from .state import ClusterState
@@ -553,6 +561,16 @@ class Api:
 
     # -- nodes
     def nodes(self, call: Call, m: re.Match[str]) -> Response:
+        # command/agent/node_endpoint.go NodesRequest: the fields are parsed before the RPC
+        # (parseNodeListStubFields: `resources` and `os` through strconv.ParseBool, a bad
+        # value is 400 "Failed to parse node list fields: ..."); structs.Node.Stub adds
+        # NodeResources and ReservedResources for resources=true and Attributes holding only
+        # "os.name" for os=true, each left out otherwise (`json:",omitempty"`).
+        try:
+            resources = go_bool(call.query, "resources")
+            with_os = go_bool(call.query, "os")
+        except ValueError as exc:
+            raise ApiError(400, f"Failed to parse node list fields: {exc}") from None
         self.need(call, "node")
         prefix = call.query.get("prefix", "")
         keys = (
@@ -574,7 +592,17 @@ class Api:
         )
         with self._srv().lock:
             nodes = list(self._srv().state.nodes.values())
-        out = [{k: n.get(k, "") for k in keys} for n in nodes if n["ID"].startswith(prefix)]
+        out = []
+        for n in nodes:
+            if not n["ID"].startswith(prefix):
+                continue
+            stub = {k: n.get(k, "") for k in keys}
+            if resources:
+                stub["NodeResources"] = n.get("NodeResources")
+                stub["ReservedResources"] = n.get("ReservedResources")
+            if with_os:
+                stub["Attributes"] = {"os.name": (n.get("Attributes") or {}).get("os.name", "")}
+            out.append(stub)
         return ok(sorted(out, key=lambda n: n["ID"]))
 
     def node(self, call: Call, m: re.Match[str]) -> Response:
@@ -699,10 +727,28 @@ class Api:
         key = f"{ns}/{m['id']}"
         srv = self._srv()
         if call.method == "DELETE":
+            # command/agent/job_endpoint.go jobDelete parses `purge` with strconv.ParseBool
+            # and returns a plain error (so a 500) for a bad value; nomad/job_endpoint.go
+            # Job.Deregister answers a job that does not exist with an empty reply, no error.
+            try:
+                purge = bool(go_bool(call.query, "purge"))
+            except ValueError as exc:
+                raise ApiError(500, str(exc)) from None
             self.need_ns(call, ns, "submit-job")
             if key not in srv.state.jobs:
-                raise ApiError(404, "job not found")
-            purge = call.query.get("purge") in ("true", "1")
+                return ok(
+                    {
+                        "EvalID": "",
+                        "EvalCreateIndex": 0,
+                        "JobModifyIndex": 0,
+                        "VolumeEvalID": "",
+                        "VolumeEvalIndex": 0,
+                        "Index": 0,
+                        "LastContact": 0,
+                        "KnownLeader": False,
+                        "NextToken": "",
+                    }
+                )
 
             def fn(st: ClusterState, idx: int) -> int:
                 if purge:

@@ -133,3 +133,23 @@ def hold_after_apply(point: str) -> None:
     release, deadline = Path(base) / f"{point}.release", time.monotonic() + HOLD_LIMIT
     while not release.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+GO_BOOLS = {  # strconv.ParseBool
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def go_bool(query: dict[str, str], field: str) -> bool | None:
+    """A query flag as command/agent/http.go parseBool reads it: absent or empty is None,
+    else strconv.ParseBool (`True` counts, `maybe` is an error with Nomad's words)."""
+    raw = query.get(field, "")
+    if raw == "":
+        return None
+    if raw not in GO_BOOLS:
+        raise ValueError(
+            f'Failed to parse value of "{field}" ({raw}) as a bool: '
+            f'strconv.ParseBool: parsing "{raw}": invalid syntax'
+        )
+    return GO_BOOLS[raw]
