@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nomadctl.node.connect import reset_acl_bootstrap
 from nomadctl.workspace import Workspace
 
 MODULES = {
@@ -60,8 +61,6 @@ def acl_reset(ws: Workspace) -> Callable[[int, str], None]:
     own = getattr(module, "acl_reset", None)
     if own is not None:
         return own(ws)
-    from nomadctl.node.connect import reset_acl_bootstrap
-
     return reset_acl_bootstrap(ws)
 
 

@@ -1,4 +1,4 @@
-"""Issue 29 point 7: damaged, missing or unwritable files never strand a local cluster.
+"""Issue 29 points 7 and 8: damaged, missing or unwritable files never strand a local cluster.
 
 Local agents (the stand-in as the binary), through the CLI as a user runs it:
 - state.json damaged: `up` says so in one line (exit 3) and what to do; `down` stops every
@@ -25,11 +25,14 @@ from tests.standin import make_binary
 CLUSTER = "lf"
 
 
-def nomadctl(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def nomadctl(
+    home: Path, *args: str, timeout: float = 120, faults: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "NOMADCTL_HOME": str(home),
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+        **({"STANDIN_FAULT_DIR": str(faults)} if faults else {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "nomadctl", "--cluster", CLUSTER, *args],
@@ -129,3 +132,20 @@ def test_an_unwritable_workspace_is_one_line(cluster, fault) -> None:
     fix = "read-write" if fault == "read-only" else "free some space"
     assert str(ws) in line and fix in line and "re-run" in line, line
     assert not agent_pids(binary)
+
+
+def test_a_server_that_dies_in_its_first_start_is_reported_at_once(cluster, tmp_path) -> None:
+    """Issue 29 point 8: not after the leader timeout with "no cluster leader"."""
+    home, binary, up = cluster
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "server-dies-in-first-start.arm").touch()
+    proc = nomadctl(home, *up, "--leader-timeout", "30", faults=faults)
+    assert proc.returncode != 0
+    line = one_error_line(proc.stderr)
+    assert "exited while the cluster was forming" in line, line
+    assert "fault point" in line  # the last lines of its log say why
+
+    again = nomadctl(home, *up)  # the fault was met once: the re-run converges
+    assert again.returncode == 0, again.stderr
+    assert len(agent_pids(binary)) == 4

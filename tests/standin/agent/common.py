@@ -116,6 +116,19 @@ FAULT_DIR_ENV = "STANDIN_FAULT_DIR"  # tests only: where fault points are armed
 HOLD_LIMIT = 60.0  # seconds a held call waits for release at most (a test that died)
 
 
+def fault_armed(point: str) -> bool:
+    """Tests only: is `$STANDIN_FAULT_DIR/<point>.arm` there? Taken away when seen, so one
+    agent (the first to look) meets the fault."""
+    base = os.environ.get(FAULT_DIR_ENV)
+    if not base:
+        return False
+    try:
+        (Path(base) / f"{point}.arm").unlink()
+    except OSError:
+        return False
+    return True
+
+
 def hold_after_apply(point: str) -> None:
     """A fault point for tests: when `$STANDIN_FAULT_DIR/<point>.hold` exists, the change
     has just been applied but not answered; say so (`<point>.reached`, the .hold file taken

@@ -418,6 +418,25 @@ class LocalAgents:
             ws, hosts, node, progress, on_servers_done, self.opts.start_timeout
         )
 
+    def watch(self, ws: Workspace, hosts: Sequence[Host]) -> Callable[[], dict[str, str]]:
+        """For `up`'s checks and leader wait: the server agents no longer running (they
+        died while the cluster was forming), each with the last lines of its log."""
+        servers = [h.name for h in hosts if h.role == "server"]
+
+        def died() -> dict[str, str]:
+            dead = {}
+            for name in servers:
+                node = node_dir(ws, name)
+                if proc.running_pid(node) is None:
+                    tail = proc.last_lines(node.log)
+                    dead[name] = (
+                        f"{name}: the agent exited while the cluster was forming "
+                        f"(see {node.log}){': ' + tail if tail else ''}"
+                    )
+            return dead
+
+        return died
+
     def teardown(
         self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
     ) -> list[str]:
