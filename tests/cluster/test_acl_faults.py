@@ -87,23 +87,29 @@ def cluster(tmp_path):
         nomadctl(home, "down", "--yes")
 
 
-def test_up_killed_after_the_bootstrap_is_applied_is_finished_by_a_rerun(cluster) -> None:
-    home, binary, faults, ws = cluster
-    (faults / "acl-bootstrap.hold").touch()
+def kill_up_at(point: str, home: Path, binary: Path, faults: Path) -> None:
+    """Run `up` and SIGKILL it the moment the cluster has applied `point`'s change (the
+    stand-in holds its answer there and says so), then let the stand-in go on."""
+    (faults / f"{point}.hold").touch()
     run = subprocess.Popen(
         argv(*up_args(binary)), env=env_for(home, faults), stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        reached = faults / "acl-bootstrap.reached"
-        while not reached.exists():  # the stand-in writes it once the bootstrap is applied
-            assert run.poll() is None, "up ended before its bootstrap request was applied"
+        reached = faults / f"{point}.reached"
+        while not reached.exists():  # the stand-in writes it once the change is applied
+            assert run.poll() is None, f"up ended before its {point} request was applied"
             with contextlib.suppress(subprocess.TimeoutExpired):
                 run.wait(0.05)
     finally:
         run.send_signal(signal.SIGKILL)
         run.wait()
-    (faults / "acl-bootstrap.release").touch()
+    (faults / f"{point}.release").touch()
+
+
+def test_up_killed_after_the_bootstrap_is_applied_is_finished_by_a_rerun(cluster) -> None:
+    home, binary, faults, ws = cluster
+    kill_up_at("acl-bootstrap", home, binary, faults)
     assert bootstrapped(ws)
     written = load_token(ws)
     assert written is not None, "the secret was not written before the request"
@@ -117,6 +123,22 @@ def test_up_killed_after_the_bootstrap_is_applied_is_finished_by_a_rerun(cluster
     user = load_token(ws, "user")
     assert user is not None and accepted(ws, user["SecretID"])
     assert nomadctl(home, "status").returncode == 0
+
+
+def test_up_killed_after_the_user_token_is_made_leaves_no_token_valid(cluster) -> None:
+    """The user token's secret is Nomad's choice (it cannot be written ahead): the token a
+    killed run made but never saved is revoked by the next run, which makes its own."""
+    home, binary, faults, ws = cluster
+    kill_up_at("acl-token-create", home, binary, faults)
+    assert load_token(ws, "user") is None  # killed before the save
+
+    again = nomadctl(home, *up_args(binary))
+    assert again.returncode == 0, again.stderr
+    token, user = load_token(ws), load_token(ws, "user")
+    assert token is not None and user is not None
+    admin = Api(with_token(workspace_target(ws, token_kind=None), token["SecretID"]))
+    named = [t["AccessorID"] for t in admin.tokens() if t["Name"] == f"{CLUSTER}-user"]
+    assert named == [user["AccessorID"]], "the orphan of the killed run is still valid"
 
 
 def _mount(*args: str) -> None:

@@ -527,7 +527,9 @@ class Api:
             st.tokens[token["AccessorID"]] = token
             return token
 
-        return ok(self._srv().apply(fn))
+        token = self._srv().apply(fn)
+        hold_after_apply("acl-token-create")
+        return ok(token)
 
     def acl_token_self(self, call: Call, m: re.Match[str]) -> Response:
         st = self._srv().state
