@@ -27,6 +27,12 @@ CLUSTER_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 DEFAULT_HOME = Path("~/.nomadctl")
 STATE_VERSION = 1
 
+# What finds a cluster when its state.json is damaged or gone, for the error that says so.
+WITHOUT_STATE = (
+    "`nomadctl down` and `up` find local agents from their directories and AWS resources "
+    "by tag without it"
+)
+
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
@@ -65,8 +71,26 @@ def ensure_private_dir(path: Path, tighten: bool = False) -> Path:
         else:
             path.chmod(DIR_MODE)  # mkdir's mode is cut by the umask
     except OSError as exc:
-        raise WorkspaceError(f"cannot create directory {path}: {exc.strerror}") from None
+        raise disk_error(f"cannot create directory {path}", exc) from None
     return path
+
+
+# What to do about a file system that refuses a write, by errno: one line says it.
+DISK_FIXES = {
+    errno.ENOSPC: "free some space on that file system and re-run",
+    errno.EDQUOT: "free some space (disk quota exceeded) and re-run",
+    errno.EROFS: "the file system is read-only: remount it read-write (or use another --home) "
+    "and re-run",
+    errno.EACCES: "give this user access to it (or use another --home) and re-run",
+    errno.EPERM: "give this user access to it (or use another --home) and re-run",
+}
+
+
+def disk_error(what: str, exc: OSError) -> WorkspaceError:
+    """`what: <reason>; <what to do>` for a failed read or write in the workspace.
+    Nothing was sent anywhere: nomadctl writes what it must keep before it acts."""
+    fix = DISK_FIXES.get(exc.errno or 0, "fix that and re-run")
+    return WorkspaceError(f"{what}: {exc.strerror or exc}; {fix}")
 
 
 def check_secret(path: Path) -> Path:
@@ -87,7 +111,10 @@ def check_secret(path: Path) -> Path:
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` with `mode` so readers see the old file or the new, never half."""
     ensure_private_dir(path.parent, tighten=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise disk_error(f"cannot write {path}", exc) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -98,7 +125,7 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise WorkspaceError(f"cannot write {path}: {exc.strerror}") from None
+        raise disk_error(f"cannot write {path}", exc) from None
 
 
 @dataclass
@@ -165,7 +192,7 @@ class Workspace:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+            raise disk_error(f"cannot read {path}", exc) from None
 
     # ---- state.json --------------------------------------------------------------------
 
@@ -179,11 +206,12 @@ class Workspace:
         except ValueError as exc:
             raise WorkspaceError(
                 f"{self.state_path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                "fix or remove it (`nomadctl down` finds resources by tag without it)"
+                f"fix it or move it aside and re-run: {WITHOUT_STATE}"
             ) from None
         if not isinstance(state, dict) or state.get("cluster") != self.cluster:
             raise WorkspaceError(
-                f"{self.state_path} does not belong to cluster {self.cluster!r}; fix or remove it"
+                f"{self.state_path} does not belong to cluster {self.cluster!r}; fix it or "
+                f"move it aside and re-run: {WITHOUT_STATE}"
             )
         if state.get("version") != STATE_VERSION:
             raise WorkspaceError(
@@ -217,9 +245,13 @@ class Workspace:
     @contextlib.contextmanager
     def locked(self) -> Iterator[Workspace]:
         """Hold the cluster's lock; a second nomadctl changing the cluster fails fast."""
+        fresh = not self.path.exists()
         self.create()
         lock_path = self.path / ".lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, SECRET_MODE)
+        except OSError as exc:
+            raise disk_error(f"cannot take the lock {lock_path}", exc) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -229,12 +261,18 @@ class Workspace:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                 raise WorkspaceError(
                     f"cluster {self.cluster!r} is busy: another nomadctl (pid {holder}) "
-                    "is changing it; wait for it to finish"
+                    "is changing it; wait for it to finish, then re-run"
                 ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            with contextlib.suppress(OSError):  # the pid is a courtesy; the flock is the lock
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
             self._lock_fd = fd
             yield self
         finally:
             self._lock_fd = None
+            if fresh:  # a command that wrote nothing leaves no workspace behind
+                with contextlib.suppress(OSError):
+                    if [p.name for p in self.path.iterdir()] == [".lock"]:
+                        lock_path.unlink()
+                        self.path.rmdir()
             os.close(fd)  # closing releases the flock

@@ -111,7 +111,7 @@ def acl_bootstrap(
     """
     from nomadctl.cluster import acl
     from nomadctl.cluster.target import workspace_target
-    from nomadctl.node.connect import reset_acl_bootstrap
+    from nomadctl.providers import acl_reset
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
@@ -129,7 +129,7 @@ def acl_bootstrap(
             workspace_target(ws, token_kind=None),
             user_token=user_token,
             namespaces=namespaces,
-            reset=reset_acl_bootstrap(ws) if reset else None,
+            reset=acl_reset(ws) if reset else None,
             progress=progress_for(app_ctx),
             leader_timeout=timeout,
         )

@@ -58,10 +58,12 @@ def down(
     app_ctx: AppContext = ctx.obj
     current = cluster_state.read(app_ctx.workspace())
     if current.damaged is not None:
-        app_ctx.ui.info(
-            f"note: the cluster's state is unreadable ({current.damaged}); "
-            "finding its AWS resources by tag"
+        how = (
+            "finding its local agents from their directories"
+            if current.provider == "local"
+            else "finding its AWS resources by tag"
         )
+        app_ctx.ui.info(f"note: the cluster's state is unreadable ({current.damaged}); {how}")
     options = providers.DownOptions(region, profile, force=force, ssh_wait=ssh_wait)
     provider = providers.for_down(current.provider, current.raw, options)
     run_down(

@@ -22,17 +22,21 @@ def run_up(app_ctx: Any, options: UpOptions, json_output: bool) -> None:
 
     ui: Ui = app_ctx.ui
     ws = app_ctx.workspace()
-    with ui.progress(f"Planning cluster {ws.cluster!r}") as report:
-        plan, run = up_plan.build(ws, options, report)
-    if options.dry_run:
+    if options.dry_run:  # reads only: no lock, no workspace made
+        with ui.progress(f"Planning cluster {ws.cluster!r}") as report:
+            plan, run = up_plan.build(ws, options, report)
         show_plan(ui, plan, json_output)
         if plan.problems:
             raise UsageError(
                 f"{len(plan.problems)} problem(s) to fix before `up`: {plan.problems[0]}"
             )
         return
-    _confirm_plan(ui, plan, options)
+    # The lock is held from reading the plan to the end of the run, the prompt included:
+    # what the prompt showed is what runs, and another nomadctl meanwhile is told "busy".
     with ws.locked():
+        with ui.progress(f"Planning cluster {ws.cluster!r}") as report:
+            plan, run = up_plan.build(ws, options, report)
+        _confirm_plan(ui, plan, options)
         try:
             plan.run(lambda step: _step_progress(ui, step))
         except BaseException:
@@ -242,14 +246,15 @@ def run_down(
 
     ui: Ui = app_ctx.ui
     ws = app_ctx.workspace()
-    with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
-        plan, run = down_plan.build(ws, provider, report, snapshot, keep_snapshots, snapshot_to)
-    found = run.found
-    if dry_run or not yes:
-        _show_or_confirm_down(ui, plan, found, dry_run=dry_run, json_output=json_output)
-        if dry_run or not found.resources:
-            return
-    with ws.locked() if ws.exists() else nullcontext():  # down never makes a workspace
+    # Held from the find to the end, the prompt included (down never makes a workspace).
+    with ws.locked() if ws.exists() and not dry_run else nullcontext():
+        with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
+            plan, run = down_plan.build(ws, provider, report, snapshot, keep_snapshots, snapshot_to)
+        found = run.found
+        if dry_run or not yes:
+            _show_or_confirm_down(ui, plan, found, dry_run=dry_run, json_output=json_output)
+            if dry_run or not found.resources:
+                return
         plan.run(lambda step: _step_progress(ui, step))
     done = run.done or found
     if json_output:

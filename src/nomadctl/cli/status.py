@@ -1,6 +1,6 @@
 """`nomadctl status` (members, client nodes, certificate expiry) and `nomadctl version`."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -51,6 +51,8 @@ def status(
                 "nodes": report.nodes,
                 "healthy": report.healthy,
                 "problems": report.problems,
+                "unreachable_servers": report.silent,
+                "hint": what_to_run(ws.cluster, report),
                 "certificates": [e.to_dict() for e in expiries],
                 "certificate_warnings": warnings,
             }
@@ -70,8 +72,35 @@ def status(
             )
     for problem in report.problems:
         ui.error(problem)
+    hint = what_to_run(ws.cluster, report)
+    if hint and not json_output:
+        ui.info(hint)
     if not report.healthy:
         raise typer.Exit(1)
+
+
+def what_to_run(cluster: str, report: Any) -> str | None:
+    """The next command for an unhealthy cluster, in one line."""
+    if report.healthy:
+        return None
+    ctl = f"nomadctl --cluster {cluster}"
+    if report.majority_down:
+        down = ", ".join(report.silent)
+        return (
+            f"a majority of the servers is down ({down}): `{ctl} up` starts them again; if "
+            f"they are lost for good, `{ctl} recover` rebuilds the quorum from the survivors"
+        )
+    if report.silent:
+        return (
+            f"`{ctl} up` starts {', '.join(report.silent)} again; `{ctl} logs NODE` shows why "
+            "a server stopped"
+        )
+    if report.leaderless:
+        return (
+            f"servers answer but have no leader: `{ctl} status --wait 60` waits for an "
+            f"election; `{ctl} logs NODE` shows why none is held"
+        )
+    return f"`{ctl} status --wait 60` waits for the cluster to settle; `{ctl} up` repairs it"
 
 
 def version(ctx: typer.Context, json_output: JsonOutput = False) -> None:

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -196,14 +197,21 @@ def bootstrap(
 
     `target` must be the workspace's own cluster: the stored management token is sent to it.
     `reset(index, leader_address)` performs Nomad's reset (writing the reset index on the
-    leader) when the cluster was bootstrapped but the token is lost; None means "don't".
-    The user token's policy is rewritten when its rules differ from today's, so a cluster
-    bootstrapped by an older nomadctl gets the narrower ones.
+    leader) when the cluster was bootstrapped but the token is lost or refused; None means
+    "don't". The user token's policy is rewritten when its rules differ from today's, so a
+    cluster bootstrapped by an older nomadctl gets the narrower ones.
+
+    No secret exists only on the cluster: the management secret is chosen here and written
+    to the workspace (marked pending) before the bootstrap request, so a run killed at any
+    moment leaves the next one able to finish. Tokens nomadctl can no longer hold (an old
+    bootstrap token after a reset, a user token created by a run that died before saving it)
+    are revoked.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
     retry = _LeaderRetry(time.monotonic() + leader_timeout, progress, cancel or threading.Event())
     stored = load_token(ws)
-    if stored is not None:
+    result: BootstrapResult | None = None
+    if stored is not None and not stored.get(PENDING):
         try:
             retry(Api(with_token(target, stored["SecretID"])).token_self)
         except PermissionDenied:
@@ -211,25 +219,28 @@ def bootstrap(
                 progress("a new cluster (its servers lost their data): ACLs bootstrapped with the "
                          "workspace's management token; `nomadctl snapshot restore` brings back "
                          "its state")  # fmt: skip
-                return BootstrapResult("bootstrapped", stored, load_token(ws, "user"))
-            raise ClusterApiError(
-                f"the management token in {token_path(ws, 'management')} is not accepted by "
-                "the cluster; move it away and run `nomadctl acl-bootstrap --reset`"
-            ) from None
-        result = BootstrapResult("already", stored, load_token(ws, "user"))
-    else:
-        result = BootstrapResult(
-            "bootstrapped", _bootstrap(ws, target, reset, progress, leader_timeout, retry)
-        )
+                result = BootstrapResult("bootstrapped", stored, load_token(ws, "user"))
+            elif reset is None:
+                raise ClusterApiError(
+                    f"the management token in {token_path(ws, 'management')} is not accepted "
+                    "by the cluster; `nomadctl acl-bootstrap --reset` performs Nomad's reset "
+                    "on the leader and saves a new one"
+                ) from None
+            else:
+                progress("the stored management token is not accepted; resetting")
+                stored = None
+        else:
+            result = BootstrapResult("already", stored, load_token(ws, "user"))
+    if result is None:
+        management = _bootstrap(ws, target, reset, stored, progress, leader_timeout, retry)
+        result = BootstrapResult("bootstrapped", management, load_token(ws, "user"))
     if user_token:
         admin = Api(with_token(target, result.management["SecretID"]))
         if retry(lambda: admin.policy_rules(USER_POLICY)) != rules:  # a re-run writes nothing
             description = "Operate jobs; read nodes (nomadctl)"
             retry(lambda: admin.create_policy(USER_POLICY, description, rules))
         if result.user is None:
-            result.user = retry(lambda: admin.create_token(f"{ws.cluster}-user", [USER_POLICY]))
-            save_token(ws, "user", result.user)
-            progress(f"user token with policy {USER_POLICY} saved")
+            result.user = _create_user_token(ws, admin, retry, progress)
     return result
 
 
@@ -245,28 +256,92 @@ def _rebootstrap(target: ApiTarget, secret: str, retry: _LeaderRetry) -> bool:
     return True
 
 
+PENDING = "Pending"  # a management secret written ahead of its bootstrap request
+BOOTSTRAP_NAME = "Bootstrap Token"  # nomad/acl_endpoint.go Bootstrap names every such token
+
+
 def _bootstrap(
     ws: Workspace,
     target: ApiTarget,
     reset: Callable[[int, str], None] | None,
+    pending: dict[str, Any] | None,
     progress: Callable[[str], None],
     leader_timeout: float,
     retry: _LeaderRetry,
 ) -> dict[str, Any]:
+    """Bootstrap with a secret chosen and saved first.
+
+    Nomad's ACL.Bootstrap (nomad/acl_endpoint.go, v1.10.5) takes the request's
+    `BootstrapSecret` as the token's SecretID when it is a UUID (else 400 "invalid acl
+    token"). The secret is written 0600 to the workspace before anything is sent: a workspace
+    that cannot hold it fails here, with no request made. A secret still pending from a run
+    that died after sending it is first tried on the cluster: if it works, that run's
+    bootstrap went through and only the file is finished."""
     api = Api(with_token(target, ""))
+    if pending is None:
+        secret = str(uuid.uuid4())
+        save_token(ws, "management", {"SecretID": secret, "Name": BOOTSTRAP_NAME, PENDING: True})
+    else:
+        secret = pending["SecretID"]
     leader = api.wait_for_leader(leader_timeout, progress, retry.cancel)
-    try:
-        token = retry(api.bootstrap)
-    except AclAlreadyBootstrapped as exc:
-        if reset is None or exc.reset_index is None:
-            raise ClusterApiError(
-                "ACLs were already bootstrapped but this workspace has no management token "
-                f"({exc.message}); if the token is lost, `nomadctl acl-bootstrap --reset` "
-                "performs Nomad's reset on the leader and bootstraps again"
-            ) from None
-        progress(f"resetting ACL bootstrap on the leader {leader} (reset index {exc.reset_index})")
-        reset(exc.reset_index, leader)
-        token = retry(api.bootstrap)
+    token = _held(target, secret, retry)
+    if token is None:
+        try:
+            token = retry(lambda: api.bootstrap(secret))
+        except AclAlreadyBootstrapped as exc:
+            token = _held(target, secret, retry)  # a retried request that went through
+            if token is None:
+                if reset is None or exc.reset_index is None:
+                    raise ClusterApiError(
+                        "ACLs were already bootstrapped but this workspace has no management "
+                        f"token ({exc.message}); if the token is lost, `nomadctl acl-bootstrap "
+                        "--reset` performs Nomad's reset on the leader and bootstraps again"
+                    ) from None
+                progress(
+                    f"resetting ACL bootstrap on the leader {leader} (index {exc.reset_index})"
+                )
+                reset(exc.reset_index, leader)
+                token = retry(lambda: api.bootstrap(secret))
+        progress("ACLs bootstrapped; management token saved")
+    else:
+        progress("the ACL bootstrap of an interrupted run went through; management token saved")
     save_token(ws, "management", token)
-    progress("ACLs bootstrapped; management token saved")
+    admin = Api(with_token(target, secret))
+    for old in retry(admin.tokens):  # Nomad's reset leaves the old bootstrap token valid
+        if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
+            "AccessorID"
+        ) != token.get("AccessorID"):
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
+    return token
+
+
+def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any] | None:
+    """The token whose SecretID is `secret`, if the cluster knows it (GET token/self)."""
+    try:
+        return retry(Api(with_token(target, secret)).token_self)
+    except PermissionDenied:
+        return None
+
+
+def _create_user_token(
+    ws: Workspace, admin: Api, retry: _LeaderRetry, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Create and save the user token; first revoke any earlier one of the same name.
+
+    Nomad chooses a new token's SecretID itself (structs.ACLToken.Canonicalize overwrites it
+    when AccessorID is empty; an AccessorID given must exist: nomad/acl_endpoint.go
+    UpsertTokens), so the secret cannot be written ahead. What a run killed between the
+    create and the save left on the cluster, or a token whose file was lost, is found by its
+    name and revoked: nomadctl never leaves a token valid that it does not hold."""
+    name = f"{ws.cluster}-user"
+    for old in retry(admin.tokens):
+        if old.get("Name") == name and old.get("AccessorID"):
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            progress(
+                f"revoked user token {old['AccessorID'][:8]}, which this workspace no longer holds"
+            )
+    token = retry(lambda: admin.create_token(name, [USER_POLICY]))
+    save_token(ws, "user", token)
+    progress(f"user token with policy {USER_POLICY} saved")
     return token

@@ -272,6 +272,22 @@ class Api:
         body = {"Name": name, "Type": "client", "Policies": list(policies), "Global": True}
         return self.call(lambda c: c.acl.create_token(body), f"creating ACL token {name}")
 
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every ACL token's stub (no SecretID): GET /v1/acl/tokens, management only."""
+        return self.call(lambda c: c.acl.get_tokens(), "listing ACL tokens")
+
+    def delete_token(self, accessor: str) -> None:
+        """Revoke a token by its AccessorID (DELETE /v1/acl/token/:accessor_id)."""
+        import nomad.api.exceptions as nx
+
+        accessor = validate.token(accessor, "an ACL token's AccessorID")
+
+        def delete(c: Any) -> None:
+            with contextlib.suppress(nx.URLNotFoundNomadException):  # already gone
+                c.acl.request("token", accessor, method="delete")
+
+        self.call(delete, f"revoking ACL token {accessor[:8]}")
+
     def wait_for_leader(
         self,
         timeout: float,

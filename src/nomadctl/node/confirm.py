@@ -18,8 +18,10 @@ again.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,18 @@ TIMEOUT = 30.0  # a reload takes milliseconds; a server that just started may ta
 ATTEMPT = 2.0  # one connection; a stopped agent completes TCP but never the handshake
 
 
+Watch = Callable[[], dict[str, str]]  # agents that died, by node name, with why
+WATCH_EVERY = 0.25  # seconds between two looks at the agents during a check
+
+
 @dataclass
 class Confirmer:
+    """`watch` (the provider's, where looking is cheap: local processes) ends the wait for
+    a server whose agent died at once, with why, instead of after the timeout."""
+
     ws: Workspace
     timeout: float = TIMEOUT
+    watch: Watch | None = None
 
     def _targets(self, results: Sequence[HostResult]) -> tuple[dict[str, Any], Any, list[int]]:
         """The TLS settings every probe shares (the API's: trust bundle, cli certificate,
@@ -67,23 +77,49 @@ class Confirmer:
         self,
         results: list[HostResult],
         picked: list[int],
-        check: Callable[[HostResult], None],
+        check: Callable[[HostResult, threading.Event], None],
     ) -> list[HostResult]:
-        """Run `check` on the picked results in parallel; a failure marks its result failed."""
+        """Run `check` on the picked results in parallel; a failure marks its result failed.
+        A server whose agent died (`watch`) has its check stopped, and why is its error."""
+        stops = {results[i].host.name: threading.Event() for i in picked}
+        dead: dict[str, str] = {}
 
         def one(i: int) -> tuple[int, str | None]:
+            name = results[i].host.name
             try:
-                check(results[i])
+                check(results[i], stops[name])
             except NomadctlError as exc:
-                return i, exc.message
+                return i, dead.get(name, exc.message)
             return i, None
 
         out = list(results)
-        with ThreadPoolExecutor(max_workers=max(1, len(picked))) as pool:
+        with self._watching(stops, dead), ThreadPoolExecutor(max(1, len(picked))) as pool:
             for i, error in pool.map(one, picked):
                 if error is not None:
                     out[i] = replace(out[i], status="failed", error=error)
         return out
+
+    @contextmanager
+    def _watching(self, stops: dict[str, threading.Event], dead: dict[str, str]) -> Iterator[None]:
+        if self.watch is None:
+            yield
+            return
+        watch, done = self.watch, threading.Event()
+
+        def look() -> None:
+            while not done.wait(WATCH_EVERY):
+                for name, why in watch().items():
+                    if name in stops and name not in dead:
+                        dead[name] = why
+                        stops[name].set()
+
+        thread = threading.Thread(target=look, name="nomadctl-watch-agents")
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def trust(self, results: list[HostResult], progress: Progress) -> list[HostResult]:
         """Every picked server accepts a client certificate of the workspace's (new) CA."""
@@ -100,10 +136,12 @@ class Confirmer:
             self.ws.write_secret(key, issue.key_pem(probe.key))
             target = {**common, "client_cert": (str(cert), str(key))}
 
-            def check(r: HostResult) -> None:
+            def check(r: HostResult, stop: threading.Event) -> None:
                 host = ssh_address(r.host, ssh)
                 port = r.host.http_port
-                tls_probe.wait_trusting(self.timeout, progress, host=host, port=port, **target)
+                tls_probe.wait_trusting(
+                    self.timeout, progress, stop, host=host, port=port, **target
+                )
 
             return self._each(results, picked, check)
 
@@ -116,10 +154,12 @@ class Confirmer:
             return results
         progress(f"checking over TLS that {len(picked)} server(s) show their certificate")
 
-        def check(r: HostResult) -> None:
+        def check(r: HostResult, stop: threading.Event) -> None:
             serial = issue.load_cert(store.node_paths(self.ws, r.host.name).cert).serial_number
             host = ssh_address(r.host, ssh)
             port = r.host.http_port
-            tls_probe.wait_serving(serial, self.timeout, progress, host=host, port=port, **common)
+            tls_probe.wait_serving(
+                serial, self.timeout, progress, stop, host=host, port=port, **common
+            )
 
         return self._each(results, picked, check)

@@ -4,17 +4,23 @@ runs only check the token), in a thread of its own once every server is configur
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from nomadctl.cluster import acl
 from nomadctl.cluster.api import Api
 from nomadctl.cluster.target import workspace_target
+from nomadctl.errors import Cancelled, RemoteError
 from nomadctl.node.configure import HostResult
 from nomadctl.plan.report import UpReport
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
+
+
+Watch = Callable[[], dict[str, str]]  # agents the leader needs that died, with why
+WATCH_EVERY = 0.25  # seconds between two looks at the agents during the leader wait
 
 
 def finish(
@@ -25,11 +31,23 @@ def finish(
     leader_timeout: float,
     progress: Progress,
     cancel: threading.Event | None = None,
+    watch: Watch | None = None,
 ) -> UpReport:
-    """Wait for a leader and bootstrap ACLs (once; later runs only check the token)."""
+    """Wait for a leader and bootstrap ACLs (once; later runs only check the token).
+
+    `watch` (the provider's, where looking is cheap: local processes) is asked during the
+    leader wait; an agent that died while the cluster was forming ends the wait at once with
+    why, instead of after the leader timeout."""
     target = workspace_target(ws)
     api = Api(acl.with_token(target, ""))
-    report.leader = api.wait_for_leader(leader_timeout, progress, cancel)
+    cancel = cancel or threading.Event()
+    with _watching(watch, cancel) as died:
+        try:
+            report.leader = api.wait_for_leader(leader_timeout, progress, cancel)
+        except Cancelled:
+            if died:
+                raise RemoteError(died[0]) from None
+            raise
     progress(f"leader elected: {report.leader}")
     if bootstrap_acl:
         result = acl.bootstrap(
@@ -39,6 +57,33 @@ def finish(
     else:
         report.acl = "skipped"
     return report
+
+
+@contextmanager
+def _watching(watch: Watch | None, cancel: threading.Event) -> Iterator[list[str]]:
+    """Look at the agents (`watch`) in a thread until the block ends; on a death, note why
+    and set `cancel`, which ends the leader wait."""
+    died: list[str] = []
+    if watch is None:
+        yield died
+        return
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.wait(WATCH_EVERY) and not cancel.is_set():
+            dead = watch()
+            if dead:
+                died.extend(dead.values())
+                cancel.set()
+                return
+
+    thread = threading.Thread(target=look, name="nomadctl-watch-agents")
+    thread.start()
+    try:
+        yield died
+    finally:
+        done.set()
+        thread.join()
 
 
 @dataclass
@@ -54,6 +99,7 @@ class EarlyFinish:
     bootstrap_acl: bool
     leader_timeout: float
     progress: Progress
+    watch: Watch | None = None
     report: UpReport = field(default_factory=UpReport)
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
@@ -74,6 +120,7 @@ class EarlyFinish:
                 leader_timeout=self.leader_timeout,
                 progress=self.progress,
                 cancel=self.cancel,
+                watch=self.watch,
             )
         except BaseException as exc:  # handed to the main thread
             self.error = exc

@@ -269,9 +269,13 @@ def _configure(run: UpRun, progress: Progress) -> str:
     assert run.applied is not None
     opts = run.checked.options
     warm_up()  # the API client's imports overlap the node work
-    run.early = EarlyFinish(run.ws, opts.acl_bootstrap, opts.leader_timeout, progress)
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
+    watch = getattr(agents, "watch", None)  # agents looked at cheaply (local processes)
+    watching = watch(run.ws, hosts) if watch else None
+    run.early = EarlyFinish(
+        run.ws, opts.acl_bootstrap, opts.leader_timeout, progress, watch=watching
+    )
     run.plan_progress = progress
     rotating = bool(store.previous_leaves(run.ws, [h.name for h in hosts]))
 
@@ -292,7 +296,7 @@ def _configure(run: UpRun, progress: Progress) -> str:
             progress,
             configure_pass,
             on_servers_done=run.early.start,
-            confirm=Confirmer(run.ws),
+            confirm=Confirmer(run.ws, watch=watching),
         )
     except BaseException:
         run.early.stop()

@@ -18,10 +18,13 @@ base; never plan or cli. boto3 is imported inside functions so `nomadctl --help`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nomadctl.node.connect import reset_acl_bootstrap
 from nomadctl.workspace import Workspace
 
 MODULES = {
@@ -47,6 +50,35 @@ def for_down(kind: str | None, state: dict[str, Any], opts: DownOptions) -> Any:
     names none or is unreadable."""
     module = importlib.import_module(MODULES[kind if kind in MODULES else "aws"])
     return module.for_down(state, opts)
+
+
+def acl_reset(ws: Workspace) -> Callable[[int, str], None]:
+    """Nomad's ACL bootstrap reset (the reset index written into the leader's data dir) for
+    the workspace's cluster, whatever made it: the provider module's own `acl_reset(ws)`
+    (local agents: a file on this machine), else over SSH (AWS, hosts you already have)."""
+    kind = found_kind(ws)
+    module = importlib.import_module(MODULES[kind]) if kind in MODULES else None
+    own = getattr(module, "acl_reset", None)
+    if own is not None:
+        return own(ws)
+    return reset_acl_bootstrap(ws)
+
+
+def found_kind(ws: Workspace) -> str | None:
+    """The recorded provider; when state.json is damaged or gone, "local" if the workspace
+    holds local agents' directories (they are found without it), else None."""
+    if ws.state_path.exists():
+        state, damaged = ws.read_state()
+        kind = state.get("provider") if damaged is None else None
+        if kind in KINDS:
+            return kind
+        if damaged is None and kind is not None:
+            return None
+    local = ws.path / "local"
+    with contextlib.suppress(OSError):
+        if local.is_dir() and any(p.is_dir() for p in local.iterdir()):
+            return "local"
+    return None
 
 
 def recorded(ws: Workspace) -> str | None:

@@ -33,8 +33,8 @@ def read(ws: Workspace) -> ClusterState:
     """The state, or an empty one naming why it is unreadable (a damaged file never stops
     `down`: AWS resources are found by tag)."""
 
-    if not ws.state_path.exists():
-        return ClusterState()
+    if not ws.state_path.exists():  # local agents are found from their directories
+        return ClusterState("local" if _has_local_agents(ws) else None)
     raw, damaged = ws.read_state()
     if damaged is None:
         try:  # the parts the commands use must have their shapes
@@ -43,8 +43,17 @@ def read(ws: Workspace) -> ClusterState:
         except WorkspaceError as exc:
             damaged = f"{ws.state_path}: {exc.message}"
     if damaged is not None:
-        return ClusterState(damaged=damaged)
+        return ClusterState("local" if _has_local_agents(ws) else None, damaged=damaged)
     return ClusterState(raw.get("provider"), hosts, region, None, raw)
+
+
+def _has_local_agents(ws: Workspace) -> bool:
+    """Does the workspace hold local agents' directories (`local/<node>/`)?"""
+    local = ws.path / "local"
+    try:
+        return local.is_dir() and any(p.is_dir() for p in local.iterdir())
+    except OSError:
+        return False
 
 
 def forget_aws_cluster(ws: Workspace, region: str, destroyed: bool) -> None:

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import day2, snapshot
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
-from .common import NODE_TTL, REVISION, VERSION, ApiError, now_rfc3339
+from .common import (
+    NODE_TTL,
+    REVISION,
+    VERSION,
+    ApiError,
+    go_bool,
+    hold_after_apply,
+    now_rfc3339,
+)
 from .jobspec import hcl_job_to_api
 from .server import Member, ServerRole
 from .state import ClusterState
@@ -369,14 +377,12 @@ class Api:
 
     # -- ACL endpoints (leader)
     def acl_bootstrap(self, call: Call, m: re.Match[str]) -> Response:
+        # nomad/acl_endpoint.go (v1.10.5) ACL.Bootstrap: "already done" (or a wrong reset
+        # index) is answered before the BootstrapSecret is looked at; a secret that is no
+        # UUID is then 400 "invalid acl token"; a good one becomes the token's SecretID.
         srv = self._srv()
         body = call.json() or {}
         secret = str(body.get("BootstrapSecret") or "")
-        if secret:
-            try:
-                uuid.UUID(secret)
-            except ValueError:
-                raise ApiError(400, "invalid acl token") from None
 
         def fn(st: ClusterState, idx: int) -> dict[str, Any]:
             if st.acl_bootstrap_index:
@@ -391,6 +397,11 @@ class Api:
                         f"Invalid bootstrap reset index (specified {reset}, "
                         f"reset index: {st.acl_bootstrap_index})",
                     )
+            if secret:
+                try:
+                    uuid.UUID(secret)
+                except ValueError:
+                    raise ApiError(400, "invalid acl token") from None
             token = self._new_token(idx, "Bootstrap Token", "management", None, secret)
             st.tokens[token["AccessorID"]] = token
             st.acl_bootstrap_index = idx
@@ -398,18 +409,27 @@ class Api:
 
         token = srv.apply(fn)
         srv.log("INFO", f"nomad.acl: ACL bootstrap completed: accessor={token['AccessorID']}")
+        hold_after_apply("acl-bootstrap")
         return ok(token)
 
     @staticmethod
     def _reset_index(srv: ServerRole) -> int:
+        """<data_dir>/server/acl-bootstrap-reset, read as Nomad's fileBootstrapResetIndex
+        does: fmt.Sscanf(raw, "%d") (leading spaces skipped, digits up to the first other
+        character); unreadable or unparsable counts as 0 and is logged."""
         path = srv.dir / "acl-bootstrap-reset"
         try:
-            return int(path.read_text().strip())
+            raw = path.read_text(errors="replace")
         except FileNotFoundError:
             return 0
-        except ValueError as exc:
-            srv.log("ERROR", f"nomad.acl: failed to parse bootstrap reset index: {exc}")
+        except OSError as exc:
+            srv.log("ERROR", f"nomad.acl: failed to read bootstrap file: path={path} error={exc}")
             return 0
+        found = re.match(r"\s*([+-]?\d+)", raw)
+        if found is None or int(found.group(1)) < 0:
+            srv.log("ERROR", f"nomad.acl: failed to parse bootstrap file: path={path}")
+            return 0
+        return int(found.group(1))
 
     @staticmethod
     def _new_token(
@@ -510,7 +530,9 @@ class Api:
             st.tokens[token["AccessorID"]] = token
             return token
 
-        return ok(self._srv().apply(fn))
+        token = self._srv().apply(fn)
+        hold_after_apply("acl-token-create")
+        return ok(token)
 
     def acl_token_self(self, call: Call, m: re.Match[str]) -> Response:
         st = self._srv().state
@@ -544,6 +566,16 @@ class Api:
 
     # -- nodes
     def nodes(self, call: Call, m: re.Match[str]) -> Response:
+        # command/agent/node_endpoint.go NodesRequest: the fields are parsed before the RPC
+        # (parseNodeListStubFields: `resources` and `os` through strconv.ParseBool, a bad
+        # value is 400 "Failed to parse node list fields: ..."); structs.Node.Stub adds
+        # NodeResources and ReservedResources for resources=true and Attributes holding only
+        # "os.name" for os=true, each left out otherwise (`json:",omitempty"`).
+        try:
+            resources = go_bool(call.query, "resources")
+            with_os = go_bool(call.query, "os")
+        except ValueError as exc:
+            raise ApiError(400, f"Failed to parse node list fields: {exc}") from None
         self.need(call, "node")
         prefix = call.query.get("prefix", "")
         keys = (
@@ -565,7 +597,17 @@ class Api:
         )
         with self._srv().lock:
             nodes = list(self._srv().state.nodes.values())
-        out = [{k: n.get(k, "") for k in keys} for n in nodes if n["ID"].startswith(prefix)]
+        out = []
+        for n in nodes:
+            if not n["ID"].startswith(prefix):
+                continue
+            stub = {k: n.get(k, "") for k in keys}
+            if resources:
+                stub["NodeResources"] = n.get("NodeResources")
+                stub["ReservedResources"] = n.get("ReservedResources")
+            if with_os:
+                stub["Attributes"] = {"os.name": (n.get("Attributes") or {}).get("os.name", "")}
+            out.append(stub)
         return ok(sorted(out, key=lambda n: n["ID"]))
 
     def node(self, call: Call, m: re.Match[str]) -> Response:
@@ -690,10 +732,28 @@ class Api:
         key = f"{ns}/{m['id']}"
         srv = self._srv()
         if call.method == "DELETE":
+            # command/agent/job_endpoint.go jobDelete parses `purge` with strconv.ParseBool
+            # and returns a plain error (so a 500) for a bad value; nomad/job_endpoint.go
+            # Job.Deregister answers a job that does not exist with an empty reply, no error.
+            try:
+                purge = bool(go_bool(call.query, "purge"))
+            except ValueError as exc:
+                raise ApiError(500, str(exc)) from None
             self.need_ns(call, ns, "submit-job")
             if key not in srv.state.jobs:
-                raise ApiError(404, "job not found")
-            purge = call.query.get("purge") in ("true", "1")
+                return ok(
+                    {
+                        "EvalID": "",
+                        "EvalCreateIndex": 0,
+                        "JobModifyIndex": 0,
+                        "VolumeEvalID": "",
+                        "VolumeEvalIndex": 0,
+                        "Index": 0,
+                        "LastContact": 0,
+                        "KnownLeader": False,
+                        "NextToken": "",
+                    }
+                )
 
             def fn(st: ClusterState, idx: int) -> int:
                 if purge:

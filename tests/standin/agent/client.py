@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
 import http.client
+import os
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -87,6 +92,7 @@ class ClientRole:
             },
             "Meta": dict(cfg.meta),
             "Drivers": drivers,
+            **copy.deepcopy(node_resources(cfg.data_dir)),
         }
 
     def start(self) -> None:
@@ -149,3 +155,47 @@ class ClientRole:
             return response_from(reply)
         self.log("WARN", f"client: no server answered: {errors}")
         return text_error(500, "No known servers" if not errors else "No path to region")
+
+
+MHZ_PER_CORE = 2000  # the stand-in's fingerprint of a core's clock
+
+
+@functools.cache  # fingerprinted once, as at the client's start: heartbeats change nothing
+def node_resources(data_dir: str) -> dict[str, Any]:
+    """NodeResources and ReservedResources as a client fingerprints them (nomad/structs
+    structs.go NodeResources: Cpu (LegacyNodeCpuResources), Processors, Memory, Disk,
+    Devices, NodeNetworks, Networks, Min/MaxDynamicPort; NodeReservedResources: Cpu, Memory,
+    Disk, Networks) from this machine: cores, /proc/meminfo, the data dir's file system.
+    Nothing reserved (the stand-in reads no `client.reserved` block)."""
+    cores = os.cpu_count() or 1
+    memory_mb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_mb = int(line.split()[1]) // 1024
+    disk_mb = 0
+    with contextlib.suppress(OSError):
+        disk_mb = shutil.disk_usage(data_dir).free // (1024 * 1024)
+    return {
+        "NodeResources": {
+            "Cpu": {
+                "CpuShares": cores * MHZ_PER_CORE,
+                "TotalCpuCores": cores,
+                "ReservableCpuCores": list(range(cores)),
+            },
+            "Processors": {"Topology": None},
+            "Memory": {"MemoryMB": memory_mb},
+            "Disk": {"DiskMB": disk_mb},
+            "Devices": None,
+            "NodeNetworks": None,
+            "Networks": None,
+            "MinDynamicPort": 20000,  # client.min_dynamic_port default
+            "MaxDynamicPort": 32000,  # client.max_dynamic_port default
+        },
+        "ReservedResources": {
+            "Cpu": {"CpuShares": 0, "ReservedCpuCores": None},
+            "Memory": {"MemoryMB": 0},
+            "Disk": {"DiskMB": 0},
+            "Networks": {"ReservedHostPorts": ""},
+        },
+    }

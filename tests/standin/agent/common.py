@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,3 +110,59 @@ def ip_key(addr: str) -> tuple[int, ...]:
         return (*(int(p) for p in host.split(".")), port)
     except ValueError:
         return (1 << 30, port)
+
+
+FAULT_DIR_ENV = "STANDIN_FAULT_DIR"  # tests only: where fault points are armed
+HOLD_LIMIT = 60.0  # seconds a held call waits for release at most (a test that died)
+
+
+def fault_armed(point: str) -> bool:
+    """Tests only: is `$STANDIN_FAULT_DIR/<point>.arm` there? Taken away when seen, so one
+    agent (the first to look) meets the fault."""
+    base = os.environ.get(FAULT_DIR_ENV)
+    if not base:
+        return False
+    try:
+        (Path(base) / f"{point}.arm").unlink()
+    except OSError:
+        return False
+    return True
+
+
+def hold_after_apply(point: str) -> None:
+    """A fault point for tests: when `$STANDIN_FAULT_DIR/<point>.hold` exists, the change
+    has just been applied but not answered; say so (`<point>.reached`, the .hold file taken
+    away, so it fires once) and wait for `<point>.release`. A test kills its client at that
+    moment, the way a SIGKILL lands between a request being applied and its answer."""
+    base = os.environ.get(FAULT_DIR_ENV)
+    if not base:
+        return
+    hold = Path(base) / f"{point}.hold"
+    try:
+        hold.unlink()
+    except OSError:
+        return  # not armed
+    (Path(base) / f"{point}.reached").write_text(str(os.getpid()))
+    release, deadline = Path(base) / f"{point}.release", time.monotonic() + HOLD_LIMIT
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+GO_BOOLS = {  # strconv.ParseBool
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def go_bool(query: dict[str, str], field: str) -> bool | None:
+    """A query flag as command/agent/http.go parseBool reads it: absent or empty is None,
+    else strconv.ParseBool (`True` counts, `maybe` is an error with Nomad's words)."""
+    raw = query.get(field, "")
+    if raw == "":
+        return None
+    if raw not in GO_BOOLS:
+        raise ValueError(
+            f'Failed to parse value of "{field}" ({raw}) as a bool: '
+            f'strconv.ParseBool: parsing "{raw}": invalid syntax'
+        )
+    return GO_BOOLS[raw]

@@ -183,6 +183,11 @@ def load_config_files(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
                 raise AgentError(
                     f"Error loading configuration from {p}: Error loading {f}: {unexpected}"
                 )
+            bad_duration = strict.duration_error(data)
+            if bad_duration:
+                raise AgentError(
+                    f"Error loading configuration from {p}: Error loading {f}: {bad_duration}"
+                )
             deep_merge(merged, data)
             files.append(str(f))
     return merged, files
@@ -286,6 +291,9 @@ def validate(cfg: AgentConfig) -> None:
             raise AgentError(
                 f"Invalid encryption key: key size must be 16, 24 or 32 bytes, got {len(key)}"
             )
+    raft_error = strict.raft_protocol_error(cfg.raw_server) if cfg.server_enabled else None
+    if raft_error:
+        raise AgentError(f"Error starting agent: {raft_error}")
     join_conflict = _join_conflict(cfg.raw_server, cfg.raw_client)
     if join_conflict:
         raise AgentError(f"Error starting agent: {join_conflict}")

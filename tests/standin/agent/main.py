@@ -16,7 +16,7 @@ from typing import Any
 
 from .api import Api
 from .client import ClientRole
-from .common import REVISION, VERSION, AgentError, Log
+from .common import REVISION, VERSION, AgentError, Log, fault_armed
 from .config import AgentConfig, build_config, load_config_files, validate
 from .day2 import reload_tls
 from .server import ServerRole
@@ -53,6 +53,12 @@ class Agent:
     def start(self) -> None:
         t = self.cfg.tls
         http_ctx = server_ssl_context(t, t.verify_https_client) if t.http else None
+        if self.server is not None and fault_armed("server-dies-in-first-start"):
+            # Tests only: a server that listens on HTTP but never joins, and dies at the
+            # first leader poll it gets, the way an agent crashes while the cluster forms.
+            self._listen("http", self._die, http_ctx)
+            self.listeners[0].start()
+            return
         self._listen("http", self.api.http_dispatch, http_ctx)
         if self.server is not None:
             rpc_ctx = server_ssl_context(t, True) if t.rpc else None
@@ -64,6 +70,12 @@ class Agent:
             self.server.start()
         if self.client is not None:
             self.client.start()
+
+    def _die(self, req: Request) -> Response:
+        if req.path != "/v1/status/leader":
+            return self.api.http_dispatch(req)
+        self.log("ERROR", "agent: fault point: exiting during the first start")
+        os._exit(1)
 
     def shutdown(self, leave: bool) -> None:
         if leave and self.server is not None:

@@ -25,6 +25,7 @@ as here), and the order in which several bad blocks are reported (Go: field orde
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .common import VERSION
@@ -171,4 +172,76 @@ def plugin_errors(plugins: dict[str, Any], version: str = VERSION) -> str | None
                 f'1 error occurred: * plugin "{name}" (driver): failed to parse config: '
                 + "; ".join(errors)
             )
+    return None
+
+
+# command/agent/config_parse.go (v1.10.5) ParseConfigFile: these string fields are turned
+# into durations by convertDurations with time.ParseDuration, per file, and a bad one fails
+# the load: "<label> can't parse time duration <value>". (config path, Nomad's label: the
+# label of acl.role_ttl is "acl.policy_ttl" in Nomad's table, kept.) Template durations
+# are not read by the stand-in.
+DURATIONS = (
+    (("client", "gc_interval"), "gc_interval"),
+    (("acl", "token_ttl"), "acl.token_ttl"),
+    (("acl", "policy_ttl"), "acl.policy_ttl"),
+    (("acl", "role_ttl"), "acl.policy_ttl"),
+    (("acl", "token_min_expiration_ttl"), "acl.token_min_expiration_ttl"),
+    (("acl", "token_max_expiration_ttl"), "acl.token_max_expiration_ttl"),
+    (("client", "server_join", "retry_interval"), "client.server_join.retry_interval"),
+    (("server", "heartbeat_grace"), "server.heartbeat_grace"),
+    (("server", "min_heartbeat_ttl"), "server.min_heartbeat_ttl"),
+    (("server", "failover_heartbeat_ttl"), "server.failover_heartbeat_ttl"),
+    (("server", "plan_rejection_tracker", "node_window"), "server.plan_rejection_tracker."
+     "node_window"),
+    (("server", "retry_interval"), "server.retry_interval"),
+    (("server", "server_join", "retry_interval"), "server.server_join.retry_interval"),
+    (("autopilot", "server_stabilization_time"), "autopilot.server_stabilization_time"),
+    (("autopilot", "last_contact_threshold"), "autopilot.last_contact_threshold"),
+    (("telemetry", "in_memory_collection_interval"), "telemetry.in_memory_collection_interval"),
+    (("telemetry", "in_memory_retention_period"), "telemetry.in_memory_retention_period"),
+    (("telemetry", "collection_interval"), "telemetry.collection_interval"),
+    (("rpc", "keep_alive_interval"), "rpc.keep_alive_interval"),
+    (("rpc", "connection_write_timeout"), "rpc.connection_write_timeout"),
+    (("rpc", "stream_open_timeout"), "rpc.stream_open_timeout"),
+    (("rpc", "stream_close_timeout"), "rpc.stream_close_timeout"),
+)  # fmt: skip
+_GO_UNIT = r"(?:ns|us|µs|μs|ms|s|m|h)"
+_GO_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
+GO_DURATION = re.compile(rf"[-+]?(?:0|(?:{_GO_NUM}{_GO_UNIT})+)")  # time.ParseDuration
+
+
+def _at(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def duration_error(data: dict[str, Any]) -> str | None:
+    """The first duration field of one config file that time.ParseDuration refuses: a
+    number without a unit ("10", or 10 in HCL) included; "0" alone is Go's exception."""
+    for path, label in DURATIONS:
+        value = _at(data, path)
+        if value is None or isinstance(value, bool) or value == "":
+            continue
+        text = str(value)
+        if not GO_DURATION.fullmatch(text):
+            return f"{label} can't parse time duration {text}"
+    return None
+
+
+def raft_protocol_error(server: dict[str, Any]) -> str | None:
+    """command/agent/agent.go convertServerConfig (v1.10.5): a raft_protocol given (not 0)
+    replaces the default 3, and anything but 3 is refused at start: "raft_protocol must be
+    3 in Nomad v1.4 and later, got N"."""
+    raw = server.get("raft_protocol")
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        version = int(str(raw))
+    except ValueError:
+        return f"raft_protocol: cannot parse {raw!r} as an int"
+    if version not in (0, 3):
+        return f"raft_protocol must be 3 in Nomad v1.4 and later, got {version}"
     return None

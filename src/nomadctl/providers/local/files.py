@@ -51,3 +51,47 @@ def node_tls(
         "node.pem": issue.cert_pem(pair.cert),
         "node-key.pem": issue.key_pem(pair.key),
     }
+
+
+_BIND = re.compile(r'^bind_addr\s*=\s*"([0-9.]+)"', re.MULTILINE)
+_PORTS = re.compile(r"^ports\s*\{([^}]*)\}", re.MULTILINE)
+_PORT = re.compile(r"^\s*(http|rpc|serf)\s*=\s*(\d+)\s*$", re.MULTILINE)
+
+
+def node_names(ws: Workspace) -> list[str]:
+    """The agents that have a directory under `<workspace>/local/`, whatever state.json says."""
+    base = ws.path / "local"
+    try:
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
+def agents_addresses(ws: Workspace) -> dict[str, tuple[str, int, int, int]]:
+    """Each agent's (address, http, rpc, serf) as its own config file says: what the agents
+    use when state.json is damaged or gone, so that `up` keeps them where they are (moving
+    a server to a new address would strand its raft peers)."""
+    found = {}
+    for name in node_names(ws):
+        try:
+            text = node_dir(ws, name).config_file.read_text(errors="replace")
+        except (OSError, UsageError):
+            continue
+        bind, ports = _BIND.search(text), _PORTS.search(text)
+        if bind is None or ports is None:
+            continue
+        nums = {k: int(v) for k, v in _PORT.findall(ports.group(1))}
+        if set(nums) == {"http", "rpc", "serf"}:
+            found[name] = (bind.group(1), nums["http"], nums["rpc"], nums["serf"])
+    return found
+
+
+def server_data_dirs(ws: Workspace) -> list[Path]:
+    """`<node>/data/server` of every local agent that has run as a server."""
+    dirs = []
+    for name in node_names(ws):
+        with contextlib.suppress(UsageError):
+            server = node_dir(ws, name).data / "server"
+            if server.is_dir():
+                dirs.append(server)
+    return dirs

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nomadctl.cluster import acl
-from nomadctl.errors import UsageError
+from nomadctl.errors import UsageError, WorkspaceError
 from nomadctl.hosts import Host, Role, hosts_of
 from nomadctl.node import release_keys, releases, render
 from nomadctl.node.connect import forget_pins
 from nomadctl.node.release_keys import SigningKey
+from nomadctl.node.render import Ports
 from nomadctl.providers import DownOptions
+from nomadctl.providers import state as cluster_state
 from nomadctl.providers.base import (
     Applied,
     Destroyed,
@@ -40,10 +42,10 @@ from nomadctl.providers.base import (
     Reach,
     Resource,
 )
-from nomadctl.providers.local import agents, net, proc
+from nomadctl.providers.local import agents, files, net, proc
 from nomadctl.providers.local.files import node_dir
 from nomadctl.providers.local.outage import LocalOutage
-from nomadctl.workspace import Workspace
+from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
 
 if TYPE_CHECKING:
     from nomadctl.node.configure import HostResult
@@ -88,11 +90,6 @@ def provider_from_options(opts: Any) -> LocalProvider:
             release_key=key,
         )
     )
-
-
-def _node_names(ws: Workspace) -> list[str]:
-    base = ws.path / "local"
-    return [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
 
 
 # ---- drivers and sample jobs -------------------------------------------------------------
@@ -146,14 +143,48 @@ class LocalDetail:
     leftover: dict[str, net.Slot] = field(default_factory=dict)
 
 
-def _recorded(ws: Workspace) -> dict[str, Any]:
+def _recorded(ws: Workspace, damaged_ok: bool = False) -> dict[str, Any]:
+    """state.json's `local` section; with `damaged_ok` (for `down`), {} when unreadable."""
     if not ws.state_path.exists():
         return {}
+    if damaged_ok:
+        state, damaged = ws.read_state()
+        local = state.get("local") if damaged is None else None
+        return local if isinstance(local, dict) else {}
     return ws.load_state().get("local") or {}
 
 
 def _slots(local: dict[str, Any]) -> dict[str, net.Slot]:
     return {n: net.Slot.from_dict(d) for n, d in (local.get("nodes") or {}).items()}
+
+
+def _running_slots(ws: Workspace) -> dict[str, net.Slot]:
+    """The addresses the agents' own configs hold (state.json lost or damaged)."""
+    return {
+        n: net.Slot(ip, Ports(http, rpc, serf))
+        for n, (ip, http, rpc, serf) in files.agents_addresses(ws).items()
+    }
+
+
+def acl_reset(ws: Workspace) -> Callable[[int, str], None]:
+    """Nomad's ACL bootstrap reset for local agents: the reset index written to
+    `<data_dir>/server/acl-bootstrap-reset` (nomad/acl_endpoint.go fileBootstrapResetIndex
+    reads `aclBootstrapReset` in the server's data dir, itself `<data_dir>/server`; the
+    content is the index in decimal). Written on every local server, so that a leader
+    change between the answer and the next request does not matter: only the leader reads
+    it, and only when bootstrapping."""
+
+    def reset(index: int, leader: str) -> None:
+        dirs = files.server_data_dirs(ws)
+        if not dirs:
+            raise WorkspaceError(
+                f"no local server data directory under {ws.path / 'local'} to write Nomad's "
+                f"ACL reset index into (the leader is {leader})"
+            )
+        for server in dirs:
+            atomic_write(server / "acl-bootstrap-reset", f"{int(index)}\n".encode(), SECRET_MODE)
+
+    return reset
 
 
 @dataclass(frozen=True)
@@ -180,8 +211,10 @@ class LocalProvider:
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
         self.validate()
         local = _recorded(ws)
-        recorded = _slots(local)
-        mode: net.Mode = local.get("mode") or self._mode()
+        # What the agents' own configs say fills in what state.json does not (it was lost
+        # or rewritten): a running agent is never moved to a new address.
+        recorded = {**_running_slots(ws), **_slots(local)}
+        mode: net.Mode = local.get("mode") or _mode_of(recorded) or self._mode()
         names = self.names(ws.cluster)
         wanted = [n for n, _ in names]
         slots = net.assign(wanted, recorded, ws.home, ws.path, mode)
@@ -275,7 +308,7 @@ class LocalProvider:
 
     def destroy(self, ws: Workspace, progress: Progress, dry_run: bool = False) -> Destroyed:
         """Stop every agent of the cluster (recorded or found in its dir), remove its data."""
-        names = sorted(set(_slots(_recorded(ws))) | set(_node_names(ws)))
+        names = sorted(set(_slots(_recorded(ws, damaged_ok=True))) | set(files.node_names(ws)))
         said: dict[str, Any] = {"where": "this machine", "kind": NAME}
         if dry_run:
             return Destroyed(
@@ -291,7 +324,7 @@ class LocalProvider:
             resources.append(Resource("agent", n, str(pid) if pid else None, status))
         with contextlib.suppress(OSError):
             (ws.path / "local").rmdir()
-        if ws.state_path.exists():  # what is gone is not found again by the next `down`
+        if _readable(ws):  # what is gone is not found again by the next `down`
             local = ws.load_state().get("local") or {}
             nodes = {n: d for n, d in (local.get("nodes") or {}).items() if n in errors}
             ws.update_state(local={**local, "nodes": nodes})
@@ -304,6 +337,8 @@ class LocalProvider:
 
         if not ws.state_path.exists() or done.left:
             return Forgotten("kept")
+        if not _readable(ws):  # every agent found from its directory is gone
+            return Forgotten("moved aside", aside=cluster_state.set_aside_damaged(ws))
         state = ws.load_state()
         forget_pins(ws, hosts_of(state))
         acl.forget_tokens(ws)
@@ -311,6 +346,17 @@ class LocalProvider:
             state.pop(key, None)
         ws.save_state(state)
         return Forgotten("forgotten")
+
+
+def _readable(ws: Workspace) -> bool:
+    return ws.state_path.exists() and ws.read_state()[1] is None
+
+
+def _mode_of(slots: dict[str, net.Slot]) -> net.Mode | None:
+    """Agents that share 127.0.0.1 run in port mode, others each on their own address."""
+    if not slots:
+        return None
+    return "ports" if all(s.ip == "127.0.0.1" for s in slots.values()) else "loopback"
 
 
 def _pid_text(ws: Workspace, name: str) -> str | None:
@@ -376,6 +422,25 @@ class LocalAgents:
     def outage(self, ws: Workspace) -> LocalOutage:
         """`nomadctl recover`'s steps on this machine's agents (outage.py)."""
         return LocalOutage(ws, self.opts.stop_timeout, self.opts.start_timeout)
+
+    def watch(self, ws: Workspace, hosts: Sequence[Host]) -> Callable[[], dict[str, str]]:
+        """For `up`'s checks and leader wait: the server agents no longer running (they
+        died while the cluster was forming), each with the last lines of its log."""
+        servers = [h.name for h in hosts if h.role == "server"]
+
+        def died() -> dict[str, str]:
+            dead = {}
+            for name in servers:
+                node = node_dir(ws, name)
+                if proc.running_pid(node) is None:
+                    tail = proc.last_lines(node.log)
+                    dead[name] = (
+                        f"{name}: the agent exited while the cluster was forming "
+                        f"(see {node.log}){': ' + tail if tail else ''}"
+                    )
+            return dead
+
+        return died
 
     def teardown(
         self, ws: Workspace, hosts: Sequence[Host], progress: Progress, leave: bool = False
