@@ -203,14 +203,29 @@ def drain(
     return wait_drained(api, node_id, limit, progress, cancel)
 
 
-def _parse_time(text: str | None) -> float | None:
-    if not text or text.startswith("0001-"):
+FRACTION_RE = re.compile(r"(\.\d+)(?=Z|[+-]\d\d:\d\d$|$)")
+
+
+def parse_time(text: str | None) -> float | None:
+    """A Go RFC 3339 time (`time.Time` as JSON: up to nanoseconds, `Z` or an offset) as a
+    POSIX timestamp; None for Go's zero time or anything unreadable. Python's
+    `datetime.fromisoformat` takes at most microseconds: the fraction is cut to six digits
+    (never rounded up into the next second), the offset is kept."""
+    if not text or not isinstance(text, str) or text.startswith("0001-"):
         return None
-    try:  # Go's RFC 3339 with up to nanoseconds; Python takes microseconds
-        head, _, frac = text.rstrip("Z").partition(".")
-        return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+    text = FRACTION_RE.sub(lambda m: m.group(1)[:7], text.strip(), count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if when.tzinfo is None:  # Go always writes a zone; a bare time is not Nomad's
+        return None
+    return when.timestamp()
+
+
+_parse_time = parse_time  # the name the drain code and older tests use
 
 
 # ---- servers: autopilot health, raft, leave ------------------------------------------------
