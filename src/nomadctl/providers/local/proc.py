@@ -53,6 +53,12 @@ class NodeDir:
     def pid_file(self) -> Path:
         return self.root / "nomad.pid"
 
+    @property
+    def restart_file(self) -> Path:
+        """Present while the running agent's config is newer than the agent (a roll's
+        restart is due): written before the new config, removed once it runs it."""
+        return self.root / "restart-pending"
+
     def make(self) -> None:
         for d in (self.root.parent, self.root, self.config, self.tls, self.data):
             ensure_private_dir(d)
@@ -168,6 +174,18 @@ def start(binary: Path, node: NodeDir) -> int:
     tmp.chmod(SECRET_MODE)
     os.replace(tmp, node.pid_file)
     return proc.pid
+
+
+def mark_restart(node: NodeDir) -> None:
+    node.restart_file.touch(mode=SECRET_MODE)
+
+
+def restart_pending(node: NodeDir) -> bool:
+    return node.restart_file.exists()
+
+
+def restart_done(node: NodeDir) -> None:
+    node.restart_file.unlink(missing_ok=True)
 
 
 def reload(pid: int) -> None:
