@@ -181,3 +181,63 @@ def test_a_server_killed_mid_roll_stops_the_roll_before_the_next_server(local: L
     after = local.pids()
     assert after[stopped[0]] == before[stopped[0]], "the next server was touched"
     assert all(after[c] == before[c] for c in before if "client" in c), "clients were touched"
+
+
+def _kill_on(p: subprocess.Popen[str], marker: str) -> str:
+    """Read the run's progress until `marker`, then SIGKILL it (as a crash or `kill -9` would);
+    what it said up to there."""
+    assert p.stderr is not None
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if marker in line:
+            p.send_signal(signal.SIGKILL)
+            break
+    p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL, "".join(seen)
+    return "".join(seen)
+
+
+def test_nomadctl_killed_mid_scale_in_and_a_rerun_that_keeps_the_node(local: Local) -> None:
+    """Killed once a client is drained for a scale-in (ineligible, its agent still running),
+    then told to keep three clients after all: the node must not stay ineligible for good."""
+    _kill_on(nomadctl(local.home, "up", "--clients", "2", "--yes"), "-client-3: drained")
+    drained = local.nodes()[f"{CLUSTER}-client-3"]
+    assert drained["SchedulingEligibility"] == "ineligible", drained  # the fault is there
+    code, _out, err = run(local.home, "up", "--clients", "3", "--yes")
+    assert code == 0, err
+    local.healthy()
+
+
+def test_a_ca_rotation_is_finished_only_when_every_server_shows_the_new_ca(local: Local) -> None:
+    """The state a run killed in pass 2 leaves, just after it issued the new leaves into the
+    workspace and before any node took them: the workspace says "all new", the servers still
+    show their old-CA certificates. `--finish` reads the cluster and refuses; the re-run of
+    `up` converges, and then the rotation finishes."""
+    code, _out, err = run(local.home, "certs", "--rotate-ca")
+    assert code == 0, err
+    ws = local.ws
+    hosts = hosts_of(ws.load_state())
+    facts = render.ClusterFacts(
+        gossip_key=store.read_gossip_key(ws),
+        servers=[h for h in hosts if h.role == "server"],
+    )
+    agents = LocalProvider(LocalOptions(nomad_binary=local.binary)).agents(ws)
+    first = agents.configure(ws, hosts, fleet.NodeOptions(facts), lambda _m: None)  # pass 1
+    assert [r.status for r in first if r.status == "failed"] == [], first
+    ca = store.load_ca(ws)
+    for h in hosts:  # pass 2's first step, then the kill
+        store.ensure_node_cert(
+            ws, ca, name=h.name, kind=h.role, region="global", addresses=[h.private_ip]
+        )
+    assert store.previous_leaves(ws, [h.name for h in hosts]) == []  # the workspace: done
+    code, _out, err = run(local.home, "certs", "--rotate-ca", "--finish")
+    assert code == 4, err
+    assert "not show a certificate of the new CA" in err and "-server-1" in err, err
+    code, _out, err = run(local.home, "up", "--yes")
+    assert code == 0, err
+    code, _out, err = run(local.home, "certs", "--rotate-ca", "--finish")
+    assert code == 0, err
+    code, _out, err = run(local.home, "up", "--yes")
+    assert code == 0, err
+    local.healthy()
