@@ -2,14 +2,16 @@
 
 Autopilot's report (`/v1/operator/autopilot/health`, answered by the leader) is stale for an
 unreachable server: raft-autopilot keeps the last stats it fetched for a server it cannot
-reach (hashicorp/raft-autopilot state.go, `updateState`: a failed FetchServerStats keeps the
-previous stats) and serf calls a dead server `alive` until its suspicion timeout runs out
-(memberlist: SuspicionMult x log10(n) x ProbeInterval, about 15 s on Nomad's WAN-tuned serf
-for three servers). For that long `Healthy` and `FailureTolerance` still count a dead server.
+reach (hashicorp/raft-autopilot v0.1.6, Nomad 1.10's, state.go buildServerState: the
+existing Stats stay unless a fetch brought new ones) and serf calls a dead server `alive`
+until its suspicion timeout runs out
+(memberlist's WAN config, nomad/config.go: SuspicionMult 6 x max(1, log10 n) x ProbeInterval
+5s, at least 30s, longer without confirmations from other members). For that long `Healthy`
+and `FailureTolerance` still count a dead server.
 So before any server is stopped, restarted, replaced or leaves, `check` wants all of:
 
-- autopilot's `FailureTolerance` of at least 1 (a one-server cluster has none to keep: it
-  is said, not refused), every server in the report healthy;
+- autopilot's `FailureTolerance` of at least 1 (a one-server cluster has none to keep, so
+  it is not refused), every server in the report healthy;
 - every other server answering on its own HTTP address (`/v1/status/leader`, no ACL) and
   naming the same leader, the one autopilot names by server ID;
 - a server that just came back (`back`): a voter, healthy, and stable (autopilot's

@@ -222,9 +222,9 @@ def stop_all(
     leave_on_interrupt off it stops without leaving the cluster (a restart, or `down`).
     `leave`: SIGTERM instead, which a server with leave_on_terminate answers with a graceful
     leave, out of raft before it exits (nomad/server.go Leave; command/agent/command.go
-    handleSignals gives it gracefulTimeout, 15s). `group`: then the rest of the agent's
-    process group too (it leads its own, start_new_session), for `down`; without, only the
-    agent (a restart: Nomad's task executors outlive it)."""
+    terminateGracefully gives it gracefulTimeout, 5s, then exits 1). `group`: then the rest
+    of the agent's process group too (it leads its own, start_new_session), for `down`;
+    without, only the agent (a restart: Nomad's task executors outlive it)."""
     _signal(pids, signal.SIGTERM if leave else signal.SIGINT, False)
     left = _wait_gone(pids, timeout, False)
     if group:  # executors and tasks (go-plugin processes ignore SIGINT)
