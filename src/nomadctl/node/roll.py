@@ -217,6 +217,7 @@ class Roll:
             self.progress(f"{name}: restarting")
             self.restart(result)
             if node_id is not None:
+                self.progress(f"{name}: restarted, waiting for it to register again")
                 self._ready(node_id, name, before)
                 operations.set_eligibility(self._api, node_id, True)
                 if self.marks is not None:
