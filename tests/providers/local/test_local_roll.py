@@ -241,3 +241,29 @@ def test_a_ca_rotation_is_finished_only_when_every_server_shows_the_new_ca(local
     code, _out, err = run(local.home, "up", "--yes")
     assert code == 0, err
     local.healthy()
+
+
+def test_local_clients_do_not_reap_each_others_containers(tmp_path: Path) -> None:
+    """Local clients share one Docker daemon: each docker driver would remove running Nomad
+    containers it does not track (drivers/docker/reconcile_dangling.go), i.e. the other
+    clients' tasks. Their config turns that off (a config the stand-in's plugin schema,
+    read from Nomad's drivers/docker/config.go, accepts); a node's own daemon keeps it on."""
+    from nomadctl.hosts import Host
+    from tests.standin.agent.config import build_config, load_config_files
+    from tests.standin.agent.strict import plugin_errors
+
+    server = Host("c-server-1", "server", "127.0.0.2")
+    client = Host("c-client-1", "client", "127.0.0.3")
+    facts = render.ClusterFacts(gossip_key="k" * 24, servers=[server])
+    layout = render.LocalLayout(data_dir="/w/data", tls_dir="/w/tls")
+
+    def docker(hcl: str) -> dict:
+        path = tmp_path / "agent.hcl"
+        path.write_text(hcl)
+        cfg = build_config(*load_config_files([str(path)]), {})
+        assert plugin_errors(cfg.plugins) is None
+        return cfg.plugins["docker"]["config"]
+
+    local = docker(render.agent_config(facts, client, layout))
+    assert local["gc"]["dangling_containers"]["enabled"] is False, local
+    assert "gc" not in docker(render.agent_config(facts, client))
