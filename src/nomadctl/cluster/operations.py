@@ -68,11 +68,15 @@ def poll(
     what: str,
     progress: Progress | None,
     cancel: threading.Event | None,
+    *,
+    first: float = POLL_FIRST,
+    most: float = POLL_MAX,
 ) -> Any:
-    """Call `check` until it returns a value that is not None; (value, status line)."""
+    """Call `check` until it returns a value that is not None; (value, status line). The
+    gap between two calls starts at `first` and grows by half up to `most`."""
     cancel = cancel or threading.Event()
     deadline = time.monotonic() + timeout
-    delay, shown, shown_at, last = POLL_FIRST, "", 0.0, "no answer yet"
+    delay, shown, shown_at, last = first, "", 0.0, "no answer yet"
     while True:
         try:
             value, last = check()
@@ -90,7 +94,7 @@ def poll(
             raise ClusterApiError(f"{what}: not done after {timeout:.0f}s ({last})")
         if cancel.wait(delay):
             raise Cancelled(f"stopped {what}")
-        delay = min(delay * 1.5, POLL_MAX)
+        delay = min(delay * 1.5, most)
 
 
 # ---- nodes: drain and eligibility ---------------------------------------------------------
@@ -180,7 +184,10 @@ def wait_drained(
             line += f", deadline in {max(force - time.time(), 0):.0f}s"
         return None, line
 
-    return poll(check, timeout, f"draining node {node_id[:8]}", progress, cancel)
+    # Nomad's drainer acts within a second for a node with nothing to move: look often at
+    # first, then every POLL_MAX.
+    what = f"draining node {node_id[:8]}"
+    return poll(check, timeout, what, progress, cancel, first=0.1)
 
 
 def drain(

@@ -240,8 +240,15 @@ class Roll:
                 return None, f"{name}: not registered again since its restart"
             return (n if status == "ready" else None), f"{name}: {status}"
 
+        # A restarted agent registers within a second or so: look often (one small GET).
         operations.poll(
-            check, self.options.health_timeout, f"waiting for {name}", self.progress, self.cancel
+            check,
+            self.options.health_timeout,
+            f"waiting for {name}",
+            self.progress,
+            self.cancel,
+            first=0.05,
+            most=0.5,
         )
 
     def restore_marked(self) -> None:
