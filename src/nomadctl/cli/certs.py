@@ -112,6 +112,7 @@ def certs(
         if renew:
             records = store.renew(ws, opts)
         elif finish:
+            _rotation_served(ws)
             records = store.finish_rotation(ws, opts)
         else:
             records = store.ensure(ws, opts)
@@ -124,6 +125,23 @@ def certs(
     _certs_table(ui, ws, records)
     if rotate_ca and not finish:
         ui.info("next: `nomadctl up`, then `nomadctl certs --rotate-ca --finish` and `up` again")
+
+
+def _rotation_served(ws: Workspace) -> None:
+    """Finish a rotation only when every server shows a certificate of the new CA over TLS
+    (the cluster, not the workspace's copy of it, says whether `up` got there)."""
+    from nomadctl.errors import PkiError
+    from nomadctl.node.confirm import previous_ca_servers
+    from nomadctl.pki import store
+
+    if not store.rotating(ws) or not ws.state_path.exists():
+        return
+    left = previous_ca_servers(ws)
+    if left:
+        raise PkiError(
+            f"{', '.join(left)} do(es) not show a certificate of the new CA over TLS yet; "
+            "run `nomadctl up` until every node has one, then finish the rotation"
+        )
 
 
 def _cert_options(

@@ -68,11 +68,15 @@ def poll(
     what: str,
     progress: Progress | None,
     cancel: threading.Event | None,
+    *,
+    first: float = POLL_FIRST,
+    most: float = POLL_MAX,
 ) -> Any:
-    """Call `check` until it returns a value that is not None; (value, status line)."""
+    """Call `check` until it returns a value that is not None; (value, status line). The
+    gap between two calls starts at `first` and grows by half up to `most`."""
     cancel = cancel or threading.Event()
     deadline = time.monotonic() + timeout
-    delay, shown, shown_at, last = POLL_FIRST, "", 0.0, "no answer yet"
+    delay, shown, shown_at, last = first, "", 0.0, "no answer yet"
     while True:
         try:
             value, last = check()
@@ -90,7 +94,7 @@ def poll(
             raise ClusterApiError(f"{what}: not done after {timeout:.0f}s ({last})")
         if cancel.wait(delay):
             raise Cancelled(f"stopped {what}")
-        delay = min(delay * 1.5, POLL_MAX)
+        delay = min(delay * 1.5, most)
 
 
 # ---- nodes: drain and eligibility ---------------------------------------------------------
@@ -180,7 +184,10 @@ def wait_drained(
             line += f", deadline in {max(force - time.time(), 0):.0f}s"
         return None, line
 
-    return poll(check, timeout, f"draining node {node_id[:8]}", progress, cancel)
+    # Nomad's drainer acts within a second for a node with nothing to move: look often at
+    # first, then every POLL_MAX.
+    what = f"draining node {node_id[:8]}"
+    return poll(check, timeout, what, progress, cancel, first=0.1)
 
 
 def drain(
@@ -203,14 +210,29 @@ def drain(
     return wait_drained(api, node_id, limit, progress, cancel)
 
 
-def _parse_time(text: str | None) -> float | None:
-    if not text or text.startswith("0001-"):
+FRACTION_RE = re.compile(r"(\.\d+)(?=Z|[+-]\d\d:\d\d$|$)")
+
+
+def parse_time(text: str | None) -> float | None:
+    """A Go RFC 3339 time (`time.Time` as JSON: up to nanoseconds, `Z` or an offset) as a
+    POSIX timestamp; None for Go's zero time or anything unreadable. Python's
+    `datetime.fromisoformat` takes at most microseconds: the fraction is cut to six digits
+    (never rounded up into the next second), the offset is kept."""
+    if not text or not isinstance(text, str) or text.startswith("0001-"):
         return None
-    try:  # Go's RFC 3339 with up to nanoseconds; Python takes microseconds
-        head, _, frac = text.rstrip("Z").partition(".")
-        return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
+    text = FRACTION_RE.sub(lambda m: m.group(1)[:7], text.strip(), count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if when.tzinfo is None:  # Go always writes a zone; a bare time is not Nomad's
+        return None
+    return when.timestamp()
+
+
+_parse_time = parse_time  # the name the drain code and older tests use
 
 
 # ---- servers: autopilot health, raft, leave ------------------------------------------------

@@ -354,8 +354,9 @@ def teardown_script(facts: render.ClusterFacts, leave: bool = False) -> str:
     `leave` (a server going for good): SIGTERM to the agent first, which with
     leave_on_terminate (render.agent_config) is Nomad's graceful leave: out of raft, then
     serf, then exit 0 (command/agent/command.go handleSignals; nomad/server.go Leave), within
-    Nomad's gracefulTimeout of 15s. `systemctl stop` alone sends the unit's SIGINT, which
-    leaves nothing: the leader would keep a dead voter until it is forced out."""
+    Nomad's gracefulTimeout of 5s (exit 1 when it runs out; 1.8 to 1.11). `systemctl stop`
+    alone sends the unit's SIGINT, which leaves nothing: the leader would keep a dead voter
+    until it is forced out."""
     remove = [render.CONFIG_DIR, "/opt/nomad", render.UNIT_PATH]
     if facts.install_method in ("binary", "zip"):
         remove.append(render.LOCAL_BINARY)

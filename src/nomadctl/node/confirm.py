@@ -7,7 +7,9 @@ logs the error and carries on with the files it had. So nomadctl looks as a peer
 - `trust`, after pass 1 of a CA rotation: each server accepts a client certificate of the new
   CA (it checks client certificates against its `ca_file`, verify_https_client), so pass 2 can
   hand out leaves of the new CA without any server refusing them;
-- `serving`, after every configure: each server shows the certificate its node files hold.
+- `serving`, after every configure: each server shows the certificate its node files hold;
+- `previous_ca_servers`, before a CA rotation is finished: the servers not yet showing a
+  certificate of the new CA (the guard reads the cluster, not the workspace's copy).
 
 Servers only, over the addresses the API uses: they are what nomadctl reaches and what every
 node must reach; a client's own HTTPS port need not be open to this machine. A server that
@@ -28,7 +30,7 @@ from typing import Any
 
 from nomadctl.cluster import tls_probe
 from nomadctl.errors import NomadctlError
-from nomadctl.hosts import ssh_address, ssh_options_from_state
+from nomadctl.hosts import hosts_of, ssh_address, ssh_options_from_state
 from nomadctl.node.configure import HostResult
 from nomadctl.workspace import Workspace
 
@@ -163,3 +165,36 @@ class Confirmer:
             )
 
         return self._each(results, picked, check)
+
+
+def previous_ca_servers(ws: Workspace, timeout: float = ATTEMPT) -> list[str]:
+    """The servers that do not show, over TLS, a certificate of the workspace's new CA (or
+    do not answer): while any is left, a CA rotation is not finished, whatever the
+    workspace's copies of the certificates say (a run killed after issuing the new leaves,
+    before the nodes took them, leaves the workspace ahead of the cluster)."""
+    from nomadctl.cluster.target import workspace_target
+    from nomadctl.pki import store
+
+    servers = [h for h in hosts_of(ws.load_state()) if h.role == "server"]
+    if not servers:
+        return []
+    api = workspace_target(ws, token_kind=None)
+    ssh = ssh_options_from_state(ws.load_state())
+    new_ca = str(store.ca_paths(ws).cert)  # the new CA alone: an old leaf fails verification
+
+    def shows_new(host: Any) -> str | None:
+        try:
+            tls_probe.served_serial(
+                ssh_address(host, ssh),
+                host.http_port,
+                ca_file=new_ca,
+                client_cert=api.client_cert,
+                server_name=api.server_name or "",
+                timeout=timeout,
+            )
+        except NomadctlError:
+            return host.name
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
+        return [name for name in pool.map(shows_new, servers) if name]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nomadctl.cluster import acl
+from nomadctl.cluster import acl, quorum
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import Host, SshOptions, record_ssh
@@ -30,6 +30,7 @@ from nomadctl.node.configure import (
     restart_host,
 )
 from nomadctl.node.connect import session_for
+from nomadctl.node.marks import Marks
 from nomadctl.node.order import RolloutOptions
 from nomadctl.node.roll import Roll
 from nomadctl.pki import issue, store
@@ -95,7 +96,15 @@ def configure_all(
     def restart(result: HostResult) -> None:
         restart_host(sessions[result.host.name], result)
 
-    roll = Roll(lambda: workspace_target(ws), node.rollout, restart, progress, cancel)
+    roll = Roll(
+        lambda: workspace_target(ws),
+        node.rollout,
+        restart,
+        progress,
+        cancel,
+        servers_of=lambda: quorum.workspace_servers(ws),
+        marks=Marks(ws),
+    )
 
     def one(host: Host) -> HostResult:
         session = session_for(ws, host, ssh, cancel)
@@ -129,6 +138,7 @@ def configure_all(
             on_servers_done(list(servers))
         clients = [done[h.name].result() for h in hosts if h.role != "server"]
         roll.clients([r for r in clients if r.pending])
+        roll.restore_marked()  # what a killed run left ineligible
         return [f.result() for f in futures]
     except BaseException:
         cancel.set()

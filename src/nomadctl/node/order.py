@@ -34,6 +34,9 @@ class RolloutOptions:
     drain_deadline: float = 300.0  # seconds a draining client's allocations get to move
     client_restart: Literal["drain", "ineligible"] = "drain"
     health_timeout: float = 300.0  # per server: restart until autopilot says healthy
+    # A restarted server counts once autopilot has seen it a healthy voter this long (its
+    # StableSince); 2s is autopilot's ServerHealthInterval, one fresh report.
+    stable_for: float = 2.0
 
 
 def bootstrap_expect(recorded: int | None, servers: int) -> int:

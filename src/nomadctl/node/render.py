@@ -208,6 +208,7 @@ def agent_config(
             'plugin "docker" {',
             "  config {",
             "    allow_privileged = false",
+            *(_SHARED_DOCKER if local else []),
             "  }",
             "}",
             "",
@@ -218,6 +219,20 @@ def agent_config(
             "}",
         ]
     return "\n".join(lines) + "\n"
+
+
+# Local clients share this machine's one Docker daemon. Each docker driver removes running
+# containers that carry Nomad's labels but that it does not track itself, after
+# creation_grace (drivers/docker/reconcile_dangling.go: untrackedContainers, isNomadContainer;
+# on by default, drivers/docker/config.go `gc { dangling_containers { enabled = true } }`):
+# the clients would reap each other's tasks. Off for local clients; a node has its own daemon.
+_SHARED_DOCKER = [
+    "    gc {",
+    "      dangling_containers {",
+    "        enabled = false",
+    "      }",
+    "    }",
+]
 
 
 def _ports_block(ports: Ports) -> list[str]:

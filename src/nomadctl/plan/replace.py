@@ -3,7 +3,8 @@ scale-in removes them and a scale-out adds them, so the cluster keeps its quorum
 one node's capacity throughout:
 
 - a client is drained through Nomad's API (`--drain-deadline`), its agent stopped;
-- a server (followers first, the leader last) leaves gracefully (SIGTERM with
+- a server (followers first, the leader last), once quorum is measured safe without it
+  (`cluster.quorum`), leaves gracefully (SIGTERM with
   leave_on_terminate: out of raft before it exits; force-leave and raft peer removal only if
   it died instead), and autopilot must report the remaining servers healthy;
 - then the provider makes the node anew under the same name (terminates the instance and
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nomadctl.cluster import operations
+from nomadctl.cluster import operations, quorum
 from nomadctl.cluster.api import Api
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError, RemoteError
@@ -34,6 +35,7 @@ from nomadctl.workspace import Workspace
 
 HEALTHY_WAIT = 120.0  # autopilot's stabilization (10s) plus a fresh agent's start
 READY_WAIT = 120.0  # a new client registering and turning ready
+STABLE_FOR = 2.0  # a new server counts once autopilot has seen it a healthy voter this long
 
 # (hosts now, the node made anew) -> configure it; raises on failure
 Configure = Callable[[list[Host], Host], None]
@@ -81,6 +83,9 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     servers = sum(1 for h in job.hosts if h.role == "server")
     if host.role == "client":
         scale.drain(api, host, job.drain_deadline, progress)
+    else:  # measured, not assumed: the cluster runs on one server less until it is back
+        everyone = quorum.workspace_servers(ws)
+        quorum.wait_safe(api, everyone, HEALTHY_WAIT, going=host.name, progress=progress)
     try:
         scale.stop_agent(ws, job.provider.agents(ws), host, progress, host.role == "server")
     except RemoteError as exc:
@@ -95,6 +100,10 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     api = Api(workspace_target(ws))  # the new address is in the state now
     if host.role == "server":
         operations.wait_healthy(api, HEALTHY_WAIT, voters=servers, progress=progress)
+        everyone = quorum.workspace_servers(ws)
+        quorum.wait_safe(
+            api, everyone, HEALTHY_WAIT, back=host.name, stable_for=STABLE_FOR, progress=progress
+        )
     else:
         _wait_ready(api, host.name, progress)
     progress(f"{host.name}: replaced ({new.private_ip})")

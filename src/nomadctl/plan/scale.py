@@ -6,9 +6,11 @@ instance, cleans the host you keep, deletes the local agent). Servers next, one 
 the leader last: a graceful leave (SIGTERM with leave_on_terminate: the server is out of raft
 before it exits, nomad/server.go Leave), the machine removed, force-leave and raft peer
 removal only if it died instead of leaving, and autopilot must report the cluster healthy
-before the next one goes. Because each server leaves raft while it still answers, every
-configuration change is committed by a live majority: 3 servers can go to 1. Never to an
-even count or to none (`order.check_server_count`).
+before the next one goes; before each one, quorum is measured (`cluster.quorum`: every other
+server answering on its own address and naming the same leader; a failure tolerance of 1,
+except that two voters may become one by a graceful leave). Because each server leaves raft
+while it still answers, every configuration change is committed by a live majority: 3
+servers can go to 1. Never to an even count or to none (`order.check_server_count`).
 
 Until a node is gone it stays in state.json under "leaving", so an interrupted scale-in is
 finished by the next `up`, and nothing is forgotten while it still runs (or bills).
@@ -19,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nomadctl.cluster import operations
-from nomadctl.cluster.api import Api
+from nomadctl.cluster import operations, quorum
+from nomadctl.cluster.api import Api, PermissionDenied
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError, RemoteError
 from nomadctl.hosts import Host, hosts_of
 from nomadctl.node import order
+from nomadctl.node.marks import Marks
 from nomadctl.plan.core import Progress
 from nomadctl.workspace import Workspace
 
@@ -89,11 +92,20 @@ def run(
         return "nothing to remove"
     api = Api(workspace_target(ws))
     agents = provider.agents(ws)
+    marks = Marks(ws)
     for host in [h for h in going if h.role == "client"]:
-        drain(api, host, drain_deadline, progress)
+        found = drain(api, host, drain_deadline, progress, marks)
         _stop_and_remove(ws, provider, agents, host, progress)
+        if found is not None:
+            marks.drop(found)
+    gone: set[str] = set()
     for host in followers_first(api, [h for h in going if h.role == "server"]):
+        # Measured before it goes: two voters may become one by a graceful leave (the leaver
+        # votes for its own removal), never one dead voter in a cluster of three.
+        others = [s for s in quorum.workspace_servers(ws) if s.name not in gone]
+        quorum.wait_safe(api, others, HEALTHY_WAIT, going=host.name, leave=True, progress=progress)
         _stop_and_remove(ws, provider, agents, host, progress, keep_record=True, leave=True)
+        gone.add(host.name)
         forced = operations.ensure_server_gone(api, member(host, ws), HEALTHY_WAIT, progress)
         progress(
             f"{host.name}: "
@@ -104,19 +116,32 @@ def run(
     return f"removed {', '.join(h.name for h in going)}"
 
 
-def drain(api: Api, host: Host, deadline: float, progress: Progress) -> None:
-    """Drain a client through Nomad's API before its agent stops (none if never registered)."""
+def drain(
+    api: Api, host: Host, deadline: float, progress: Progress, marks: Marks | None = None
+) -> str | None:
+    """Drain a client through Nomad's API before its agent stops (none if never registered);
+    its node ID. `marks`: recorded first, so that a run killed before the node is gone, and a
+    re-run that keeps it after all, makes it eligible again (`node.marks`)."""
     found = node_id(api, host.name)
     if found is not None:
+        if marks is not None:
+            marks.add(found, host.name)
         progress(f"{host.name}: draining (deadline {deadline:.0f}s)")
         operations.drain(api, found, deadline, progress=progress)
+        progress(f"{host.name}: drained")
+    return found
 
 
 def followers_first(api: Api, servers: list[Host]) -> list[Host]:
     """The same order with the leader moved last (a new election costs a few seconds), as
-    `order.server_restart_order` decides for a roll."""
-    leader_ip = api.leader().rsplit(":", 1)[0]
-    leader = next((h.name for h in servers if h.private_ip == leader_ip), None)
+    `order.server_restart_order` decides for a roll. The leader is known by its server ID
+    (autopilot), not by an address that local agents may share."""
+    try:
+        leader: str | None = quorum.leader_of(api, [h.name for h in servers])[1] or None
+    except PermissionDenied:  # a token without operator:read: by the one matching address
+        leader_ip = api.leader().rsplit(":", 1)[0]
+        named = [h.name for h in servers if h.private_ip == leader_ip]
+        leader = named[0] if len(named) == 1 else None
     by_name = {h.name: h for h in servers}
     return [by_name[n] for n in order.server_restart_order(list(by_name), leader)]
 

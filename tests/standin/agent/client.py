@@ -117,6 +117,8 @@ class ClientRole:
 
     def heartbeat(self) -> None:
         node = self.node()
+        if not self.registered:  # client/client.go registerNode: Node.Register, which
+            node["__register"] = True  # upserts the node even when nothing changed
         last_error = ""
         for i, server in enumerate(self.ordered_servers()):
             try:

@@ -24,8 +24,10 @@ Read from Nomad at commit aa026cc99cfb74a77e519a1c1f0c78ba1b452705 and raft-auto
   waits up to raftRemoveGracePeriod (5s) to be removed;
 - command/agent/command.go SIGHUP: "Caught signal: hangup", "Reloading configuration...",
   TLS reloaded only when the files' checksum changed (structs/config/tls.go
-  CertificateInfoIsEqual), "reloading HTTP server with new TLS configuration" and, on servers,
-  "reloading server connections due to configuration changes"; a bad new file keeps the old.
+  CertificateInfoIsEqual), "reloading HTTP server with new TLS configuration" (the HTTP
+  server shut down and started anew) and, on servers, "reloading server connections due to
+  configuration changes"; a bad key pair keeps the old files, a bad CA ends the agent from
+  1.10.1 on (`reload_tls`, read at v1.10.0, v1.10.1 and v1.10.5).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import drain
 from .common import HEARTBEAT, VERSION, AgentError, ApiError, split_host_port
-from .config import build_config, load_config_files, validate
+from .config import build_config, load_config_files
 from .state import ClusterState
 from .transport import Response, client_ssl_context, http_call, ok, seal, server_ssl_context
 
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
 LAST_CONTACT_THRESHOLD = 3 * HEARTBEAT
 MAX_TRAILING_LOGS = 250
 RAFT_REMOVE_GRACE = 5.0
+# A stats fetch answered within half of ServerHealthInterval (2s in Nomad; state.go), scaled
+# to the stand-in's heartbeats like LAST_CONTACT_THRESHOLD.
+FETCH_DEADLINE = 2 * HEARTBEAT
 AUTOPILOT_INTERVAL = 10.0  # nomad/config.go: dead servers are looked for this often
 STABILIZATION = 10.0  # autopilot server_stabilization_time default: a new server's wait
 GO_BOOLS = {  # strconv.ParseBool
@@ -88,6 +93,7 @@ class Day2:
         self.api = api
         self.agent: Agent = api.agent
         self.stable: dict[str, tuple[bool, float]] = {}  # server id -> (healthy, since)
+        self.fetched: dict[str, tuple[float, int, int]] = {}  # last stats a server gave
         self.tls_checksum = tls_checksum(self.agent)  # of the files read at startup
         self.cleanup_dead, self.stabilization = autopilot_config(self.agent)
         self.next_cleanup = 0.0
@@ -241,8 +247,7 @@ class Day2:
                 mem, peer = members.get(v["name"]), peers.get(vid)
                 serf = mem.status(now) if mem else "none"
                 version = mem.tags.get("build", "") if mem else ""
-                contact = now - peer.last_ok if peer and peer.last_ok > 0 else -1.0
-                p_term, p_index = (peer.term, peer.index) if peer else (0, 0)
+                contact, p_term, p_index = self._stats(vid, peer, serf, now)
             healthy = (
                 index > 0
                 and term > 0
@@ -262,7 +267,7 @@ class Day2:
                     "SerfStatus": serf,
                     "Version": version,
                     "Leader": vid == srv.leader_id,
-                    "LastContact": int(max(contact, 0) * 1e9) if vid != srv.id else 0,
+                    "LastContact": go_duration(int(max(contact, 0) * 1e9)),
                     "LastTerm": p_term,
                     "LastIndex": p_index,
                     "Healthy": healthy,
@@ -279,6 +284,20 @@ class Day2:
             "Leader": srv.leader_id or "",
             "Voters": [s["ID"] for s in servers if s["Voter"]],
         }
+
+    def _stats(self, vid: str, peer: Any, serf: str, now: float) -> tuple[float, int, int]:
+        """(LastContact, LastTerm, LastIndex) of a follower as autopilot has them.
+
+        raft-autopilot fetches each serf-alive server's stats every ServerHealthInterval
+        with half that as a deadline, and keeps the previous stats of a server that did not
+        answer (hashicorp/raft-autopilot v0.1.6 state.go: buildServerState copies the
+        existing Stats, overridden only by fetched ones): a dead server looks as healthy as
+        it last was until serf calls it failed (FAIL_AFTER, the stand-in's scaled suspicion
+        timeout; memberlist's WAN config gives tens of seconds on Nomad, nomad/config.go)."""
+        fresh = peer is not None and peer.last_ok > 0 and now - peer.last_ok <= FETCH_DEADLINE
+        if fresh and serf == "alive":
+            self.fetched[vid] = (now - peer.last_ok, peer.term, peer.index)
+        return self.fetched.get(vid, (-1.0, 0, 0))
 
     # -- raft
     def day2_raft_peer(self, call: Call, m: re.Match[str]) -> Response:
@@ -320,6 +339,31 @@ class Day2:
         force_leave(srv, info, prune)
         broadcast_force_leave(srv, info, prune)
         return ok(None)
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String(), as api/operator.go ServerHealth.MarshalJSON writes
+    LastContact ("0s", "850µs", "12.5ms", "1.5s", "2m3s")."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-", -ns) if ns < 0 else ("", ns)
+    if u < 1000:
+        return f"{sign}{u}ns"
+    if u < 1_000_000:
+        return f"{sign}{_frac(u, 3)}µs"
+    if u < 1_000_000_000:
+        return f"{sign}{_frac(u, 6)}ms"
+    secs = _frac(u % 60_000_000_000, 9) + "s"
+    minutes, hours = u // 60_000_000_000 % 60, u // 3_600_000_000_000
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}"
+    return f"{sign}{minutes}m{secs}" if minutes else f"{sign}{secs}"
+
+
+def _frac(v: int, prec: int) -> str:
+    whole, frac = divmod(v, 10**prec)
+    digits = f"{frac:0{prec}d}".rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def broadcast_force_leave(srv: ServerRole, info: dict[str, Any], prune: bool) -> None:
@@ -399,37 +443,63 @@ def _checksum(paths: list[str]) -> str:
     return h.hexdigest()
 
 
-def reload_tls(day2: Day2) -> None:
-    """What `handleReload` does for TLS: re-read the config files, and when the CA, cert or
-    key changed, serve new connections (HTTP and RPC) and dial with the new ones."""
+def fatal_reload(version: str = VERSION) -> bool:
+    """Nomad 1.10.1 on ends the agent when the server or client part of a reload fails
+    (command/agent/command.go handleSignals: "Fatal error while reloading", exit 1; before,
+    handleReload's error was only logged). v1.10.0 vs v1.10.1 of that file."""
+    parts = tuple(int(p) for p in version.split("+")[0].split("-")[0].split(".")[:3])
+    return parts >= (1, 10, 1)
+
+
+def reload_tls(day2: Day2) -> str | None:
+    """command/agent/command.go handleReload, for TLS. Returns an error that ends the agent
+    (None: carry on).
+
+    - the config files unreadable or invalid: "Failed to reload configs", nothing changes;
+    - agent.Reload loads the new key pair first (command/agent/agent.go Reload,
+      keyloader.LoadKeyPair): a bad certificate or key is logged ("failed to reload the
+      config") and the old files stay in use;
+    - then the server's and client's Reload build the new TLS configuration, CA included
+      (nomad/server.go reloadTLSConnections, tlsutil.NewTLSConfiguration): a failure there is
+      fatal from 1.10.1 on (`fatal_reload`), logged only before;
+    - on success the HTTP server is shut down and a new one listens (reloadHTTPServer: Go's
+      http.Server.Shutdown closes the listener and the idle keep-alive connections), and
+      RPC serves and dials with the new files.
+    """
     agent = day2.agent
     log, old = agent.log, agent.cfg.tls
     log.ui("==> Reloading configuration...")
     try:
         raw, files = load_config_files(list(agent.cfg.files))
-        new_cfg = build_config(raw, files, {})
-        validate(new_cfg)
-        t = new_cfg.tls
-        if not (t.http or t.rpc) and not (old.http or old.rpc):
-            return
+        new_cfg = build_config(raw, files, {})  # readConfig: parsed, TLS files not opened
+    except (AgentError, OSError, ValueError):
+        log.ui("==> Failed to reload configs")
+        return None
+    t = new_cfg.tls
+    if not (t.http or t.rpc) and not (old.http or old.rpc):
+        return None
+    try:
         same = (t.ca_file, t.cert_file, t.key_file) == (old.ca_file, old.cert_file, old.key_file)
-        if same and _checksum([t.ca_file, t.cert_file, t.key_file]) == day2.tls_checksum:
-            return
+        checksum = _checksum([t.ca_file, t.cert_file, t.key_file])
+        if same and checksum == day2.tls_checksum:
+            return None
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(t.cert_file, t.key_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        log("ERROR", f"agent: failed to reload the config: error={exc}")
+        return None
+    try:
         http_ctx = server_ssl_context(t, t.verify_https_client) if t.http else None
         rpc_ctx = server_ssl_context(t, True) if t.rpc else None
         dial = client_ssl_context(t) if t.rpc else None
-        checksum = _checksum([t.ca_file, t.cert_file, t.key_file])
-    except (AgentError, OSError, ssl.SSLError, ValueError) as exc:
-        log("ERROR", f"agent: failed to reload the config: error={exc}")
-        return
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        part = "server" if agent.server is not None else "client"
+        log("ERROR", f"agent: reloading {part} config failed: error={exc}")
+        return f"reloading {part} config failed: {exc}" if fatal_reload() else None
     agent.cfg.tls, day2.tls_checksum = t, checksum
     if agent.server is not None:
         log("INFO", "nomad: reloading server connections due to configuration changes")
-    log("INFO", "agent: reloading HTTP server with new TLS configuration")
     for lst in agent.listeners:
-        if lst.label == "http":
-            lst.ctx = http_ctx
-        elif lst.label == "rpc":
+        if lst.label == "rpc":
             lst.ctx = rpc_ctx
     rpc = agent.rpc
     with rpc._lock:  # kept connections were made with the old certificate
@@ -437,6 +507,21 @@ def reload_tls(day2: Day2) -> None:
     for conns in idle.values():
         for conn in conns:
             conn.close()
+    log("INFO", "agent: reloading HTTP server with new TLS configuration")
+    return _reopen_http(agent, http_ctx)
+
+
+def _reopen_http(agent: Agent, ctx: ssl.SSLContext | None) -> str | None:
+    """reloadHTTPServer: shut the HTTP server down, then a new one on the same address; an
+    error is logged ("reloading config failed"), not fatal."""
+    for lst in [lst for lst in agent.listeners if lst.label == "http"]:
+        lst.retire()
+        agent.listeners.remove(lst)
+    try:
+        agent.reopen_http(ctx)
+    except (AgentError, OSError) as exc:
+        agent.log("ERROR", f"http: reloading config failed: error={exc}")
+    return None
 
 
 def tls_checksum(agent: Agent) -> str:

@@ -9,6 +9,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,11 @@ class Agent:
                 f"{addr[0]}:{addr[1]}: {exc.strerror or exc}"
             ) from None
         self.listeners.append(lst)
+
+    def reopen_http(self, ctx: ssl.SSLContext | None) -> None:
+        """A new HTTP server on the same address (a TLS reload, day2.reload_tls)."""
+        self._listen("http", self.api.http_dispatch, ctx)
+        self.listeners[-1].start()
 
     def start(self) -> None:
         t = self.cfg.tls
@@ -156,12 +162,16 @@ def agent_main(args: list[str]) -> int:
         log.ui(f"==> {text}" if text.startswith("Error") else f"==> Error starting agent: {text}")
         return 1
     caught: list[int] = []
+    failed: list[str] = []  # a reload that ends the agent (1.10.1+)
     done = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         if signum == signal.SIGHUP:
             log.ui("==> Caught signal: hangup")
-            reload_tls(agent.api.day2)
+            fatal = reload_tls(agent.api.day2)
+            if fatal is not None:
+                failed.append(fatal)
+                done.set()
             return
         caught.append(signum)
         done.set()
@@ -173,14 +183,43 @@ def agent_main(args: list[str]) -> int:
     while not done.wait(0.5):
         pass
     _sd_notify(notify, "STOPPING=1")
+    if failed:  # command.go handleSignals: "Fatal error while reloading: %v", return 1
+        log.ui(f"==> Fatal error while reloading: {failed[0]}")
+        agent.shutdown(leave=False)
+        return 1
     sig = caught[0]
     log.ui(f"==> Caught signal: {'terminated' if sig == signal.SIGTERM else 'interrupt'}")
     graceful = cfg.leave_on_terminate if sig == signal.SIGTERM else cfg.leave_on_interrupt
-    if graceful:
-        log.ui("==> Gracefully shutting down agent...")
-    agent.shutdown(leave=graceful)
+    code = _leave(agent, caught, done, log) if graceful else 1
+    agent.shutdown(leave=False)
     log("INFO", "agent: shutdown complete")
-    return 0 if graceful else 1
+    return code
+
+
+# command/agent/command.go (v1.8 to v1.11): `const gracefulTimeout = 5 * time.Second`.
+GRACEFUL_TIMEOUT = 5.0
+
+
+def _leave(agent: Agent, caught: list[int], done: threading.Event, log: Log) -> int:
+    """command/agent/command.go terminateGracefully: the leave runs on its own; the agent
+    exits 0 once it is done, 1 when gracefulTimeout (5s) runs out first or another signal
+    comes (the leave is then cut short by the shutdown)."""
+    log.ui("==> Gracefully shutting down agent...")
+    left = threading.Event()
+
+    def leave() -> None:
+        if agent.server is not None:
+            agent.server.leave()
+        left.set()
+
+    threading.Thread(target=leave, daemon=True).start()
+    done.clear()
+    deadline = time.monotonic() + GRACEFUL_TIMEOUT
+    while not left.is_set():
+        if done.is_set() or time.monotonic() >= deadline:  # a second signal, or the timeout
+            return 1
+        left.wait(min(0.05, max(deadline - time.monotonic(), 0)))
+    return 0
 
 
 def _open_notify() -> socket.socket | None:

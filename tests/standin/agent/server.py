@@ -628,11 +628,15 @@ class ServerRole:
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 return text_error(500, f"rpc error: {exc}")
         nid = node["ID"]
+        # Node.Register always upserts (state_store.go upsertNodeTxn: a new ModifyIndex, so a
+        # restarted client is seen to be back); a heartbeat (Node.UpdateStatus) only a change.
+        register = bool(node.pop("__register", False))
         with self.lock:
             self.node_seen[nid] = time.monotonic()
             old = self.state.nodes.get(nid)
             same = (
-                old is not None
+                not register
+                and old is not None
                 and old["Status"] == "ready"
                 and all(old.get(k) == v for k, v in node.items() if k not in SERVER_OWNED)
             )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import sys
 import threading
@@ -93,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"{self.client_address[0]}:{self.client_address[1]}",
             names,
         )
+        self.server.busy(self.connection, True)
         try:
             resp = self.server.dispatch(req)
         except ApiError as exc:
@@ -108,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)
+        if self.server.busy(self.connection, False):  # retired: Go's Shutdown closes it now
+            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
 
@@ -130,10 +135,42 @@ class Listener(ThreadingHTTPServer):
         label: str,
     ) -> None:
         self.dispatch, self.ctx, self.log, self.label = dispatch, ctx, log, label
+        self.retired = False
+        self._conns: dict[Any, bool] = {}  # open connection -> serving a request now
+        self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
+    def busy(self, conn: Any, now: bool) -> bool:
+        """Note whether `conn` is serving a request; True when the listener is retired."""
+        with self._conns_lock:
+            if conn in self._conns or now:
+                self._conns[conn] = now
+            return self.retired
+
+    def retire(self) -> None:
+        """Go's http.Server.Shutdown, as command/agent/command.go reloadHTTPServer calls it
+        on a TLS reload: the listener closes, idle keep-alive connections are closed at once,
+        busy ones after their response (a new HTTP server then listens on the same port)."""
+        with self._conns_lock:
+            self.retired = True
+            idle = [c for c, serving in self._conns.items() if not serving]
+        self.shutdown()
+        self.server_close()
+        for conn in idle:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
     def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            self._finish(request, client_address)
+        finally:
+            with self._conns_lock:
+                self._conns.pop(request, None)
+
+    def _finish(self, request: Any, client_address: Any) -> None:
         if self.ctx is None:
+            with self._conns_lock:
+                self._conns[request] = False
             super().finish_request(request, client_address)
             return
         request.settimeout(10)
@@ -146,9 +183,13 @@ class Listener(ThreadingHTTPServer):
                 f"{client_address[0]}:{client_address[1]}: {exc}",
             )
             return
+        with self._conns_lock:
+            self._conns[tls] = False
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
+            with self._conns_lock:
+                self._conns.pop(tls, None)
             tls.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:

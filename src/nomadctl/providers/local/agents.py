@@ -1,7 +1,11 @@
-"""Configure the local provider's agents: files, then start, restart, reload or leave alone.
+"""Configure the local provider's agents: files, then start, roll, reload or leave alone.
 
-All agents are set up first (files written, processes started), then waited for together,
-servers first, so the cluster comes up in the time of its slowest agent, not their sum.
+All agents are set up first (files written, stopped processes started), then waited for
+together, servers first, so the cluster comes up in the time of its slowest agent, not
+their sum. A running agent whose config or binary changed is not restarted here: it is left
+`pending` (a `restart-pending` file in its directory, written before its new config, so a
+killed run is finished by the next) and rolled as hosts are (`node.roll.Roll`: servers one at
+a time with quorum measured before each, clients drained in batches), never all at once.
 """
 
 from __future__ import annotations
@@ -10,10 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nomadctl.errors import NomadctlError
+from nomadctl.cluster import quorum
+from nomadctl.cluster.target import workspace_target
+from nomadctl.errors import NomadctlError, RemoteError
 from nomadctl.hosts import Host
 from nomadctl.node import fleet, render
 from nomadctl.node.configure import HostResult
+from nomadctl.node.marks import Marks
+from nomadctl.node.roll import Roll
 from nomadctl.pki import store
 from nomadctl.providers.base import Progress
 from nomadctl.providers.local import net, proc
@@ -72,8 +80,6 @@ def configure_all(
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
     ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
     for host, node, hcl, join, tls in ready:
-        if node_opts.before_server_restart and _restarts(host, node, binary, hcl):
-            node_opts.before_server_restart()  # a failed snapshot stops here: nothing restarted
         try:
             pending.append(_setup(host, node, binary, hcl, join, tls, progress))
         except (NomadctlError, OSError) as exc:
@@ -82,32 +88,63 @@ def configure_all(
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
     order = {h.name: i for i, h in enumerate(hosts)}
     pending.sort(key=lambda p: order[p.host.name])
+    roll = _roll(ws, pending, binary, node_opts, progress, start_timeout)
     servers = [p for p in pending if p.host.role == "server"]
     clients = [p for p in pending if p.host.role != "server"]
     for p in servers:
         _finish(p, start_timeout, progress)
+    restarting = [p.result for p in servers if p.result.pending]
+    if node_opts.before_server_restart is not None and restarting:
+        node_opts.before_server_restart()  # a failed snapshot stops here: nothing restarted
+    roll.servers(restarting)
     if on_servers_done is not None and servers:
         on_servers_done([p.result for p in servers])
     for p in clients:
         _finish(p, start_timeout, progress)
+    roll.clients([p.result for p in clients if p.result.pending])
+    roll.restore_marked()  # what a killed run left ineligible
     results = [p.result for p in pending]
 
     fleet.record_configured(ws, results)
     return results
 
 
-def _restarts(host: Host, node: proc.NodeDir, binary: Path, hcl: bytes) -> bool:
-    """A running server agent `_setup` will restart (its config or binary changes)."""
-    if host.role != "server":
-        return False
-    pid = proc.running_pid(node)
-    if pid is None:
-        return False
-    try:
-        same = node.config_file.read_bytes() == hcl
-    except OSError:
-        same = False
-    return not same or not proc.runs_binary(pid, binary)
+def _roll(
+    ws: Workspace,
+    pending: Sequence[_Pending],
+    binary: Path,
+    node_opts: fleet.NodeOptions,
+    progress: Progress,
+    start_timeout: float,
+) -> Roll:
+    """The roll of this machine's agents: a restart is stop (SIGINT, no leave), start, and
+    listening again; the roll's checks come before and after it."""
+    by_name = {p.host.name: p for p in pending}
+
+    def restart(result: HostResult) -> None:
+        p = by_name[result.host.name]
+        pid = proc.running_pid(p.node)
+        if pid is not None and not proc.stop(pid):
+            raise RemoteError(f"{p.host.name}: the agent (pid {pid}) did not stop")
+        pid = proc.start(binary, p.node)
+        why = proc.wait_listening(pid, p.host.private_ip, p.host.http_port, start_timeout)
+        if why is not None:
+            tail = proc.last_lines(p.node.log)
+            raise RemoteError(
+                f"{p.host.name}: {why} (see {p.node.log}){': ' + tail if tail else ''}"
+            )
+        proc.restart_done(p.node)
+        result.pending, result.restarted = False, True
+        progress(f"{p.host.name}: agent restarted (pid {pid})")
+
+    return Roll(
+        lambda: workspace_target(ws),
+        node_opts.rollout,
+        restart,
+        progress,
+        servers_of=lambda: quorum.workspace_servers(ws),
+        marks=Marks(ws),
+    )
 
 
 def _setup(
@@ -124,10 +161,16 @@ def _setup(
     join.hcl (bootstrap_expect, retry_join, client servers) is read only when an agent
     starts: a change to it alone (scale out) is written without restarting anyone."""
     node.make()
+    pid = proc.running_pid(node)
+    if pid is not None and (
+        proc.restart_pending(node)
+        or _differs(node.config_file, hcl)
+        or not proc.runs_binary(pid, binary)
+    ):
+        proc.mark_restart(node)  # write-ahead: the new config is for the next start
     changed = []
     if write_if_changed(node.config_file, hcl):
         changed.append(str(node.config_file))
-    config_changed = bool(changed)
     if write_if_changed(node.config / "join.hcl", join):
         changed.append(str(node.config / "join.hcl"))
     tls_changed = False
@@ -135,19 +178,16 @@ def _setup(
         if write_if_changed(node.tls / name, data):
             changed.append(str(node.tls / name))
             tls_changed = True
-    pid = proc.running_pid(node)
     result = HostResult(host, "configured", changed=changed)
-    if pid is not None and (config_changed or not proc.runs_binary(pid, binary)):
-        progress(f"{host.name}: configuration changed, restarting the agent (pid {pid})")
-        if not proc.stop(pid):
-            result.status, result.error = "failed", f"agent (pid {pid}) did not stop"
-            return _Pending(host, node, result)
-        result.restarted = True
-        pid = None
     if pid is None:
         pid = proc.start(binary, node)
+        proc.restart_done(node)
         progress(f"{host.name}: agent started (pid {pid})")
         return _Pending(host, node, result, pid, wait=True)
+    if proc.restart_pending(node):
+        result.pending = True
+        progress(f"{host.name}: configuration changed, agent (pid {pid}) to restart in turn")
+        return _Pending(host, node, result, pid)
     if tls_changed:
         proc.reload(pid)
         progress(f"{host.name}: new TLS files, agent reloaded (SIGHUP, pid {pid})")
@@ -158,6 +198,13 @@ def _setup(
     result.status = "unchanged"
     progress(f"{host.name}: already running (pid {pid}), nothing to do")
     return _Pending(host, node, result, pid)
+
+
+def _differs(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() != data
+    except OSError:
+        return True
 
 
 def _finish(p: _Pending, timeout: float, progress: Progress) -> None:

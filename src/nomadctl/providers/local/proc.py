@@ -53,6 +53,12 @@ class NodeDir:
     def pid_file(self) -> Path:
         return self.root / "nomad.pid"
 
+    @property
+    def restart_file(self) -> Path:
+        """Present while the running agent's config is newer than the agent (a roll's
+        restart is due): written before the new config, removed once it runs it."""
+        return self.root / "restart-pending"
+
     def make(self) -> None:
         for d in (self.root.parent, self.root, self.config, self.tls, self.data):
             ensure_private_dir(d)
@@ -170,6 +176,18 @@ def start(binary: Path, node: NodeDir) -> int:
     return proc.pid
 
 
+def mark_restart(node: NodeDir) -> None:
+    node.restart_file.touch(mode=SECRET_MODE)
+
+
+def restart_pending(node: NodeDir) -> bool:
+    return node.restart_file.exists()
+
+
+def restart_done(node: NodeDir) -> None:
+    node.restart_file.unlink(missing_ok=True)
+
+
 def reload(pid: int) -> None:
     """SIGHUP: Nomad reloads its TLS files (command/agent/command.go handleReload)."""
     os.kill(pid, signal.SIGHUP)
@@ -204,9 +222,9 @@ def stop_all(
     leave_on_interrupt off it stops without leaving the cluster (a restart, or `down`).
     `leave`: SIGTERM instead, which a server with leave_on_terminate answers with a graceful
     leave, out of raft before it exits (nomad/server.go Leave; command/agent/command.go
-    handleSignals gives it gracefulTimeout, 15s). `group`: then the rest of the agent's
-    process group too (it leads its own, start_new_session), for `down`; without, only the
-    agent (a restart: Nomad's task executors outlive it)."""
+    terminateGracefully gives it gracefulTimeout, 5s, then exits 1). `group`: then the rest
+    of the agent's process group too (it leads its own, start_new_session), for `down`;
+    without, only the agent (a restart: Nomad's task executors outlive it)."""
     _signal(pids, signal.SIGTERM if leave else signal.SIGINT, False)
     left = _wait_gone(pids, timeout, False)
     if group:  # executors and tasks (go-plugin processes ignore SIGINT)

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from nomadctl.node.fleet import NodeOptions
 
 NAME = "local"
-LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (15s), and some
+LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (5s; exit 1 after), and some
 JOBS_DIR = Path(__file__).resolve().parents[4] / "examples" / "jobs"
 _DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
 
@@ -369,7 +369,7 @@ def stop_and_remove(
 ) -> dict[str, str]:
     """Stop these nodes' agents (side by side) and remove their dirs; errors by node name.
     `leave`: servers leave the cluster gracefully first (SIGTERM, leave_on_terminate), with
-    Nomad's own 15s graceful timeout as the least wait."""
+    LEAVE_WAIT (above Nomad's own 5s graceful timeout) as the least wait."""
     wait = max(timeout, LEAVE_WAIT) if leave else timeout
     left = set(proc.stop_all([p for p in pids.values() if p], wait, leave=leave))
     errors = {}
