@@ -247,7 +247,7 @@ def test_a_rolling_upgrade_leaves_exactly_one_automatic_snapshot(
     newer = make_binary(tmp_path / "bin" / "nomad", version="1.11.1")
     upgrade = cluster.up("--nomad-binary", str(newer))
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "restarting the agent" in upgrade.stderr
+    assert "agent restarted" in upgrade.stderr
     made = sorted(set(autos(cluster)) - set(before))
     assert len(made) == 1, upgrade.stderr
     listed = json.loads(nomadctl(cluster.home, "snapshot", "list", "--json").stdout)

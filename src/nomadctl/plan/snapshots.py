@@ -43,6 +43,7 @@ class AutoSnapshots:
     keep: int = snapshot_store.DEFAULT_KEEP
     progress: Progress = lambda _m: None
     copy: Callable[[Path], str] | None = None  # --snapshot-to: the off-machine copy's URL
+    leader_timeout: float = 60.0  # agents this run just started may not have elected one yet
     taken: list[snapshot_store.Saved] = field(default_factory=list)
     _done: set[str] = field(default_factory=set)
 
@@ -66,8 +67,12 @@ class AutoSnapshots:
             return
         started = time.monotonic()
         try:
+            from nomadctl.cluster.api import Api  # python-nomad: only when there is a cluster
+
+            target = workspace_target(self.ws)
+            Api(target).wait_for_leader(self.leader_timeout, say)
             saved = snapshot_store.take(
-                self.ws, workspace_target(self.ws), automatic=True, reason=reason, keep=self.keep
+                self.ws, target, automatic=True, reason=reason, keep=self.keep
             )
             if self.copy is not None:
                 saved.copied = self.copy(saved.path)

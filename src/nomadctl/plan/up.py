@@ -94,6 +94,7 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         enabled=opts.snapshot,
         keep=opts.keep_snapshots,
         copy=s3_copier(opts.snapshot_to, opts.aws.get("region"), opts.aws.get("profile")),
+        leader_timeout=opts.leader_timeout,
     )
     plan.steps = _steps(run)
     return plan, run
