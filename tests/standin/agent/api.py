@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import day2
+from . import day2, onetime
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
 from .common import NODE_TTL, REVISION, VERSION, ApiError, now_rfc3339
 from .jobspec import hcl_job_to_api
@@ -67,6 +67,7 @@ ROUTES: list[Route] = [
     _r("GET", "/v1/acl/tokens", "acl_tokens", "leader"),
     _r("PUT|POST", "/v1/acl/token", "acl_token_create", "leader"),
     _r("GET", "/v1/acl/token/self", "acl_token_self", "leader"),
+    *(_r(*spec) for spec in onetime.ROUTES_SPEC),  # one-time tokens, /ui/ (test page)
     _r("GET|PUT|POST|DELETE", "/v1/acl/token/(?P<id>[^/]+)", "acl_token", "leader"),
     _r("GET", "/v1/nodes", "nodes", "leader"),
     _r("GET", "/v1/node/(?P<id>[^/]+)", "node", "leader"),
@@ -83,6 +84,7 @@ class Api:
         self.agent = agent
         self.cfg = agent.cfg
         self.day2 = day2.Day2(self)
+        self.onetime = onetime.OneTime(self)
 
     # -- entry points
     def http_dispatch(self, req: Request) -> Response:
@@ -128,7 +130,8 @@ class Api:
                     return text_error(500, "No cluster leader")
                 return self._forward_to(leader, call)
             try:
-                resp = getattr(self.day2 if name.startswith("day2_") else self, name)(call, m)
+                owner = {"day2": self.day2, "ott": self.onetime}.get(name.split("_")[0], self)
+                resp = getattr(owner, name)(call, m)
             except ApiError as exc:
                 return text_error(exc.status, exc.text)
             resp.headers.setdefault(
