@@ -9,7 +9,7 @@ import signal
 import threading
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -77,6 +77,7 @@ def ui(
     progress = progress_for(app_ctx)
     upstream = Upstream(target)
     proxy = UiProxy(upstream, listen, port, log=progress)
+    previous = _stop_on_signals()  # before the address is out: a stop then is a clean one
     try:
         ott = None
         if target.token:
@@ -98,21 +99,19 @@ def ui(
             typer.echo(url)
         else:
             info(f"opened {proxy.base_url}{SIGN_IN_PATH} with a one-time sign-in token")
-        _wait_for_stop()
-    finally:
-        proxy.close()
-    info("proxy stopped")
-
-
-def _wait_for_stop() -> None:
-    """Until Ctrl-C (SIGINT) or SIGTERM: both end the wait the same clean way. SIGINT's
-    handler is set here too: a shell starts a background job with SIGINT ignored."""
-    stops = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
-    try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        proxy.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    info("proxy stopped")
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Ctrl-C (SIGINT) and SIGTERM both raise KeyboardInterrupt, ending the serving the same
+    clean way; SIGINT is set too because a shell starts a background job with it ignored.
+    Returns the handlers to put back."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    return {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
