@@ -41,13 +41,21 @@ if TYPE_CHECKING:
 
 OTT_TTL = datetime.timedelta(minutes=10)  # nomad/acl_endpoint.go: time.Now().Add(10 * time.Minute)
 
+ANY = "GET|PUT|POST|DELETE"
 # Placed before /v1/acl/token/<id> in api.ROUTES, as Nomad's mux prefers the longer pattern.
 ROUTES_SPEC = [
-    ("PUT|POST", "/v1/acl/token/onetime", "ott_upsert", "leader"),
-    ("PUT|POST", "/v1/acl/token/onetime/exchange", "ott_exchange", "leader"),
+    # Every method reaches the handler, which answers 405 itself (acl_endpoint.go), so that a
+    # GET is not taken for /v1/acl/token/<accessor>.
+    (ANY, "/v1/acl/token/onetime", "ott_upsert", "leader"),
+    (ANY, "/v1/acl/token/onetime/exchange", "ott_exchange", "leader"),
     ("GET", "/ui/.*", "ott_ui_page", "agent"),
     ("GET", "/", "ott_root", "agent"),
 ]
+
+
+def _write_method(call: Call) -> None:
+    if call.method not in ("PUT", "POST"):
+        raise ApiError(405, "Invalid method")
 
 
 def _now() -> datetime.datetime:
@@ -61,6 +69,7 @@ class OneTime:
         self.api = api
 
     def ott_upsert(self, call: Call, m: re.Match[str]) -> Response:
+        _write_method(call)
         srv = self.api._srv()
         with srv.lock:
             tok = srv.state.token_by_secret(call.token) if call.token else None
@@ -84,15 +93,23 @@ class OneTime:
         return ok(reply, {"X-Nomad-Index": str(reply["Index"])})
 
     def ott_exchange(self, call: Call, m: re.Match[str]) -> Response:
-        body = call.json()
-        if not isinstance(body, dict):
+        _write_method(call)
+        if not call.body:  # http.go decodeBody
+            raise ApiError(400, "Request body is empty")
+        body = call.json()  # `null` and {} decode to an empty secret, which is not found
+        if body is not None and not isinstance(body, dict):
+            kind = "array" if isinstance(body, list) else "number or string"
             raise ApiError(
-                400, "json: cannot unmarshal into Go value of type OneTimeTokenExchangeRequest"
+                400,
+                f"json: cannot unmarshal {kind} into Go value of type "
+                "structs.OneTimeTokenExchangeRequest",
             )
-        secret = body.get("OneTimeSecretID")
+        secret = (body or {}).get("OneTimeSecretID") or ""
         if not isinstance(secret, str):
             raise ApiError(
-                400, "json: cannot unmarshal OneTimeSecretID into Go value of type string"
+                400,
+                "json: cannot unmarshal into Go struct field "
+                "OneTimeTokenExchangeRequest.OneTimeSecretID of type string",
             )
         srv = self.api._srv()
 
@@ -104,7 +121,7 @@ class OneTime:
             if token is None:
                 raise ApiError(403, "Permission denied")
             for key in [
-                k for k, v in st.one_time_tokens.items() if v["AccessorID"] == ott["AccessorID"]
+                k for k, v in st.one_time_tokens.items() if v["AccessorID"] == token["AccessorID"]
             ]:
                 del st.one_time_tokens[key]
             return {"Token": dict(token), "Index": idx}
