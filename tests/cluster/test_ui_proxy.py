@@ -163,17 +163,19 @@ def test_the_one_time_secret_stays_out_of_the_clusters_request_line(
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "status"),
     [
-        {"Host": "evil.example:80"},  # DNS rebinding: a foreign name pointed at 127.0.0.1
-        {"Origin": "http://evil.example"},  # a page elsewhere posting to the proxy
+        ({"Host": "evil.example:80"}, 403),  # DNS rebinding: a foreign name at 127.0.0.1
+        ({"Origin": "http://evil.example"}, 403),  # a page elsewhere posting to the proxy
+        ({"Connection": "Upgrade", "Upgrade": "websocket"}, 501),  # said, not half-done
+        ({"Content-Length": "x"}, 400),
     ],
 )
 def test_requests_not_addressed_to_the_proxy_are_refused(
-    parts: Parts, proxy: UiProxy, headers: dict[str, str]
+    parts: Parts, proxy: UiProxy, headers: dict[str, str], status: int
 ) -> None:
     resp, conn = get(proxy, "/v1/jobs", headers)
-    assert resp.status == 403
+    assert resp.status == status
     resp.read()
     conn.close()
     assert parts.server.seen.paths == []  # nothing reached the cluster
@@ -211,3 +213,46 @@ def test_sign_in_url_is_the_token_page_with_the_secret(proxy: UiProxy) -> None:
     ott = OneTimeToken("aa-bb", "acc", "2026-01-01T00:00:00Z")
     assert sign_in_url(proxy.base_url, ott) == f"{proxy.base_url}/ui/settings/tokens?ott=aa-bb"
     assert "aa-bb" not in repr(ott)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dead_server_is_skipped_and_the_live_one_kept(parts: Parts) -> None:
+    dead = f"https://127.0.0.1:{_closed_port()}"
+    live = parts.target.addresses[0]
+    upstream = Upstream(ApiTarget(**{**parts.target.__dict__, "addresses": [dead, live]}))
+    p = UiProxy(upstream)
+    p.start()
+    try:
+        for _ in range(2):
+            resp, conn = get(p, "/v1/jobs")
+            assert resp.status == 200
+            resp.read()
+            conn.close()
+    finally:
+        p.close()
+    assert upstream._last_good == live
+
+
+def test_no_server_answering_is_one_line_for_the_browser_and_the_token(parts: Parts) -> None:
+    from nomadctl.cluster.ui_proxy import one_time_token
+    from nomadctl.errors import ClusterApiError
+
+    dead = f"https://127.0.0.1:{_closed_port()}"
+    upstream = Upstream(ApiTarget(**{**parts.target.__dict__, "addresses": [dead]}))
+    with pytest.raises(ClusterApiError, match="refused the connection") as err:
+        one_time_token(upstream, parts.target.token or "")
+    assert parts.target.token not in str(err.value)
+    p = UiProxy(upstream)
+    p.start()
+    try:
+        resp, conn = get(p, "/v1/jobs")
+        text = resp.read().decode()
+        conn.close()
+    finally:
+        p.close()
+    assert resp.status == 502 and "refused the connection" in text

@@ -89,6 +89,7 @@ class Upstream:
 
     target: ApiTarget
     _ctx: ssl.SSLContext | None = None
+    _last_good: str | None = None  # tried first: a dead server costs one wait, not one a request
 
     def context(self) -> ssl.SSLContext | None:
         if self._ctx is None and any(a.startswith("https://") for a in self.target.addresses):
@@ -101,7 +102,8 @@ class Upstream:
     def connect(self) -> http.client.HTTPConnection:
         """A connection to the first server that answers, its socket set for long polls."""
         failures: list[tuple[str, tuple[str, str]]] = []
-        for address in self.target.addresses:
+        first = [a for a in self.target.addresses if a == self._last_good]
+        for address in [*first, *(a for a in self.target.addresses if a not in first)]:
             parts = urlsplit(address)
             host, secure = parts.hostname or "", parts.scheme == "https"
             port = parts.port or (443 if secure else 80)
@@ -114,6 +116,7 @@ class Upstream:
                 continue
             assert conn.sock is not None
             conn.sock.settimeout(READ_TIMEOUT)
+            self._last_good = address
             return conn
         groups: dict[tuple[str, str], list[str]] = {}
         for address, kind in failures:
@@ -237,6 +240,7 @@ class UiProxy(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: UiProxy
+    _answered = False  # the cluster's status line has gone to the browser
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines carry the one-time secret: never logged
@@ -250,27 +254,38 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _allowed(self) -> str | None:
+    def _refusal(self) -> tuple[int, str] | None:
+        """Why this request is not forwarded (status, text), or None."""
         host = (self.headers.get("Host") or "").lower()
         if host not in self.server.allowed_hosts:
-            return "this proxy answers only requests addressed to it (Host header)"
+            return 403, "this proxy answers only requests addressed to it (Host header)"
         origin = self.headers.get("Origin")
         if origin is not None and origin.lower().removeprefix("http://") not in (
             self.server.allowed_hosts
         ):
-            return "cross-origin requests are refused"
+            return 403, "cross-origin requests are refused"
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return "chunked request bodies are not supported"
+            return 411, "chunked request bodies are not supported"
+        if self.headers.get("Upgrade"):
+            return 501, (
+                "WebSocket (the UI's exec terminal) is not passed through by this proxy; "
+                "use `nomad alloc exec` with `nomadctl env`"
+            )
         return None
 
     def _serve(self) -> None:
-        why = self._allowed()
-        if why is not None:
+        refusal = self._refusal()
+        if refusal is not None:
             self.close_connection = True
-            self._refuse(403 if "Host" in why or "origin" in why else 411, why)
+            self._refuse(*refusal)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._refuse(400, "bad Content-Length")
+            return
+        body = self.rfile.read(length) if length > 0 else None
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
         try:
             conn = self.server.upstream.connect()
@@ -279,11 +294,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(502, exc.message)
             return
         self.server.track(conn, True)
+        self._answered = False
         try:
             self._forward(conn, _upstream_path(self.path), body, headers)
         except (OSError, http.client.HTTPException) as exc:
             self.close_connection = True
-            self.server.log(f"{self.command} {urlsplit(self.path).path}: {type(exc).__name__}")
+            what = f"{self.command} {urlsplit(self.path).path}"
+            self.server.log(f"{what}: {type(exc).__name__}")
+            if not self._answered:  # nothing sent yet: the browser still gets one line
+                with contextlib.suppress(OSError):
+                    self._refuse(502, f"the cluster did not answer {what} ({type(exc).__name__})")
         finally:
             self.server.track(conn, False)
             conn.close()
@@ -297,6 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
+        self._answered = True
         self.send_response_only(resp.status, resp.reason)
         for name, value in resp.getheaders():
             if name.lower() not in HOP_BY_HOP | {"content-length"}:
