@@ -44,10 +44,12 @@ def ui(
 
     The proxy listens on a loopback address of this machine and forwards to the cluster's
     servers over mutual TLS with the cli certificate, so the browser needs no certificate.
-    The browser is signed in with a one-time token (Nomad's `nomad ui -authenticate`): the
-    address opened (or printed by --no-open) carries a short-lived credential, valid once
-    and for 10 minutes; do not share it. Always the workspace's own cluster: NOMAD_ADDR and
-    NOMAD_TOKEN are not followed.
+    The browser is signed in with a one-time token (Nomad's `nomad ui -authenticate`). The
+    address --no-open prints is a short-lived credential (valid once, within 10 minutes):
+    do not share it. Without --no-open the browser is started ($BROWSER, or the desktop's)
+    on an address of the proxy that works once and passes the credential on, so no command
+    line holds it. Always the workspace's own cluster: NOMAD_ADDR and NOMAD_TOKEN are not
+    followed.
     """
     from nomadctl.cluster.target import workspace_target
     from nomadctl.cluster.ui_proxy import (
@@ -93,7 +95,7 @@ def ui(
             f"cluster {ws.cluster!r}: proxy on {proxy.base_url} to {target.describe()} "
             "(mutual TLS with the cli certificate); Ctrl-C stops it"
         )
-        if no_open or not webbrowser.open(url):
+        if no_open or not webbrowser.open(proxy.launch(url)):
             if not no_open:
                 info("no browser could be opened here; open this address in yours:")
             typer.echo(url)

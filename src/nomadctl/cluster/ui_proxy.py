@@ -14,7 +14,9 @@ reach the cluster through it by DNS rebinding or a cross-site form.
 Sign-in is Nomad's own `nomad ui -authenticate` flow (command/ui.go, Nomad v1.10.5): a PUT to
 /v1/acl/token/onetime with the user's ACL token answers {"OneTimeToken": {"OneTimeSecretID":
 ...}}; the browser opens the UI with `?ott=<secret>` and the UI exchanges it once, within ten
-minutes, at /v1/acl/token/onetime/exchange for the ACL token. The secret is never logged;
+minutes, at /v1/acl/token/onetime/exchange for the ACL token. A browser the command starts
+gets an address of the proxy that answers once with a redirect to the signed-in one
+(`UiProxy.launch`), so the secret is in no command line. The secret is never logged;
 the `ott` parameter is dropped from UI page requests before they reach the cluster (the page
 reads it from the address bar, the server has no use for it, and agents log request URLs).
 """
@@ -25,6 +27,7 @@ import contextlib
 import http.client
 import ipaddress
 import json
+import secrets
 import socket
 import ssl
 import threading
@@ -56,6 +59,7 @@ HOP_BY_HOP = {
 }
 NO_BODY = {204, 304}
 SIGN_IN_PATH = "/ui/settings/tokens"  # the UI's token page: it shows who is signed in
+LAUNCH_PREFIX = "/nomadctl/open/"  # answered by the proxy itself, never forwarded
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,20 @@ class UiProxy(ThreadingHTTPServer):
         host = f"[{address}]" if ":" in address else address
         self.base_url = f"http://{host}:{self.port}"
         self.allowed_hosts = {f"{h}:{self.port}" for h in (host, "localhost", "127.0.0.1", "[::1]")}
+        self._launches: dict[str, str] = {}
+
+    def launch(self, url: str) -> str:
+        """An address that sends the browser on to `url` once (a 303), for the browser
+        launcher's command line: `url` carries the one-time secret, and a command line is
+        readable by every user of the machine (/proc), this address is spent once opened."""
+        path = LAUNCH_PREFIX + secrets.token_urlsafe(16)
+        with self._lock:
+            self._launches[path] = url
+        return self.base_url + path
+
+    def take_launch(self, path: str) -> str | None:
+        with self._lock:
+            return self._launches.pop(path, None)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -279,6 +297,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._refuse(*refusal)
             return
+        if self.path.startswith(LAUNCH_PREFIX):
+            self._launch()
+            return
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -307,6 +328,18 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(conn, False)
             conn.close()
+
+    def _launch(self) -> None:
+        target = self.server.take_launch(self.path) if self.command == "GET" else None
+        if target is None:
+            self._refuse(410, "this sign-in address was used already; run `nomadctl ui` again")
+            return
+        self.send_response_only(303)
+        self.send_header("Location", target)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _forward(
         self,

@@ -56,14 +56,18 @@ def ui_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.kill(pid, 9)
 
 
-def start_ui(home: Path, *args: str) -> subprocess.Popen[str]:
+def start_ui(
+    home: Path, *args: str, opening: bool = False, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "NOMADCTL_HOME": str(home),
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+        **(extra_env or {}),
     }
+    flags = [] if opening else ["--no-open"]
     return subprocess.Popen(
-        [sys.executable, "-m", "nomadctl", "--cluster", "lc", "ui", "--no-open", *args],
+        [sys.executable, "-m", "nomadctl", "--cluster", "lc", "ui", *flags, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
         env=env,
     )  # fmt: skip
@@ -139,6 +143,54 @@ def test_browser_signs_in_through_the_proxy_and_ctrl_c_stops_it(
     assert secret not in err + out
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", parts.port), timeout=5).close()
+
+
+def test_opened_browser_gets_no_secret_on_its_command_line(
+    ui_cluster: Path, tmp_path: Path
+) -> None:
+    """Without --no-open: the browser ($BROWSER, as Python's webbrowser reads it) is started
+    on a once-only address of the proxy that redirects to the signed-in page."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: .ci/run installs Debian's chromium package"
+    (tmp_path / "profile").mkdir()
+    browser = tmp_path / "browser"
+    browser.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$0" "$@" > {tmp_path}/argv\n'
+        f"exec {chromium} {' '.join(CHROMIUM_FLAGS)} --user-data-dir={tmp_path}/profile "
+        f'--virtual-time-budget=30000 --dump-dom "$1" > {tmp_path}/dom 2> {tmp_path}/chromium.err\n'
+    )
+    browser.chmod(0o700)
+    ui = start_ui(ui_cluster, opening=True, extra_env={"BROWSER": str(browser)})
+    try:
+        assert ui.stderr is not None
+        lines = []
+        for line in ui.stderr:  # webbrowser.open returns once the browser command ends
+            lines.append(line)
+            if "opened http://127.0.0.1:" in line or "error" in line:
+                break
+        assert "with a one-time sign-in token" in lines[-1], lines
+        dom = (tmp_path / "dom").read_text()
+        assert "Signed in as lc-user" in dom, dom + (tmp_path / "chromium.err").read_text()[-2000:]
+        argv = (tmp_path / "argv").read_text()
+        assert "/nomadctl/open/" in argv and "ott" not in argv
+
+        # The launch address is spent: a second visit is refused, the secret not handed out.
+        launch = urlsplit(argv.splitlines()[1])
+        conn = http.client.HTTPConnection("127.0.0.1", launch.port, timeout=30)
+        conn.request("GET", launch.path)
+        again = conn.getresponse()
+        assert again.status == 410 and again.getheader("Location") is None
+        again.read()
+        conn.close()
+        ui.send_signal(signal.SIGINT)
+        out, err = ui.communicate(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    assert ui.returncode == 0, err
+    assert out == "" and "ott=" not in "".join(lines) + err
 
 
 def test_port_option_and_loopback_only(ui_cluster: Path) -> None:
