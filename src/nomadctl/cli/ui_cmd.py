@@ -7,7 +7,6 @@ the address printed, and Ctrl-C (or SIGTERM) awaited for a clean stop.
 
 import signal
 import threading
-import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +50,8 @@ def ui(
     line holds it. Always the workspace's own cluster: NOMAD_ADDR and NOMAD_TOKEN are not
     followed.
     """
+    import webbrowser
+
     from nomadctl.cluster.target import workspace_target
     from nomadctl.cluster.ui_proxy import (
         SIGN_IN_PATH,
