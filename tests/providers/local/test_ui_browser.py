@@ -197,11 +197,11 @@ def test_port_option_and_loopback_only(ui_cluster: Path) -> None:
     with socket.socket() as probe:  # a port that is free now
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ui = start_ui(ui_cluster, "--port", str(port), "--address", "::1")
+    ui = start_ui(ui_cluster, "--port", str(port), "--address", "127.0.0.2")
     try:
         assert ui.stdout is not None
         url = ui.stdout.readline().strip()
-        assert url.startswith(f"http://[::1]:{port}/ui/settings/tokens?ott="), url
+        assert url.startswith(f"http://127.0.0.2:{port}/ui/settings/tokens?ott="), url
         ui.send_signal(signal.SIGTERM)
         _, err = ui.communicate(timeout=60)
     finally:
