@@ -15,7 +15,7 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, down, recover, snapshot, status, up, workspace
+from nomadctl.cli import certs, connect, down, recover, snapshot, status, ui_cmd, up, workspace
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
@@ -205,6 +205,7 @@ app.command(cls=SectionedCommand)(certs.certs)
 app.command(cls=SectionedCommand)(up.up)
 app.command(cls=SectionedCommand)(status.status)
 app.command(cls=SectionedCommand)(connect.env)
+app.command(cls=SectionedCommand)(ui_cmd.ui)
 app.command("acl-bootstrap", cls=SectionedCommand)(connect.acl_bootstrap)
 app.command(cls=SectionedCommand, context_settings={"allow_interspersed_args": False})(connect.ssh)
 app.command(cls=SectionedCommand)(connect.logs)

@@ -24,6 +24,7 @@ COMMAND_ORDER = (
     "status",
     "acl-bootstrap",
     "env",
+    "ui",
     "ssh",
     "logs",
     "snapshot",

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import day2, snapshot
+from . import day2, onetime, snapshot
 from .acl import Acl, acl_from_rules, acl_load, parse_rules
 from .common import (
     NODE_TTL,
@@ -75,6 +75,7 @@ ROUTES: list[Route] = [
     _r("GET", "/v1/acl/tokens", "acl_tokens", "leader"),
     _r("PUT|POST", "/v1/acl/token", "acl_token_create", "leader"),
     _r("GET", "/v1/acl/token/self", "acl_token_self", "leader"),
+    *(_r(*spec) for spec in onetime.ROUTES_SPEC),  # one-time tokens, /ui/ (test page)
     _r("GET|PUT|POST|DELETE", "/v1/acl/token/(?P<id>[^/]+)", "acl_token", "leader"),
     _r("GET", "/v1/nodes", "nodes", "leader"),
     _r("GET", "/v1/node/(?P<id>[^/]+)", "node", "leader"),
@@ -93,6 +94,7 @@ class Api:
         self.cfg = agent.cfg
         self.day2 = day2.Day2(self)
         self.snapshots = snapshot.Snapshots(self)
+        self.onetime = onetime.OneTime(self)
 
     # -- entry points
     def http_dispatch(self, req: Request) -> Response:
@@ -138,7 +140,9 @@ class Api:
                     return text_error(500, "No cluster leader")
                 return self._forward_to(leader, call)
             try:
-                owner = {"day2": self.day2, "snap": self.snapshots}.get(name.split("_")[0], self)
+                owner = {"day2": self.day2, "snap": self.snapshots, "ott": self.onetime}.get(
+                    name.split("_")[0], self
+                )
                 resp = getattr(owner, name)(call, m)
             except ApiError as exc:
                 return text_error(exc.status, exc.text)

@@ -23,6 +23,7 @@ class ClusterState:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<ns>/<id>" -> job
     allocs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> alloc (day2.py)
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)  # snapshot.py
+    one_time_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # onetime.py
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ClusterState:
