@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nomadctl.cluster import acl, snapshot_store
+from nomadctl.cluster.api import Api
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import NomadctlError
 from nomadctl.hosts import hosts_of
@@ -67,8 +68,6 @@ class AutoSnapshots:
             return
         started = time.monotonic()
         try:
-            from nomadctl.cluster.api import Api  # python-nomad: only when there is a cluster
-
             target = workspace_target(self.ws)
             Api(target).wait_for_leader(self.leader_timeout, say)
             saved = snapshot_store.take(
