@@ -31,11 +31,13 @@ from pathlib import Path
 
 from nomadctl.errors import NomadctlError
 from nomadctl.node.release_keys import SigningKey, hashicorp_release_key
+from nomadctl.validate import fits
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
 Progress = Callable[[str], None]
 MIN_VERSION = (1, 8)
 RELEASES_URL = "https://releases.hashicorp.com"
+RELEASE_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+ent)?", re.ASCII)
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -93,7 +95,7 @@ def supported(version: str | None) -> bool:
 
 
 def check_version(version: str) -> str:
-    if not re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+ent)?", version):
+    if not fits(RELEASE_VERSION_RE, version, 64):
         raise ReleaseError(f"Nomad version {version!r} is not a release version like 1.11.1")
     return version
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from nomadctl import validate
 from nomadctl.errors import PkiError, UsageError
 
 Kind = Literal["server", "client", "cli"]
@@ -38,7 +39,7 @@ CA_DAYS = 1825
 LEAF_DAYS = 365
 DNS_NAME_RE = re.compile(
     r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -56,7 +57,7 @@ def parse_dns_names(names: Sequence[str], flag: str = "--additional-dnsname") ->
     out: list[str] = []
     for name in names:
         try:
-            ipaddress.ip_address(name)
+            validate.ip_address(name)
         except ValueError:
             pass
         else:
@@ -64,7 +65,7 @@ def parse_dns_names(names: Sequence[str], flag: str = "--additional-dnsname") ->
                 f"{flag} {name!r} is an IP address, not a DNS name; "
                 "pass it with --additional-ipaddress"
             )
-        if len(name) > 253 or not DNS_NAME_RE.match(name):
+        if not validate.fits(DNS_NAME_RE, name, 253):
             raise UsageError(f"{flag} {name!r} is not a valid DNS name")
         out.append(name.lower())
     return out
@@ -74,7 +75,7 @@ def parse_ip_addresses(values: Sequence[str]) -> list[IPAddress]:
     out: list[IPAddress] = []
     for value in values:
         try:
-            out.append(ipaddress.ip_address(value))
+            out.append(ipaddress.ip_address(validate.ip_address(value)))
         except ValueError:
             raise UsageError(f"--additional-ipaddress {value!r} is not an IP address") from None
     return out
