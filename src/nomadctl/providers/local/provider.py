@@ -184,7 +184,14 @@ class LocalProvider:
         names = self.names(ws.cluster)
         wanted = [n for n, _ in names]
         slots = net.assign(wanted, recorded, ws.home, ws.path, mode)
-        choice = releases.choose(ws.home, self.opts.nomad_version, self.opts.nomad_binary)
+        key = self.opts.release_key
+        choice = releases.choose(
+            ws.home,
+            self.opts.nomad_version,
+            self.opts.nomad_binary,
+            self.opts.releases_url,
+            key.fingerprint if key else release_keys.RELEASE_KEY_FINGERPRINT,
+        )
         down = {n for n in recorded if n in slots and _pid_text(ws, n) is None}
         planned = [
             PlannedHost(
