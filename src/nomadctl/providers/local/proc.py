@@ -140,10 +140,30 @@ def strays(root: Path) -> list[int]:
     return [p for p in _all_pids() if p != me and str(root) + os.sep in (_cmdline(p) or "")]
 
 
+# What an agent may inherit from the operator's environment, by name: where programs and
+# home are, the locale and time zone, the temporary directory, and where the Docker driver
+# finds Docker (it reads DOCKER_HOST and its TLS settings as the docker CLI does). Nothing
+# else: no NOMAD_* (a token or address meant for the CLI), no cloud, Vault, Consul or Git
+# credentials. A client passes its environment on to raw_exec tasks (and exec tasks see
+# part of it), so whatever an agent inherits, every job a user token can submit can read.
+AGENT_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+)
+
+
 def _agent_env() -> dict[str, str]:
-    """The caller's environment without NOMAD_* (a token or address meant for the CLI)."""
-    skip = ("NOMAD_", "NOTIFY_SOCKET")
-    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    """The operator's environment cut down to AGENT_ENV and the LC_* locale variables."""
+    return {k: v for k, v in os.environ.items() if k in AGENT_ENV or k.startswith("LC_")}
 
 
 def start(binary: Path, node: NodeDir) -> int:
