@@ -28,7 +28,8 @@ class AppContext:
     file_config: configfile.FileConfig | None = None
 
     def workspace(self) -> Workspace:
-        return Workspace(self.home, self.cluster, named=self.named)
+        """The workspace, checked to be trusted (its owner's alone) before any use."""
+        return Workspace(self.home, self.cluster, named=self.named).verify()
 
 
 def confirm_file_settings(ctx: click.Context) -> None:

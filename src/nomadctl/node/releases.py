@@ -44,6 +44,7 @@ from nomadctl.node.release_keys import (
     SigningKey,
     hashicorp_release_key,
 )
+from nomadctl.trust import check_dirs
 from nomadctl.validate import fits
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
@@ -228,6 +229,7 @@ def verify_cached(path: Path, want: dict[str, str]) -> None:
     """The cached binary is what its record says was verified, from this source with this
     key; ReleaseError (one line) otherwise. Neither file may be a symlink."""
     again = f"delete {path.parent} to download it again"
+    check_dirs(path.parent, path.parents[5])  # up to the home: ours alone
     try:
         record = json.loads(_read_nofollow(path.with_name(RECORD)))
         data = _read_nofollow(path)

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nomadctl import trust
 from nomadctl.errors import PkiError
 from nomadctl.pki import issue
 from nomadctl.workspace import Workspace, check_secret, ensure_private_dir
@@ -421,7 +422,8 @@ def finish_rotation(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
         records[-1].status = "reissued"
     previous = previous_ca_path(ws, opts.domain)
     for path in (bundle_path(ws, opts.domain), previous):
-        path.unlink(missing_ok=True)
+        if trust.check_file(path, ws.home):
+            path.unlink()
     records.append(
         FileRecord(
             kind="ca",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nomadctl import trust
 from nomadctl.cluster import acl
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host, Role, hosts_of
@@ -343,7 +343,7 @@ def stop_and_remove(
             errors[name] = f"processes {stuck} under {root} did not stop"
             continue
         try:
-            shutil.rmtree(root)
+            trust.remove_tree(root, ws.home)
         except FileNotFoundError:
             pass
         except OSError as exc:
