@@ -154,6 +154,9 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
 }
 
 
+NO_WORKSPACE = ("version",)  # commands that never open a workspace: `home` decides nothing
+
+
 def _shown(value: Any) -> Any:
     return [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
 
@@ -166,7 +169,7 @@ def risky_file_settings(cfg: FileConfig, ctx: click.Context) -> list[str]:
     if not cfg.discovered:
         return []
     found = []
-    if "home" in cfg.globals and ctx.parent is not None:
+    if "home" in cfg.globals and ctx.parent is not None and ctx.info_name not in NO_WORKSPACE:
         root = ctx.parent
         if root.get_parameter_source("home") == click.core.ParameterSource.DEFAULT:
             what = FILE_SETTINGS[""]["home"]
