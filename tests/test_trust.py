@@ -142,3 +142,25 @@ def test_a_symlinked_local_dir_is_refused_and_its_target_survives_down(tmp_path:
     finally:
         for pid in agent_pids(binary):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_keys_certificates_pid_files_and_logs_are_read_without_following_links(
+    tmp_path: Path,
+) -> None:
+    """Below the command's own check, each read of a workspace file is O_NOFOLLOW."""
+    from nomadctl.pki import issue
+    from nomadctl.providers import logs
+    from nomadctl.providers.local import proc
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("123\n")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    for read in (issue.load_key, issue.load_cert, lambda p: logs.tail(p, 5)):
+        with pytest.raises(WorkspaceError, match="is a symbolic link"):
+            read(link)
+    node = proc.NodeDir(tmp_path / "local" / "server-1")
+    node.make()
+    node.pid_file.symlink_to(elsewhere)
+    with pytest.raises(WorkspaceError, match="is a symbolic link"):
+        proc.running_pid(node)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from nomadctl import validate
+from nomadctl import trust, validate
 from nomadctl.errors import PkiError, UsageError
 
 Kind = Literal["server", "client", "cli"]
@@ -296,7 +296,7 @@ def renew_leaf(ca: KeyPair, old: x509.Certificate, *, days: int = LEAF_DAYS) -> 
 def load_certs(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (a CA bundle)."""
     try:
-        return x509.load_pem_x509_certificates(path.read_bytes())
+        return x509.load_pem_x509_certificates(trust.read_file(path, path.parent))
     except OSError as exc:
         raise PkiError(f"cannot read certificate {path}: {exc.strerror}") from None
     except ValueError:
@@ -352,7 +352,7 @@ def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def load_cert(path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        return x509.load_pem_x509_certificate(trust.read_file(path, path.parent))
     except OSError as exc:
         raise PkiError(f"cannot read certificate {path}: {exc.strerror}") from None
     except ValueError:
@@ -361,7 +361,8 @@ def load_cert(path: Path) -> x509.Certificate:
 
 def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        data = trust.read_file(path, path.parent)  # O_NOFOLLOW, ours alone
+        key = serialization.load_pem_private_key(data, password=None)
     except OSError as exc:
         raise PkiError(f"cannot read key {path}: {exc.strerror}") from None
     except (ValueError, TypeError):

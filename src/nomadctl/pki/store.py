@@ -153,7 +153,7 @@ def trust_file(ws: Workspace, domain: str = "nomad") -> Path:
 def trust_pem(ws: Workspace, domain: str = "nomad") -> bytes:
     path = trust_file(ws, domain)
     try:
-        return path.read_bytes()
+        return trust.read_file(path, ws.home)
     except OSError as exc:
         raise PkiError(f"cannot read CA certificate {path}: {exc.strerror}") from None
 
@@ -188,7 +188,7 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[issue.KeyPair, FileReco
         ca = _load_pair(paths)
         return ca, _record("ca", "kept", paths, ca.cert), False
     status = "rotated" if (have_cert or have_key) else "created"
-    old_pem = paths.cert.read_bytes() if have_cert else None
+    old_pem = trust.read_file(paths.cert, ws.home) if have_cert else None
     if status == "rotated":
         if rotating(ws, opts.domain):
             raise PkiError(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nomadctl import trust
 from nomadctl.workspace import SECRET_MODE, ensure_private_dir
 
 PROC = Path("/proc")
@@ -125,7 +126,7 @@ def runs_binary(pid: int, binary: Path) -> bool:
 def running_pid(node: NodeDir) -> int | None:
     """The node's agent pid: from the pid file, else found among all processes."""
     with contextlib.suppress(OSError, ValueError):
-        pid = int(node.pid_file.read_text().strip())
+        pid = int(trust.read_file(node.pid_file, node.root).decode().strip())
         if is_agent(pid, node):
             return pid
     for pid in _all_pids():
