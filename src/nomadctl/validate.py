@@ -2,8 +2,13 @@
 
 Each check takes the value as the user gave it (flag, NOMADCTL_* variable or nomadctl.toml)
 and returns it, possibly normalised, or raises ValueError with a reason that does not repeat
-the value (the caller names the option). They run at the edge, before anything is touched;
-templates still quote every value where it is used. Pure functions: no I/O, cheap to import.
+the value (the caller names the option). Every check is exact (`fits`): ASCII only (no
+look-alike such as 'ſ', 'ı' or the Kelvin sign that a case-insensitive pattern would take
+for 's', 'i' or 'k'), the whole string (`fullmatch`: no trailing newline, which `$` lets
+through) and bounded in length before any pattern runs. Local paths are the one exception to
+ASCII (a home directory may be /home/müller), never to control characters. They run at the
+edge, before anything is touched; templates still quote every value where it is used. Pure
+functions: no I/O, cheap to import.
 """
 
 from __future__ import annotations
@@ -20,34 +25,53 @@ from nomadctl.errors import UsageError
 GO_VERSION_RE = re.compile(
     r"^v?([0-9]+(\.[0-9]+)*?)"
     r"(-([0-9]+[0-9A-Za-z\-~]*(\.[0-9A-Za-z\-~]+)*)|(-?([A-Za-z\-~]+[0-9A-Za-z\-~]*(\.[0-9A-Za-z\-~]+)*)))?"
-    r"(\+([0-9A-Za-z\-~]+(\.[0-9A-Za-z\-~]+)*))??$"
+    r"(\+([0-9A-Za-z\-~]+(\.[0-9A-Za-z\-~]+)*))??$",
+    re.ASCII,
 )
 # Login names: what useradd's default NAME_REGEX allows plus upper case and '.', never a
 # leading '-' (ssh would read it as an option), at most 32 characters (Linux's utmp limit).
-USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$", re.ASCII)
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE | re.ASCII)
 HOSTNAME_RE = re.compile(
-    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$", re.IGNORECASE
+    r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+    re.IGNORECASE | re.ASCII,
 )
 # nomad/structs/node_pool.go validNodePoolName; command/agent/command.go refuses "all" for
 # a client's own pool.
-NODE_POOL_RE = re.compile(r"^[a-zA-Z0-9-_]{1,128}$")
+NODE_POOL_RE = re.compile(r"^[a-zA-Z0-9-_]{1,128}$", re.ASCII)
 # Nomad refuses only NUL and '*' in a datacenter (command/agent/command.go IsValidConfig);
 # nomadctl is stricter, as the name also lands in HCL, tags and shell lines.
-DATACENTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-AWS_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$")  # eu-west-1, us-gov-east-1
+DATACENTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
+CONTROL_RE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+PORT_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
+IP_CHARS_RE = re.compile(r"[0-9A-Fa-f.:]+", re.ASCII)  # digits, hex, '.' and ':', no zone
+UUID_RE = re.compile(r"[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}", re.ASCII)
+AWS_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$", re.ASCII)  # eu-west-1
+MAX_LEN = 1024  # longer than any value below may be; checked before a pattern runs
+MAX_PATH = 4096  # PATH_MAX
+
+
+def fits(pattern: re.Pattern[str], value: object, max_len: int = MAX_LEN) -> bool:
+    """`value` is a str of ASCII, at most `max_len` long, and `pattern` matches all of it."""
+    return (
+        isinstance(value, str)
+        and len(value) <= max_len
+        and value.isascii()
+        and pattern.fullmatch(value) is not None
+    )
 
 
 def nomad_version(value: str) -> str:
     """A Nomad version as hashicorp/go-version parses it; a leading 'v' is dropped."""
-    if not GO_VERSION_RE.fullmatch(value):
+    if not fits(GO_VERSION_RE, value, 128):
         raise ValueError("not a Nomad version such as 1.11.1, 1.10.0-beta.1 or 1.9.3+ent")
     return value.removeprefix("v")
 
 
 def ssh_user(value: str) -> str:
-    if not USER_RE.fullmatch(value):
+    if not fits(USER_RE, value):
         raise ValueError(
             "not a login name: 1-32 letters, digits, '_', '.' or '-', not starting with '-'"
         )
@@ -57,10 +81,10 @@ def ssh_user(value: str) -> str:
 def host(value: str) -> str:
     """An IP address or a DNS name: never something `ssh` could read as an option."""
     try:
-        return str(ipaddress.ip_address(value))
+        return ip_address(value)
     except ValueError:
         pass
-    if not HOSTNAME_RE.fullmatch(value) or len(value) > 253:
+    if not fits(HOSTNAME_RE, value, 253):
         raise ValueError("not an IP address or DNS name")
     return value
 
@@ -74,6 +98,8 @@ class Address:
 
 def endpoint(value: str) -> Address:
     """`[user@]host[:port]`, host an IP address (IPv6 in brackets) or a DNS name."""
+    if not (isinstance(value, str) and value.isascii() and len(value) <= MAX_LEN):
+        raise ValueError("use [user@]host[:port] in ASCII")
     user, at, rest = value.rpartition("@")
     if at and not user:
         raise ValueError("empty user before '@'")
@@ -84,7 +110,7 @@ def endpoint(value: str) -> Address:
         name, port = inner, tail[1:] if tail else ""
     else:
         name, _, port = rest.partition(":")
-    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+    if port and (not fits(PORT_RE, port) or not 1 <= int(port) <= 65535):
         raise ValueError("port must be a number from 1 to 65535")
     return Address(ssh_user(user) if user else None, host(name), int(port) if port else None)
 
@@ -95,7 +121,7 @@ def bastion(value: str) -> str:
 
 
 def datacenter(value: str) -> str:
-    if not DATACENTER_RE.fullmatch(value):
+    if not fits(DATACENTER_RE, value):
         raise ValueError(
             "use 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -105,13 +131,13 @@ def datacenter(value: str) -> str:
 def nomad_region(value: str) -> str:
     """A single DNS label: the region is part of TLS names (server.<region>.nomad) and of
     file names in the workspace."""
-    if not DNS_LABEL_RE.fullmatch(value):
+    if not fits(DNS_LABEL_RE, value):
         raise ValueError("must be a single DNS label such as 'global'")
     return value
 
 
 def node_pool(value: str) -> str:
-    if not NODE_POOL_RE.fullmatch(value):
+    if not fits(NODE_POOL_RE, value):
         raise ValueError("use 1-128 letters, digits, '-' or '_' (Nomad's rule)")
     if value == "all":
         raise ValueError("a client cannot register in the built-in pool 'all'")
@@ -119,14 +145,19 @@ def node_pool(value: str) -> str:
 
 
 def local_path(value: str) -> str:
-    """A local path: no control characters (they would break lines we print or pass on)."""
-    if not value or CONTROL_RE.search(value):
+    """A local path: no control, format or line-separator characters (they would break lines
+    we print or pass on), at most PATH_MAX long. Printable non-ASCII is a user's own."""
+    if not isinstance(value, str) or not value or len(value) > MAX_PATH or CONTROL_RE.search(value):
         raise ValueError("a path must be non-empty and free of control characters")
     return value
 
 
 def ip_address(value: str) -> str:
+    """An IPv4 or IPv6 address in ASCII, without an IPv6 zone (`%eth0`: Python accepts any
+    text there, Nomad advertises plain addresses)."""
     try:
+        if not fits(IP_CHARS_RE, value, 64):
+            raise ValueError
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValueError("not an IP address (Nomad advertises IP addresses)") from None
@@ -138,6 +169,8 @@ def token(value: str, where: str) -> str:
     import uuid
 
     stripped = value.strip()
+    if not fits(UUID_RE, stripped, 36):
+        raise UsageError(f"{where} is not a Nomad ACL token (a UUID); check it")
     try:
         parsed = uuid.UUID(stripped)
     except ValueError:
@@ -153,6 +186,8 @@ def api_address(value: str) -> str:
     from urllib.parse import urlsplit
 
     url = value.strip().rstrip("/")
+    if not url.isascii() or len(url) > MAX_LEN:
+        raise UsageError("NOMAD_ADDR must be http(s)://HOST[:PORT] (comma-separated for several)")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -195,6 +230,6 @@ def ssh_config_path(path: str) -> str:
     IdentityFile, UserKnownHostsFile and ProxyCommand, twice through a ProxyCommand), '"'
     (`-o` values are split like config lines, so paths go in double quotes) or a control
     character."""
-    if "%" in path or '"' in path or CONTROL_RE.search(path):
+    if "%" in path or '"' in path or CONTROL_RE.search(path) or len(path) > MAX_PATH:
         raise ValueError(f"path {path!r} holds '%', '\"' or a control character")
     return path

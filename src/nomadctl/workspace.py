@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nomadctl import trust
 from nomadctl.errors import UsageError, WorkspaceError
 
 CLUSTER_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -108,8 +109,10 @@ def check_secret(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` with `mode` so readers see the old file or the new, never half."""
+def atomic_write(path: Path, data: bytes, mode: int, top: Path | None = None) -> None:
+    """Write `data` to `path` with `mode` so readers see the old file or the new, never half.
+    Its directory, and those above it up to `top`, must pass `trust.check_dirs` first."""
+    trust.check_dirs(path.parent, top or path.parent)
     ensure_private_dir(path.parent, tighten=True)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -159,6 +162,12 @@ class Workspace:
     def state_path(self) -> Path:
         return self.path / "state.json"
 
+    def verify(self) -> Workspace:
+        """The home, the cluster directory and everything in it (but agents' data) pass
+        `trust.check_tree`, or WorkspaceError (exit 3) before anything is read or written."""
+        trust.check_tree(self.path, self.home)
+        return self
+
     def exists(self) -> bool:
         return self.path.is_dir()
 
@@ -174,23 +183,24 @@ class Workspace:
 
     def create(self) -> Workspace:
         ensure_private_dir(self.home)
+        trust.check_dirs(self.path, self.home)  # issue 28: the workspace trusts only its owner
         ensure_private_dir(self.path, tighten=True)
         return self
 
     # ---- files -------------------------------------------------------------------------
 
     def write_secret(self, path: Path, data: bytes) -> None:
-        atomic_write(path, data, SECRET_MODE)
+        atomic_write(path, data, SECRET_MODE, self.home)
 
     def write_public(self, path: Path, data: bytes) -> None:
-        atomic_write(path, data, PUBLIC_MODE)
+        atomic_write(path, data, PUBLIC_MODE, self.home)
 
     def read_secret(self, path: Path) -> bytes:
         return self.read_bytes(check_secret(path))
 
     def read_bytes(self, path: Path) -> bytes:
         try:
-            return path.read_bytes()
+            return trust.read_file(path, self.home)
         except OSError as exc:
             raise disk_error(f"cannot read {path}", exc) from None
 
@@ -231,7 +241,7 @@ class Workspace:
     def save_state(self, state: dict[str, Any]) -> None:
         state = {**state, "version": STATE_VERSION, "cluster": self.cluster}
         data = json.dumps(state, indent=2, sort_keys=True).encode() + b"\n"
-        atomic_write(self.state_path, data, SECRET_MODE)
+        atomic_write(self.state_path, data, SECRET_MODE, self.home)
 
     def update_state(self, **changes: Any) -> dict[str, Any]:
         """Merge `changes` into state.json at once (used to record each ID as it appears)."""
@@ -249,7 +259,7 @@ class Workspace:
         self.create()
         lock_path = self.path / ".lock"
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, SECRET_MODE)
+            fd = trust.open_file(lock_path, self.home, os.O_RDWR | os.O_CREAT, SECRET_MODE)
         except OSError as exc:
             raise disk_error(f"cannot take the lock {lock_path}", exc) from None
         try:

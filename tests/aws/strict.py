@@ -32,6 +32,9 @@ Sources, cited below by their letters:
          terraform's aws_security_group and aws_subnet deletes retry DependencyViolation.
 [SQ]     Service Quotas API `GetServiceQuota` (ServiceCode ec2, QuotaCode L-1216C47A "Running
          On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", in vCPUs).
+[CON]    EC2 API Reference `GetConsoleOutput` (Output is base64); cloud-init's cc_keys_to_console
+         runs /usr/lib/cloud-init/write-ssh-key-fingerprints, which prints the
+         "SSH HOST KEY FINGERPRINTS" block and the "SSH HOST KEY KEYS" block to the console.
 """
 
 from __future__ import annotations
@@ -131,6 +134,8 @@ class Strict:
     busy: dict[str, float] = field(default_factory=dict)  # sg/subnet/vpc/rtb id -> since
     assoc_tables: dict[str, str] = field(default_factory=dict)  # association -> route table
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (action, code, message)
+    # [CON] console output by private IP, set by a test (else the testbed host's real key)
+    consoles: dict[str, str] = field(default_factory=dict)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -202,7 +207,46 @@ class Strict:
             refused = self._profile_not_ready(params)
             if refused is not None:
                 return refused
+        if action == "GetConsoleOutput":
+            return self._console(params, region)
         return self._dependencies(action, params)
+
+    def _console(self, params: dict[str, list[str]], region: str) -> Answer | None:
+        """[CON] moto's console output is a fixed Xen boot log; a real instance's holds what
+        cloud-init's keys_to_console printed: its SSH host keys and their fingerprints. The
+        instance at a testbed host's address prints that host's real key."""
+        import base64
+        import datetime as dt
+        import json
+
+        from tests.testbed.core import BASE_DIR
+
+        instance_id = params["InstanceId"][0]
+        found = self._ec2(region).describe_instances(InstanceIds=[instance_id])
+        ip = found["Reservations"][0]["Instances"][0].get("PrivateIpAddress")
+        text = self.consoles.get(ip or "")
+        if text is None:
+            for state in BASE_DIR.glob("*/state.json"):
+                try:
+                    hosts = json.loads(state.read_text()).get("hosts") or []
+                except (OSError, ValueError):
+                    continue
+                key = next((h["host_public_key"] for h in hosts if h.get("address") == ip), None)
+                if key:
+                    text = cloud_init_console(key, f"ip-{ip.replace('.', '-')}")
+                    break
+        if text is None:
+            return None  # moto's own sample: no keys printed (yet)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+            "<requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>"
+            f"<instanceId>{instance_id}</instanceId>"
+            f"<timestamp>{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%S.000Z}</timestamp>"
+            f"<output>{base64.b64encode(text.encode()).decode()}</output>"
+            "</GetConsoleOutputResponse>"
+        )
+        return Answer(200, body=body.encode())
 
     def _replay(self, action: str, params: dict[str, list[str]], region: str) -> Answer | None:
         """[EC2-ID] same token: the original answer, or the documented refusals."""
@@ -452,6 +496,28 @@ class Strict:
                 ]
                 return _add_members(data, "PolicyNames", stale)
         return data
+
+
+def cloud_init_console(public_key: str, hostname: str, fingerprint_of: str | None = None) -> str:
+    """What cloud-init's keys_to_console writes (write-ssh-key-fingerprints): the
+    fingerprints block, then the keys block. `fingerprint_of` prints another key's
+    fingerprint instead (a console that contradicts itself)."""
+    import base64
+    import hashlib
+
+    kind, blob = public_key.split()[:2]
+    shown = (fingerprint_of or public_key).split()[1]
+    digest = base64.b64encode(hashlib.sha256(base64.b64decode(shown)).digest()).decode()
+    name = {"ssh-ed25519": "ED25519", "ecdsa-sha2-nistp256": "ECDSA"}.get(kind, "RSA")
+    return (
+        "[   12.345678] cloud-init[1012]: Cloud-init v. 24.1 running 'modules:final'\n"
+        "-----BEGIN SSH HOST KEY FINGERPRINTS-----\n"
+        f"256 SHA256:{digest.rstrip('=')} root@{hostname} ({name})\n"
+        "-----END SSH HOST KEY FINGERPRINTS-----\n"
+        "-----BEGIN SSH HOST KEY KEYS-----\n"
+        f"{kind} {blob} root@{hostname}\n"
+        "-----END SSH HOST KEY KEYS-----\n"
+    )
 
 
 def _digest(params: dict[str, list[str]]) -> str:

@@ -68,8 +68,9 @@ def test_download_is_verified_cached_and_reported(
 ) -> None:
     _path_with(monkeypatch, None)
     home = tmp_path / "home"
-    choice = releases.choose(home, GOOD)
-    assert choice.source == "download" and choice.path == releases.cache_path(home, GOOD)
+    choice = releases.choose(home, GOOD, None, env.url, env.key.fingerprint)
+    cached = releases.cache_path(home, GOOD, env.url, env.key.fingerprint)
+    assert choice.source == "download" and choice.path == cached
     messages: list[str] = []
     path = releases.ensure(choice, messages.append, env.url, env.key)
     assert path.read_bytes() == env.binaries[GOOD]
@@ -80,10 +81,104 @@ def test_download_is_verified_cached_and_reported(
     done = [m for m in messages if m.startswith("downloading")][-1]
     size = f"{len(env.mirror.path(GOOD).read_bytes()) / 1e6:.1f}"
     assert done.endswith(f"{size} of {size} MB"), messages
-    # Once cached, nothing is downloaded again.
-    again = releases.choose(home, GOOD)
+    # Once cached, nothing is downloaded again (the mirror is gone: port 9 answers nothing),
+    # but the file is checked against its record again.
+    again = releases.choose(home, GOOD, None, env.url, env.key.fingerprint)
     assert again.source == "cache" and again.path == path
-    assert releases.ensure(again, messages.append, "http://127.0.0.1:9", env.key) == path
+    assert releases.ensure(again, messages.append, env.url, env.key) == path
+    # Another source's cache is its own: HashiCorp's release is not the mirror's.
+    assert releases.choose(home, GOOD).source == "download"
+    assert releases.choose(home, GOOD, None, "http://127.0.0.1:9", env.key.fingerprint).source == (
+        "download"
+    )
+
+
+def _cached(env: Env, home: Path) -> releases.BinaryChoice:
+    choice = releases.choose(home, GOOD, None, env.url, env.key.fingerprint)
+    releases.ensure(choice, lambda _m: None, env.url, env.key)
+    again = releases.choose(home, GOOD, None, env.url, env.key.fingerprint)
+    assert again.source == "cache"
+    return again
+
+
+def test_a_cached_binary_changed_since_verification_is_refused(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 28 point 2: verified every time it is used, not once. Failed on the main of
+    2026-12-07 (b311992): a cached binary was run as found."""
+    _path_with(monkeypatch, None)
+    choice = _cached(env, tmp_path / "home")
+    choice.path.write_bytes(b"#!/bin/sh\necho owned\n")
+    with pytest.raises(releases.ReleaseError) as err:
+        releases.ensure(choice, lambda _m: None, env.url, env.key)
+    assert "changed since it was verified" in err.value.message
+    assert "\n" not in err.value.message and "not using it" in err.value.message
+
+
+@pytest.mark.parametrize("field", ["key_fingerprint", "source", "version", "missing", "link"])
+def test_a_cache_record_that_does_not_match_is_refused(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    """The record names the key and source it was verified with: another key's or source's
+    record (or none, or a symlinked binary) is not this one's."""
+    import json
+
+    _path_with(monkeypatch, None)
+    choice = _cached(env, tmp_path / "home")
+    record_path = choice.path.with_name(releases.RECORD)
+    record = json.loads(record_path.read_text())
+    assert record["sha256"] and record["key_fingerprint"] == env.key.fingerprint.upper()
+    if field == "missing":
+        record_path.unlink()
+    elif field == "link":
+        real = tmp_path / "elsewhere"
+        real.write_bytes(choice.path.read_bytes())
+        choice.path.unlink()
+        choice.path.symlink_to(real)
+    else:
+        record[field] = "C" * 40 if field == "key_fingerprint" else "other"
+        record_path.write_text(json.dumps(record))
+    with pytest.raises(releases.ReleaseError) as err:
+        releases.ensure(choice, lambda _m: None, env.url, env.key)
+    assert "not using it" in err.value.message and "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://releases.example.com/mirror", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://127.9.9.9", True),
+        ("http://[::1]:8080", True),
+        ("http://127.evil.example", False),
+        ("http://127.0.0.1.nip.io", False),
+        ("http://localhost:8080", False),
+        ("http://198.18.0.1", False),
+        ("ftp://127.0.0.1", False),
+        ("http://user:pw@127.0.0.1", False),
+    ],
+)
+def test_mirror_is_https_unless_a_loopback_address(url: str, ok: bool) -> None:
+    if ok:
+        assert releases.check_releases_url(url) == url
+    else:
+        with pytest.raises(releases.ReleaseError, match="--releases-url"):
+            releases.check_releases_url(url)
+
+
+def test_up_refuses_a_prefix_loopback_mirror(tmp_path: Path) -> None:
+    """Failed on main: `http://127.evil.example` passed as loopback by its prefix."""
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "NOMADCTL_HOME": str(tmp_path / "home")}
+    env.update({k: v for k, v in os.environ.items() if k == "PYTHONPATH"})
+    argv = [sys.executable, "-m", "nomadctl", "up", "--local", "--dry-run"]
+    proc = subprocess.run(
+        [*argv, "--releases-url", "http://127.evil.example"],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--releases-url" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize(

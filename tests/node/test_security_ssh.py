@@ -173,3 +173,46 @@ def test_aws_down_forgets_the_pins_of_the_instances_it_destroyed(aws_env) -> Non
     store.pin("198.51.100.1", keys(1)[0])  # not this cluster's: stays
     ok(aws_env.nomadctl("--cluster", "gone", "down", "--yes", env=tree))
     assert list(paramiko.HostKeys(str(store.path)).keys()) == ["198.51.100.1"]
+
+
+def test_nomadctl_ssh_forwards_no_agent_and_trusts_only_the_clusters_pins(
+    tmp_path: Path,
+) -> None:
+    """Issue 28 point 8: whatever the user's ~/.ssh/config says (ForwardAgent yes, a global
+    known_hosts), `nomadctl ssh` runs with ForwardAgent=no and only the cluster's
+    known_hosts, also through a bastion. The real client's `-G` prints the settings it would
+    use. Failed on the main of 2026-12-07 (b311992): the user's ForwardAgent yes applied."""
+    import subprocess
+
+    from nomadctl.hosts import Host
+    from nomadctl.node.connect import ssh_command
+    from nomadctl.workspace import Workspace
+
+    me = tmp_path / "me"
+    (me / ".ssh").mkdir(parents=True)
+    (me / ".ssh" / "config").write_text(
+        "Host *\n  ForwardAgent yes\n  ForwardX11 yes\n"
+        "  GlobalKnownHostsFile /etc/ssh/ssh_known_hosts\n  UpdateHostKeys yes\n"
+    )
+    ws = Workspace(tmp_path / "home", "lab").create()
+    key = ws.path / "ssh" / "id_ed25519"
+    ws.write_secret(key, b"unused")
+    for bastion in (None, "jump@198.18.0.250:2222"):
+        ws.update_state(
+            hosts=[Host("lab-server-1", "server", "198.18.0.9").to_dict()],
+            ssh={"user": "ubuntu", "address": "private", "key_path": str(key), "bastion": bastion},
+        )
+        argv = ssh_command(ws, "server-1", [])
+        out = subprocess.run(
+            [argv[0], "-G", *argv[1:]], capture_output=True, text=True, timeout=30,
+            env={"HOME": str(me), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        got = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+        assert got["forwardagent"] == "no" and got["forwardx11"] == "no", bastion
+        assert got["globalknownhostsfile"] == "/dev/null", bastion
+        assert got["userknownhostsfile"] == str(ws.path / "known_hosts"), bastion
+        assert got["updatehostkeys"] == "false", bastion
+        if bastion:
+            proxy = got["proxycommand"]
+            assert "ForwardAgent=no" in proxy and "GlobalKnownHostsFile=/dev/null" in proxy

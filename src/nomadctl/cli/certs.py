@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from nomadctl import validate
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.ui import Ui, status_cell
 from nomadctl.errors import UsageError
@@ -175,7 +176,7 @@ def _cert_options(
     if renew and (force or rotate_ca):
         raise UsageError("--renew keeps the CA and the names: not with --force or --rotate-ca")
     for label, value in ((region_flag, nomad_region), ("--domain", domain)):
-        if not issue.DNS_NAME_RE.match(value) or "." in value or "*" in value:
+        if not validate.fits(issue.DNS_NAME_RE, value, 63) or "." in value or "*" in value:
             raise UsageError(f"{label} {value!r} must be a single DNS label such as 'global'")
     opts = store.CertOptions(
         region=nomad_region,

@@ -43,39 +43,147 @@ class FileConfig:
     discovered: bool = False  # found in the current directory, not named with --config
 
 
-# Settings of `up` that widen who can reach the cluster, or change what runs on (or who
-# can log into) the nodes. From a nomadctl.toml that was merely found in the current
-# directory (a cloned repository, a shared folder) they need the user's explicit yes.
-RISKY_UP_SETTINGS = {
-    "allow_cidr": "who may reach SSH and the Nomad API",
-    "client_port": "ports opened on the clients",
-    "enable_raw_exec": "unisolated jobs on the clients",
-    "nomad_version": "the Nomad installed on every node",
-    "nomad_binary": "the binary run as root on every node",
-    "install_method": "how Nomad is installed on every node",
-    "edition": "the Nomad edition installed",
-    "license_file": "the licence uploaded to every node",
-    "ami": "the image every node boots",
-    "ssh_key": "the key that can log into every node",
-    "ssh_user": "the user nomadctl logs in as",
-    "bastion": "the jump host every SSH connection goes through",
-    "server": "machines configured as servers, as root",
-    "client": "machines configured as clients, as root",
+# Every option of every command, as a found nomadctl.toml would set it: what the setting
+# decides when it chooses code, a download source, a signing key, an install method, the
+# workspace's location or who may connect (it then needs the user's yes, and is refused
+# without a terminal), or None (it shapes or paces the run, nothing more). "" is the root
+# command's global options. tests/cli/test_found_file.py walks every Click option of every
+# command and fails for one missing here, so a new option is classified when it is added.
+RUNS = "what runs on this machine or the nodes"
+FILE_SETTINGS: dict[str, dict[str, str | None]] = {
+    "": {
+        "cluster": None,
+        "home": "where the workspace lives: its keys, certificates and state.json",
+        "config": None,  # names the file itself: never read from one
+        "version": None,
+        "install_completion": None,
+        "show_completion": None,
+    },
+    "up": {
+        "region": None,
+        "profile": "the AWS account and credentials used",
+        "vpc_cidr": None,
+        "subnet_cidr": None,
+        "vpc_id": "the network every node joins, and who else is on it",
+        "subnet_id": "the network every node joins, and who else is on it",
+        "availability_zone": None,
+        "allow_cidr": "who may reach SSH and the Nomad API",
+        "client_port": "ports opened on the clients",
+        "ssh_key": "the key that can log into every node",
+        "servers": None,
+        "clients": None,
+        "server_type": None,
+        "client_type": None,
+        "ami": "the image every node boots",
+        "root_volume_size": None,
+        "server": "machines configured as servers, as root",
+        "client": "machines configured as clients, as root",
+        "nomad_version": "the Nomad installed on every node",
+        "install_method": "how Nomad is installed on every node",
+        "nomad_binary": "the binary run as root on every node",
+        "edition": "the Nomad edition installed",
+        "license_file": "the licence uploaded to every node",
+        "nomad_region": None,
+        "datacenter": None,
+        "node_pool": None,
+        "enable_raw_exec": "unisolated jobs on the clients",
+        "docker": "whether Docker is installed on the clients",
+        "ssh_user": "the user nomadctl logs in as",
+        "ssh_address": None,
+        "bastion": "the jump host every SSH connection goes through",
+        "parallel": None,
+        "ssh_wait": None,
+        "leader_timeout": None,
+        "acl_bootstrap": "who bootstraps ACLs, and so holds the management token",
+        "local": "Nomad agents run as processes on this machine",
+        "releases_url": "where the Nomad binary is downloaded from",
+        "release_key": "the key a downloaded Nomad must be signed with",
+        "release_key_fingerprint": "the key a downloaded Nomad must be signed with",
+        "max_unavailable": None,
+        "drain_deadline": None,
+        "client_restart": None,
+        "yes": "the plan runs without asking",
+        "dry_run": None,
+        "skip_configure": None,
+        "json_output": None,
+    },
+    "certs": {
+        "nomad_region": None,
+        "deprecated_region": None,
+        "domain": "the names the certificates vouch for",
+        "days": None,
+        "ca_days": None,
+        "additional_dnsname": "the names the certificates vouch for",
+        "additional_ipaddress": "the addresses the certificates vouch for",
+        "name_constraint": "what the CA may sign for",
+        "additional_domain": "what the CA may sign for",
+        "force": "certificates re-issued",
+        "renew": None,
+        "rotate_ca": "the CA every node and client trusts",
+        "finish": "the CA every node and client trusts",
+        "show_gossip_key": "the gossip key printed",
+        "json_output": None,
+    },
+    "status": {"json_output": None, "wait": None, "timeout": None},
+    "env": {"shell": None, "management": "the management token exported"},
+    "acl-bootstrap": {
+        "show_secret": "a secret token printed",
+        "user_token": None,
+        "reset": "the ACL system reset",
+        "user_namespace": None,
+        "json_output": None,
+        "timeout": None,
+    },
+    "ssh": {},
+    "logs": {"lines": None, "follow": None},
+    "down": {
+        "region": None,
+        "profile": "the AWS account and credentials used",
+        "yes": "everything deleted without asking",
+        "dry_run": None,
+        "force": "hosts that do not answer forgotten",
+        "ssh_wait": None,
+        "json_output": None,
+    },
+    "list": {
+        "region": None,
+        "profile": "the AWS account and credentials used",
+        "json_output": None,
+    },
+    "version": {"json_output": None},
 }
 
 
+NO_WORKSPACE = ("version",)  # commands that never open a workspace: `home` decides nothing
+
+
+def _shown(value: Any) -> Any:
+    return [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
+
+
 def risky_file_settings(cfg: FileConfig, ctx: click.Context) -> list[str]:
-    """The settings `ctx`'s command takes from a discovered nomadctl.toml that widen access
-    or change what runs on the nodes, as `name = value (what it changes)` lines. A value
-    given on the command line or in the environment is the user's own and not listed."""
-    if not cfg.discovered or ctx.info_name != "up":
+    """The settings `ctx`'s command (and the root's `home`) take from a discovered
+    nomadctl.toml that FILE_SETTINGS says need a yes, as `name = value (what it decides)`
+    lines. A value given on the command line or in the environment is the user's own and
+    not listed. An option missing from FILE_SETTINGS counts as needing a yes."""
+    if not cfg.discovered:
         return []
     found = []
-    for name, what in RISKY_UP_SETTINGS.items():
+    if "home" in cfg.globals and ctx.parent is not None and ctx.info_name not in NO_WORKSPACE:
+        root = ctx.parent
+        if root.get_parameter_source("home") == click.core.ParameterSource.DEFAULT:
+            what = FILE_SETTINGS[""]["home"]
+            found.append(f"home = {_shown(cfg.globals['home'])!r} ({what})")
+    table = FILE_SETTINGS.get(ctx.info_name or "", {})
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or name not in ctx.params:
+            continue
+        what = table.get(name, "not yet classified")
+        if what is None:
+            continue
         if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT_MAP:
-            value = ctx.params.get(name)
-            shown = [str(v) for v in value] if isinstance(value, list | tuple) else str(value)
-            found.append(f"{name} = {shown!r} ({what})")
+            found.append(f"{name} = {_shown(ctx.params.get(name))!r} ({what})")
     return found
 
 

@@ -9,6 +9,7 @@ import click
 import typer
 
 from nomadctl.cli.context import AppContext, ignored_env_note, progress_for
+from nomadctl.cli.ui import plain
 from nomadctl.errors import UsageError
 
 SHELLS = ("bash", "zsh", "fish")
@@ -191,9 +192,11 @@ def logs(
         argv = logs_mod.remote_command(ws, node, lines, follow)
         os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
     path = logs_mod.local_log(ws, node)
-    sys.stdout.writelines(logs_mod.tail(path, lines))
+    # the agent's log is text nomadctl did not write: shown with its control characters
+    # escaped (`journalctl`, which a remote node's lines come through, does the same)
+    sys.stdout.writelines(plain(line, keep_newlines=True) for line in logs_mod.tail(path, lines))
     sys.stdout.flush()
     if follow:
         for line in logs_mod.follow(path):
-            sys.stdout.write(line)
+            sys.stdout.write(plain(line, keep_newlines=True))
             sys.stdout.flush()

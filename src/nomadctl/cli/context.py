@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import typer
+import click
 
 from nomadctl.cli import config as configfile
 from nomadctl.cli.options import _confirm
-from nomadctl.cli.ui import Ui
+from nomadctl.cli.ui import Ui, plain
 from nomadctl.errors import UsageError
 from nomadctl.workspace import Workspace
 
@@ -28,32 +28,35 @@ class AppContext:
     file_config: configfile.FileConfig | None = None
 
     def workspace(self) -> Workspace:
-        return Workspace(self.home, self.cluster, named=self.named)
+        """The workspace, checked to be trusted (its owner's alone) before any use."""
+        return Workspace(self.home, self.cluster, named=self.named).verify()
 
 
-def confirm_file_settings(ctx: typer.Context) -> None:
-    """Settings from a nomadctl.toml found in the current directory that widen access or
-    change what runs on the nodes are shown, and need a yes even with --yes; without a
-    terminal they are refused (pass them as flags, or name the file with --config)."""
-    app_ctx: AppContext = ctx.obj
-    if app_ctx.file_config is None:
+def confirm_file_settings(ctx: click.Context) -> None:
+    """Settings from a nomadctl.toml found in the current directory that decide what runs,
+    where it comes from, whom to trust or where the workspace is (`config.FILE_SETTINGS`)
+    are shown, and need a yes even with --yes; without a terminal they are refused (pass
+    them as flags, or name the file with --config). Every command runs this first
+    (`helpformat.SectionedCommand.invoke`)."""
+    app_ctx = ctx.obj
+    if not isinstance(app_ctx, AppContext) or app_ctx.file_config is None:
         return
     risky = configfile.risky_file_settings(app_ctx.file_config, ctx)
     if not risky:
         return
     where = app_ctx.file_config.path
     ui = app_ctx.ui
-    ui.err.print(f"{where}, found in the current directory, sets:", markup=False)
+    ui.err.print(f"{plain(str(where))}, found in the current directory, sets:", markup=False)
     for line in risky:
-        ui.err.print(f"  {line}", markup=False)
+        ui.err.print(f"  {plain(line)}", markup=False)
     if ctx.params.get("dry_run"):
         return  # named in the plan; nothing is done, so nothing to confirm
     if not sys.stdin.isatty():
         names = ", ".join(line.split(" ", 1)[0] for line in risky)
         raise UsageError(
-            f"{where} in the current directory sets {names}, which widen access or change "
-            "what runs on the nodes; confirm by passing them as flags, or name the file "
-            "with --config"
+            f"{where} in the current directory sets {names}, which decide what runs, where "
+            "it comes from or whom to trust; confirm by passing them as flags, or name the "
+            "file with --config"
         )
     _confirm(ui, "Use these settings from the file? (--yes does not answer this)")
 

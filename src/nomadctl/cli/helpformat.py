@@ -77,6 +77,13 @@ class SectionedCommand(UsageContext, typer.core.TyperCommand):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         format_sections(self, ctx, formatter)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Settings a found nomadctl.toml may not decide alone are confirmed first."""
+        from nomadctl.cli.context import confirm_file_settings
+
+        confirm_file_settings(ctx)
+        return super().invoke(ctx)
+
 
 def format_sections(
     command: click.Command, ctx: click.Context, formatter: click.HelpFormatter

@@ -90,7 +90,9 @@ def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
     with ui.progress(f"{step.name}: {step.detail}") as report:
         yield report
     if step.status == "done" and step.name not in ("summary", "preflight"):
-        ui.info(f"[green]✓[/] {step.name}: {step.outcome}")
+        from rich.markup import escape
+
+        ui.info(f"[green]✓[/] {step.name}: {escape(step.outcome)}")
 
 
 def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,40 @@ STATUS_STYLE = {
 }
 
 
+def plain(text: str, keep_newlines: bool = False) -> str:
+    """`text` safe to show on a terminal: every control character (C0, DEL, C1), format
+    character (bidi overrides, zero-width) and line or paragraph separator becomes a visible
+    escape (`\\x1b`, `\\u202e`), so API data, host output and file contents can neither
+    move the cursor, retitle the window nor pretend to be a line of ours. Newlines are kept
+    only when `keep_newlines` (our own multi-line messages); a tab becomes a space. The one
+    function every rendering point uses: tables, progress, errors and messages."""
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Styled(str):
+    """A table cell of nomadctl's own, with rich markup (a coloured status); any other cell
+    is shown as plain text: no markup read from it, no control character let through."""
+
+    __slots__ = ()
+
+    def __add__(self, other: str) -> Styled:
+        """Plain text after our markup stays plain (`status_cell(s) + " (a note)"`)."""
+        from rich.markup import escape
+
+        return Styled(str.__add__(self, escape(other)))
+
+
 class Ui:
     """Two consoles, stdout for results and stderr for the rest, each made on first use."""
 
@@ -53,18 +88,22 @@ class Ui:
     def error(self, message: str) -> None:
         from rich.markup import escape
 
-        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
+        self.err.print(f"[bold red]error:[/] {escape(plain(message))}", soft_wrap=True, markup=True)
 
     def info(self, message: str) -> None:
-        self.err.print(message, soft_wrap=True)
+        self.err.print(plain(message, keep_newlines=True), soft_wrap=True)
 
     @contextlib.contextmanager
     def progress(self, title: str) -> Iterator[Callable[[str], None]]:
         """A spinner on stderr for long work; every step is also kept as a line there."""
-        with self.err.status(title) as status:
+        from rich.text import Text
+
+        title = plain(title)
+        with self.err.status(Text(title)) as status:
 
             def report(message: str) -> None:
-                status.update(f"{title}: {message}")
+                message = plain(message)
+                status.update(Text(f"{title}: {message}"))
                 self.err.print(f"  {message}", style="dim", soft_wrap=True, markup=False)
 
             yield report
@@ -81,13 +120,13 @@ class Ui:
         from rich.text import Text
 
         if title:  # above the table, not its title: rich wraps that to the table's width
-            _print_unpadded(self.out, Text(title, style="table.title"))
+            _print_unpadded(self.out, Text(plain(title), style="table.title"))
         table = Table(box=None, header_style="bold")
         for i, col in enumerate(columns):  # the last column wraps, the others stay whole
             last = i == len(columns) - 1
             table.add_column(col, overflow="fold", no_wrap=not last)
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            table.add_row(*(_cell(v) for v in row))
         _print_unpadded(self.out, table)
 
 
@@ -124,6 +163,15 @@ def _print_unpadded(console: Console, renderable: Any) -> None:
     console.print(Segments(segments), end="")
 
 
+def _cell(value: Any) -> Any:
+    """A table cell: nomadctl's own markup (`Styled`) as markup, anything else as plain text."""
+    from rich.text import Text
+
+    if isinstance(value, Styled):
+        return Text.from_markup(plain(value))
+    return Text(plain("" if value is None else str(value)))
+
+
 def status_cell(status: str) -> str:
     style = STATUS_STYLE.get(status)
-    return f"[{style}]{status}[/]" if style else status
+    return Styled(f"[{style}]{status}[/]") if style else status

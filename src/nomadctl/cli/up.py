@@ -6,7 +6,6 @@ from typing import Annotated
 import click
 import typer
 
-from nomadctl.cli.context import confirm_file_settings
 from nomadctl.cli.helpformat import UnsetOrChoice
 from nomadctl.cli.options import (
     NOMAD_VERSION,
@@ -300,7 +299,6 @@ def up(
     """
     from nomadctl.plan.options import SPEC, UpOptions
 
-    confirm_file_settings(ctx)  # issue 15: risky settings from ./nomadctl.toml need a yes
     unset = click.core.ParameterSource.DEFAULT
     options = UpOptions(
         given=frozenset(k for k in SPEC if ctx.get_parameter_source(k) != unset),

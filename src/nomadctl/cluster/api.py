@@ -133,6 +133,43 @@ def _session(server_name: str | None):
     return session
 
 
+def pin_requesters(client: Any, target: ApiTarget, verify: str | bool) -> None:
+    """Every endpoint object under `client`, at any depth (`client.status.leader` is two
+    down), carries the target's token, region and certificates and no namespace.
+
+    python-nomad fills anything left empty from NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION
+    and NOMAD_CLIENT_CERT/KEY of the environment when the client is made, and copies those
+    values into each endpoint (and each endpoint's own children). The target already
+    decided; nothing in the environment may add to or change what a request carries."""
+    seen: set[int] = set()
+    stack = [client]
+    while stack:
+        part = stack.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        if hasattr(part, "token") and hasattr(part, "cert"):
+            part.token = target.token
+            part.region = target.region
+            part.cert = target.client_cert or ()
+            part.verify = verify
+            if "namespace" in vars(part):  # the client's own is name-mangled, below
+                part.namespace = None
+        if hasattr(part, "_Nomad__namespace"):
+            part._Nomad__namespace = None
+        if isinstance(getattr(part, "requester_settings", None), dict):
+            part.requester_settings.update(
+                token=target.token,
+                region=target.region,
+                cert=target.client_cert or (),
+                verify=verify,
+                namespace=None,
+            )
+        for value in vars(part).values():
+            if type(value).__module__.split(".")[0] == "nomad":
+                stack.append(value)
+
+
 @dataclass
 class Api:
     """A client over one or more server addresses; a dead server is skipped for the next."""
@@ -156,16 +193,7 @@ class Api:
                 cert=self.target.client_cert or (),
                 session=_session(self.target.server_name),
             )
-            # python-nomad falls back to NOMAD_TOKEN/NOMAD_REGION/NOMAD_CLIENT_* from the
-            # environment for anything left empty; our target already decided, so pin it.
-            for part in (client, *vars(client).values()):
-                if hasattr(part, "token") and hasattr(part, "cert"):
-                    part.token = self.target.token
-                    if part is not client:  # NOMAD_NAMESPACE is not ours to follow either
-                        part.namespace = None
-                    part.region = self.target.region
-                    part.cert = self.target.client_cert or ()
-                    part.verify = verify
+            pin_requesters(client, self.target, verify)
             self._clients[address] = client
         return self._clients[address]
 

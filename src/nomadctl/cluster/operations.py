@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from nomadctl.cluster.api import Api, NoLeader, PermissionDenied
 from nomadctl.errors import Cancelled, ClusterApiError, RemoteError, UsageError
+from nomadctl.validate import fits
 
 Progress = Callable[[str], None]
 
@@ -57,7 +58,7 @@ UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._-]{0,127}$")
 
 
 def _check(value: str, pattern: re.Pattern[str], what: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not fits(pattern, value):
         raise UsageError(f"invalid {what} {value!r}")
     return value
 

@@ -106,7 +106,15 @@ def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> 
         "-o",
         f'UserKnownHostsFile="{known}"',
         "-o",
+        "GlobalKnownHostsFile=/dev/null",  # only the cluster's pins, not the system's
+        "-o",
+        "UpdateHostKeys=no",  # no key the node offers later is added to them
+        "-o",
         "StrictHostKeyChecking=accept-new",  # first contact pins, a change is refused
+        "-o",
+        "ForwardAgent=no",  # a root on the node could use the agent's keys elsewhere
+        "-o",
+        "ForwardX11=no",
         "-o",
         "ConnectTimeout=10",
     ]

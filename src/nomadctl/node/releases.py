@@ -11,12 +11,21 @@ there once from HashiCorp's releases (or a mirror with the same layout):
 The sums must carry a valid signature by the pinned key (gpg's VALIDSIG names the primary
 key's fingerprint, so a subkey signature counts), and the zip must match its line in them:
 the same checks as templates/install-zip.sh makes on a host.
+
+The cache keeps one binary per source (releases URL and signing key): a binary a mirror
+served is never taken for HashiCorp's. Beside it, `verified.json` records the executable's
+SHA-256, the key's fingerprint and the URL it was verified with; every use checks the file
+against that record again, and a mismatch is refused in one line. A mirror is `https`, or
+`http` to a loopback *address* only (parsed, never a prefix: `http://127.evil.example` is a
+name anyone can own).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
+import json
 import os
 import platform
 import re
@@ -30,12 +39,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError
-from nomadctl.node.release_keys import SigningKey, hashicorp_release_key
+from nomadctl.node.release_keys import (
+    RELEASE_KEY_FINGERPRINT,
+    SigningKey,
+    hashicorp_release_key,
+)
+from nomadctl.trust import check_dirs
+from nomadctl.validate import fits
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
 Progress = Callable[[str], None]
 MIN_VERSION = (1, 8)
 RELEASES_URL = "https://releases.hashicorp.com"
+RELEASE_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+ent)?", re.ASCII)
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -93,17 +109,65 @@ def supported(version: str | None) -> bool:
 
 
 def check_version(version: str) -> str:
-    if not re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+ent)?", version):
+    if not fits(RELEASE_VERSION_RE, version, 64):
         raise ReleaseError(f"Nomad version {version!r} is not a release version like 1.11.1")
     return version
 
 
-def cache_path(home: Path, version: str) -> Path:
+RECORD = "verified.json"
+
+
+def check_releases_url(url: str) -> str:
+    """`https://...`, or `http://` to a loopback address (127.0.0.0/8, ::1); raises
+    ReleaseError. The host is parsed as an address: a name is never loopback by its look."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ReleaseError(f"--releases-url {url!r}: not a URL") from None
+    if not url.isascii() or not host or parts.username or parts.password:
+        raise ReleaseError(f"--releases-url {url!r}: use https://HOST[/PATH]")
+    if parts.scheme == "https":
+        return url
+    try:
+        loopback = parts.scheme == "http" and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ReleaseError(
+            f"--releases-url {url!r}: use an https:// URL (http only to a loopback address "
+            "such as 127.0.0.1)"
+        )
+    return url
+
+
+def source_id(releases_url: str, fingerprint: str) -> str:
+    """The cache directory of one source: the releases URL and the key its sums are signed by."""
+    text = f"{releases_url.rstrip('/')}\n{fingerprint.upper()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_path(
+    home: Path,
+    version: str,
+    releases_url: str = RELEASES_URL,
+    fingerprint: str = RELEASE_KEY_FINGERPRINT,
+) -> Path:
     os_name, arch = platform_names()
-    return Path(home) / "cache" / "nomad" / check_version(version) / f"{os_name}_{arch}" / "nomad"
+    where = Path(home) / "cache" / "nomad" / check_version(version) / f"{os_name}_{arch}"
+    return where / source_id(releases_url, fingerprint) / "nomad"
 
 
-def choose(home: Path, version: str, nomad_binary: Path | None = None) -> BinaryChoice:
+def choose(
+    home: Path,
+    version: str,
+    nomad_binary: Path | None = None,
+    releases_url: str = RELEASES_URL,
+    fingerprint: str = RELEASE_KEY_FINGERPRINT,
+) -> BinaryChoice:
     """Which binary to run, without any download (the plan shows this)."""
     if nomad_binary is not None:
         path = Path(nomad_binary).expanduser().absolute()
@@ -115,7 +179,7 @@ def choose(home: Path, version: str, nomad_binary: Path | None = None) -> Binary
         found = binary_version(Path(on_path))
         if supported(found):
             return BinaryChoice(Path(on_path).absolute(), "path", found or "")
-    cached = cache_path(home, version)
+    cached = cache_path(home, version, releases_url, fingerprint)
     if cached.is_file() and os.access(cached, os.X_OK):
         return BinaryChoice(cached, "cache", version)
     return BinaryChoice(cached, "download", version)
@@ -128,16 +192,65 @@ def ensure(
     release_key: SigningKey | None = None,
     timeout: float = 60.0,
 ) -> Path:
-    """The chosen binary's path, downloading and verifying it first when it is not cached."""
-    if choice.source != "download":
+    """The chosen binary's path: a cached one checked against its record again, else
+    downloaded and verified first, and recorded."""
+    if choice.source not in ("download", "cache"):
         return choice.path
     key = release_key or hashicorp_release_key()
+    want = _record(choice.version, releases_url, key.fingerprint, "")
+    if choice.source == "cache":
+        verify_cached(choice.path, want)
+        return choice.path
     data = download_verified(choice.version, releases_url, key, progress, timeout)
-    ensure_private_dir(choice.path.parent.parent.parent.parent)  # <home>/cache
-    choice.path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(choice.path.parent)  # and <home>/cache..., each made 0700
     atomic_write(choice.path, data, 0o755)
+    record = {**want, "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write(choice.path.with_name(RECORD), json.dumps(record, indent=2).encode(), 0o600)
     progress(f"Nomad {choice.version} saved to {choice.path}")
     return choice.path
+
+
+def _record(version: str, releases_url: str, fingerprint: str, digest: str) -> dict[str, str]:
+    return {
+        "version": version,
+        "source": releases_url.rstrip("/"),
+        "key_fingerprint": fingerprint.upper(),
+        "sha256": digest,
+    }
+
+
+def _read_nofollow(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
+
+
+def verify_cached(path: Path, want: dict[str, str]) -> None:
+    """The cached binary is what its record says was verified, from this source with this
+    key; ReleaseError (one line) otherwise. Neither file may be a symlink."""
+    again = f"delete {path.parent} to download it again"
+    check_dirs(path.parent, path.parents[5])  # up to the home: ours alone
+    try:
+        record = json.loads(_read_nofollow(path.with_name(RECORD)))
+        data = _read_nofollow(path)
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or "unreadable"
+        raise ReleaseError(
+            f"cached Nomad {path} has no usable record of its verification ({why}): "
+            f"not using it; {again}"
+        ) from None
+    got = hashlib.sha256(data).hexdigest()
+    for field, expected in want.items():
+        if field != "sha256" and record.get(field) != expected:
+            raise ReleaseError(
+                f"cached Nomad {path} was verified with {field} {record.get(field)!r}, "
+                f"not {expected!r}: not using it; {again}"
+            )
+    if record.get("sha256") != got:
+        raise ReleaseError(
+            f"cached Nomad {path} changed since it was verified (sha256 {got}, recorded "
+            f"{record.get('sha256')}): not using it; {again}"
+        )
 
 
 def download_verified(

@@ -110,6 +110,11 @@ class KnownHosts:
         ]
         self._write(self.path, "".join(lines).encode())
 
+    def pinned(self, name: str) -> bool:
+        """Is a key pinned for `name` (an address, or `[address]:port`)?"""
+        with self._locked():
+            return bool(self._read().lookup(name))
+
     def load_into(self, keys: paramiko.HostKeys) -> None:
         if self.path.exists():
             keys.load(str(self.path))

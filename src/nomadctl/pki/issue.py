@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from nomadctl import trust, validate
 from nomadctl.errors import PkiError, UsageError
 
 Kind = Literal["server", "client", "cli"]
@@ -38,7 +39,7 @@ CA_DAYS = 1825
 LEAF_DAYS = 365
 DNS_NAME_RE = re.compile(
     r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -56,7 +57,7 @@ def parse_dns_names(names: Sequence[str], flag: str = "--additional-dnsname") ->
     out: list[str] = []
     for name in names:
         try:
-            ipaddress.ip_address(name)
+            validate.ip_address(name)
         except ValueError:
             pass
         else:
@@ -64,7 +65,7 @@ def parse_dns_names(names: Sequence[str], flag: str = "--additional-dnsname") ->
                 f"{flag} {name!r} is an IP address, not a DNS name; "
                 "pass it with --additional-ipaddress"
             )
-        if len(name) > 253 or not DNS_NAME_RE.match(name):
+        if not validate.fits(DNS_NAME_RE, name, 253):
             raise UsageError(f"{flag} {name!r} is not a valid DNS name")
         out.append(name.lower())
     return out
@@ -74,7 +75,7 @@ def parse_ip_addresses(values: Sequence[str]) -> list[IPAddress]:
     out: list[IPAddress] = []
     for value in values:
         try:
-            out.append(ipaddress.ip_address(value))
+            out.append(ipaddress.ip_address(validate.ip_address(value)))
         except ValueError:
             raise UsageError(f"--additional-ipaddress {value!r} is not an IP address") from None
     return out
@@ -295,7 +296,7 @@ def renew_leaf(ca: KeyPair, old: x509.Certificate, *, days: int = LEAF_DAYS) -> 
 def load_certs(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (a CA bundle)."""
     try:
-        return x509.load_pem_x509_certificates(path.read_bytes())
+        return x509.load_pem_x509_certificates(trust.read_file(path, path.parent))
     except OSError as exc:
         raise PkiError(f"cannot read certificate {path}: {exc.strerror}") from None
     except ValueError:
@@ -351,7 +352,7 @@ def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def load_cert(path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
+        return x509.load_pem_x509_certificate(trust.read_file(path, path.parent))
     except OSError as exc:
         raise PkiError(f"cannot read certificate {path}: {exc.strerror}") from None
     except ValueError:
@@ -360,7 +361,8 @@ def load_cert(path: Path) -> x509.Certificate:
 
 def load_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        data = trust.read_file(path, path.parent)  # O_NOFOLLOW, ours alone
+        key = serialization.load_pem_private_key(data, password=None)
     except OSError as exc:
         raise PkiError(f"cannot read key {path}: {exc.strerror}") from None
     except (ValueError, TypeError):

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nomadctl import trust
 from nomadctl.errors import PkiError
 from nomadctl.pki import issue
 from nomadctl.workspace import Workspace, check_secret, ensure_private_dir
@@ -152,7 +153,7 @@ def trust_file(ws: Workspace, domain: str = "nomad") -> Path:
 def trust_pem(ws: Workspace, domain: str = "nomad") -> bytes:
     path = trust_file(ws, domain)
     try:
-        return path.read_bytes()
+        return trust.read_file(path, ws.home)
     except OSError as exc:
         raise PkiError(f"cannot read CA certificate {path}: {exc.strerror}") from None
 
@@ -187,7 +188,7 @@ def ensure_ca(ws: Workspace, opts: CertOptions) -> tuple[issue.KeyPair, FileReco
         ca = _load_pair(paths)
         return ca, _record("ca", "kept", paths, ca.cert), False
     status = "rotated" if (have_cert or have_key) else "created"
-    old_pem = paths.cert.read_bytes() if have_cert else None
+    old_pem = trust.read_file(paths.cert, ws.home) if have_cert else None
     if status == "rotated":
         if rotating(ws, opts.domain):
             raise PkiError(
@@ -421,7 +422,8 @@ def finish_rotation(ws: Workspace, opts: CertOptions) -> list[FileRecord]:
         records[-1].status = "reissued"
     previous = previous_ca_path(ws, opts.domain)
     for path in (bundle_path(ws, opts.domain), previous):
-        path.unlink(missing_ok=True)
+        if trust.check_file(path, ws.home):
+            path.unlink()
     records.append(
         FileRecord(
             kind="ca",

@@ -15,7 +15,7 @@ from nomadctl import providers
 from nomadctl import validate as edge
 from nomadctl.errors import UsageError
 from nomadctl.hosts import SshOptions, hosts_of
-from nomadctl.node import release_keys, render
+from nomadctl.node import release_keys, releases, render
 from nomadctl.plan import preflight
 from nomadctl.providers.aws.infra import AwsOptions
 from nomadctl.workspace import Workspace
@@ -149,8 +149,10 @@ def _facts(opts: UpOptions) -> render.ClusterFacts:
         edge.nomad_version(opts.nomad_version)
     except (ValueError, AttributeError) as exc:
         raise UsageError(f"--nomad-version {opts.nomad_version!r}: {exc}") from None
-    if not opts.releases_url.startswith(("https://", "http://127.", "http://localhost")):
-        raise UsageError(f"--releases-url {opts.releases_url!r}: use an https:// URL")
+    try:
+        releases.check_releases_url(opts.releases_url)
+    except releases.ReleaseError as exc:
+        raise UsageError(exc.message) from None
     return render.ClusterFacts(
         nomad_region=opts.nomad_region,
         datacenter=opts.datacenter,
@@ -237,7 +239,13 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
     kind = providers.recorded(ws)
     if kind == "local" and opts.kind in ("aws", "local"):
         binary = (ws.load_state().get("local") or {}).get("binary")
-        if opts.nomad_binary is None and binary and Path(binary).is_file():
+        cache = ws.home / "cache"  # a downloaded one is chosen (and checked) again instead
+        if (
+            opts.nomad_binary is None
+            and binary
+            and Path(binary).is_file()
+            and not Path(binary).is_relative_to(cache)
+        ):
             opts = replace(opts, nomad_binary=Path(binary))  # the one the agents run now
         return replace(opts, local=True)
     if opts.kind != "aws":

@@ -12,8 +12,9 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
-from nomadctl import providers
+from nomadctl import providers, trust
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import find_host
 from nomadctl.node.connect import ssh_command
@@ -32,8 +33,13 @@ def local_log(ws: Workspace, node: str) -> Path:
     return path
 
 
+def _open(path: Path) -> TextIO:
+    """The agent's log, never through a symlink, ours alone (trust.open_file)."""
+    return os.fdopen(trust.open_file(path, path.parent), "r", encoding="utf-8", errors="replace")
+
+
 def tail(path: Path, lines: int) -> list[str]:
-    with path.open("r", encoding="utf-8", errors="replace") as f:
+    with _open(path) as f:
         out = list(deque(f, maxlen=lines)) if lines > 0 else f.readlines()
     if out and not out[-1].endswith("\n"):  # an agent mid-line: end ours
         out[-1] += "\n"
@@ -43,7 +49,7 @@ def tail(path: Path, lines: int) -> list[str]:
 def follow(path: Path, stop_after: float | None = None) -> Iterator[str]:
     """New lines of `path` as they come (Ctrl-C ends it); `stop_after` seconds for tests."""
     start = time.monotonic()
-    with path.open("r", encoding="utf-8", errors="replace") as f:
+    with _open(path) as f:
         f.seek(0, os.SEEK_END)
         while stop_after is None or time.monotonic() - start < stop_after:
             line = f.readline()

@@ -16,7 +16,7 @@ from nomadctl.cluster import acl
 from nomadctl.errors import WorkspaceError
 from nomadctl.hosts import Host, hosts_of
 from nomadctl.node.connect import forget_pins
-from nomadctl.validate import AWS_REGION_RE
+from nomadctl.validate import AWS_REGION_RE, fits
 from nomadctl.workspace import Workspace
 
 
@@ -108,6 +108,6 @@ def recorded_region(state: dict[str, Any]) -> str | None:
     if not isinstance(section, dict):
         raise WorkspaceError(f"its 'aws' is a {type(section).__name__}, not an object")
     region = section.get("region")
-    if region is not None and not (isinstance(region, str) and AWS_REGION_RE.match(region)):
+    if region is not None and not (isinstance(region, str) and fits(AWS_REGION_RE, region)):
         raise WorkspaceError(f"its aws.region {region!r} is not an AWS region")
     return region or None

@@ -4,7 +4,8 @@
 (network, firewall, key pair, IAM, instances), each resource in a module of its own
 (`network`, `cidrs`, `security`, `keys`, `iam`, `images`, `instances`, `launch`), on the
 `session` and names/tags of `common`, with AWS's errors worded by `errors`. `costs` prices the
-plan and `myip` finds the operator's public IP for the default `--allow-cidr`. boto3 is
+plan, `myip` finds the operator's public IP for the default `--allow-cidr`, and
+`first_contact` pins a new instance's SSH host key from its console output. boto3 is
 imported inside functions. May import providers.base, providers.state, providers.ssh_agents,
 node, cluster, pki and the shared base; never the other providers.
 """

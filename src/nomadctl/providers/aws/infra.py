@@ -58,6 +58,7 @@ from nomadctl.providers.aws.myip import detect_public_cidr
 from nomadctl.providers.aws.network import parse_vpc_cidrs
 from nomadctl.providers.aws.security import normalise_cidrs, parse_port
 from nomadctl.providers.aws.session import Aws
+from nomadctl.validate import fits
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -106,7 +107,7 @@ class AwsOptions:
             raise UsageError(f"--clients {self.clients} cannot be negative")
         if not 8 <= self.root_volume_size <= 16384:
             raise UsageError(f"--root-volume-size {self.root_volume_size}: use 8 to 16384 GiB")
-        if self.ami and not AMI_RE.match(self.ami):
+        if self.ami and not fits(AMI_RE, self.ami):
             raise UsageError(f"--ami {self.ami!r} is not an AMI id like ami-0123456789abcdef0")
         if self.vpc_id and not self.subnet_id:
             raise UsageError(

@@ -18,6 +18,7 @@ from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
 from nomadctl.providers.aws import costs, infra
 from nomadctl.providers.aws import instances as aws_instances
+from nomadctl.providers.aws.first_contact import ConsoleCheckedAgents
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
 from nomadctl.providers.base import (
     Applied,
@@ -128,9 +129,12 @@ class AwsProvider:
 
     def agents(self, ws: Workspace) -> SshAgents:
         """SSH with the key `apply` recorded (the workspace's own, or --ssh-key)."""
-        saved = (ws.load_state().get("ssh") or {}) if ws.state_path.exists() else {}
+        state = ws.load_state() if ws.state_path.exists() else {}
+        saved = state.get("ssh") or {}
         key = self.ssh.key_path or (Path(saved["key_path"]) if saved.get("key_path") else None)
-        return SshAgents(replace(self.ssh, key_path=key))
+        region = (state.get("aws") or {}).get("region") or self.opts.region
+        # issue 28 point 8: a new instance's host key is pinned from its console output
+        return ConsoleCheckedAgents(replace(self.ssh, key_path=key), region, self.opts.profile)
 
     def remove(self, ws: Workspace, hosts: Sequence[Host], progress: Progress) -> None:
         """Terminate these instances (scale-in) and wait until they are gone."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from nomadctl import validate
 from nomadctl.errors import CloudError, UsageError
 from nomadctl.validate import AWS_REGION_RE as REGION_RE
 
@@ -51,7 +52,7 @@ class Aws:
         resolved = region or env_region() or self.session.region_name
         if not resolved:
             raise CloudError(NO_REGION)
-        if not REGION_RE.match(resolved):
+        if not validate.fits(REGION_RE, resolved):
             raise UsageError(f"malformed AWS region {resolved!r}: expected e.g. eu-west-1")
         self.region: str = resolved
         self.profile = profile

@@ -7,6 +7,7 @@ import contextlib
 import re
 from pathlib import Path
 
+from nomadctl import trust
 from nomadctl.errors import UsageError
 from nomadctl.hosts import Host
 from nomadctl.pki import issue, store
@@ -28,7 +29,10 @@ def log_path(ws: Workspace, node_name: str) -> Path:
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Write `data` (0600) unless the file already holds exactly that; True if written."""
     with contextlib.suppress(OSError):
-        if path.read_bytes() == data and path.stat().st_mode & 0o777 == SECRET_MODE:
+        if (
+            trust.read_file(path, path.parent) == data
+            and path.stat().st_mode & 0o777 == SECRET_MODE
+        ):
             return False
     atomic_write(path, data, SECRET_MODE)
     return True

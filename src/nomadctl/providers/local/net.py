@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from nomadctl import trust
 from nomadctl.errors import NomadctlError
 from nomadctl.node.render import Ports
 
@@ -96,8 +97,11 @@ def taken_by_others(home: Path, own: Path) -> set[tuple[str, int]]:
     for state_path in Path(home).glob("*/state.json"):
         if state_path.parent == own:
             continue
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-            nodes = (json.loads(state_path.read_bytes()).get("local") or {}).get("nodes") or {}
+        with contextlib.suppress(
+            OSError, ValueError, KeyError, TypeError, AttributeError, NomadctlError
+        ):  # another cluster's record, only to avoid its ports: one we cannot trust is skipped
+            raw = trust.read_file(state_path, home)
+            nodes = (json.loads(raw).get("local") or {}).get("nodes") or {}
             for d in nodes.values():
                 s = Slot.from_dict(d)
                 taken.update((s.ip, p) for p in (s.ports.http, s.ports.rpc, s.ports.serf))

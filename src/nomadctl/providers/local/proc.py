@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nomadctl import trust
 from nomadctl.workspace import SECRET_MODE, ensure_private_dir
 
 PROC = Path("/proc")
@@ -131,7 +132,7 @@ def runs_binary(pid: int, binary: Path) -> bool:
 def running_pid(node: NodeDir) -> int | None:
     """The node's agent pid: from the pid file, else found among all processes."""
     with contextlib.suppress(OSError, ValueError):
-        pid = int(node.pid_file.read_text().strip())
+        pid = int(trust.read_file(node.pid_file, node.root).decode().strip())
         if is_agent(pid, node):
             return pid
     for pid in _all_pids():
@@ -146,10 +147,30 @@ def strays(root: Path) -> list[int]:
     return [p for p in _all_pids() if p != me and str(root) + os.sep in (_cmdline(p) or "")]
 
 
+# What an agent may inherit from the operator's environment, by name: where programs and
+# home are, the locale and time zone, the temporary directory, and where the Docker driver
+# finds Docker (it reads DOCKER_HOST and its TLS settings as the docker CLI does). Nothing
+# else: no NOMAD_* (a token or address meant for the CLI), no cloud, Vault, Consul or Git
+# credentials. A client passes its environment on to raw_exec tasks (and exec tasks see
+# part of it), so whatever an agent inherits, every job a user token can submit can read.
+AGENT_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "DOCKER_HOST",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+)
+
+
 def _agent_env() -> dict[str, str]:
-    """The caller's environment without NOMAD_* (a token or address meant for the CLI)."""
-    skip = ("NOMAD_", "NOTIFY_SOCKET")
-    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    """The operator's environment cut down to AGENT_ENV and the LC_* locale variables."""
+    return {k: v for k, v in os.environ.items() if k in AGENT_ENV or k.startswith("LC_")}
 
 
 def start(binary: Path, node: NodeDir) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nomadctl import trust
 from nomadctl.cluster import acl
 from nomadctl.errors import UsageError, WorkspaceError
 from nomadctl.hosts import Host, Role, hosts_of
@@ -218,7 +218,14 @@ class LocalProvider:
         names = self.names(ws.cluster)
         wanted = [n for n, _ in names]
         slots = net.assign(wanted, recorded, ws.home, ws.path, mode)
-        choice = releases.choose(ws.home, self.opts.nomad_version, self.opts.nomad_binary)
+        key = self.opts.release_key
+        choice = releases.choose(
+            ws.home,
+            self.opts.nomad_version,
+            self.opts.nomad_binary,
+            self.opts.releases_url,
+            key.fingerprint if key else release_keys.RELEASE_KEY_FINGERPRINT,
+        )
         down = {n for n in recorded if n in slots and _pid_text(ws, n) is None}
         planned = [
             PlannedHost(
@@ -383,7 +390,7 @@ def stop_and_remove(
             errors[name] = f"processes {stuck} under {root} did not stop"
             continue
         try:
-            shutil.rmtree(root)
+            trust.remove_tree(root, ws.home)
         except FileNotFoundError:
             pass
         except OSError as exc:
