@@ -106,6 +106,9 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "dry_run": None,
         "skip_configure": None,
         "json_output": None,
+        "no_snapshot": "no snapshot is saved before servers are restarted or removed",
+        "keep_snapshots": "how many automatic snapshots are kept (older ones deleted)",
+        "snapshot_to": "where a copy of every snapshot, with every token's secret, goes",
     },
     "certs": {
         "nomad_region": None,
@@ -143,6 +146,21 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "dry_run": None,
         "force": "hosts that do not answer forgotten",
         "ssh_wait": None,
+        "json_output": None,
+        "no_snapshot": "no final snapshot is saved before everything is deleted",
+        "keep_snapshots": "how many automatic snapshots are kept (older ones deleted)",
+        "snapshot_to": "where a copy of every snapshot, with every token's secret, goes",
+    },
+    "ui": {
+        "no_open": None,
+        "port": None,
+        "address": None,  # loopback only, refused otherwise
+        "management": "the browser signed in with the management token",
+    },
+    "recover": {
+        "yes": "servers stopped and their raft peers rewritten without asking",
+        "dry_run": None,
+        "timeout": None,
         "json_output": None,
     },
     "list": {
