@@ -60,6 +60,14 @@ def snapshot(api: Api, expected: int | None) -> StatusReport:
         if not leaders[region]:
             report.leaderless = True
             report.problems.append(f"no leader in region {region}")
+    for m in report.members:
+        if m.get("Status") not in ("alive", "left"):
+            report.problems.append(f"server {m.get('Name')} is {m.get('Status')}")
+        if m.get("Status") != "alive" and m["Tags"].get("Leader") == "true":
+            report.leaderless = True  # followers still name it until they elect another
+            report.problems.append(
+                f"the leader {m.get('Name')} is {m.get('Status')}: an election is due"
+            )
     try:
         report.nodes = api.nodes()
     except PermissionDenied:
@@ -67,9 +75,6 @@ def snapshot(api: Api, expected: int | None) -> StatusReport:
     except ClusterApiError as exc:
         if not report.leaderless:  # without a leader, "no leader" says it already
             report.problems.append(exc.message)
-    for m in report.members:
-        if m.get("Status") not in ("alive", "left"):
-            report.problems.append(f"server {m.get('Name')} is {m.get('Status')}")
     alive = sum(1 for m in report.members if m.get("Status") == "alive")
     if expected is not None and alive < expected:
         report.problems.append(f"{alive} of {expected} expected servers are alive")

@@ -105,6 +105,21 @@ def test_up_without_state_keeps_running_agents_where_they_are(cluster) -> None:
     assert report["healthy"] and any(m["Tags"]["Leader"] == "true" for m in report["members"])
 
 
+def test_down_without_state_stops_the_agents_and_forgets_their_tokens(cluster) -> None:
+    home, binary, up = cluster
+    assert nomadctl(home, *up).returncode == 0
+    (home / CLUSTER / "state.json").unlink()
+
+    down = nomadctl(home, "down", "--yes")
+    assert down.returncode == 0, down.stderr
+    assert "region" not in down.stderr.lower()
+    assert not agent_pids(binary), "down left local agents running"
+    assert not (home / CLUSTER / "tokens" / "management.json").exists()
+
+    again = nomadctl(home, *up)  # a new cluster: its own bootstrap, no stale token
+    assert again.returncode == 0, again.stderr
+
+
 def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 

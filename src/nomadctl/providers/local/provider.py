@@ -342,8 +342,13 @@ class LocalProvider:
         """Every agent gone: forget the hosts, the ACL tokens and the local record; keep
         `provider` (a second `down` finds nothing and says so) and the CA."""
 
-        if not ws.state_path.exists() or done.left:
+        if done.left:
             return Forgotten("kept")
+        if not ws.state_path.exists():  # agents found from their dirs: their tokens go too
+            if not done.resources:
+                return Forgotten("nothing")
+            acl.forget_tokens(ws)
+            return Forgotten("forgotten")
         if not _readable(ws):  # every agent found from its directory is gone
             return Forgotten("moved aside", aside=cluster_state.set_aside_damaged(ws))
         state = ws.load_state()
