@@ -76,9 +76,9 @@ def bootstrapped(ws: Workspace) -> bool:
 
 @pytest.fixture
 def cluster(tmp_path):
-    home, binary = tmp_path / "home", make_binary(tmp_path / "bin" / "nomad")
     faults = tmp_path / "faults"
     faults.mkdir()
+    home, binary = tmp_path / "home", make_binary(tmp_path / "bin" / "nomad", fault_dir=faults)
     ws = Workspace(home, CLUSTER)
     try:
         yield home, binary, faults, ws

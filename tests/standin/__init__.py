@@ -34,6 +34,7 @@ from pathlib import Path
 
 AGENT_PACKAGE = Path(__file__).with_name("agent")
 _VERSION_MARKER = 'VERSION = "1.11.0"\n'
+_FAULT_DIR_MARKER = 'FAULT_DIR = ""\n'
 _ZIP_MAIN = """import sys
 
 sys.path[1:1] = {site_dirs!r}  # run with -S: only the dirs holding its libraries, no .pth files
@@ -69,7 +70,7 @@ def _bytecode(source: str, name: str) -> bytes:
         return pyc.read_bytes()
 
 
-def make_binary(dest: Path, version: str = "1.11.0") -> Path:
+def make_binary(dest: Path, version: str = "1.11.0", fault_dir: Path | None = None) -> Path:
     """Write an executable stand-in `nomad` to `dest` and return `dest`.
 
     The file is a self-contained Python zip application: line 1 is `#!<this interpreter> -S`,
@@ -78,7 +79,8 @@ def make_binary(dest: Path, version: str = "1.11.0") -> Path:
     python-hcl2). It starts like a Go binary would, as far as Python allows: no `site` (the
     library dirs are put on sys.path directly, no .pth file runs) and nothing to compile.
     `version` is what `nomad version` and the agent report (`Nomad v<version>`, build tag in
-    members).
+    members). `fault_dir`: where its test fault points are armed (common.py's FAULT_DIR),
+    for agents that do not see $STANDIN_FAULT_DIR (nomadctl gives them a clean environment).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +94,11 @@ def make_binary(dest: Path, version: str = "1.11.0") -> Path:
                     if _VERSION_MARKER not in source:
                         raise RuntimeError(f"{module}: version marker not found")
                     source = source.replace(_VERSION_MARKER, f"VERSION = {version!r}\n", 1)
+                    if fault_dir is not None:
+                        if _FAULT_DIR_MARKER not in source:
+                            raise RuntimeError(f"{module}: fault dir marker not found")
+                        baked = f"FAULT_DIR = {str(fault_dir)!r}\n"
+                        source = source.replace(_FAULT_DIR_MARKER, baked, 1)
                 name = f"nomad_standin/{module.name}"
                 z.writestr(name, source)
                 z.writestr(name + "c", _bytecode(source, name))

@@ -58,7 +58,9 @@ def one_error_line(stderr: str) -> str:
 
 @pytest.fixture
 def cluster(tmp_path):
-    home, binary = tmp_path / "home", make_binary(tmp_path / "bin" / "nomad")
+    faults = tmp_path / "faults"  # armed by the tests that need a fault
+    faults.mkdir()
+    home, binary = tmp_path / "home", make_binary(tmp_path / "bin" / "nomad", fault_dir=faults)
     up = ["up", "--local", "--nomad-binary", str(binary), "--servers", "3", "--clients", "1"]
     try:
         yield home, binary, up
@@ -152,8 +154,7 @@ def test_an_unwritable_workspace_is_one_line(cluster, fault) -> None:
 def test_a_server_that_dies_in_its_first_start_is_reported_at_once(cluster, tmp_path) -> None:
     """Issue 29 point 8: not after the leader timeout with "no cluster leader"."""
     home, binary, up = cluster
-    faults = tmp_path / "faults"
-    faults.mkdir()
+    faults = tmp_path / "faults"  # baked into the cluster's binary
     (faults / "server-dies-in-first-start.arm").touch()
     proc = nomadctl(home, *up, "--leader-timeout", "30", faults=faults)
     assert proc.returncode != 0

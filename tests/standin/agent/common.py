@@ -113,13 +113,22 @@ def ip_key(addr: str) -> tuple[int, ...]:
 
 
 FAULT_DIR_ENV = "STANDIN_FAULT_DIR"  # tests only: where fault points are armed
+# make_binary(fault_dir=...) bakes the directory in, because nomadctl starts local agents
+# with an allow-listed environment (issue 28 point 6) that rightly drops $STANDIN_FAULT_DIR.
+FAULT_DIR = ""
+
+
+def _fault_dir() -> str:
+    return os.environ.get(FAULT_DIR_ENV) or FAULT_DIR
+
+
 HOLD_LIMIT = 60.0  # seconds a held call waits for release at most (a test that died)
 
 
 def fault_armed(point: str) -> bool:
     """Tests only: is `$STANDIN_FAULT_DIR/<point>.arm` there? Taken away when seen, so one
     agent (the first to look) meets the fault."""
-    base = os.environ.get(FAULT_DIR_ENV)
+    base = _fault_dir()
     if not base:
         return False
     try:
@@ -134,7 +143,7 @@ def hold_after_apply(point: str) -> None:
     has just been applied but not answered; say so (`<point>.reached`, the .hold file taken
     away, so it fires once) and wait for `<point>.release`. A test kills its client at that
     moment, the way a SIGKILL lands between a request being applied and its answer."""
-    base = os.environ.get(FAULT_DIR_ENV)
+    base = _fault_dir()
     if not base:
         return
     hold = Path(base) / f"{point}.hold"
