@@ -171,6 +171,9 @@ def test_two_servers_lost_for_good_recover_then_up(cluster: tuple[Path, Path]) -
     log = (node(home, survivor) / "nomad.log").read_text()
     assert "deleted peers.json file after successful recovery" in log
     assert jobs(home) == ["kept"]  # the survivor's data
+    snap = Path(result["snapshot"])  # once a leader exists again, a snapshot of it
+    assert snap.parent == home / CLUSTER / "snapshots" and snap.stat().st_mode & 0o777 == 0o600
+    assert "snapshot after recovery" in done.stderr
 
     again = nomadctl(home, "recover", "--yes")  # a leader now: nothing to recover
     assert again.returncode == 1 and "has a leader" in again.stderr

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl import providers
-from nomadctl.cluster import acl
+from nomadctl.cluster import acl, snapshot_store
 from nomadctl.cluster.api import Api, ApiTarget
 from nomadctl.cluster.target import workspace_target
 from nomadctl.errors import ClusterApiError, NomadctlError, WorkspaceError
@@ -181,19 +181,14 @@ def recover(
 
 
 def _snapshot_after(ws: Workspace, done: Recovered, progress: Progress) -> None:
-    """Issue 24 point 4: "it takes a snapshot once a leader exists again".
-
-    LEAD(i24s): `snapshot save` is helper i24s's (cluster/snapshot_store.py). Once merged,
-    replace the body with (a failed snapshot must not undo a recovery that worked):
-        from nomadctl.cluster import snapshot_store
-        try:
-            saved = snapshot_store.take(
-                ws, workspace_target(ws), automatic=True, reason="after recover"
-            )
-        except NomadctlError as exc:
-            done.notes.append(f"the snapshot after recovery failed: {exc.message}")
-            return
-        done.snapshot = str(saved.path)
-        progress(f"snapshot after recovery: {saved.path.name}")
-    """
-    done.notes.append("no snapshot taken: `nomadctl snapshot save` is not in this build")
+    """Issue 24 point 4: "it takes a snapshot once a leader exists again". A failed
+    snapshot is a note: it must not undo a recovery that worked."""
+    try:
+        saved = snapshot_store.take(
+            ws, workspace_target(ws), automatic=True, reason="after recover"
+        )
+    except NomadctlError as exc:
+        done.notes.append(f"the snapshot after recovery failed: {exc.message}")
+        return
+    done.snapshot = str(saved.path)
+    progress(f"snapshot after recovery: {saved.path.name}")
