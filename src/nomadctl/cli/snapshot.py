@@ -160,6 +160,8 @@ def restore(
     the cluster's raft index against the snapshot's; --yes skips the question, and without a
     terminal --yes is required.
     """
+    from rich.markup import escape
+
     from nomadctl.cluster import snapshot, snapshot_store
 
     app_ctx: AppContext = ctx.obj
@@ -181,7 +183,9 @@ def restore(
             f"(index {info.index}, term {info.term}, saved {info.created or 'at an unknown time'})"
             "? Every job, variable, ACL policy and token is replaced."
         )
-        if not yes:
+        if yes:
+            app_ctx.ui.info(escape(question.replace("? Every", " (--yes). Every", 1)))
+        else:
             if not sys.stdin.isatty():
                 raise UsageError(
                     f"`snapshot restore` replaces cluster {ws.cluster!r}'s state: pass --yes to "

@@ -157,8 +157,11 @@ def _members(raw: bytes) -> dict[str, bytes]:
             end = tar.offset
     except tarfile.TarError as exc:
         raise SnapshotFileError(f"not a Nomad snapshot (no tar archive inside: {exc})") from None
-    if raw[end:].strip(b"\0"):
-        raise SnapshotFileError(f"{len(raw) - end} unread bytes follow the archive")
+    tail = raw[end:]  # Nomad (Go's tar.Reader) reads exactly two zero blocks, then nothing
+    if len(tail) < 1024 or tail[:1024].strip(b"\0"):
+        raise SnapshotFileError("not a Nomad snapshot: the tar archive does not end properly")
+    if len(tail) > 1024:
+        raise SnapshotFileError(f"{len(tail) - 1024} unread bytes follow the archive")
     missing = [m for m in MEMBERS if m not in files]
     if missing:
         raise SnapshotFileError(f"not a Nomad snapshot: {', '.join(missing)} missing")

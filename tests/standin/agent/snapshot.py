@@ -79,7 +79,9 @@ def write_archive(meta: dict[str, Any], state: bytes, now: float) -> bytes:
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o600, int(now)
             tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    # Go's tar.Writer ends with two zero blocks and no padding to a 10 KiB record (Python's
+    # does pad): tar.offset is the end of those two blocks.
+    return gzip.compress(raw.getvalue()[: tar.offset], mtime=0)
 
 
 def read_archive(blob: bytes) -> tuple[dict[str, Any], bytes]:
@@ -105,14 +107,26 @@ def read_archive(blob: bytes) -> tuple[dict[str, Any], bytes]:
             end = tar.offset
     except tarfile.TarError as exc:
         raise ValueError(f"failed to read snapshot file: failed reading snapshot: {exc}") from None
-    if raw[end:].strip(b"\0"):
-        raise ValueError(f"{len(raw) - end} unread uncompressed bytes remain")
+    _end_of_archive(raw[end:])
     _verify(files)
     try:
         meta = json.loads(files["meta.json"])
     except ValueError as exc:
         raise ValueError(f"failed to decode snapshot metadata: {exc}") from None
     return meta, files["state.bin"]
+
+
+def _end_of_archive(tail: bytes) -> None:
+    """Go's tar.Reader reads exactly two zero blocks at the end (archive/tar reader.go
+    readHeader); snapshot.go concludeGzipRead then refuses any byte left."""
+    if len(tail) < 1024:
+        raise ValueError("failed to read snapshot file: failed reading snapshot: unexpected EOF")
+    if tail[:1024].strip(b"\0"):
+        raise ValueError(
+            "failed to read snapshot file: failed reading snapshot: archive/tar: invalid tar header"
+        )
+    if len(tail) > 1024:
+        raise ValueError(f"{len(tail) - 1024} unread uncompressed bytes remain")
 
 
 def _verify(files: dict[str, bytes]) -> None:
