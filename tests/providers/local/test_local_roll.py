@@ -30,6 +30,7 @@ from nomadctl.pki import store
 from nomadctl.providers.local import proc
 from nomadctl.providers.local.provider import LocalOptions, LocalProvider
 from nomadctl.workspace import Workspace
+from tests.providers.local.test_local import configure
 from tests.providers.local.test_local_cli import agent_pids
 from tests.standin import make_binary
 from tests.standin.harness import wait_for
@@ -267,3 +268,28 @@ def test_local_clients_do_not_reap_each_others_containers(tmp_path: Path) -> Non
     local = docker(render.agent_config(facts, client, layout))
     assert local["gc"]["dangling_containers"]["enabled"] is False, local
     assert "gc" not in docker(render.agent_config(facts, client))
+
+
+def test_in_port_mode_the_leader_is_known_by_its_id_and_restarts_last(tmp_path: Path) -> None:
+    """All agents on 127.0.0.1, each with its own ports: the leader's address names no one
+    agent, its server ID does (autopilot), so the leader still restarts last."""
+    from tests.providers.local.test_local import up
+
+    binary = make_binary(tmp_path / "bin" / "nomad")
+    ws = Workspace(tmp_path / "home", "ports")
+    provider = LocalProvider(LocalOptions(clients=1, nomad_binary=binary, loopback=False))
+    try:
+        hosts, _ = up(ws, provider)
+        servers = [h for h in hosts if h.role == "server"]
+        assert {h.private_ip for h in servers} == {"127.0.0.1"}
+        health = operations.autopilot_health(Api(workspace_target(ws)))
+        leader = next(s["Name"] for s in health.servers if s["ID"] == health.leader)
+        lines: list[str] = []
+        _, done = configure(ws, provider, datacenter="dc2", say=lines.append)
+        assert all(r.status != "failed" for r in done.results), lines
+        restarts = [line for line in lines if "restarting (server" in line]
+        assert len(restarts) == 3, lines
+        assert restarts[-1].startswith(leader.rsplit(".", 1)[0] + ":"), (leader, restarts)
+        assert restarts[-1].endswith("the leader)"), restarts
+    finally:
+        provider.destroy(ws, lambda _m: None)
