@@ -202,6 +202,11 @@ class Strict:
             refused = self._profile_not_ready(params)
             if refused is not None:
                 return refused
+        from tests.aws import strict_ec2
+
+        refused = strict_ec2.before(self, action, params, region)
+        if refused is not None:
+            return refused
         return self._dependencies(action, params)
 
     def _replay(self, action: str, params: dict[str, list[str]], region: str) -> Answer | None:

@@ -36,6 +36,7 @@ from nomadctl.providers.aws.errors import (
     translated,
 )
 from nomadctl.providers.aws.launch import LaunchSpec, Placement, instance_tags, launch, name_of
+from nomadctl.providers.aws.resize import TypeChange, check_offered
 from nomadctl.providers.aws.session import poll
 
 RUNNING_WAIT = 600.0
@@ -117,6 +118,7 @@ def _ensure(
 ) -> list[Host]:
     wanted_names: list[str] = []
     launched: list[str] = []
+    check_offered(run.aws, type_changes(run, specs, chosen))  # before anything changes
     for spec in specs:
         for index in range(1, spec.count + 1):
             name = instance_name(run.cluster, spec.role, index)
@@ -163,6 +165,29 @@ def _ensure(
         }
     run.record({"instances": instances})
     return sorted(hosts, key=_host_order)
+
+
+def type_changes(
+    run: Run, specs: list[LaunchSpec], chosen: dict[str, dict[str, Any]]
+) -> list[TypeChange]:
+    """The live instances asked to change their type (stop, modify, start: resize.py)."""
+    out = []
+    for spec in specs:
+        for index in range(1, spec.count + 1):
+            inst = chosen.get(instance_name(run.cluster, spec.role, index))
+            if inst is None or inst.get("InstanceType") == spec.instance_type:
+                continue
+            zone = (inst.get("Placement") or {}).get("AvailabilityZone", "")
+            out.append(
+                TypeChange(
+                    name_of(inst),
+                    inst["InstanceId"],
+                    zone,
+                    str(inst.get("InstanceType")),
+                    spec.instance_type,
+                )
+            )
+    return out
 
 
 def _host_of(inst: dict[str, Any]) -> Host:
@@ -231,6 +256,10 @@ def _converge_existing(
         changes.append(f"remove tag {TAG_AUTO_JOIN}")
         if not run.dry_run:
             ec2.delete_tags(Resources=[iid], Tags=stale)
+    if spec.role == "client" and inst.get("IamInstanceProfile"):
+        changes.append("instance profile removed (a client calls no AWS API)")
+        if not run.dry_run:
+            drop_profile(run.aws, iid)
     state = inst["State"]["Name"]
     if state in ("stopped", "stopping"):
         changes.append("start")
@@ -250,14 +279,15 @@ def _converge_existing(
                     progress=run.progress,
                 )
             ec2.start_instances(InstanceIds=[iid])
-    if inst.get("InstanceType") != spec.instance_type:  # replaced later, one at a time
+    if inst.get("InstanceType") != spec.instance_type:  # changed later, one at a time
         run.resources.append(
             Resource(
                 "instance",
                 name,
                 iid,
                 "replace",
-                f"{inst.get('InstanceType')} -> {spec.instance_type}, once the cluster is up",
+                f"{inst.get('InstanceType')} -> {spec.instance_type}, once the cluster is up: "
+                "stop, change type, start (same instance, volume and private address)",
             )
         )
         return
@@ -271,10 +301,23 @@ def _converge_existing(
         run.found("instance", name, iid, f"{detail}; {drift}" if drift else detail)
 
 
+def drop_profile(aws: Any, instance_id: str) -> None:
+    """Take the instance profile off a running or stopped instance, with no restart
+    (DisassociateIamInstanceProfile): clients made before issue 25 carried the servers'
+    auto-join profile, which an `exec` or host-network task could use through IMDS."""
+    ec2 = aws.ec2
+    found = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    for assoc in found:
+        if assoc.get("State") in ("associating", "associated"):
+            ec2.disassociate_iam_instance_profile(AssociationId=assoc["AssociationId"])
+
+
 def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
     """How a running node differs from what was asked, other than its type (a changed type
-    is replaced one node at a time by `up`'s replace step): a newer AMI alone never replaces
-    a live node."""
+    is changed one node at a time by `up`'s replace step, on the same instance): a newer AMI
+    alone never replaces a live node."""
     differ = []
     if spec.image is not None and inst.get("ImageId") != spec.image.id:
         differ.append(f"runs {inst.get('ImageId')}, asked {spec.image.id}")

@@ -62,7 +62,7 @@ class Placement:
     sg_id: str | None
     clients_sg_id: str | None
     key_name: str
-    profile_name: str | None
+    profile_name: str | None  # servers only: Nomad's cloud auto-join (ec2:DescribeInstances)
     auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
     public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
 
@@ -121,7 +121,7 @@ def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[st
                 "DeleteOnTermination": True,
             }
         ]
-    if where.profile_name:
+    if spec.role == "server" and where.profile_name:  # clients call no AWS API: none
         request["IamInstanceProfile"] = {"Name": where.profile_name}
     return request
 
@@ -171,15 +171,26 @@ def launch(
                 run.progress(f"{name}'s earlier instance was terminated; launching a new one")
                 continue
             elif code in CAPACITY_CODES:
-                raise CloudError(
-                    f"AWS has no capacity for {spec.instance_type} in "
-                    f"{where.availability_zone or 'this zone'} ({code}); try another "
-                    f"--{spec.role}-type or --availability-zone, or re-run later"
-                ) from None
+                raise CloudError(_no_capacity(spec, name, where, instances, code)) from None
             else:
                 raise
         time.sleep(delay)
         delay = min(delay * 1.6, 5.0)
+
+
+def _no_capacity(
+    spec: LaunchSpec, name: str, where: Placement, instances: dict[str, Any], code: str
+) -> str:
+    """A cluster with nodes already keeps its zone (`--availability-zone` is refused on it):
+    only a new cluster is told it may pick another zone."""
+    zone = where.availability_zone or "this zone"
+    other = f"--{spec.role}-type"
+    if not any(n != name for n in instances):
+        other += " or --availability-zone"
+    return (
+        f"AWS has no capacity for {spec.instance_type} in {zone} ({code}); try another "
+        f"{other}, or re-run later"
+    )
 
 
 def _holder(run: Run, name: str, instances: dict[str, Any]) -> dict[str, Any] | None:

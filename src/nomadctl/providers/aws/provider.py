@@ -16,8 +16,9 @@ from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.aws import costs, infra
+from nomadctl.providers.aws import costs, infra, resize
 from nomadctl.providers.aws import instances as aws_instances
+from nomadctl.providers.aws.errors import translated
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
 from nomadctl.providers.base import (
     Applied,
@@ -145,15 +146,25 @@ class AwsProvider:
     def reach(self, ws: Workspace) -> Reach:
         return Reach(ssh=True)
 
+    # A changed type is made on the same instance (stop, modify, start): plan/replace.py
+    # neither tears the agent down nor waits for a new node ID.
+    replaces_in_place = True
+
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
     ) -> list[Host]:
-        """A node whose instance type changed, made anew under the same name (its agent
-        already stopped): terminate the instance, forget its host key (a new instance may get
-        the same IP), launch the name again with the type asked. All hosts, after."""
+        """A node whose instance type changed, changed on the same instance (resize.py): its
+        agent stopped (a server leaves), the instance stopped, its type set, started again;
+        its ID, root volume (Nomad's data) and private address stay. All hosts, after."""
 
-        self.remove(ws, [host], progress)
-        forget_pins(ws, [host])
+        itype = self.opts.server_type if host.role == "server" else self.opts.client_type
+        region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
+        conn = infra.connect(region, self.opts.profile)
+        resize.stop_agent(ws, host, self.agents(ws).ssh, progress)
+        with translated(conn):
+            inst = resize.change_type(conn, host.name, host.instance_id or "", itype, progress)
+        if host.public_ip and inst.get("PublicIpAddress") != host.public_ip:
+            forget_pins(ws, [replace(host, private_ip="")])  # that address goes back to AWS
         seen = plan.detail.seen if isinstance(plan.detail, Provisioned) else {}
         again = Provisioned(  # the session and the --allow-cidr the plan used; all else anew
             ws.cluster, "", seen={k: seen[k] for k in ("aws", "allow") if k in seen}
