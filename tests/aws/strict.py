@@ -131,6 +131,7 @@ class Strict:
     busy: dict[str, float] = field(default_factory=dict)  # sg/subnet/vpc/rtb id -> since
     assoc_tables: dict[str, str] = field(default_factory=dict)  # association -> route table
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (action, code, message)
+    credits: dict[str, str] = field(default_factory=dict)  # instance -> CPU credit mode
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -350,6 +351,9 @@ class Strict:
             return self._after_iam(action, params, data, now)
         if service != "ec2":
             return data
+        from tests.aws import strict_ec2
+
+        strict_ec2.after(self, action, params, data)
         if action in CREATES:
             ids = re.findall(rf"<{CREATES[action]}>([^<]+)</{CREATES[action]}>".encode(), data)
             if action != "RunInstances":

@@ -109,6 +109,14 @@ def up(
             rich_help_panel="AWS", min=8, help="Root volume size in GiB (gp3, encrypted)."
         ),
     ] = 20,
+    cpu_credits: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="CPU credits of T2/T3/T3a/T4g instances: standard (throttled to the baseline "
+            "when spent) or unlimited (surplus billed; the plan's cost line says how much).",
+        ),
+    ] = "standard",
     server: Annotated[
         list[str] | None,
         typer.Option(
@@ -315,6 +323,7 @@ def up(
             "client_type": client_type,
             "ami": ami,
             "root_volume_size": root_volume_size,
+            "cpu_credits": cpu_credits,
         },
         servers=servers,
         clients=clients,

@@ -93,6 +93,7 @@ class AwsOptions:
     client_type: str = DEFAULT_INSTANCE_TYPE
     ami: str | None = None
     root_volume_size: int = DEFAULT_ROOT_VOLUME_GIB
+    cpu_credits: str = "standard"  # T2/T3/T3a/T4g: "standard", or "unlimited" (billed surplus)
 
     def validate(self) -> None:
         """Everything that can be checked without asking AWS; UsageError on the first problem."""
@@ -118,6 +119,8 @@ class AwsOptions:
             raise UsageError(
                 "--availability-zone with --subnet-id: the subnet decides the zone; drop one"
             )
+        if self.cpu_credits not in ("standard", "unlimited"):
+            raise UsageError(f"--cpu-credits {self.cpu_credits!r}: use standard or unlimited")
         parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
         normalise_cidrs(list(self.allow_cidrs))
         for port in self.client_ports:
@@ -324,7 +327,9 @@ def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
                 f"--root-volume-size {opts.root_volume_size} is smaller than the AMI's "
                 f"{image.min_size} GiB root snapshot"
             )
-        specs.append(LaunchSpec(role, count, itype, image, opts.root_volume_size))  # type: ignore[arg-type]
+        specs.append(
+            LaunchSpec(role, count, itype, image, opts.root_volume_size, opts.cpu_credits)  # type: ignore[arg-type]
+        )
     return specs
 
 

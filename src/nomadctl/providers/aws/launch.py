@@ -31,6 +31,7 @@ from nomadctl.providers.aws.common import (
     tag_spec,
     tags,
 )
+from nomadctl.providers.aws.costs import BURSTABLE
 from nomadctl.providers.aws.errors import CAPACITY_CODES, error_code, error_message
 from nomadctl.providers.aws.images import Image
 
@@ -53,6 +54,7 @@ class LaunchSpec:
     instance_type: str
     image: Image | None  # None in a dry run that could not resolve it
     root_volume_size: int
+    cpu_credits: str = "standard"  # burstable types (T2/T3/T3a/T4g) only
 
 
 @dataclass
@@ -121,6 +123,11 @@ def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[st
                 "DeleteOnTermination": True,
             }
         ]
+    if spec.instance_type.startswith(BURSTABLE):
+        # T3/T3a/T4g launch "unlimited" unless asked otherwise (T2: standard), and unlimited
+        # bills surplus credits ("Unlimited mode for burstable performance instances", EC2
+        # User Guide; RunInstances `CreditSpecification.CpuCredits`): ask for the mode meant.
+        request["CreditSpecification"] = {"CpuCredits": spec.cpu_credits}
     if spec.role == "server" and where.profile_name:  # clients call no AWS API: none
         request["IamInstanceProfile"] = {"Name": where.profile_name}
     return request

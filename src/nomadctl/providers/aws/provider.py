@@ -38,12 +38,19 @@ USUAL_SERVERS = (1, 3, 5)
 MANY_CLIENTS = 50
 
 
-def _estimate(opts: AwsOptions) -> costs.Estimate:
+def _estimate(opts: AwsOptions, region: str) -> costs.Estimate:
+    credits = opts.cpu_credits
     return costs.estimate(
         [
-            costs.Machines("server", opts.server_type, opts.servers, opts.root_volume_size),
-            costs.Machines("client", opts.client_type, opts.clients, opts.root_volume_size),
-        ]
+            costs.Machines(
+                "server", opts.server_type, opts.servers, opts.root_volume_size, True, credits
+            ),
+            costs.Machines(
+                "client", opts.client_type, opts.clients, opts.root_volume_size, True, credits
+            ),
+        ],
+        region,
+        balancer=False,  # issue 25 point 2 (the NLB): True when the plan has the load balancer
     )
 
 
@@ -109,7 +116,7 @@ class AwsProvider:
             resources=found.resources,
             changed=found.changed,
             spends_money=found.changed,
-            costs=_estimate(self.opts),
+            costs=_estimate(self.opts, found.region),
             warnings=warnings(self.opts),
             detail=found,
         )
