@@ -117,6 +117,16 @@ def up(
             "when spent) or unlimited (surplus billed; the plan's cost line says how much).",
         ),
     ] = "standard",
+    public_ip: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-ip/--no-public-ip",
+            rich_help_panel="AWS",
+            help="Give nodes a public IPv4 (billed).  [default: when the subnet routes to an "
+            "internet gateway; without, reach nodes with --bastion or from inside the VPC]",
+            show_default=False,
+        ),
+    ] = None,
     server: Annotated[
         list[str] | None,
         typer.Option(
@@ -324,6 +334,7 @@ def up(
             "ami": ami,
             "root_volume_size": root_volume_size,
             "cpu_credits": cpu_credits,
+            "public_ip": public_ip,
         },
         servers=servers,
         clients=clients,

@@ -34,7 +34,7 @@ from nomadctl.hosts import Host
 from nomadctl.providers import state as state_mod
 from nomadctl.providers.aws import iam as aws_iam
 from nomadctl.providers.aws import instances as aws_instances
-from nomadctl.providers.aws import keys
+from nomadctl.providers.aws import keys, publicip
 from nomadctl.providers.aws import network as aws_network
 from nomadctl.providers.aws import security as aws_security
 from nomadctl.providers.aws.common import (
@@ -94,6 +94,7 @@ class AwsOptions:
     ami: str | None = None
     root_volume_size: int = DEFAULT_ROOT_VOLUME_GIB
     cpu_credits: str = "standard"  # T2/T3/T3a/T4g: "standard", or "unlimited" (billed surplus)
+    public_ip: bool | None = None  # None: when the subnet routes to an internet gateway
 
     def validate(self) -> None:
         """Everything that can be checked without asking AWS; UsageError on the first problem."""
@@ -255,6 +256,8 @@ def _run(
             instance_types=types,
             known=known,
         )
+        public = publicip.decide(aws, opts.public_ip, net)
+        result.seen["public_ip"] = public
         progress("security groups")
         sg_id, clients_sg_id = aws_security.ensure_security_groups(
             run, net.vpc_id, allow, ports, known
@@ -289,6 +292,7 @@ def _run(
             profile_name=profile_name,
             auto_join=auto_join,
             public_ip_on_launch=net.maps_public_ip,
+            public_ip=public,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
     result.hosts = hosts

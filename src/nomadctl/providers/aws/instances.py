@@ -151,7 +151,8 @@ def _ensure(
     ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
     if not ids:
         return []
-    running = wait_running(run, ids, want_public=_subnet_maps_public(run, where.subnet_id))
+    want_public = where.public_ip and _subnet_maps_public(run, where.subnet_id, where)
+    running = wait_running(run, ids, want_public=want_public)
     hosts: list[Host] = []
     for inst in running:
         host = _host_of(inst)
@@ -229,9 +230,11 @@ def _host_order(host: Host) -> tuple[int, int, str]:
     return (0 if host.role == "server" else 1, int(tail) if tail.isdigit() else 0, host.name)
 
 
-def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
+def _subnet_maps_public(run: Run, subnet_id: str | None, where: Placement) -> bool:
     if not subnet_id:
         return False
+    if not where.public_ip_on_launch:  # asked for on each interface
+        return True
     subnet = settle(run.aws.ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]
     return bool(subnet.get("MapPublicIpOnLaunch"))
 

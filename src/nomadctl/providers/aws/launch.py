@@ -67,6 +67,7 @@ class Placement:
     profile_name: str | None  # servers only: Nomad's cloud auto-join (ec2:DescribeInstances)
     auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
     public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
+    public_ip: bool = True  # False: no public IPv4 at all (a private subnet, --no-public-ip)
 
 
 def instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
@@ -110,16 +111,16 @@ def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[st
             tag_spec("volume", volume_tags),
         ],
     }
-    if where.public_ip_on_launch:
+    if where.public_ip and where.public_ip_on_launch:
         request["SubnetId"] = where.subnet_id
         request["SecurityGroupIds"] = groups
-    else:  # a subnet that maps no public IPv4: ask for one on the instance's interface
+    else:  # say on the interface whether it gets a public IPv4 (the subnet's default aside)
         request["NetworkInterfaces"] = [
             {
                 "DeviceIndex": 0,
                 "SubnetId": where.subnet_id,
                 "Groups": groups,
-                "AssociatePublicIpAddress": True,
+                "AssociatePublicIpAddress": where.public_ip,
                 "DeleteOnTermination": True,
             }
         ]

@@ -16,7 +16,7 @@ from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.aws import costs, infra, resize
+from nomadctl.providers.aws import costs, infra, publicip, resize
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws.errors import translated
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
@@ -38,15 +38,15 @@ USUAL_SERVERS = (1, 3, 5)
 MANY_CLIENTS = 50
 
 
-def _estimate(opts: AwsOptions, region: str) -> costs.Estimate:
+def _estimate(opts: AwsOptions, region: str, public: bool = True) -> costs.Estimate:
     credits = opts.cpu_credits
     return costs.estimate(
         [
             costs.Machines(
-                "server", opts.server_type, opts.servers, opts.root_volume_size, True, credits
+                "server", opts.server_type, opts.servers, opts.root_volume_size, public, credits
             ),
             costs.Machines(
-                "client", opts.client_type, opts.clients, opts.root_volume_size, True, credits
+                "client", opts.client_type, opts.clients, opts.root_volume_size, public, credits
             ),
         ],
         region,
@@ -109,6 +109,8 @@ class AwsProvider:
 
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
         found = infra.plan(ws, self.opts, progress)
+        public = bool(found.seen.get("public_ip", True))
+        publicip.check_reach(public, self.opts.subnet_id, self.ssh.bastion, self.ssh.address)
         return ProviderPlan(
             provider=NAME,
             where=f"AWS {found.region}",
@@ -116,7 +118,7 @@ class AwsProvider:
             resources=found.resources,
             changed=found.changed,
             spends_money=found.changed,
-            costs=_estimate(self.opts, found.region),
+            costs=_estimate(self.opts, found.region, public),
             warnings=warnings(self.opts),
             detail=found,
         )
