@@ -20,6 +20,7 @@ from typing import Any
 
 from nomadctl.errors import CloudError, RemoteError
 from nomadctl.node.connect import session_for
+from nomadctl.providers.aws.errors import error_code, error_message
 from nomadctl.providers.aws.session import Aws, poll
 
 STOP_WAIT = 600.0
@@ -102,7 +103,6 @@ def change_type(
     instance_id: str,
     instance_type: str,
     progress: Callable[[str], None],
-    after_modify: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Stop the instance, set its type, start it; the running instance. Idempotent: an
     instance already of that type and running is left alone, a stopped one is started."""
@@ -116,14 +116,54 @@ def change_type(
         ec2.stop_instances(InstanceIds=[instance_id])
     if state != "stopped":
         _wait_state(aws, instance_id, name, "stopped", STOP_WAIT, progress)
-    if inst.get("InstanceType") != instance_type:
-        progress(f"{name}: {inst.get('InstanceType')} -> {instance_type}")
-        ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
-    if after_modify is not None:
-        after_modify()
+    from botocore.exceptions import ClientError
+
+    old = str(inst.get("InstanceType"))
+    if old != instance_type:
+        progress(f"{name}: {old} -> {instance_type}")
+        _set_type(aws, instance_id, instance_type)
     progress(f"{name}: starting {instance_id}")
-    ec2.start_instances(InstanceIds=[instance_id])
+    try:
+        ec2.start_instances(InstanceIds=[instance_id])
+    except ClientError as exc:  # no capacity for the new type (here, now): the old one back
+        if old == instance_type:
+            raise
+        _back_to(aws, name, instance_id, old, instance_type, exc, progress)
     return _wait_state(aws, instance_id, name, "running", START_WAIT, progress)
+
+
+def _set_type(aws: Aws, instance_id: str, instance_type: str) -> None:
+    aws.ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": instance_type})
+
+
+def _back_to(
+    aws: Aws,
+    name: str,
+    instance_id: str,
+    old: str,
+    new: str,
+    exc: Exception,
+    progress: Callable[[str], None],
+) -> None:
+    """AWS would not start the instance as `new`: start it as `old` again, then say so."""
+    from botocore.exceptions import ClientError
+
+    why = f"{error_code(exc)}: {error_message(exc)}"
+    progress(f"{name}: AWS would not start it as {new} ({why}); starting it as {old} again")
+    try:
+        _set_type(aws, instance_id, old)
+        aws.ec2.start_instances(InstanceIds=[instance_id])
+    except ClientError as again:
+        raise CloudError(
+            f"AWS would not start {name} ({instance_id}) as {new} ({why}), nor as {old} "
+            f"({error_code(again)}); it is stopped with its data: re-run `nomadctl up` to "
+            "start it"
+        ) from None
+    _wait_state(aws, instance_id, name, "running", START_WAIT, progress)
+    raise CloudError(
+        f"AWS would not start {name} as {new} ({why}); it runs as {old} again, with its data: "
+        "try another instance type, or re-run later"
+    )
 
 
 def stop_agent(ws: Any, host: Any, ssh: Any, progress: Callable[[str], None]) -> None:
