@@ -117,6 +117,15 @@ def up(
             "when spent) or unlimited (surplus billed; the plan's cost line says how much).",
         ),
     ] = "standard",
+    client_instance_profile: Annotated[
+        bool,
+        typer.Option(
+            "--client-instance-profile",
+            rich_help_panel="AWS",
+            help="Give clients their own IAM instance profile, with no permissions, for you to "
+            "attach what jobs need (kept once made).  [default: clients get none]",
+        ),
+    ] = False,
     public_ip: Annotated[
         bool | None,
         typer.Option(
@@ -335,6 +344,7 @@ def up(
             "root_volume_size": root_volume_size,
             "cpu_credits": cpu_credits,
             "public_ip": public_ip,
+            "client_instance_profile": client_instance_profile,
         },
         servers=servers,
         clients=clients,

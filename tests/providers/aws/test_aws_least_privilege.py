@@ -70,3 +70,27 @@ def test_clients_made_with_the_profile_lose_it_at_the_next_up(aws_env: AwsEnv) -
     again = ok(up(aws_env, *SIZE, "--dry-run", "--json"))
     assert "instance profile removed" not in again.stdout
     down_leaves_nothing(aws_env)
+
+
+def test_client_instance_profile_gives_clients_their_own_empty_one(aws_env: AwsEnv) -> None:
+    aws_env.strict.windows.only()
+    ok(up(aws_env, *SIZE))  # clients first without any profile
+    ec2, iam = aws_env.client("ec2"), aws_env.client("iam")
+    client_1 = next(i for i in checks.instances(aws_env, "alpha")
+                    if checks.tags_of(i)["Name"] == "alpha-client-1")  # fmt: skip
+    ec2.associate_iam_instance_profile(  # one as nomadctl before issue 25 made it
+        InstanceId=client_1["InstanceId"], IamInstanceProfile={"Name": iam_name("alpha")}
+    )
+    ok(up(aws_env, *SIZE, "--client-instance-profile"))
+    have = profiles(aws_env)
+    assert have["alpha-server-1"].endswith("/nomadctl-alpha-node")
+    assert have["alpha-client-1"].endswith("/nomadctl-alpha-client")  # swapped
+    assert have["alpha-client-2"].endswith("/nomadctl-alpha-client")  # added
+    role = "nomadctl-alpha-client"
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    ok(up(aws_env, *SIZE, "--servers", "1", "--clients", "3"))  # kept without the flag
+    assert all(p.endswith("/nomadctl-alpha-client") for n, p in profiles(aws_env).items()
+               if "client" in n)  # fmt: skip
+    down_leaves_nothing(aws_env)
+    assert not iam.list_instance_profiles()["InstanceProfiles"]

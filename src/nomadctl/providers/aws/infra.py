@@ -95,6 +95,7 @@ class AwsOptions:
     root_volume_size: int = DEFAULT_ROOT_VOLUME_GIB
     cpu_credits: str = "standard"  # T2/T3/T3a/T4g: "standard", or "unlimited" (billed surplus)
     public_ip: bool | None = None  # None: when the subnet routes to an internet gateway
+    client_instance_profile: bool = False  # clients' own empty profile (kept once made)
 
     def validate(self) -> None:
         """Everything that can be checked without asking AWS; UsageError on the first problem."""
@@ -281,6 +282,10 @@ def _run(
 
         progress("IAM role and instance profile")
         profile_name = aws_iam.ensure_instance_profile(run)
+        client_profile = None
+        if opts.client_instance_profile or known.get("client_profile"):
+            client_profile = aws_iam.ensure_client_profile(run)
+            record({"client_profile": client_profile})
 
         progress("instances")
         where = aws_instances.Placement(
@@ -293,6 +298,7 @@ def _run(
             auto_join=auto_join,
             public_ip_on_launch=net.maps_public_ip,
             public_ip=public,
+            client_profile_name=client_profile,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
     result.hosts = hosts

@@ -36,6 +36,7 @@ from nomadctl.providers.aws.errors import (
     translated,
 )
 from nomadctl.providers.aws.launch import LaunchSpec, Placement, instance_tags, launch, name_of
+from nomadctl.providers.aws.profiles import client_profile
 from nomadctl.providers.aws.resize import TypeChange, check_offered
 from nomadctl.providers.aws.session import poll
 
@@ -259,10 +260,10 @@ def _converge_existing(
         changes.append(f"remove tag {TAG_AUTO_JOIN}")
         if not run.dry_run:
             ec2.delete_tags(Resources=[iid], Tags=stale)
-    if spec.role == "client" and inst.get("IamInstanceProfile"):
-        changes.append("instance profile removed (a client calls no AWS API)")
-        if not run.dry_run:
-            drop_profile(run.aws, iid)
+    if spec.role == "client":
+        change = client_profile(run, iid, inst, where.client_profile_name)
+        if change:
+            changes.append(change)
     state = inst["State"]["Name"]
     if state in ("stopped", "stopping"):
         changes.append("start")
@@ -302,19 +303,6 @@ def _converge_existing(
     else:
         detail = f"{inst.get('InstanceType')}, {state}"
         run.found("instance", name, iid, f"{detail}; {drift}" if drift else detail)
-
-
-def drop_profile(aws: Any, instance_id: str) -> None:
-    """Take the instance profile off a running or stopped instance, with no restart
-    (DisassociateIamInstanceProfile): clients made before issue 25 carried the servers'
-    auto-join profile, which an `exec` or host-network task could use through IMDS."""
-    ec2 = aws.ec2
-    found = ec2.describe_iam_instance_profile_associations(
-        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
-    )["IamInstanceProfileAssociations"]
-    for assoc in found:
-        if assoc.get("State") in ("associating", "associated"):
-            ec2.disassociate_iam_instance_profile(AssociationId=assoc["AssociationId"])
 
 
 def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:

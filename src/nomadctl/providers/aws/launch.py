@@ -68,6 +68,7 @@ class Placement:
     auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
     public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
     public_ip: bool = True  # False: no public IPv4 at all (a private subnet, --no-public-ip)
+    client_profile_name: str | None = None  # --client-instance-profile: clients' own, empty
 
 
 def instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
@@ -129,8 +130,9 @@ def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[st
         # bills surplus credits ("Unlimited mode for burstable performance instances", EC2
         # User Guide; RunInstances `CreditSpecification.CpuCredits`): ask for the mode meant.
         request["CreditSpecification"] = {"CpuCredits": spec.cpu_credits}
-    if spec.role == "server" and where.profile_name:  # clients call no AWS API: none
-        request["IamInstanceProfile"] = {"Name": where.profile_name}
+    profile = where.profile_name if spec.role == "server" else where.client_profile_name
+    if profile:  # clients call no AWS API: none, or their own empty one when asked
+        request["IamInstanceProfile"] = {"Name": profile}
     return request
 
 
