@@ -319,8 +319,9 @@ def test_own_vpc_and_subnet_are_used_and_left_alone(aws_env: AwsEnv) -> None:
     ec2 = aws_env.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="198.18.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="198.18.1.0/24")["Subnet"]["SubnetId"]
+    # No internet gateway in that VPC: no public IPs, reached from inside (issue 25 point 5).
     proc = ok(up(aws_env, "alpha", *ALLOW, "--vpc-id", vpc_id, "--subnet-id", subnet_id,
-                 "--json"))  # fmt: skip
+                 "--ssh-address", "private", "--json"))  # fmt: skip
     hosts = json.loads(proc.stdout)["hosts"]
     assert len(hosts) == 6 and all(h["private_ip"].startswith("198.18.1.") for h in hosts)
     a = checks.state(aws_env, "alpha")["aws"]
