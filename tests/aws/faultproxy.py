@@ -10,6 +10,10 @@ for its API action (the `Action=` form field of the EC2/IAM query API, or the JS
 - `error`: any code, message and status;
 - `drop`: close the connection without an answer, before moto sees the request;
 - `drop_after`: forward to moto, then close without an answer (the answer is lost);
+- `lost`: forward to moto (through the strict layer: AWS applied it), then reset the
+  connection (RST, as a NAT or load balancer that forgot the flow does): botocore retries the
+  same request, which now meets its own earlier effect ("already exists", or the idempotent
+  replay of a ClientToken);
 - `block`: hold the request (`rule.blocked` is set) until `rule.release` is set, then forward
   it (or, with `forward=False`, drop it: it never reached AWS); a test kills the client while
   it waits, to interrupt `up` at an exact point;
@@ -168,6 +172,9 @@ class FaultProxy:
         elif rule.fault == "drop_after":
             self._forward(req, body, call, answer=False)
             _drop(req)
+        elif rule.fault == "lost":
+            self._forward(req, body, call, answer=False)
+            _reset(req)
         elif rule.fault == "block":
             rule.blocked.set()
             rule.release.wait(timeout=120)
@@ -282,6 +289,16 @@ def _identify(req: BaseHTTPRequestHandler, body: bytes) -> tuple[str, str, dict[
     params = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
     action = (params.get("Action") or [""])[0]
     return service, action, params
+
+
+def _reset(req: BaseHTTPRequestHandler) -> None:
+    """Close with a TCP RST (SO_LINGER on, zero timeout): the client reads ECONNRESET."""
+    import struct
+
+    req.close_connection = True
+    with contextlib.suppress(OSError):
+        req.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        req.connection.close()
 
 
 def _drop(req: BaseHTTPRequestHandler) -> None:

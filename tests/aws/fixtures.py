@@ -38,7 +38,9 @@ class MotoServer:
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # Resetting every region's backend (after `list --all-regions` touched them all)
+        # takes seconds on a loaded machine.
+        with urllib.request.urlopen(request, timeout=120) as response:
             response.read()
 
 

@@ -136,6 +136,7 @@ class Strict:
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (action, code, message)
     # [CON] console output by private IP, set by a test (else the testbed host's real key)
     consoles: dict[str, str] = field(default_factory=dict)
+    credits: dict[str, str] = field(default_factory=dict)  # instance -> CPU credit mode
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -209,6 +210,11 @@ class Strict:
                 return refused
         if action == "GetConsoleOutput":
             return self._console(params, region)
+        from tests.aws import strict_ec2
+
+        refused = strict_ec2.before(self, action, params, region)
+        if refused is not None:
+            return refused
         return self._dependencies(action, params)
 
     def _console(self, params: dict[str, list[str]], region: str) -> Answer | None:
@@ -389,6 +395,9 @@ class Strict:
             return self._after_iam(action, params, data, now)
         if service != "ec2":
             return data
+        from tests.aws import strict_ec2
+
+        strict_ec2.after(self, action, params, data)
         if action in CREATES:
             ids = re.findall(rf"<{CREATES[action]}>([^<]+)</{CREATES[action]}>".encode(), data)
             if action != "RunInstances":

@@ -82,10 +82,18 @@ def list_(
     ctx: typer.Context,
     region: AwsRegion = None,
     profile: AwsProfile = None,
+    all_regions: Annotated[
+        bool,
+        typer.Option(
+            "--all-regions",
+            help="Look in every region the account has enabled (EC2 DescribeRegions) and "
+            "say which; --json then gives {regions, clusters, failed}.",
+        ),
+    ] = False,
     json_output: JsonOutput = False,
 ) -> None:
     """List the clusters found by tag in a region, with their instance counts and states."""
-    from nomadctl.errors import WorkspaceError
+    from nomadctl.errors import CloudError, WorkspaceError
     from nomadctl.providers import state as cluster_state
     from nomadctl.providers.aws import infra
 
@@ -95,19 +103,44 @@ def list_(
     state, _ = ws.read_state() if ws.state_path.exists() else ({}, None)
     from contextlib import suppress
 
-    with suppress(WorkspaceError):  # a damaged state only loses its region hint
-        region = region or cluster_state.recorded_region(state)
-    region = infra.resolve_region(region, profile)
-    with ui.progress(f"Looking for clusters in {region}"):
-        clusters = infra.list_clusters(region, profile)
-    if json_output:
-        ui.json([c.to_dict() for c in clusters])
-        return
+    failed: dict[str, str] = {}
+    if all_regions:
+        from nomadctl.providers.aws import regions
 
+        with ui.progress("Looking for clusters in every enabled region") as step:
+            found = regions.list_everywhere(region, profile, step)
+        clusters, failed = found.clusters, found.failed
+        if json_output:
+            ui.json(found.to_dict())
+        where = f"{len(found.regions)} regions ({', '.join(found.regions)})"
+    else:
+        with suppress(WorkspaceError):  # a damaged state only loses its region hint
+            region = region or cluster_state.recorded_region(state)
+        region = infra.resolve_region(region, profile)
+        with ui.progress(f"Looking for clusters in {region}"):
+            clusters = infra.list_clusters(region, profile)
+        if json_output:
+            ui.json([c.to_dict() for c in clusters])
+        where = region
+    if not json_output:
+        _table(app_ctx, clusters)
+        if not clusters:
+            ui.info(f"no nomadctl clusters in {where}")
+        elif all_regions:
+            ui.info(f"looked in {where}")
+    if failed:
+        first = sorted(failed)[0]
+        raise CloudError(
+            f"could not look in {len(failed)} region(s) ({', '.join(sorted(failed))}); "
+            f"{first}: {failed[first]}"
+        )
+
+
+def _table(app_ctx: AppContext, clusters: list) -> None:  # type: ignore[type-arg]
     def counts(states: dict[str, int]) -> str:
         return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "0"
 
-    ui.table(
+    app_ctx.ui.table(
         None,
         ["Cluster", "Region", "Servers", "Clients", "VPC", "Resources", "Workspace"],
         (
@@ -123,5 +156,3 @@ def list_(
             for c in clusters
         ),
     )
-    if not clusters:
-        ui.info(f"no nomadctl clusters in {region}")

@@ -111,6 +111,33 @@ def up(
             rich_help_panel="AWS", min=8, help="Root volume size in GiB (gp3, encrypted)."
         ),
     ] = 20,
+    cpu_credits: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="CPU credits of T2/T3/T3a/T4g instances: standard (throttled to the baseline "
+            "when spent) or unlimited (surplus billed; the plan's cost line says how much).",
+        ),
+    ] = "standard",
+    client_instance_profile: Annotated[
+        bool,
+        typer.Option(
+            "--client-instance-profile",
+            rich_help_panel="AWS",
+            help="Give clients their own IAM instance profile, with no permissions, for you to "
+            "attach what jobs need (kept once made).  [default: clients get none]",
+        ),
+    ] = False,
+    public_ip: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-ip/--no-public-ip",
+            rich_help_panel="AWS",
+            help="Give nodes a public IPv4 (billed).  [default: when the subnet routes to an "
+            "internet gateway; without, reach nodes with --bastion or from inside the VPC]",
+            show_default=False,
+        ),
+    ] = None,
     server: Annotated[
         list[str] | None,
         typer.Option(
@@ -319,6 +346,9 @@ def up(
             "client_type": client_type,
             "ami": ami,
             "root_volume_size": root_volume_size,
+            "cpu_credits": cpu_credits,
+            "public_ip": public_ip,
+            "client_instance_profile": client_instance_profile,
         },
         servers=servers,
         clients=clients,

@@ -7,10 +7,15 @@ one node's capacity throughout:
   (`cluster.quorum`), leaves gracefully (SIGTERM with
   leave_on_terminate: out of raft before it exits; force-leave and raft peer removal only if
   it died instead), and autopilot must report the remaining servers healthy;
-- then the provider makes the node anew under the same name (terminates the instance and
-  launches one of the new type), the node gets a certificate for its new addresses and is
-  configured, and the next node waits until this one is back: a client ready and eligible, a
-  server a healthy voter again (autopilot promotes it after server_stabilization_time).
+- then the provider makes the node anew under the same name, the node gets a certificate for
+  its new addresses and is configured, and the next node waits until this one is back: a
+  client ready and eligible, a server a healthy voter again (autopilot promotes it after
+  server_stabilization_time).
+
+A provider that `replaces_in_place` (AWS: stop, change type, start the same instance) keeps the
+node's disk: its agent is not torn down (the provider stops it, a server leaving raft as on
+any shutdown), a server goes only while autopilot reports every server healthy, and a client
+comes back under its own node ID, made eligible again once it is ready.
 
 A failure stops the replacement at that node and says so; a re-run of `up` carries on: a node
 already made anew is no longer planned "replace", one whose instance was terminated is created,
@@ -81,18 +86,20 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
     ws = job.ws
     api = Api(workspace_target(ws))
     servers = sum(1 for h in job.hosts if h.role == "server")
+    in_place = bool(getattr(job.provider, "replaces_in_place", False))
     if host.role == "client":
         scale.drain(api, host, job.drain_deadline, progress)
     else:  # measured, not assumed: the cluster runs on one server less until it is back
         everyone = quorum.workspace_servers(ws)
         quorum.wait_safe(api, everyone, HEALTHY_WAIT, going=host.name, progress=progress)
-    try:
-        scale.stop_agent(ws, job.provider.agents(ws), host, progress, host.role == "server")
-    except RemoteError as exc:
-        raise RemoteError(f"could not stop its agent: {exc.message}") from None
-    if host.role == "server":
-        operations.ensure_server_gone(api, scale.member(host, ws), HEALTHY_WAIT, progress)
-        operations.wait_healthy(api, HEALTHY_WAIT, voters=servers - 1, progress=progress)
+    if not in_place:  # in place (AWS type change), the same machine comes back with its data
+        try:
+            scale.stop_agent(ws, job.provider.agents(ws), host, progress, host.role == "server")
+        except RemoteError as exc:
+            raise RemoteError(f"could not stop its agent: {exc.message}") from None
+        if host.role == "server":
+            operations.ensure_server_gone(api, scale.member(host, ws), HEALTHY_WAIT, progress)
+            operations.wait_healthy(api, HEALTHY_WAIT, voters=servers - 1, progress=progress)
     progress(f"{host.name}: replacing the machine")
     job.hosts = job.provider.replace(ws, host, job.plan, progress)
     new = next(h for h in job.hosts if h.name == host.name)
@@ -105,8 +112,21 @@ def _one(job: Replacement, host: Host, progress: Progress) -> None:
             api, everyone, HEALTHY_WAIT, back=host.name, stable_for=STABLE_FOR, progress=progress
         )
     else:
+        if in_place:  # the same node ID, drained and ineligible: eligible again once ready
+            _eligible_again(api, host.name, progress)
         _wait_ready(api, host.name, progress)
     progress(f"{host.name}: replaced ({new.private_ip})")
+
+
+def _eligible_again(api: Api, name: str, progress: Progress) -> None:
+    def check() -> tuple[Any, str]:
+        mine = [n for n in api.nodes() if n.get("Name") == name]
+        ready = [n for n in mine if n.get("Status") == "ready"]
+        return (ready[0] if ready else None), "not ready yet"
+
+    node = operations.poll(check, READY_WAIT, f"waiting for {name} to be ready", progress, None)
+    if node.get("SchedulingEligibility") != "eligible":
+        operations.set_eligibility(api, node["ID"], True)
 
 
 def _wait_ready(api: Api, name: str, progress: Progress) -> None:

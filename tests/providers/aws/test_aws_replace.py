@@ -1,9 +1,10 @@
-"""Day 2 on AWS: a changed instance type replaces the nodes one at a time (issue 18.3).
+"""Day 2 on AWS: a changed instance type is made on the same instances, one node at a time
+(issue 18.3, issue 25 point 3): stop, ModifyInstanceAttribute, start; never terminate.
 
-Real: moto's server over HTTP as AWS (behind the strictness layer), OpenSSH hosts in network
-namespaces at exactly the private IPs moto hands out (the spare ones become the replacement
-instances: moto gives each new instance the next address), TLS, the Nomad API. Stand-in: the
-Nomad agent, with drain, autopilot health, raft peer removal and force-leave as Nomad has them.
+Real: moto's server over HTTP as AWS (behind the strictness layer, which refuses a type change
+on a running instance and a start in a zone that does not offer the type), OpenSSH hosts in
+network namespaces at exactly the private IPs moto hands out, TLS, the Nomad API. Stand-in: the
+Nomad agent, with drain, autopilot health and raft state in its data dir as Nomad has them.
 """
 
 from __future__ import annotations
@@ -57,18 +58,42 @@ class _Servers:
         self.api = lab.api
 
 
-def test_a_changed_instance_type_replaces_nodes_one_at_a_time(
+SERVER_ID = "/opt/nomad/data/server/node-id"
+CHANGES = ("StopInstances", "ModifyInstanceAttribute", "StartInstances", "TerminateInstances",
+           "RunInstances", "CreateTags", "DeleteTags")  # fmt: skip
+
+
+def test_a_changed_instance_type_keeps_every_instance_and_its_data(
     aws_env, testbed_factory, tmp_path: Path
 ) -> None:
-    tb = testbed_factory(10, subnet=SUBNET)  # 5 nodes, then 3 new servers and 2 new clients
+    tb = testbed_factory(5, subnet=SUBNET)
     lab = Lab(aws_env, tb, make_binary(tmp_path / "nomad", version="1.11.1"))
     proc = lab.up()
     assert proc.returncode == 0, proc.stderr
     first = {h["name"]: h["private_ip"] for h in json.loads(proc.stdout)["hosts"]}
-    assert sorted(first.values()) == sorted(h.address for h in tb.hosts[:5])
-    old_ids = {n: i["InstanceId"] for n, i in lab.instances().items()}
+    launches = len(aws_env.proxy.calls("RunInstances"))
+    old = lab.instances()
+    old_ids = {n: i["InstanceId"] for n, i in old.items()}
+    zone = old["rep-server-1"]["Placement"]["AvailabilityZone"]
+    server_ids = {n: tb.read_file(tb.host(first[n]), SERVER_ID) for n in first if "server" in n}
+    assert all(server_ids.values())
 
-    # The plan names what is replaced, and a dry run changes nothing.
+    # A type the nodes' zone does not offer (moto's offerings: m8a.large is not in eu-west-1a)
+    # is refused by the plan, naming the zones that offer it; nothing is touched.
+    assert zone == "eu-west-1a"
+    mark = len(aws_env.proxy.log)
+    for extra in (("--dry-run",), ()):
+        refused = lab.run(*up_args(tb, lab.binary, *SIZE, "--server-type", "m8a.large", *extra))
+        assert refused.returncode == 5, refused.stderr
+        line = refused.stderr.strip().splitlines()[-1]
+        assert "m8a.large is not offered in eu-west-1a" in line, line
+        assert "eu-west-1b, eu-west-1c" in line and "rep-server-1" in line, line
+    assert not [s.action for s in aws_env.proxy.log[mark:] if s.action in CHANGES]
+    assert {n: i["InstanceType"] for n, i in lab.instances().items()} == {
+        n: i["InstanceType"] for n, i in old.items()
+    }
+
+    # The plan names what changes, and a dry run changes nothing.
     dry = lab.run(*up_args(tb, lab.binary, *SIZE, "--server-type", "t3.medium", "--dry-run"))
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
@@ -84,37 +109,39 @@ def test_a_changed_instance_type_replaces_nodes_one_at_a_time(
     leader = next(n for n, ip in first.items() if ip == leader_ip)
     clients = [tb.host(first[f"rep-client-{i}"]) for i in (1, 2)]
     client_pids = [tb.unit_pid(h) for h in clients]
-    spare = [h.address for h in tb.hosts[5:8]]
-    with Watch(_Servers(lab, [first[f"rep-server-{i}"] for i in (1, 2, 3)] + spare)) as watch:
+    mark = len(aws_env.proxy.log)
+    with Watch(_Servers(lab, [first[f"rep-server-{i}"] for i in (1, 2, 3)])) as watch:
         proc = lab.up("--server-type", "t3.medium")
     assert proc.returncode == 0, proc.stderr
     assert min(sum(r) for r in watch.rounds) >= 2, watch.rounds
     order = re.findall(r"(rep-server-\d): replacing the machine", proc.stderr)
     assert sorted(order) == ["rep-server-1", "rep-server-2", "rep-server-3"] and order[2] == leader
+    done = [s.action for s in aws_env.proxy.log[mark:] if s.action in CHANGES[:5]]
+    assert done == ["StopInstances", "ModifyInstanceAttribute", "StartInstances"] * 3, done
     now = lab.instances()
     assert {now[f"rep-server-{i}"]["InstanceType"] for i in (1, 2, 3)} == {"t3.medium"}
-    assert {now[f"rep-server-{i}"]["PrivateIpAddress"] for i in (1, 2, 3)} == set(spare)
-    for name in ("rep-server-1", "rep-server-2", "rep-server-3"):
-        assert now[name]["InstanceId"] != old_ids[name]
+    assert {n: i["InstanceId"] for n, i in now.items()} == old_ids  # the same instances
+    assert {n: i["PrivateIpAddress"] for n, i in now.items()} == first
+    for name, node_id in server_ids.items():  # the same raft identity and data dir
+        assert tb.read_file(tb.host(first[name]), SERVER_ID) == node_id
     assert [tb.unit_pid(h) for h in clients] == client_pids  # no client restarted
-    for host in clients:  # their next start finds the new servers
-        assert all(ip.encode() in tb.read_file(host, "/etc/nomad.d/join.hcl") for ip in spare)
-    status = lab.run("status", "--json", "--wait", "30")
+    status = lab.run("status", "--json", "--wait", "30")  # the ACL token: raft state kept
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     alive = sorted(m["Addr"] for m in report["members"] if m["Status"] == "alive")
-    assert alive == sorted(spare)
+    assert alive == sorted(first[f"rep-server-{i}"] for i in (1, 2, 3))
     from nomadctl.cluster import operations
 
     health = operations.autopilot_health(lab.api())
     assert health.healthy and sum(1 for s in health.servers if s.get("Voter")) == 3
 
-    # Clients: drained first, then replaced; the servers stay as they are.
-    # A launch refused midway stops the replacement at that node and says so; a re-run
-    # carries on (the node whose instance is gone is created, the next one replaced).
-    server_pids = [tb.unit_pid(tb.host(a)) for a in spare]
-    aws_env.proxy.add("RunInstances", "error", times=99, code="UnauthorizedOperation",
-                      status=403)  # fmt: skip
+    # Clients: drained, changed, back under their own node IDs, eligible again.
+    # A refused change stops at that node and says so; nothing is terminated; a re-run
+    # carries on.
+    node_ids = {n["Name"]: n["ID"] for n in lab.api().nodes()}
+    server_pids = [tb.unit_pid(tb.host(first[f"rep-server-{i}"])) for i in (1, 2, 3)]
+    aws_env.proxy.add("ModifyInstanceAttribute", "error", times=99,
+                      code="UnauthorizedOperation", status=403)  # fmt: skip
     proc = lab.up("--server-type", "t3.medium", "--client-type", "t3.medium")
     assert proc.returncode == 5, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
@@ -123,39 +150,31 @@ def test_a_changed_instance_type_replaces_nodes_one_at_a_time(
         "rep-client-1: replacing the machine"
     )
     assert "rep-client-2: draining" not in proc.stderr
-    assert "rep-client-1" not in lab.instances()  # terminated, not yet launched anew
+    assert lab.instances()["rep-client-1"]["InstanceId"] == old_ids["rep-client-1"]
     aws_env.proxy.clear()
     proc = lab.up("--server-type", "t3.medium", "--client-type", "t3.medium")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.index("rep-client-2: draining") < proc.stderr.index(
         "rep-client-2: replacing the machine"
     )
-    assert "rep-client-1: replacing" not in proc.stderr  # created by provision this time
     now = lab.instances()
     assert {now[f"rep-client-{i}"]["InstanceType"] for i in (1, 2)} == {"t3.medium"}
-    assert [tb.unit_pid(tb.host(a)) for a in spare] == server_pids
-    nodes = lab.api().nodes()  # the old nodes stay listed, drained, until Nomad marks them down
-    usable = [
-        n for n in nodes if n["Status"] == "ready" and n["SchedulingEligibility"] == "eligible"
-    ]
-    assert sorted(n["Name"] for n in usable) == ["rep-client-1", "rep-client-2"]
-    assert {n["Address"] for n in usable} == {h.address for h in tb.hosts[8:10]}
-    old_nodes = [n for n in nodes if n not in usable]
-    assert len(old_nodes) == 2 and {n["SchedulingEligibility"] for n in old_nodes} == {"ineligible"}
+    assert {n: i["InstanceId"] for n, i in now.items()} == old_ids
+    assert [tb.unit_pid(tb.host(first[f"rep-server-{i}"])) for i in (1, 2, 3)] == server_pids
+    nodes = lab.api().nodes()
+    assert {n["Name"]: n["ID"] for n in nodes} == node_ids  # no new node IDs
+    assert all(n["Status"] == "ready" and n["SchedulingEligibility"] == "eligible" for n in nodes)
+    assert not aws_env.proxy.calls("TerminateInstances")
+    assert len(aws_env.proxy.calls("RunInstances")) == launches  # nothing launched since
 
-    # Every old instance is terminated; a re-run replaces nothing and restarts nothing.
-    old = aws_env.client("ec2").describe_instances(InstanceIds=sorted(old_ids.values()))
-    assert {i["State"]["Name"] for r in old["Reservations"] for i in r["Instances"]} == {
-        "terminated"
-    }
-    # Without the flags, the types are the last up's: nothing is replaced back to t3.small.
-    pids = [tb.unit_pid(h) for h in tb.hosts[5:10]]
+    # Without the flags, the types are the last up's: nothing is changed back to t3.small.
+    pids = [tb.unit_pid(h) for h in tb.hosts[:5]]
     again = lab.up()
     assert again.returncode == 0, again.stderr
     assert (
         next(s for s in json.loads(again.stdout)["steps"] if s["name"] == "replace")["status"]
         == "skipped"
     )
-    assert [tb.unit_pid(h) for h in tb.hosts[5:10]] == pids
+    assert [tb.unit_pid(h) for h in tb.hosts[:5]] == pids
     assert lab.run("down", "--yes").returncode == 0
     checks.assert_gone(aws_env, "rep")

@@ -268,6 +268,14 @@ def test_availability_zone_with_subnet_id_is_a_usage_error(aws_env: AwsEnv) -> N
 def test_a_subnet_without_public_ips_still_gives_reachable_nodes(aws_env: AwsEnv) -> None:
     aws_env.strict.windows.only()
     vpc_id, subnet_id = own_subnet(aws_env)  # MapPublicIpOnLaunch is off
+    ec2 = aws_env.client("ec2")  # but it routes to an internet gateway (issue 25 point 5)
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    (main,) = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "RouteTables"
+    ]
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                     GatewayId=igw)  # fmt: skip
     proc = ok(up(aws_env, "--vpc-id", vpc_id, "--subnet-id", subnet_id, *SMALL, "--json"))
     hosts = json.loads(proc.stdout)["hosts"]
     assert len(hosts) == 2 and all(h["public_ip"] for h in hosts)

@@ -105,7 +105,7 @@ def test_up_creates_a_secured_cluster_and_a_second_up_changes_nothing(aws_env: A
     ours = [g for g in every_group if checks.tags_of(g).get(TAG_CLUSTER) == "alpha"]
     assert not any("0.0.0.0/0" in str(ingress(g)) for g in ours)
 
-    # instances: IMDSv2, profile, key, tags at launch, auto-join on servers only, no user-data
+    # instances: IMDSv2, key, tags at launch, profile and auto-join on servers only, no user-data
     profile_arn = iam.get_instance_profile(InstanceProfileName=iam_name("alpha"))[
         "InstanceProfile"
     ]["Arn"]
@@ -116,7 +116,10 @@ def test_up_creates_a_secured_cluster_and_a_second_up_changes_nothing(aws_env: A
         t = checks.tags_of(inst)
         assert t[TAG_CLUSTER] == "alpha" and t[TAG_ROLE] == role
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
-        assert inst["IamInstanceProfile"]["Arn"] == profile_arn
+        if role == "server":  # clients call no AWS API: no profile (issue 25 point 6)
+            assert inst["IamInstanceProfile"]["Arn"] == profile_arn
+        else:
+            assert "IamInstanceProfile" not in inst
         assert inst["KeyName"] == "nomadctl-alpha"
         assert inst["SubnetId"] == a["subnet_id"]
         groups = {g["GroupId"] for g in inst["SecurityGroups"]}
@@ -316,8 +319,9 @@ def test_own_vpc_and_subnet_are_used_and_left_alone(aws_env: AwsEnv) -> None:
     ec2 = aws_env.client("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="198.18.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="198.18.1.0/24")["Subnet"]["SubnetId"]
+    # No internet gateway in that VPC: no public IPs, reached from inside (issue 25 point 5).
     proc = ok(up(aws_env, "alpha", *ALLOW, "--vpc-id", vpc_id, "--subnet-id", subnet_id,
-                 "--json"))  # fmt: skip
+                 "--ssh-address", "private", "--json"))  # fmt: skip
     hosts = json.loads(proc.stdout)["hosts"]
     assert len(hosts) == 6 and all(h["private_ip"].startswith("198.18.1.") for h in hosts)
     a = checks.state(aws_env, "alpha")["aws"]

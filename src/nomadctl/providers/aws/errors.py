@@ -94,7 +94,7 @@ def from_client_error(exc: Any, aws: Aws | None = None) -> CloudError:
     if code in CAPACITY_CODES:
         return CloudError(
             f"AWS has no capacity for this request ({code} on {action}: {message}); "
-            "try another instance type or --availability-zone, or retry later"
+            "try another instance type, or retry later"
         )
     if code in QUOTA_CODES:
         return CloudError(f"AWS quota reached on {action} ({code}): {message}")

@@ -9,6 +9,7 @@ all go-discover's AWS provider calls.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from nomadctl.errors import CloudError
@@ -103,13 +104,18 @@ def ensure_instance_profile(run: Run) -> str | None:
         if run.dry_run:
             run.would_create("iam-role", name, "may only call ec2:DescribeInstances")
         else:
-            role = iam.create_role(
-                RoleName=name,
-                Path=IAM_PATH,
-                AssumeRolePolicyDocument=json.dumps(TRUST),
-                Description=f"nomadctl cluster {run.cluster}: Nomad cloud auto-join",
-                Tags=iam_tags,
-            )["Role"]
+            role = _create(
+                run,
+                "role",
+                lambda: iam.create_role(
+                    RoleName=name,
+                    Path=IAM_PATH,
+                    AssumeRolePolicyDocument=json.dumps(TRUST),
+                    Description=f"nomadctl cluster {run.cluster}: Nomad cloud auto-join",
+                    Tags=iam_tags,
+                )["Role"],
+                lambda: _get(iam.get_role, "Role", RoleName=name),
+            )
             run.record({"role_name": name})
             settle(  # IAM is eventually consistent: a new role may be NoSuchEntity a moment
                 iam.put_role_policy,
@@ -137,9 +143,14 @@ def ensure_instance_profile(run: Run) -> str | None:
         if run.dry_run:
             run.would_create("instance-profile", name, f"with role {name}")
             return None
-        profile = iam.create_instance_profile(
-            InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
-        )["InstanceProfile"]
+        profile = _create(
+            run,
+            "instance profile",
+            lambda: iam.create_instance_profile(
+                InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
+            )["InstanceProfile"],
+            lambda: _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name),
+        )
         run.record({"profile_name": name})
         _add_role(iam, name, run.progress)
         run.created("instance-profile", name, profile.get("InstanceProfileId", name))
@@ -157,23 +168,126 @@ def ensure_instance_profile(run: Run) -> str | None:
     return name
 
 
+def _create(
+    run: Run,
+    kind: str,
+    create: Callable[[], dict[str, Any]],
+    get: Callable[[], Any],
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Create a named IAM entity. A retry whose first attempt went through but lost its answer
+    (botocore retries a reset connection) meets EntityAlreadyExists: the entity is ours when it
+    carries this cluster's tags (`_check_owner`), and `up` carries on with it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return create()
+    except ClientError as exc:
+        if error_code(exc) != "EntityAlreadyExists":
+            raise
+    name = name or iam_name(run.cluster)
+    found = get()
+    if found is None:  # deleted in between: nothing of ours to carry on with
+        raise CloudError(f"IAM {kind} {name} vanished while it was created")
+    _check_owner(run, kind, name, found.get("Tags", []))
+    return dict(found)
+
+
+def client_iam_name(cluster: str) -> str:
+    """`--client-instance-profile`: the clients' own role and profile (no permissions)."""
+    return f"nomadctl-{cluster}-client"
+
+
+def ensure_client_profile(run: Run) -> str:
+    """The clients' own role and instance profile, with no permission at all: a place for the
+    user to attach what their jobs need, apart from the servers' auto-join. Its name (also in
+    a dry run, where nothing is made)."""
+    iam = run.aws.iam
+    name = client_iam_name(run.cluster)
+    iam_tags = tags(run.cluster, name, **{TAG_REGION: run.aws.region})
+    role = _get(iam.get_role, "Role", RoleName=name)
+    profile = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
+    for kind, found in (("role", role), ("instance profile", profile)):
+        if found is not None:
+            _check_owner(run, kind, name, found.get("Tags", []))
+    if role is None and run.dry_run:
+        run.would_create("iam-role", name, "clients' own: no permissions")
+    elif role is None:
+        role = _create(
+            run,
+            "role",
+            lambda: iam.create_role(
+                RoleName=name,
+                Path=IAM_PATH,
+                AssumeRolePolicyDocument=json.dumps(TRUST),
+                Description=f"nomadctl cluster {run.cluster}: clients (no permissions)",
+                Tags=iam_tags,
+            )["Role"],
+            lambda: _get(iam.get_role, "Role", RoleName=name),
+            name,
+        )
+        run.created("iam-role", name, role.get("RoleId", name), "no permissions")
+    else:
+        run.found("iam-role", name, role.get("RoleId"), "clients' own")
+    if profile is None and run.dry_run:
+        run.would_create("instance-profile", name, f"with role {name}")
+    elif profile is None:
+        profile = _create(
+            run,
+            "instance profile",
+            lambda: iam.create_instance_profile(
+                InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
+            )["InstanceProfile"],
+            lambda: _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name),
+            name,
+        )
+        _add_role(iam, name, run.progress)
+        run.created("instance-profile", name, profile.get("InstanceProfileId", name))
+    elif name not in [r["RoleName"] for r in profile.get("Roles", [])]:
+        if not run.dry_run:
+            _add_role(iam, name, run.progress)
+        run.changed("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
+    else:
+        run.found("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
+    return name
+
+
 def _add_role(iam: Any, name: str, progress: Any = None) -> None:
     """terraform-provider-aws (instanceProfileAddRole) retries NoSuchEntity here: a role or
-    profile made a moment ago may not be visible to IAM itself yet."""
-    settle(
-        iam.add_role_to_instance_profile,
-        InstanceProfileName=name,
-        RoleName=name,
-        timeout=IAM_PROPAGATION_WAIT,
-        progress=progress,
-        what=f"the new instance profile {name} to propagate in IAM",
-    )
+    profile made a moment ago may not be visible to IAM itself yet. A profile holds one role
+    (IAM answers LimitExceeded for a second): after a lost answer, a retry meets it, and the
+    role already in the profile is the one asked for."""
+    from botocore.exceptions import ClientError
+
+    try:
+        settle(
+            iam.add_role_to_instance_profile,
+            InstanceProfileName=name,
+            RoleName=name,
+            timeout=IAM_PROPAGATION_WAIT,
+            progress=progress,
+            what=f"the new instance profile {name} to propagate in IAM",
+        )
+    except ClientError as exc:
+        if error_code(exc) != "LimitExceeded":
+            raise
+        profile = _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name)
+        roles = [r["RoleName"] for r in (profile or {}).get("Roles", [])]
+        if roles != [name]:
+            raise CloudError(
+                f"IAM instance profile {name} holds role {', '.join(roles) or '(none)'}, not {name}"
+            ) from None
 
 
 def destroy_instance_profile(down: Teardown) -> None:
-    """The profile, then the role (its inline policies first); only when tagged as ours."""
+    """The profiles, then the roles (their inline policies first); only when tagged as ours:
+    the servers' (auto-join) and, when `--client-instance-profile` made them, the clients'."""
+    for name in (iam_name(down.cluster), client_iam_name(down.cluster)):
+        _destroy_pair(down, name)
+
+
+def _destroy_pair(down: Teardown, name: str) -> None:
     iam = down.aws.iam
-    name = iam_name(down.cluster)
 
     def ours(resource_tags: list[dict[str, str]]) -> bool:
         found = tag_dict(resource_tags)

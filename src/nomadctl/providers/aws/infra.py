@@ -34,7 +34,7 @@ from nomadctl.hosts import Host
 from nomadctl.providers import state as state_mod
 from nomadctl.providers.aws import iam as aws_iam
 from nomadctl.providers.aws import instances as aws_instances
-from nomadctl.providers.aws import keys
+from nomadctl.providers.aws import keys, publicip
 from nomadctl.providers.aws import network as aws_network
 from nomadctl.providers.aws import security as aws_security
 from nomadctl.providers.aws.common import (
@@ -94,6 +94,9 @@ class AwsOptions:
     client_type: str = DEFAULT_INSTANCE_TYPE
     ami: str | None = None
     root_volume_size: int = DEFAULT_ROOT_VOLUME_GIB
+    cpu_credits: str = "standard"  # T2/T3/T3a/T4g: "standard", or "unlimited" (billed surplus)
+    public_ip: bool | None = None  # None: when the subnet routes to an internet gateway
+    client_instance_profile: bool = False  # clients' own empty profile (kept once made)
 
     def validate(self) -> None:
         """Everything that can be checked without asking AWS; UsageError on the first problem."""
@@ -119,6 +122,8 @@ class AwsOptions:
             raise UsageError(
                 "--availability-zone with --subnet-id: the subnet decides the zone; drop one"
             )
+        if self.cpu_credits not in ("standard", "unlimited"):
+            raise UsageError(f"--cpu-credits {self.cpu_credits!r}: use standard or unlimited")
         parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
         normalise_cidrs(list(self.allow_cidrs))
         for port in self.client_ports:
@@ -253,6 +258,8 @@ def _run(
             instance_types=types,
             known=known,
         )
+        public = publicip.decide(aws, opts.public_ip, net)
+        result.seen["public_ip"] = public
         progress("security groups")
         sg_id, clients_sg_id = aws_security.ensure_security_groups(
             run, net.vpc_id, allow, ports, known
@@ -276,6 +283,10 @@ def _run(
 
         progress("IAM role and instance profile")
         profile_name = aws_iam.ensure_instance_profile(run)
+        client_profile = None
+        if opts.client_instance_profile or known.get("client_profile"):
+            client_profile = aws_iam.ensure_client_profile(run)
+            record({"client_profile": client_profile})
 
         progress("instances")
         where = aws_instances.Placement(
@@ -287,6 +298,8 @@ def _run(
             profile_name=profile_name,
             auto_join=auto_join,
             public_ip_on_launch=net.maps_public_ip,
+            public_ip=public,
+            client_profile_name=client_profile,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
     result.hosts = hosts
@@ -325,7 +338,9 @@ def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
                 f"--root-volume-size {opts.root_volume_size} is smaller than the AMI's "
                 f"{image.min_size} GiB root snapshot"
             )
-        specs.append(LaunchSpec(role, count, itype, image, opts.root_volume_size))  # type: ignore[arg-type]
+        specs.append(
+            LaunchSpec(role, count, itype, image, opts.root_volume_size, opts.cpu_credits)  # type: ignore[arg-type]
+        )
     return specs
 
 

@@ -36,6 +36,8 @@ from nomadctl.providers.aws.errors import (
     translated,
 )
 from nomadctl.providers.aws.launch import LaunchSpec, Placement, instance_tags, launch, name_of
+from nomadctl.providers.aws.profiles import client_profile
+from nomadctl.providers.aws.resize import TypeChange, check_offered
 from nomadctl.providers.aws.session import poll
 
 RUNNING_WAIT = 600.0
@@ -117,6 +119,7 @@ def _ensure(
 ) -> list[Host]:
     wanted_names: list[str] = []
     launched: list[str] = []
+    check_offered(run.aws, type_changes(run, specs, chosen))  # before anything changes
     for spec in specs:
         for index in range(1, spec.count + 1):
             name = instance_name(run.cluster, spec.role, index)
@@ -149,7 +152,8 @@ def _ensure(
     ids = sorted({i["InstanceId"] for i in chosen.values()} | set(launched))
     if not ids:
         return []
-    running = wait_running(run, ids, want_public=_subnet_maps_public(run, where.subnet_id))
+    want_public = where.public_ip and _subnet_maps_public(run, where.subnet_id, where)
+    running = wait_running(run, ids, want_public=want_public)
     hosts: list[Host] = []
     for inst in running:
         host = _host_of(inst)
@@ -163,6 +167,29 @@ def _ensure(
         }
     run.record({"instances": instances})
     return sorted(hosts, key=_host_order)
+
+
+def type_changes(
+    run: Run, specs: list[LaunchSpec], chosen: dict[str, dict[str, Any]]
+) -> list[TypeChange]:
+    """The live instances asked to change their type (stop, modify, start: resize.py)."""
+    out = []
+    for spec in specs:
+        for index in range(1, spec.count + 1):
+            inst = chosen.get(instance_name(run.cluster, spec.role, index))
+            if inst is None or inst.get("InstanceType") == spec.instance_type:
+                continue
+            zone = (inst.get("Placement") or {}).get("AvailabilityZone", "")
+            out.append(
+                TypeChange(
+                    name_of(inst),
+                    inst["InstanceId"],
+                    zone,
+                    str(inst.get("InstanceType")),
+                    spec.instance_type,
+                )
+            )
+    return out
 
 
 def _host_of(inst: dict[str, Any]) -> Host:
@@ -204,9 +231,11 @@ def _host_order(host: Host) -> tuple[int, int, str]:
     return (0 if host.role == "server" else 1, int(tail) if tail.isdigit() else 0, host.name)
 
 
-def _subnet_maps_public(run: Run, subnet_id: str | None) -> bool:
+def _subnet_maps_public(run: Run, subnet_id: str | None, where: Placement) -> bool:
     if not subnet_id:
         return False
+    if not where.public_ip_on_launch:  # asked for on each interface
+        return True
     subnet = settle(run.aws.ec2.describe_subnets, SubnetIds=[subnet_id])["Subnets"][0]
     return bool(subnet.get("MapPublicIpOnLaunch"))
 
@@ -231,6 +260,10 @@ def _converge_existing(
         changes.append(f"remove tag {TAG_AUTO_JOIN}")
         if not run.dry_run:
             ec2.delete_tags(Resources=[iid], Tags=stale)
+    if spec.role == "client":
+        change = client_profile(run, iid, inst, where.client_profile_name)
+        if change:
+            changes.append(change)
     state = inst["State"]["Name"]
     if state in ("stopped", "stopping"):
         changes.append("start")
@@ -250,14 +283,15 @@ def _converge_existing(
                     progress=run.progress,
                 )
             ec2.start_instances(InstanceIds=[iid])
-    if inst.get("InstanceType") != spec.instance_type:  # replaced later, one at a time
+    if inst.get("InstanceType") != spec.instance_type:  # changed later, one at a time
         run.resources.append(
             Resource(
                 "instance",
                 name,
                 iid,
                 "replace",
-                f"{inst.get('InstanceType')} -> {spec.instance_type}, once the cluster is up",
+                f"{inst.get('InstanceType')} -> {spec.instance_type}, once the cluster is up: "
+                "stop, change type, start (same instance, volume and private address)",
             )
         )
         return
@@ -273,8 +307,8 @@ def _converge_existing(
 
 def _drift(inst: dict[str, Any], spec: LaunchSpec) -> str:
     """How a running node differs from what was asked, other than its type (a changed type
-    is replaced one node at a time by `up`'s replace step): a newer AMI alone never replaces
-    a live node."""
+    is changed one node at a time by `up`'s replace step, on the same instance): a newer AMI
+    alone never replaces a live node."""
     differ = []
     if spec.image is not None and inst.get("ImageId") != spec.image.id:
         differ.append(f"runs {inst.get('ImageId')}, asked {spec.image.id}")

@@ -215,12 +215,33 @@ def ensure_key_pair(run: Run, key: SshKey, instances_exist: bool, key_path: str)
 
 
 def _import(run: Run, name: str, key: SshKey) -> str:
+    """Import the public key. A retry whose first attempt went through but lost its answer
+    (botocore retries a reset connection) meets InvalidKeyPair.Duplicate: the pair is ours
+    when it carries the cluster's tag and this key's fingerprint, and `up` carries on."""
+    from botocore.exceptions import ClientError
+
     assert key.public is not None
-    result = run.aws.ec2.import_key_pair(
-        KeyName=name,
-        PublicKeyMaterial=key.public.encode(),
-        TagSpecifications=[tag_spec("key-pair", tags(run.cluster, name))],
-    )
+    try:
+        result = run.aws.ec2.import_key_pair(
+            KeyName=name,
+            PublicKeyMaterial=key.public.encode(),
+            TagSpecifications=[tag_spec("key-pair", tags(run.cluster, name))],
+        )
+    except ClientError as exc:
+        if error_code(exc) != "InvalidKeyPair.Duplicate":
+            raise
+        pair = describe_key_pair(run, name)
+        if (
+            pair is None
+            or tag_dict(pair.get("Tags")).get(TAG_CLUSTER) != run.cluster
+            or not _matches(pair, key)
+        ):
+            raise CloudError(
+                f"key pair {name} in {run.aws.region} appeared while nomadctl imported it, "
+                f"and it is not this cluster's key ({run.cluster!r}); delete it or choose "
+                "another --cluster name"
+            ) from None
+        result = pair
     run.record({"key_name": name})
     return str(result.get("KeyPairId") or name)
 

@@ -31,6 +31,7 @@ from nomadctl.providers.aws.common import (
     tag_spec,
     tags,
 )
+from nomadctl.providers.aws.costs import BURSTABLE
 from nomadctl.providers.aws.errors import CAPACITY_CODES, error_code, error_message
 from nomadctl.providers.aws.images import Image
 
@@ -53,6 +54,7 @@ class LaunchSpec:
     instance_type: str
     image: Image | None  # None in a dry run that could not resolve it
     root_volume_size: int
+    cpu_credits: str = "standard"  # burstable types (T2/T3/T3a/T4g) only
 
 
 @dataclass
@@ -62,9 +64,11 @@ class Placement:
     sg_id: str | None
     clients_sg_id: str | None
     key_name: str
-    profile_name: str | None
+    profile_name: str | None  # servers only: Nomad's cloud auto-join (ec2:DescribeInstances)
     auto_join: dict[str, str] = field(default_factory=dict)  # tag_key, tag_value
     public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
+    public_ip: bool = True  # False: no public IPv4 at all (a private subnet, --no-public-ip)
+    client_profile_name: str | None = None  # --client-instance-profile: clients' own, empty
 
 
 def instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
@@ -108,21 +112,27 @@ def _request(run: Run, spec: LaunchSpec, name: str, where: Placement) -> dict[st
             tag_spec("volume", volume_tags),
         ],
     }
-    if where.public_ip_on_launch:
+    if where.public_ip and where.public_ip_on_launch:
         request["SubnetId"] = where.subnet_id
         request["SecurityGroupIds"] = groups
-    else:  # a subnet that maps no public IPv4: ask for one on the instance's interface
+    else:  # say on the interface whether it gets a public IPv4 (the subnet's default aside)
         request["NetworkInterfaces"] = [
             {
                 "DeviceIndex": 0,
                 "SubnetId": where.subnet_id,
                 "Groups": groups,
-                "AssociatePublicIpAddress": True,
+                "AssociatePublicIpAddress": where.public_ip,
                 "DeleteOnTermination": True,
             }
         ]
-    if where.profile_name:
-        request["IamInstanceProfile"] = {"Name": where.profile_name}
+    if spec.instance_type.startswith(BURSTABLE):
+        # T3/T3a/T4g launch "unlimited" unless asked otherwise (T2: standard), and unlimited
+        # bills surplus credits ("Unlimited mode for burstable performance instances", EC2
+        # User Guide; RunInstances `CreditSpecification.CpuCredits`): ask for the mode meant.
+        request["CreditSpecification"] = {"CpuCredits": spec.cpu_credits}
+    profile = where.profile_name if spec.role == "server" else where.client_profile_name
+    if profile:  # clients call no AWS API: none, or their own empty one when asked
+        request["IamInstanceProfile"] = {"Name": profile}
     return request
 
 
@@ -171,15 +181,26 @@ def launch(
                 run.progress(f"{name}'s earlier instance was terminated; launching a new one")
                 continue
             elif code in CAPACITY_CODES:
-                raise CloudError(
-                    f"AWS has no capacity for {spec.instance_type} in "
-                    f"{where.availability_zone or 'this zone'} ({code}); try another "
-                    f"--{spec.role}-type or --availability-zone, or re-run later"
-                ) from None
+                raise CloudError(_no_capacity(spec, name, where, instances, code)) from None
             else:
                 raise
         time.sleep(delay)
         delay = min(delay * 1.6, 5.0)
+
+
+def _no_capacity(
+    spec: LaunchSpec, name: str, where: Placement, instances: dict[str, Any], code: str
+) -> str:
+    """A cluster with nodes already keeps its zone (`--availability-zone` is refused on it):
+    only a new cluster is told it may pick another zone."""
+    zone = where.availability_zone or "this zone"
+    other = f"--{spec.role}-type"
+    if not any(n != name for n in instances):
+        other += " or --availability-zone"
+    return (
+        f"AWS has no capacity for {spec.instance_type} in {zone} ({code}); try another "
+        f"{other}, or re-run later"
+    )
 
 
 def _holder(run: Run, name: str, instances: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nomadctl.errors import CloudError, UsageError
+from nomadctl.providers.aws import retried
 from nomadctl.providers.aws.cidrs import (  # re-exported: callers parse CIDRs from here
     default_subnet_cidr,
     parse_network,
@@ -300,13 +301,13 @@ def _ensure_subnet(
     if run.dry_run or net.vpc_id is None:
         run.would_create("subnet", name, f"{cidr} in {zone}")
         return
-    subnet = settle(  # the VPC made a moment ago may be InvalidVpcID.NotFound
-        ec2.create_subnet,
+    subnet = retried.create_subnet(  # a lost answer's retry meets InvalidSubnet.Conflict
+        run,
         VpcId=net.vpc_id,
         CidrBlock=str(cidr),
         AvailabilityZone=zone,
         TagSpecifications=[tag_spec("subnet", tags(run.cluster, name))],
-    )["Subnet"]
+    )
     net.subnet_id = subnet["SubnetId"]
     run.record({"subnet_id": net.subnet_id, "availability_zone": zone})
     settle(ec2.modify_subnet_attribute, SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True})

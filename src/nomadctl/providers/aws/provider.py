@@ -16,8 +16,9 @@ from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.aws import costs, infra
+from nomadctl.providers.aws import costs, infra, publicip, resize
 from nomadctl.providers.aws import instances as aws_instances
+from nomadctl.providers.aws.errors import translated
 from nomadctl.providers.aws.first_contact import ConsoleCheckedAgents
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
 from nomadctl.providers.base import (
@@ -38,12 +39,19 @@ USUAL_SERVERS = (1, 3, 5)
 MANY_CLIENTS = 50
 
 
-def _estimate(opts: AwsOptions) -> costs.Estimate:
+def _estimate(opts: AwsOptions, region: str, public: bool = True) -> costs.Estimate:
+    credits = opts.cpu_credits
     return costs.estimate(
         [
-            costs.Machines("server", opts.server_type, opts.servers, opts.root_volume_size),
-            costs.Machines("client", opts.client_type, opts.clients, opts.root_volume_size),
-        ]
+            costs.Machines(
+                "server", opts.server_type, opts.servers, opts.root_volume_size, public, credits
+            ),
+            costs.Machines(
+                "client", opts.client_type, opts.clients, opts.root_volume_size, public, credits
+            ),
+        ],
+        region,
+        balancer=False,  # issue 25 point 2 (the NLB): True when the plan has the load balancer
     )
 
 
@@ -102,6 +110,8 @@ class AwsProvider:
 
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
         found = infra.plan(ws, self.opts, progress)
+        public = bool(found.seen.get("public_ip", True))
+        publicip.check_reach(public, self.opts.subnet_id, self.ssh.bastion, self.ssh.address)
         return ProviderPlan(
             provider=NAME,
             where=f"AWS {found.region}",
@@ -109,7 +119,7 @@ class AwsProvider:
             resources=found.resources,
             changed=found.changed,
             spends_money=found.changed,
-            costs=_estimate(self.opts),
+            costs=_estimate(self.opts, found.region, public),
             warnings=warnings(self.opts),
             detail=found,
         )
@@ -149,15 +159,25 @@ class AwsProvider:
     def reach(self, ws: Workspace) -> Reach:
         return Reach(ssh=True)
 
+    # A changed type is made on the same instance (stop, modify, start): plan/replace.py
+    # neither tears the agent down nor waits for a new node ID.
+    replaces_in_place = True
+
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
     ) -> list[Host]:
-        """A node whose instance type changed, made anew under the same name (its agent
-        already stopped): terminate the instance, forget its host key (a new instance may get
-        the same IP), launch the name again with the type asked. All hosts, after."""
+        """A node whose instance type changed, changed on the same instance (resize.py): its
+        agent stopped (a server leaves), the instance stopped, its type set, started again;
+        its ID, root volume (Nomad's data) and private address stay. All hosts, after."""
 
-        self.remove(ws, [host], progress)
-        forget_pins(ws, [host])
+        itype = self.opts.server_type if host.role == "server" else self.opts.client_type
+        region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
+        conn = infra.connect(region, self.opts.profile)
+        resize.stop_agent(ws, host, self.agents(ws).ssh, progress)
+        with translated(conn):
+            inst = resize.change_type(conn, host.name, host.instance_id or "", itype, progress)
+        if host.public_ip and inst.get("PublicIpAddress") != host.public_ip:
+            forget_pins(ws, [replace(host, private_ip="")])  # that address goes back to AWS
         seen = plan.detail.seen if isinstance(plan.detail, Provisioned) else {}
         again = Provisioned(  # the session and the --allow-cidr the plan used; all else anew
             ws.cluster, "", seen={k: seen[k] for k in ("aws", "allow") if k in seen}
