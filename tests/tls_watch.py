@@ -99,9 +99,13 @@ class TlsWatch:
 
     def premature(self) -> list[list[State]]:
         """Rounds in which some agent served a leaf of the new CA while another did not yet
-        trust the new CA: what a one-pass rotation does (its peers would refuse it)."""
+        trust the new CA: what a one-pass rotation does (its peers would refuse it). An agent
+        that does not answer in a round (None: Nomad reopens its HTTP listener on a TLS reload,
+        command/agent/command.go handleReload) says nothing either way and is left out."""
         return [
-            r for r in self.rounds if any(s == "new" for s, _ in r) and not all(t for _, t in r)
+            r
+            for r in self.rounds
+            if any(s == "new" for s, _ in r) and not all(t for s, t in r if s is not None)
         ]
 
     def between_passes(self) -> bool:

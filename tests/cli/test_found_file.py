@@ -27,6 +27,8 @@ FINGERPRINT = "C874011F0AB405110D02105534365D9472D7468F"
 # A value a file could give each string option (the option's own check must accept it).
 SAMPLES: dict[str, Any] = {
     "snapshot_to": "s3://someone-elses-bucket/nomad",
+    "client_instance_profile": True,
+    "cpu_credits": "unlimited",
     "region": "eu-west-1",
     "profile": "someone-else",
     "vpc_cidr": "10.9.0.0/16",

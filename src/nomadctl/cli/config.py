@@ -106,6 +106,9 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "dry_run": None,
         "skip_configure": None,
         "json_output": None,
+        "cpu_credits": "whether burstable instances may bill surplus CPU credits",
+        "public_ip": "whether the nodes get public addresses, reachable from the internet",
+        "client_instance_profile": "an IAM role and instance profile made for the clients",
         "no_snapshot": "no snapshot is saved before servers are restarted or removed",
         "keep_snapshots": "how many automatic snapshots are kept (older ones deleted)",
         "snapshot_to": "where a copy of every snapshot, with every token's secret, goes",
@@ -164,6 +167,7 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "json_output": None,
     },
     "list": {
+        "all_regions": None,
         "region": None,
         "profile": "the AWS account and credentials used",
         "json_output": None,
