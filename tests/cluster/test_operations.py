@@ -115,7 +115,12 @@ def test_drain_waits_for_migration_deadline_and_cancel(agents: LocalAgents, pki:
     # A drain someone cancels did not empty the node: an error, not a success.
     assert op.set_eligibility(api, n1, True) > 0
     assert c.api("/v1/jobs", "POST", json={"Job": _job("batch", "batch", 1)}).status_code == 200
-    wait_for(lambda: c.api(f"/v1/node/{n1}/allocations").json(), 10, what="batch alloc")
+
+    def batch_placed() -> bool:  # the node also lists web's stopped allocs: wait for batch's
+        allocs = c.api(f"/v1/node/{n1}/allocations").json()
+        return any(a["JobID"] == "batch" and a["ClientStatus"] == "running" for a in allocs)
+
+    wait_for(batch_placed, 10, what="batch alloc running on client-1")
     batch_node = n1
     op.start_drain(api, batch_node, 0)  # no deadline: a batch alloc keeps it draining
     with pytest.raises(ClusterApiError, match=r"not done after 1s \(client-1: \d allocation"):
