@@ -123,6 +123,7 @@ def test_leader_wait_reports_elapsed_attempts_and_reason() -> None:
 
 def test_aws_waits_say_what_they_wait_for(aws_env: AwsEnv) -> None:
     aws_env.strict.windows.iam_entity = 3.0  # AddRoleToInstanceProfile: NoSuchEntity for 3 s
+    aws_env.strict.windows.at_least_once = True  # and at least once, on a loaded machine too
     proc = ok(
         aws_env.nomadctl(
             *("--cluster", "w", "up", "--yes", "--servers", "1", "--clients", "0"),
