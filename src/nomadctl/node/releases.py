@@ -1,8 +1,11 @@
 """The Nomad binary for agents on this machine: given, found on PATH, or downloaded once.
 
-Order: `--nomad-binary PATH`; else `nomad` on PATH when its `nomad version` is a supported
-release (1.8 or later); else the release from the cache under the nomadctl home, downloaded
-there once from HashiCorp's releases (or a mirror with the same layout):
+Order: `--nomad-binary PATH`; else `nomad` on PATH when it is proven (`node/proof.py`: built
+for this OS and CPU, `nomad version` says a supported release, 1.8 or later); else the release
+from the cache under the nomadctl home, downloaded there once from HashiCorp's releases (or a
+mirror with the same layout). A `nomad` on PATH that is passed over is named with the reason
+(`BinaryChoice.passed_over`); a given binary that fails its proof is refused; a download is
+proven before it is used. Where a binary fetched on another machine goes is `cache_path`:
 
     <releases>/nomad/<v>/nomad_<v>_<os>_<arch>.zip
     <releases>/nomad/<v>/nomad_<v>_SHA256SUMS       "<sha256>  <file>" per line
@@ -30,11 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError
+from nomadctl.node import proof
 from nomadctl.node.release_keys import SigningKey, hashicorp_release_key
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
 Progress = Callable[[str], None]
-MIN_VERSION = (1, 8)
+MIN_VERSION = proof.MIN_VERSION
 RELEASES_URL = "https://releases.hashicorp.com"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -50,6 +54,7 @@ class BinaryChoice:
     path: Path
     source: str  # "given" | "path" | "cache" | "download"
     version: str  # "" when not known (a given binary that does not say)
+    passed_over: tuple[str, ...] = ()  # a `nomad` on PATH not used, and why
 
     def describe(self) -> str:
         what = {
@@ -73,23 +78,11 @@ def platform_names() -> tuple[str, str]:
 
 def binary_version(path: Path, timeout: float = 15.0) -> str | None:
     """The version `path version` reports ("1.11.1", "1.9.3+ent"), or None."""
-    try:
-        out = subprocess.run(
-            [str(path), "version"],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        ).stdout.decode(errors="replace")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.match(r"Nomad v(\d+\.\d+\.\d+\S*)", out)
-    return m.group(1) if m else None
+    return proof.version_in(proof.run_version(path, timeout)[1])
 
 
 def supported(version: str | None) -> bool:
-    m = re.match(r"(\d+)\.(\d+)", version or "")
-    return m is not None and (int(m.group(1)), int(m.group(2))) >= MIN_VERSION
+    return proof.supported(version)
 
 
 def check_version(version: str) -> str:
@@ -104,21 +97,44 @@ def cache_path(home: Path, version: str) -> Path:
 
 
 def choose(home: Path, version: str, nomad_binary: Path | None = None) -> BinaryChoice:
-    """Which binary to run, without any download (the plan shows this)."""
+    """Which binary to run, without any download (the plan shows this). A given binary that
+    fails its proof is refused here, before anything is written."""
+    os_name, arch = platform_names()
     if nomad_binary is not None:
         path = Path(nomad_binary).expanduser().absolute()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ReleaseError(f"--nomad-binary {path}: not an executable file")
-        return BinaryChoice(path, "given", "")  # yours: not run here, not second-guessed
+        reason, found = proof.why_unfit(path, os_name, arch)
+        if reason:
+            raise ReleaseError(
+                f"--nomad-binary {path}: {reason}; give a Nomad {proof.min_text()}+ "
+                f"binary for {os_name}/{arch}"
+            )
+        return BinaryChoice(path, "given", found)
+    passed: list[str] = []
     on_path = shutil.which("nomad")
     if on_path:
-        found = binary_version(Path(on_path))
-        if supported(found):
-            return BinaryChoice(Path(on_path).absolute(), "path", found or "")
+        reason, found = proof.why_unfit(Path(on_path), os_name, arch)
+        if reason is None:
+            return BinaryChoice(Path(on_path).absolute(), "path", found)
+        passed.append(f"`nomad` on PATH ({on_path}) passed over: {reason}")
     cached = cache_path(home, version)
     if cached.is_file() and os.access(cached, os.X_OK):
-        return BinaryChoice(cached, "cache", version)
-    return BinaryChoice(cached, "download", version)
+        reason, found = proof.why_unfit(cached, os_name, arch)
+        if reason is None:
+            return BinaryChoice(cached, "cache", found or version, tuple(passed))
+        passed.append(f"the cached {cached} passed over: {reason}")
+    return BinaryChoice(cached, "download", version, tuple(passed))
+
+
+def elsewhere_hint(choice: BinaryChoice) -> str:
+    """Where a binary fetched on another machine goes, so that `up --local` finds it."""
+    os_name, arch = platform_names()
+    return (
+        f"or copy `nomad` from nomad_{choice.version}_{os_name}_{arch}.zip (fetched elsewhere) "
+        f"to {choice.path} and chmod +x it, put a Nomad {proof.min_text()}+ `nomad` on PATH, "
+        "or pass --nomad-binary PATH (or --releases-url URL, a mirror)"
+    )
 
 
 def ensure(
@@ -132,10 +148,19 @@ def ensure(
     if choice.source != "download":
         return choice.path
     key = release_key or hashicorp_release_key()
-    data = download_verified(choice.version, releases_url, key, progress, timeout)
+    try:
+        data = download_verified(choice.version, releases_url, key, progress, timeout)
+    except ReleaseError as exc:
+        passed = "".join(f" ({p})" for p in choice.passed_over)
+        raise ReleaseError(f"{exc.message}; {elsewhere_hint(choice)}{passed}") from None
     ensure_private_dir(choice.path.parent.parent.parent.parent)  # <home>/cache
     choice.path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(choice.path, data, 0o755)
+    os_name, arch = platform_names()
+    reason, _found = proof.why_unfit(choice.path, os_name, arch)
+    if reason:
+        choice.path.unlink(missing_ok=True)
+        raise ReleaseError(f"the downloaded Nomad {choice.version} failed its trial: {reason}")
     progress(f"Nomad {choice.version} saved to {choice.path}")
     return choice.path
 
@@ -184,8 +209,7 @@ def _get(url: str, timeout: float, progress: Progress | None = None, what: str =
     except requests.RequestException as exc:
         kind = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
         raise ReleaseError(
-            f"{url} {kind} ({type(exc).__name__}): check the network or a proxy, or pass "
-            "--nomad-binary PATH (or --releases-url for a mirror)"
+            f"{url} {kind} ({type(exc).__name__}): check the network or a proxy"
         ) from None
 
 

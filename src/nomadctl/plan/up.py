@@ -71,6 +71,9 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
         provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
     else:
         provider_plan = checked.provider.plan(ws, progress)
+        prepare = getattr(checked.provider, "prepare", None)  # the local binary, proven
+        if prepare is not None and not options.dry_run:
+            prepare(ws, provider_plan, progress)
         reach = checked.provider.reach(ws)
         if reach.drivers == ():  # clients that run nothing: said before anything starts
             provider_plan.warnings.append(words.jobs(reach))

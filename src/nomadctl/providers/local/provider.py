@@ -200,7 +200,7 @@ class LocalProvider:
         # Recorded agents the plan no longer names stay recorded: the plan's scale-in step
         # stops them (teardown) and drops them (remove); `hosts` names only wanted ones.
         leftover = {n: s for n, s in recorded.items() if n not in slots}
-        return ProviderPlan(
+        plan = ProviderPlan(
             provider=NAME,
             where="this machine",
             hosts=planned,
@@ -211,6 +211,18 @@ class LocalProvider:
             spends_money=False,
             detail=LocalDetail(mode, slots, choice, leftover),
         )
+        plan.warnings += list(choice.passed_over)
+        return plan
+
+    def prepare(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> None:
+        """Before anything is written: the binary downloaded (when it must be) and proven.
+        Offline with no binary at hand, `up` stops here, saying where to put one."""
+        detail: LocalDetail = plan.detail
+        path = releases.ensure(
+            detail.binary, progress, self.opts.releases_url, self.opts.release_key
+        )
+        if detail.binary.source == "download":
+            detail.binary = releases.BinaryChoice(path, "cache", detail.binary.version)
 
     def _mode(self) -> net.Mode:
         loopback = self.opts.loopback
