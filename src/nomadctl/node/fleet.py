@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from nomadctl.cluster import acl
 from nomadctl.cluster.target import workspace_target
-from nomadctl.errors import NomadctlError
+from nomadctl.errors import NomadctlError, RemoteError
 from nomadctl.hosts import Host, SshOptions, record_ssh
-from nomadctl.node import order, render
+from nomadctl.node import order, proof, render
 from nomadctl.node.configure import (
     HostResult,
     NodeTls,
@@ -93,13 +93,21 @@ def configure_all(
         restart_host(sessions[result.host.name], result)
 
     roll = Roll(lambda: workspace_target(ws), node.rollout, restart, progress, cancel)
+    prover = _prover(files)
 
     def one(host: Host) -> HostResult:
         session = session_for(ws, host, ssh, cancel)
         try:
             progress(f"{host.name}: connecting to {session.endpoint.address}")
             session.connect(wait=ssh.wait, progress=lambda m: progress(f"{host.name}: {m}"))
-            result = configure_host(session, node.facts, host, files[host.name], defer_restart=True)
+            result = configure_host(
+                session,
+                node.facts,
+                host,
+                files[host.name],
+                defer_restart=True,
+                prove=_prove_on(prover, session, host, progress),
+            )
             result.counters = session.counters
         except NomadctlError as exc:
             session.close()
@@ -119,6 +127,7 @@ def configure_all(
         futures = [pool.submit(one, host) for host in hosts]
         done = {h.name: f for h, f in zip(hosts, futures, strict=True)}
         servers = [done[h.name].result() for h in hosts if h.role == "server"]
+        _stop_if_unproven(prover, done)
         roll.servers([r for r in servers if r.pending])
         if servers and on_servers_done is not None:
             on_servers_done(list(servers))
@@ -133,6 +142,42 @@ def configure_all(
         pool.shutdown(wait=True)
         for session in sessions.values():
             session.close()
+
+
+def _prover(files: dict[str, list]) -> proof.Prover | None:
+    """An uploaded binary (--nomad-binary) is proven on one host per architecture first."""
+    for host_files in files.values():
+        for f in host_files:
+            if f.path == render.LOCAL_BINARY:
+                return proof.Prover(f.content)
+    return None
+
+
+def _prove_on(
+    prover: proof.Prover | None, session: Session, host: Host, progress: Progress
+) -> Callable[[str], object] | None:
+    if prover is None:
+        return None
+
+    def run(script: str, data: bytes) -> tuple[int, str]:
+        done = session.sudo(script, stdin=data, timeout=60)
+        return done.code, done.stdout
+
+    def prove(machine: str) -> str:
+        version = prover.check(host.name, machine, run)
+        progress(f"{host.name}: the Nomad binary runs here (Nomad {version}, {machine})")
+        return version
+
+    return prove
+
+
+def _stop_if_unproven(prover: proof.Prover | None, done: dict) -> None:
+    """A binary that failed its trial stops the whole run before any agent restarts."""
+    if prover is None or prover.failure is None:
+        return
+    for future in done.values():
+        future.result()  # every host has stopped short of its upload or finished
+    raise RemoteError(prover.failure)
 
 
 def _report(progress: Progress, result: HostResult) -> None:

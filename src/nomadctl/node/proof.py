@@ -176,7 +176,7 @@ class Prover:
         arch = ARCHES.get(machine, machine)
         with self._lock:
             if self.failure is not None:
-                raise RemoteError(f"{host}: not configured: {self.failure}")
+                raise RemoteError(f"not configured: {self.failure}")
             if arch in self.proven:
                 return self.proven[arch]
             event = self._pending.get(arch)

@@ -224,6 +224,7 @@ def validate(ws: Workspace, opts: UpOptions) -> Validated:
         ssh_key=opts.ssh_key if (opts.ssh_key and not opts.local and _is_private(opts)) else None,
         nomad_binary=opts.nomad_binary,
         license_file=opts.license_file,
+        binary_for_hosts=not opts.local,
     )
     return Validated(opts, provider, facts, inputs, release_key)
 
