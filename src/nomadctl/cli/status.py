@@ -56,17 +56,20 @@ def status(
             }
         )
     else:
-        from nomadctl.cli.tables import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
+        from nomadctl.cli import tables
 
-        ui.table(None, MEMBER_COLUMNS, member_table(report.members))
+        ui.table(
+            None, tables.MEMBER_COLUMNS, tables.member_table(report.members), tables.MEMBER_DROP
+        )
         ui.out.print()
-        ui.table(None, NODE_COLUMNS, node_table(report.nodes))
+        ui.table(None, tables.NODE_COLUMNS, tables.node_table(report.nodes), tables.NODE_DROP)
         if expiries:
             ui.out.print()
             ui.table(
                 None,
                 ["Certificate", "Kind", "Expires", "Days left"],
                 ((e.name, e.kind, f"{e.not_after:%Y-%m-%d}", str(e.days_left())) for e in expiries),
+                tables.CERT_DROP,
             )
     for problem in report.problems:
         ui.error(problem)

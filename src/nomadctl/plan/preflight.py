@@ -22,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError, PkiError, UsageError
+from nomadctl.node import proof
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,6 @@ def check_ssh_key(path: Path) -> list[Problem]:
 def check_host_binary(path: Path) -> list[Problem]:
     """A binary for Linux hosts: refused when built for another OS, or when this machine can
     run it and it is not a supported Nomad (its trial on a host comes later)."""
-    import sys
-
-    from nomadctl.node import proof
-
     built = proof.built_for(proof.read_head(path))
     if built.os not in ("linux", "script"):
         return [Problem("--nomad-binary", f"{path} is {built.text()}; hosts need a Linux build")]
