@@ -46,6 +46,26 @@ def default_home() -> Path:
     return DEFAULT_HOME.expanduser()
 
 
+def known_clusters(home: Path) -> list[str]:
+    """The clusters with a state.json under `home`, sorted (what a wrong --cluster is told)."""
+    home = Path(home).expanduser()
+    if not home.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in home.iterdir()
+        if CLUSTER_NAME_RE.fullmatch(p.name) and (p / "state.json").is_file()
+    )
+
+
+def known_text(home: Path) -> str:
+    """ "clusters in HOME: a, b", or that there is none yet."""
+    found = known_clusters(home)
+    if not found:
+        return f"no clusters in {home} yet (`nomadctl up --local` makes one)"
+    return f"clusters in {home}: {', '.join(found)}"
+
+
 def ensure_private_dir(path: Path, tighten: bool = False) -> Path:
     """Create `path` (and missing parents) with mode 0700.
 
@@ -142,7 +162,7 @@ class Workspace:
             raise WorkspaceError(
                 f"no cluster {self.cluster!r} in {self.home}, nothing was created: "
                 f"`nomadctl {command}` works on a cluster made by `nomadctl up` "
-                "(pick another with --cluster or --home)"
+                f"(pick another with --cluster or --home; {known_text(self.home)})"
             )
 
     def create(self) -> Workspace:

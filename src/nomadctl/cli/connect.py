@@ -10,6 +10,7 @@ import typer
 
 from nomadctl.cli.context import AppContext, ignored_env_note, progress_for
 from nomadctl.errors import UsageError
+from nomadctl.workspace import known_text
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -121,7 +122,7 @@ def acl_bootstrap(
     if not ws.state_path.exists():
         raise UsageError(
             f"no cluster {ws.cluster!r} in {ws.home}: acl-bootstrap works on a cluster "
-            "made by `nomadctl up` (pick one with --cluster)"
+            f"made by `nomadctl up` (pick one with --cluster; {known_text(ws.home)})"
         )
     with ws.locked():
         result = acl.bootstrap(

@@ -49,7 +49,15 @@ def down(
     from nomadctl.providers import state as cluster_state
 
     app_ctx: AppContext = ctx.obj
-    current = cluster_state.read(app_ctx.workspace())
+    ws = app_ctx.workspace()
+    current = cluster_state.read(ws)
+    if current.provider is None and current.damaged is None and not (region or profile):
+        from nomadctl.cli.listing import aws_unavailable, nothing_to_delete
+
+        why = aws_unavailable()  # no workspace says where it is, and AWS cannot be asked
+        if why is not None:
+            nothing_to_delete(app_ctx.ui, app_ctx.home, ws.cluster, why, json_output)
+            return
     if current.damaged is not None:
         app_ctx.ui.info(
             f"note: the cluster's state is unreadable ({current.damaged}); "
@@ -66,13 +74,22 @@ def list_(
     profile: AwsProfile = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """List the clusters found by tag in a region, with their instance counts and states."""
+    """List the clusters in the nomadctl home (local, hosts, AWS: where, nodes, healthy) and,
+    when AWS credentials and a region are set, the clusters found by tag in that region."""
+    from nomadctl.cli.listing import aws_unavailable, workspaces
     from nomadctl.errors import WorkspaceError
     from nomadctl.providers import state as cluster_state
     from nomadctl.providers.aws import infra
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
+    why = None if (region or profile) else aws_unavailable()
+    local = workspaces(ui, app_ctx.home, skip_aws=why is None, json_output=json_output)
+    if why is not None:  # a machine without AWS set up: its own clusters, and no error
+        if json_output:
+            ui.json(local)
+        ui.info(f"note: AWS clusters not listed ({why})")
+        return
     ws = app_ctx.workspace()
     state, _ = ws.read_state() if ws.state_path.exists() else ({}, None)
     from contextlib import suppress
@@ -83,7 +100,7 @@ def list_(
     with ui.progress(f"Looking for clusters in {region}"):
         clusters = infra.list_clusters(region, profile)
     if json_output:
-        ui.json([c.to_dict() for c in clusters])
+        ui.json(local + [{**c.to_dict(), "provider": "aws"} for c in clusters])
         return
 
     def counts(states: dict[str, int]) -> str:

@@ -14,7 +14,7 @@ from nomadctl.cluster.api import ENV_VARS, ApiTarget, target_from_env
 from nomadctl.errors import WorkspaceError
 from nomadctl.hosts import hosts_of, ssh_address, ssh_options_from_state
 from nomadctl.pki import store
-from nomadctl.workspace import Workspace, check_secret
+from nomadctl.workspace import Workspace, check_secret, known_text
 
 API_PORT = 4646
 
@@ -82,11 +82,12 @@ def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTa
         if ws.named:
             raise WorkspaceError(
                 f"no cluster {ws.cluster!r} in {ws.home}; run `nomadctl up` or check --cluster "
-                "and --home (a named cluster never follows NOMAD_ADDR)"
+                f"and --home (a named cluster never follows NOMAD_ADDR; {known_text(ws.home)})"
             )
         raise WorkspaceError(
             f"no cluster {ws.cluster!r} in {ws.home} and NOMAD_ADDR is not set; "
-            "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR"
+            "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR "
+            f"({known_text(ws.home)})"
         )
     return workspace_target(ws)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl.cluster.api import warm_up
-from nomadctl.errors import RemoteError
+from nomadctl.errors import CloudError, RemoteError
 from nomadctl.hosts import Host
 from nomadctl.node import fleet
 from nomadctl.node.confirm import Confirmer
@@ -70,7 +70,7 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     if problems:  # dry run: show every problem, ask no one else anything
         provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
     else:
-        provider_plan = checked.provider.plan(ws, progress)
+        provider_plan = _provider_plan(checked, ws, progress)
         prepare = getattr(checked.provider, "prepare", None)  # the local binary, proven
         if prepare is not None and not options.dry_run:
             prepare(ws, provider_plan, progress)
@@ -89,6 +89,17 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     run = UpRun(ws, checked, plan, going=going)
     plan.steps = _steps(run)
     return plan, run
+
+
+def _provider_plan(checked: Validated, ws: Workspace, progress: Progress) -> ProviderPlan:
+    """The provider's plan; AWS without a region or credentials says that `--local` needs
+    neither (a first `up` on a machine with no AWS set up)."""
+    try:
+        return checked.provider.plan(ws, progress)
+    except CloudError as exc:
+        if checked.options.kind != "aws" or not words.aws_not_set_up(exc.message):
+            raise
+        raise CloudError(f"{exc.message}; {words.TRY_LOCAL}") from None
 
 
 def _steps(run: UpRun) -> list[Step]:
