@@ -58,8 +58,29 @@ def known_clusters(home: Path) -> list[str]:
     )
 
 
+CURRENT_FILE = "current-cluster"  # `nomadctl use NAME`: the cluster when none is named
+
+
+def current_cluster(home: Path) -> str | None:
+    """The cluster `nomadctl use` chose in `home`, or None (none chosen, or the file is not
+    a cluster name: then the default applies and `use` says so)."""
+    try:
+        name = (Path(home).expanduser() / CURRENT_FILE).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if CLUSTER_NAME_RE.fullmatch(name) else None
+
+
+def set_current_cluster(home: Path, name: str) -> Path:
+    """Make `name` the cluster commands act on when none is named (`nomadctl use`)."""
+    home = ensure_private_dir(Path(home).expanduser())
+    path = home / CURRENT_FILE
+    atomic_write(path, f"{validate_cluster_name(name)}\n".encode(), 0o600)
+    return path
+
+
 def known_text(home: Path) -> str:
-    """ "clusters in HOME: a, b", or that there is none yet."""
+    """The clusters in HOME named in a sentence, or that there is none yet."""
     found = known_clusters(home)
     if not found:
         return f"no clusters in {home} yet (`nomadctl up --local` makes one)"

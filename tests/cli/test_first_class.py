@@ -2,6 +2,9 @@
 up: `list` shows the clusters of the nomadctl home (provider, where, node counts, healthy)
 with no AWS error; `down` of a cluster that does not exist says "Nothing to delete" and
 exits 0; a wrong `--cluster` is told which clusters exist; `up` without AWS suggests `--local`.
+One current cluster (point 5): `use NAME` sets it, `env` exports NOMADCTL_CLUSTER, each
+command's first line names the cluster, and NOMAD_* variables that point at that same cluster
+draw no "ignoring" note.
 
 Real parts: the CLI as a process, a local cluster of stand-in agents (one server, one client)."""
 
@@ -21,8 +24,9 @@ NO_AWS = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent"
           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}  # fmt: skip
 
 
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {
+        **extra,
         "PATH": "/usr/bin:/bin",
         "HOME": str(home.parent),
         "NOMADCTL_HOME": str(home),
@@ -84,3 +88,44 @@ def test_up_without_aws_suggests_local(tmp_path: Path) -> None:
     proc = run(tmp_path / "home", "up", "--yes")
     assert proc.returncode == 5
     assert "no AWS region" in proc.stderr and "`nomadctl up --local`" in proc.stderr
+
+
+def exported(env_output: str) -> dict[str, str]:
+    """What `eval "$(nomadctl env)"` would set (bash `export NAME=value` lines)."""
+    import shlex
+
+    out = {}
+    for line in env_output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        out[name] = shlex.split(value)[0]
+    return out
+
+
+def test_one_current_cluster(home: Path) -> None:
+    # `--cluster dev env`, evaluated: nomadctl's own commands then act on dev too
+    env = run(home, "--cluster", "dev", "env", "--shell", "bash")
+    assert env.returncode == 0, env.stderr
+    values = exported(env.stdout)
+    assert values["NOMADCTL_CLUSTER"] == "dev"
+    assert env.stderr.splitlines()[0] == "cluster 'dev' (--cluster)"
+    status = run(home, "status", **values)
+    assert status.returncode == 0, status.stderr
+    assert status.stderr.splitlines()[0] == "cluster 'dev' (NOMADCTL_CLUSTER)"
+    assert "ignoring" not in status.stderr  # they name the same cluster
+    elsewhere = run(home, "status", **{**values, "NOMAD_ADDR": "https://127.0.0.1:1"})
+    assert "note: ignoring NOMAD_ADDR from the environment" in elsewhere.stderr
+
+    # `use dev`: the default from now on, said by every command
+    assert run(home, "use").stdout.strip() == "nomad"
+    chosen = run(home, "use", "dev")
+    assert chosen.returncode == 0, chosen.stderr
+    assert (home / "current-cluster").read_text() == "dev\n"
+    assert (home / "current-cluster").stat().st_mode & 0o777 == 0o600
+    assert run(home, "use").stdout.strip() == "dev"
+    status = run(home, "status")
+    assert status.returncode == 0, status.stderr
+    assert status.stderr.splitlines()[0] == "cluster 'dev' (nomadctl use)"
+    logs = run(home, "logs", "server-1", "-n", "1")
+    assert logs.returncode == 0 and logs.stderr.splitlines()[0] == "cluster 'dev' (nomadctl use)"
+    assert run(home, "--cluster", "nomad", "use", "nomad").returncode == 0
+    assert run(home, "use").stdout.strip() == "nomad"

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from nomadctl.cli.context import AppContext
+from nomadctl.cli.context import AppContext, announce
 from nomadctl.cli.options import (
     AwsProfile,
     AwsRegion,
@@ -50,6 +50,7 @@ def down(
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
+    announce(app_ctx)
     current = cluster_state.read(ws)
     if current.provider is None and current.damaged is None and not (region or profile):
         from nomadctl.cli.listing import aws_unavailable, nothing_to_delete

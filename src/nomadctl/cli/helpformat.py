@@ -28,6 +28,7 @@ COMMAND_ORDER = (
     "logs",
     "down",
     "list",
+    "use",
     "version",
 )
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli.context import AppContext, ignored_env_note
+from nomadctl.cli.context import AppContext, announce, ignored_env_note
 from nomadctl.cli.options import NOMAD_VERSION, JsonOutput
 
 
@@ -34,6 +34,7 @@ def status(
     from nomadctl.cluster import status as status_mod
 
     app_ctx: AppContext = ctx.obj
+    announce(app_ctx)
     ignored_env_note(app_ctx)
     ws = app_ctx.workspace()
     ui = app_ctx.ui
