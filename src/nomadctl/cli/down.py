@@ -55,7 +55,7 @@ def down(
     if current.provider is None and current.damaged is None and not (region or profile):
         from nomadctl.cli.listing import aws_unavailable, nothing_to_delete
 
-        why = aws_unavailable()  # no workspace says where it is, and AWS cannot be asked
+        why = aws_unavailable(None, current.aws_region)  # AWS not set up: nothing to ask
         if why is not None:
             nothing_to_delete(app_ctx.ui, app_ctx.home, ws.cluster, why, json_output)
             return
@@ -84,6 +84,12 @@ def list_(
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
+    ws = app_ctx.workspace()
+    state, _ = ws.read_state() if ws.state_path.exists() else ({}, None)
+    from contextlib import suppress
+
+    with suppress(WorkspaceError):  # a damaged state only loses its region hint
+        region = region or cluster_state.recorded_region(state)
     why = None if (region or profile) else aws_unavailable()
     local = workspaces(ui, app_ctx.home, skip_aws=why is None, json_output=json_output)
     if why is not None:  # a machine without AWS set up: its own clusters, and no error
@@ -91,12 +97,6 @@ def list_(
             ui.json(local)
         ui.info(f"note: AWS clusters not listed ({why})")
         return
-    ws = app_ctx.workspace()
-    state, _ = ws.read_state() if ws.state_path.exists() else ({}, None)
-    from contextlib import suppress
-
-    with suppress(WorkspaceError):  # a damaged state only loses its region hint
-        region = region or cluster_state.recorded_region(state)
     region = infra.resolve_region(region, profile)
     with ui.progress(f"Looking for clusters in {region}"):
         clusters = infra.list_clusters(region, profile)

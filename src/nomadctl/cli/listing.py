@@ -12,16 +12,20 @@ from nomadctl.cli.ui import Ui
 from nomadctl.workspace import known_text
 
 
-def aws_unavailable(profile: str | None = None) -> str | None:
-    """Why AWS cannot be asked (no region, no credentials), or None when it can. No request
-    is made: the region and credentials are looked up as boto3 would."""
+def aws_unavailable(profile: str | None = None, region: str | None = None) -> str | None:
+    """Why AWS cannot be asked because it is not set up on this machine (no region, no
+    credentials), or None when it can. No request is made: the region and credentials are
+    looked up as boto3 would; any other problem (a profile named but not found) raises."""
     from nomadctl.errors import NomadctlError
+    from nomadctl.plan.words import aws_not_set_up
     from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws
 
     try:
-        aws = Aws(None, profile)
+        aws = Aws(region, profile)
     except NomadctlError as exc:
-        return exc.message
+        if aws_not_set_up(exc.message):
+            return exc.message
+        raise
     if aws.session.get_credentials() is None:
         return NO_CREDENTIALS
     return None

@@ -20,7 +20,7 @@ from nomadctl.node.order import RolloutOptions
 from nomadctl.pki import store
 from nomadctl.plan import ca_rotation, preflight, scale, words
 from nomadctl.plan import replace as replacing
-from nomadctl.plan.core import Plan, Progress, Step
+from nomadctl.plan.core import Plan, Progress, Step, Trouble
 from nomadctl.plan.finish import EarlyFinish, finish
 from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
 from nomadctl.plan.report import UpReport
@@ -269,7 +269,8 @@ def _configure(run: UpRun, progress: Progress) -> str:
     run.report = UpReport(run.results, stopped=done.stopped)
     failed = run.report.failed
     passes = f" in {done.passes} passes (CA rotation)" if done.passes > 1 else ""
-    return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
+    outcome = f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
+    return Trouble(f"{outcome}, {len(failed)} failed") if failed else outcome
 
 
 def _leader(run: UpRun, progress: Progress) -> str:
@@ -289,12 +290,22 @@ def _leader(run: UpRun, progress: Progress) -> str:
             leader_timeout=opts.leader_timeout,
             progress=progress,
         )
-    return f"leader {run.report.leader}" if run.report.leader else "no leader (a server failed)"
+    if run.report.leader:
+        return f"leader {run.report.leader}"
+    failed = [r.host.name for r in run.report.failed if r.host.role == "server"]
+    why = f"{', '.join(failed)} failed to configure" if failed else "a node failed to configure"
+    return Trouble(f"not waited for: {why}")
 
 
 def _acl(run: UpRun) -> str:
     assert run.report is not None
-    return f"ACLs {run.report.acl}" if run.report.acl else "not bootstrapped"
+    if run.report.acl:
+        return f"ACLs {run.report.acl}"
+    return (
+        Trouble("not bootstrapped: a node failed to configure")
+        if run.report.failed
+        else ("not bootstrapped")
+    )
 
 
 def _replace(run: UpRun, progress: Progress) -> str:
