@@ -50,7 +50,9 @@ if TYPE_CHECKING:
 
 NAME = "local"
 LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (15s), and some
-JOBS_DIR = Path(__file__).resolve().parents[4] / "examples" / "jobs"
+# The sample jobs ship in the package (nomadctl/jobs, in a checkout a link to examples/jobs),
+# so an installed nomadctl finds them as a checkout does.
+JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
 _DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
 
 
