@@ -2,6 +2,8 @@
 already have: `--nomad-binary` that is not Nomad is tried on one host (in a private temporary
 file) and refused before any host receives it, on a first `up` and on an upgrade of a running
 cluster: no agent restarts, the running binary stays, and the run exits 6 naming the host.
+And a re-run keeps how the hosts are reached (issue 26 point 9): no --ssh-key, --ssh-user or
+hosts needed again.
 
 Real: OpenSSH hosts in network namespaces (tests/testbed), this machine's `true` as the bad
 binary. Stand-in: the good `nomad` (tests/standin) and systemctl (the testbed's shim)."""
@@ -39,16 +41,18 @@ def test_a_bad_binary_never_reaches_a_host(testbed_factory, tmp_path: Path) -> N
     )
     elsewhere.chmod(0o755)
 
-    def up(binary: Path) -> subprocess.CompletedProcess[str]:
+    def up(binary: Path, full: bool = True) -> subprocess.CompletedProcess[str]:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             "NOMADCTL_HOME": str(home),
         }
-        args = ["--cluster", "bp", "up", "--yes", "--json", "--no-docker", "--ssh-user", "ubuntu",
+        args = ["--cluster", "bp", "up", "--yes", "--json", "--no-docker", "--ssh-user", "root",
                 "--ssh-key", str(tb.key_path), "--nomad-binary", str(binary),
                 "--leader-timeout", "60", "--server", tb.hosts[0].address,
-                "--client", tb.hosts[1].address]  # fmt: skip
+                "--client", tb.hosts[1].address][: None if full else 6]  # fmt: skip
+        if not full:
+            args += ["--nomad-binary", str(binary)]
         return subprocess.run([sys.executable, "-m", "nomadctl", *args], capture_output=True,
                               text=True, env=env, timeout=240)  # fmt: skip
 
@@ -79,3 +83,9 @@ def test_a_bad_binary_never_reaches_a_host(testbed_factory, tmp_path: Path) -> N
     assert [tb.unit_pid(h) for h in tb.hosts] == pids
     for host in tb.hosts:
         assert tb.read_file(host, BINARY) == good.read_bytes()
+
+    rerun = up(good, full=False)  # no --ssh-key, --ssh-user, --server or --client
+    assert rerun.returncode == 0, rerun.stderr
+    assert [h["status"] for h in json.loads(rerun.stdout)["hosts"]] == ["unchanged"] * 2
+    state = json.loads((home / "bp" / "state.json").read_text())
+    assert state["ssh"]["user"] == "root" and state["ssh"]["key_path"] == str(tb.key_path)
