@@ -22,7 +22,7 @@ from typing import Any
 from nomadctl.cluster import operations
 from nomadctl.cluster.api import Api
 from nomadctl.cluster.target import workspace_target
-from nomadctl.errors import NomadctlError, RemoteError
+from nomadctl.errors import ClusterApiError, NomadctlError, RemoteError
 from nomadctl.hosts import Host, hosts_of
 from nomadctl.node import order
 from nomadctl.plan.core import Progress
@@ -90,8 +90,11 @@ def run(
     api = Api(workspace_target(ws))
     agents = provider.agents(ws)
     for host in [h for h in going if h.role == "client"]:
+        found = node_id(api, host.name)
         drain(api, host, drain_deadline, progress)
         _stop_and_remove(ws, provider, agents, host, progress)
+        if found is not None:  # gone for good: `status` lists only the cluster's members
+            purge(api, host, found, progress)
     for host in followers_first(api, [h for h in going if h.role == "server"]):
         _stop_and_remove(ws, provider, agents, host, progress, keep_record=True, leave=True)
         forced = operations.ensure_server_gone(api, member(host, ws), HEALTHY_WAIT, progress)
@@ -110,6 +113,16 @@ def drain(api: Api, host: Host, deadline: float, progress: Progress) -> None:
     if found is not None:
         progress(f"{host.name}: draining (deadline {deadline:.0f}s)")
         operations.drain(api, found, deadline, progress=progress)
+
+
+def purge(api: Api, host: Host, found: str, progress: Progress) -> None:
+    """`nomad node purge` of a removed client; a failure only leaves it listed as down."""
+    try:
+        operations.purge_node(api, found)
+    except ClusterApiError as exc:
+        progress(f"{host.name}: still in Nomad's node list ({exc.message})")
+        return
+    progress(f"{host.name}: purged from Nomad's node list")
 
 
 def followers_first(api: Api, servers: list[Host]) -> list[Host]:
