@@ -111,6 +111,16 @@ def test_first_screen_commands_run(tmp_path: Path) -> None:
             proc = nomadctl(*args)
             assert proc.returncode == 0, proc.stderr
             assert "is up: leader" in proc.stdout
+        # The README's python-nomad lines, after `eval "$(nomadctl env)"`: verify= the CA
+        exported = nomadctl("env", "--shell", "bash")
+        assert exported.returncode == 0, exported.stderr
+        snippet = re.search(r"```python\n(.*?)```", README, re.S)
+        assert snippet is not None and 'verify=os.environ["NOMAD_CACERT"]' in snippet.group(1)
+        script = f"{exported.stdout}\n{sys.executable} - <<'EOF'\n{snippet.group(1)}EOF\n"
+        ran = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                             timeout=60)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert "nomad-client-1" in ran.stdout
     finally:
         down = nomadctl("down", "--yes")
     assert down.returncode == 0, down.stderr
