@@ -129,3 +129,11 @@ def test_one_current_cluster(home: Path) -> None:
     assert logs.returncode == 0 and logs.stderr.splitlines()[0] == "cluster 'dev' (nomadctl use)"
     assert run(home, "--cluster", "nomad", "use", "nomad").returncode == 0
     assert run(home, "use").stdout.strip() == "nomad"
+
+
+def test_doctor_compares_the_clock_with_the_cluster(home: Path) -> None:
+    proc = run(home, "--cluster", "dev", "doctor", "--json")
+    assert proc.returncode == 0, proc.stderr
+    clock = next(f for f in json.loads(proc.stdout) if f["check"] == "clock")
+    assert clock == {"check": "clock", "level": "ok", "detail": "within 5s of cluster 'dev'",
+                     "fix": "", "applies": "all"}  # fmt: skip

@@ -15,7 +15,7 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, current, down, status, up
+from nomadctl.cli import certs, connect, current, doctor, down, status, up
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
@@ -217,4 +217,5 @@ app.command(cls=SectionedCommand)(connect.logs)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
 app.command(cls=SectionedCommand)(current.use)
+app.command(cls=SectionedCommand)(doctor.doctor)
 app.command(cls=SectionedCommand)(status.version)

@@ -29,6 +29,7 @@ COMMAND_ORDER = (
     "down",
     "list",
     "use",
+    "doctor",
     "version",
 )
 
