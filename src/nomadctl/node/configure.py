@@ -324,6 +324,8 @@ def configure_host(
             return HostResult(host, "configured", pending=True)
         if not seen.pending:
             return HostResult(host, "unchanged")
+    if needs_docker:
+        check_mirror(session, host)
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
     reload = not seen.pending and reload_only(todo, needs_nomad or needs_docker, seen.active)
     restart = restart and not reload
@@ -348,6 +350,27 @@ def configure_host(
         reloaded=reload,
         pending=defer,
     )
+
+
+# Docker comes from the node's package mirror: asked before anything on the node changes.
+def check_mirror(session: Session, host: Host) -> None:
+    """A client that needs Docker must reach a package mirror; RemoteError naming --no-docker
+    (and leaving the node untouched) when it cannot."""
+    done = session.sudo(
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        "out=$(apt-get update -qq 2>&1); rc=$?\n"
+        'if [ "$rc" -ne 0 ] || printf "%s" "$out" | grep -qE "^(E: |W: Failed to fetch|W: Some '
+        'index files failed)"; then\n'
+        '  printf "%s\\n" "$out" | tail -n 2; exit 1\nfi\n',
+        timeout=120,
+    )
+    if done.code != 0:
+        said = " ".join(done.stdout.split())[-160:] or done.tail()
+        raise RemoteError(
+            f"{host.name}: Docker is not installed and no package mirror answers: pass "
+            "--no-docker for hosts without one (clients then run no docker jobs), or make a "
+            f"mirror reachable; nothing on the node was changed (apt-get update: {said})"
+        )
 
 
 def restart_host(session: Session, result: HostResult) -> None:
