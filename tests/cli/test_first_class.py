@@ -90,6 +90,18 @@ def test_up_without_aws_suggests_local(tmp_path: Path) -> None:
     assert "no AWS region" in proc.stderr and "`nomadctl up --local`" in proc.stderr
 
 
+def shown(home: Path, *args: str, **extra: str) -> list[str]:
+    """What a terminal shows of the command (stdout and stderr on one pty), line by line."""
+    from tests.terminal import run_with_tty
+
+    tree = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home.parent), "NOMADCTL_HOME": str(home),
+           "TERM": "xterm", **NO_AWS, **extra, **tree}  # fmt: skip
+    code, text = run_with_tty([sys.executable, "-m", "nomadctl", *args], env)
+    assert code == 0, text
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def exported(env_output: str) -> dict[str, str]:
     """What `eval "$(nomadctl env)"` would set (bash `export NAME=value` lines)."""
     import shlex
@@ -107,10 +119,11 @@ def test_one_current_cluster(home: Path) -> None:
     assert env.returncode == 0, env.stderr
     values = exported(env.stdout)
     assert values["NOMADCTL_CLUSTER"] == "dev"
-    assert env.stderr.splitlines()[0] == "cluster 'dev' (--cluster)"
+    assert "cluster 'dev'" not in env.stderr  # a pipe: no progress line
+    assert shown(home, "--cluster", "dev", "env")[0] == "cluster 'dev' (--cluster)"
     status = run(home, "status", **values)
     assert status.returncode == 0, status.stderr
-    assert status.stderr.splitlines()[0] == "cluster 'dev' (NOMADCTL_CLUSTER)"
+    assert shown(home, "status", **values)[0] == "cluster 'dev' (NOMADCTL_CLUSTER)"
     assert "ignoring" not in status.stderr  # they name the same cluster
     elsewhere = run(home, "status", **{**values, "NOMAD_ADDR": "https://127.0.0.1:1"})
     assert "note: ignoring NOMAD_ADDR from the environment" in elsewhere.stderr
@@ -122,11 +135,8 @@ def test_one_current_cluster(home: Path) -> None:
     assert (home / "current-cluster").read_text() == "dev\n"
     assert (home / "current-cluster").stat().st_mode & 0o777 == 0o600
     assert run(home, "use").stdout.strip() == "dev"
-    status = run(home, "status")
-    assert status.returncode == 0, status.stderr
-    assert status.stderr.splitlines()[0] == "cluster 'dev' (nomadctl use)"
-    logs = run(home, "logs", "server-1", "-n", "1")
-    assert logs.returncode == 0 and logs.stderr.splitlines()[0] == "cluster 'dev' (nomadctl use)"
+    assert shown(home, "status")[0] == "cluster 'dev' (nomadctl use)"
+    assert shown(home, "logs", "server-1", "-n", "1")[0] == "cluster 'dev' (nomadctl use)"
     assert run(home, "--cluster", "nomad", "use", "nomad").returncode == 0
     assert run(home, "use").stdout.strip() == "nomad"
 

@@ -7,21 +7,16 @@ Real parts: a local cluster of stand-in agents (one server, one client) made by 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
 
 from tests.standin import make_binary
-from tests.terminal import ANSI
+from tests.terminal import run_with_tty
 
 MEMBER_HEADERS = ("Name", "Address", "Port", "Status", "Leader", "Raft Version", "Build",
                   "Datacenter", "Region")  # fmt: skip
@@ -38,31 +33,7 @@ def env_for(home: Path) -> dict[str, str]:
 
 
 def on_terminal(argv: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
-    """Run `argv` with stdout and stderr on a terminal `columns` wide; what it showed."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    seen = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            if not ready:
-                raise TimeoutError(f"{argv} printed nothing for 60s: {seen[-300:]!r}")
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the process closed the terminal
-                chunk = b""
-            if not chunk:
-                break
-            seen += chunk
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return code, ANSI.sub("", seen.decode(errors="replace"))
+    return run_with_tty(argv, env, columns)
 
 
 @pytest.fixture(scope="module")

@@ -60,10 +60,13 @@ def confirm_file_settings(ctx: typer.Context) -> None:
 
 
 def announce(app_ctx: AppContext, new: bool = False) -> None:
-    """The first line on stderr: which cluster this command acts on, and what chose it.
-    Not for a cluster that does not exist (the error names it) unless `new` (`up`)."""
+    """The first progress line on a terminal: which cluster this command acts on, and what
+    chose it. Not in a pipe or a log (an error stays one line there), and not for a cluster
+    that does not exist (the error names it) unless `new` (`up`)."""
     from rich.markup import escape
 
+    if not sys.stderr.isatty():
+        return
     if not new and not app_ctx.workspace().state_path.is_file():
         return
     app_ctx.ui.info(f"[dim]{escape(f'cluster {app_ctx.cluster!r} ({app_ctx.origin})')}[/]")
