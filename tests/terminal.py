@@ -72,3 +72,32 @@ def run_on_terminal(
             proc.stdout.close()
         os.close(master)
     return TerminalRun(code, ANSI.sub("", seen.decode(errors="replace")), stdout, prompted)
+
+
+def run_with_tty(argv: list[str], env: dict[str, str], columns: int = 120) -> tuple[int, str]:
+    """Run `argv` with stdout and stderr on one terminal `columns` wide (stdin: nothing);
+    its exit code and what the terminal showed, escapes removed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                raise TimeoutError(f"{argv} printed nothing for 120s: {seen[-300:]!r}")
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every process holding the terminal has closed it
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, ANSI.sub("", seen.decode(errors="replace"))

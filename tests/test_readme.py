@@ -30,7 +30,7 @@ def test_every_command_is_documented() -> None:
 
 def test_setup_commands_match_ci() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
-    test_cmd = re.search(r"```sh\n(apt-get update .*?)\n```", README, re.S)
+    test_cmd = re.search(r"```sh\n\s*(apt-get update .*?)\n\s*```", README, re.S)
     assert test_cmd is not None
     line = test_cmd.group(1)
     for pkg in re.search(r"need=\(([^)]*)\)", ci).group(1).split():  # type: ignore[union-attr]
@@ -49,3 +49,78 @@ def test_sample_jobs_listed_and_parse() -> None:
         assert "Run:" in text or "nomad job run" in text
         parsed = hcl2.loads(text)
         assert len(parsed["job"]) == 1
+
+
+def first_screen() -> str:
+    """The README from its title to the second section: what a newcomer reads first."""
+    start = README.index("## Get started")
+    return README[start : README.index("\n## ", start + 1)]
+
+
+def test_first_screen_clones_installs_in_a_venv_and_starts_local() -> None:
+    """Issue 26 point 1: clone, an install Debian 12 / Ubuntu 24.04 allow (a venv or pipx,
+    never a bare `pip install` into the system Python), `nomadctl up --local`, where the
+    binary comes from with the cache path; the test suite's command lives in Development."""
+    text = first_screen()
+    block = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert block is not None
+    lines = block.group(1).splitlines()
+    assert lines[0].startswith("git clone ") and "python3 -m venv" in lines[1]
+    assert not any(re.match(r"(sudo )?pip3? install", line) for line in lines)
+    assert lines[-1] == "nomadctl up --local" and "pipx install ." in text
+    assert "apt-get install -y openssh-server" not in text  # the tests' set-up: Development
+    dev = README[README.index("## Development") :]
+    assert "apt-get update && apt-get install -y openssh-server" in dev
+    from nomadctl.cli.options import NOMAD_VERSION
+    from nomadctl.node import releases
+
+    os_name, arch = releases.platform_names()
+    cache = releases.cache_path(Path("~/.nomadctl"), NOMAD_VERSION)
+    shown = f"~/.nomadctl/cache/nomad/{NOMAD_VERSION}/linux_amd64/nomad"
+    assert shown in text
+    assert str(cache) == shown.replace("linux_amd64", f"{os_name}_{arch}")
+    assert "`nomad_<version>_<os>_<arch>.zip`" in text
+
+
+def test_first_screen_commands_run(tmp_path: Path) -> None:
+    """The first screen's `nomadctl` commands, run as written (a `nomad` on PATH, as the
+    README says it may be: the stand-in), then the `down --yes` it names."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.standin import make_binary
+
+    block = re.search(r"```sh\n(.*?)```", first_screen(), re.S)
+    assert block is not None
+    commands = [ln.split()[1:] for ln in block.group(1).splitlines() if ln.startswith("nomadctl ")]
+    assert commands == [["up", "--local"]]
+    assert "`nomadctl down --yes`" in first_screen()
+    binary = make_binary(tmp_path / "bin" / "nomad")
+    env = {"PATH": f"{binary.parent}:/usr/bin:/bin", "NOMADCTL_HOME": str(tmp_path / "home"),
+           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}  # fmt: skip
+
+    def nomadctl(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "nomadctl", *args]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL
+        )
+
+    try:
+        for args in commands:
+            proc = nomadctl(*args)
+            assert proc.returncode == 0, proc.stderr
+            assert "is up: leader" in proc.stdout
+        # The README's python-nomad lines, after `eval "$(nomadctl env)"`: verify= the CA
+        exported = nomadctl("env", "--shell", "bash")
+        assert exported.returncode == 0, exported.stderr
+        snippet = re.search(r"```python\n(.*?)```", README, re.S)
+        assert snippet is not None and 'verify=os.environ["NOMAD_CACERT"]' in snippet.group(1)
+        script = f"{exported.stdout}\n{sys.executable} - <<'EOF'\n{snippet.group(1)}EOF\n"
+        ran = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                             timeout=60)  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert "nomad-client-1" in ran.stdout
+    finally:
+        down = nomadctl("down", "--yes")
+    assert down.returncode == 0, down.stderr

@@ -53,6 +53,47 @@ def default_home() -> Path:
     return DEFAULT_HOME.expanduser()
 
 
+def known_clusters(home: Path) -> list[str]:
+    """The clusters with a state.json under `home`, sorted (what a wrong --cluster is told)."""
+    home = Path(home).expanduser()
+    if not home.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in home.iterdir()
+        if CLUSTER_NAME_RE.fullmatch(p.name) and (p / "state.json").is_file()
+    )
+
+
+CURRENT_FILE = "current-cluster"  # `nomadctl use NAME`: the cluster when none is named
+
+
+def current_cluster(home: Path) -> str | None:
+    """The cluster `nomadctl use` chose in `home`, or None (none chosen, or the file is not
+    a cluster name: then the default applies and `use` says so)."""
+    try:
+        name = (Path(home).expanduser() / CURRENT_FILE).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if CLUSTER_NAME_RE.fullmatch(name) else None
+
+
+def set_current_cluster(home: Path, name: str) -> Path:
+    """Make `name` the cluster commands act on when none is named (`nomadctl use`)."""
+    home = ensure_private_dir(Path(home).expanduser())
+    path = home / CURRENT_FILE
+    atomic_write(path, f"{validate_cluster_name(name)}\n".encode(), 0o600)
+    return path
+
+
+def known_text(home: Path) -> str:
+    """The clusters in HOME named in a sentence, or that there is none yet."""
+    found = known_clusters(home)
+    if not found:
+        return f"no clusters in {home} yet (`nomadctl up --local` makes one)"
+    return f"clusters in {home}: {', '.join(found)}"
+
+
 def ensure_private_dir(path: Path, tighten: bool = False) -> Path:
     """Create `path` (and missing parents) with mode 0700.
 
@@ -178,7 +219,7 @@ class Workspace:
             raise WorkspaceError(
                 f"no cluster {self.cluster!r} in {self.home}, nothing was created: "
                 f"`nomadctl {command}` works on a cluster made by `nomadctl up` "
-                "(pick another with --cluster or --home)"
+                f"(pick another with --cluster or --home; {known_text(self.home)})"
             )
 
     def create(self) -> Workspace:

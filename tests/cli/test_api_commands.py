@@ -146,11 +146,13 @@ def test_env_lines_per_shell(tmp_path: Path, shell: str) -> None:
     ws = make_workspace(tmp_path)
     lines = env_lines(ws, shell)
     text = "\n".join(lines)
-    assert len(lines) == 7
+    assert len(lines) == 8  # the 7 NOMAD_* and NOMADCTL_CLUSTER (issue 26 point 5), last
     if shell == "fish":
-        assert all(line.startswith("set -gx NOMAD_") for line in lines)
+        assert all(line.startswith("set -gx NOMAD_") for line in lines[:7])
+        assert lines[7] == "set -gx NOMADCTL_CLUSTER 'lab'"
     else:
-        assert all(line.startswith("export NOMAD_") for line in lines)
+        assert all(line.startswith("export NOMAD_") for line in lines[:7])
+        assert lines[7] == "export NOMADCTL_CLUSTER=lab"
         out = subprocess.run(
             [
                 "bash",

@@ -80,7 +80,7 @@ def test_help_lists_commands_in_lifecycle_order_with_whole_sentences() -> None:
     names = [line.split()[0] for line in commands.splitlines() if line[:3].strip()]
     assert names == [
         *("certs", "up", "status", "acl-bootstrap", "env", "ui", "ssh", "logs", "snapshot"),
-        *("recover", "down", "list", "workspace", "version"),
+        *("recover", "down", "list", "use", "doctor", "workspace", "version"),
     ]
     assert "..." not in commands  # Click's 45-character cut is not applied
     assert "nothing is left running or billing." in " ".join(commands.split())

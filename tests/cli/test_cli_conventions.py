@@ -202,7 +202,7 @@ def test_a_bad_choice_in_nomadctl_toml_names_the_choices(tmp_path: Path) -> None
 
 def test_json_is_also_o_json_in_help(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for command in JSON_COMMANDS:
-        assert "-o, --json, --output [json|table]" in help_of(command, tmp_path, monkeypatch)
+        assert "-o, --json, --output [json|table|wide]" in help_of(command, tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

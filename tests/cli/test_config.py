@@ -162,3 +162,15 @@ def _ed25519_key(path: Path) -> None:
     )
     path.write_bytes(pem)
     path.chmod(0o600)
+
+
+@pytest.mark.parametrize("key", ["json = true", "json_output = true"])
+def test_keys_under_the_names_help_shows(tmp_path: Path, key: str) -> None:
+    """Issue 26 point 9: `[status] json = true` is `--json` as --help spells it (and the
+    older parameter name still works)."""
+    (tmp_path / "nomadctl.toml").write_text(f"[version]\n{key}\n[status]\n{key}\n")
+    proc = nomadctl(tmp_path, "version")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["nomadctl"]
+    status = nomadctl(tmp_path, "status")  # no cluster here: the file itself is fine
+    assert "unknown key" not in status.stderr and "no cluster 'nomad'" in status.stderr

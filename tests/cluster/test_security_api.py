@@ -244,7 +244,10 @@ def test_env_exports_the_user_token_unless_asked(cluster: tuple[Workspace, Runni
     assert management not in proc.stdout
     proc = nomadctl(ws.home.parent, "--cluster", "lab", "env", "--management")
     assert proc.returncode == 0 and f"NOMAD_TOKEN={management}" in proc.stdout
-    assert env_lines(ws, "bash")[-1] == f"export NOMAD_TOKEN={user}"
+    assert env_lines(ws, "bash")[-2:] == [
+        f"export NOMAD_TOKEN={user}",
+        "export NOMADCTL_CLUSTER=lab",
+    ]
 
 
 def test_nomad_addr_with_a_password_is_refused(listener: Listener, tmp_path: Path) -> None:

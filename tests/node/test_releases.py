@@ -224,7 +224,7 @@ def test_given_binary_then_path_when_supported(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given = env.tmp / f"nomad-{GOOD}"
-    assert releases.choose(tmp_path, GOOD, given) == releases.BinaryChoice(given, "given", "")
+    assert releases.choose(tmp_path, GOOD, given) == releases.BinaryChoice(given, "given", GOOD)
     with pytest.raises(releases.ReleaseError, match="not an executable file"):
         releases.choose(tmp_path, GOOD, tmp_path / "missing")
 
@@ -234,8 +234,13 @@ def test_given_binary_then_path_when_supported(
     _path_with(monkeypatch, supported_dir)
     found = releases.choose(tmp_path, GOOD)
     assert (found.source, found.path, found.version) == ("path", supported_dir / "nomad", "1.9.3")
-    _path_with(monkeypatch, old_dir)  # too old: the release is downloaded instead
-    assert releases.choose(tmp_path, GOOD).source == "download"
+    _path_with(monkeypatch, old_dir)  # too old: the release is downloaded instead, and said
+    passed = releases.choose(tmp_path, GOOD)
+    assert passed.source == "download"
+    assert passed.passed_over == (
+        f"`nomad` on PATH ({old_dir / 'nomad'}) passed over: Nomad 1.7.7, older than 1.8 "
+        "(the oldest nomadctl supports)",
+    )
 
 
 def test_bad_version_is_refused(tmp_path: Path) -> None:

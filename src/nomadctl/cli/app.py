@@ -15,13 +15,25 @@ import click
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli import certs, connect, down, recover, snapshot, status, ui_cmd, up, workspace
+from nomadctl.cli import (
+    certs,
+    connect,
+    current,
+    doctor,
+    down,
+    recover,
+    snapshot,
+    status,
+    ui_cmd,
+    up,
+    workspace,
+)
 from nomadctl.cli import config as configfile
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_option
 from nomadctl.cli.ui import Ui
 from nomadctl.errors import NomadctlError, UsageError
-from nomadctl.workspace import default_home, validate_cluster_name
+from nomadctl.workspace import current_cluster, default_home, validate_cluster_name
 
 app = typer.Typer(
     name="nomadctl",
@@ -104,17 +116,23 @@ def main_options(
     source = ctx.get_parameter_source("cluster")
     default = click.core.ParameterSource.DEFAULT
     named = source != default
-    if source == default and "cluster" in cfg.globals:
-        cluster, named = cfg.globals["cluster"], True
+    origin = "--cluster" if source == click.core.ParameterSource.COMMANDLINE else "NOMADCTL_CLUSTER"
     if ctx.get_parameter_source("home") == default and "home" in cfg.globals:
         home = Path(cfg.globals["home"])
+    home = (home or default_home()).expanduser()
+    if source == default and "cluster" in cfg.globals:
+        cluster, named, origin = cfg.globals["cluster"], True, str(path)
+    elif source == default:  # `nomadctl use NAME` chose one, or the default
+        chosen = current_cluster(home)
+        cluster, named, origin = (chosen, True, "nomadctl use") if chosen else (cluster, False, "")
     ctx.obj = AppContext(
-        home=(home or default_home()).expanduser(),
+        home=home,
         cluster=validate_cluster_name(cluster),
         config_path=path,
         ui=Ui(),
         named=named,
         file_config=cfg,
+        origin=origin or "the default",
     )
 
 
@@ -212,6 +230,8 @@ app.command(cls=SectionedCommand)(connect.logs)
 app.command(cls=SectionedCommand)(recover.recover)
 app.command(cls=SectionedCommand)(down.down)
 app.command("list", cls=SectionedCommand)(down.list_)
+app.command(cls=SectionedCommand)(current.use)
+app.command(cls=SectionedCommand)(doctor.doctor)
 app.command(cls=SectionedCommand)(status.version)
 snapshots = typer.Typer(
     name="snapshot",

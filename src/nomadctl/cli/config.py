@@ -249,11 +249,16 @@ def _key(name: str) -> str:
 
 
 def _options(command: click.Command) -> dict[str, click.Option]:
-    return {
-        p.name: p
-        for p in command.params
-        if isinstance(p, click.Option) and p.name and not p.hidden and p.expose_value
-    }
+    """A command's options by parameter name and by the names --help shows (`json` for
+    `--json`, `output` for `--output`), so a key may be spelled either way."""
+    found: dict[str, click.Option] = {}
+    for p in command.params:
+        if isinstance(p, click.Option) and p.name and not p.hidden and p.expose_value:
+            found[p.name] = p
+            for flag in p.opts:
+                if flag.startswith("--"):
+                    found.setdefault(_key(flag[2:]), p)
+    return found
 
 
 def _type_name(param: click.Option) -> str:
@@ -386,7 +391,8 @@ def build(
                         f"{path}: unknown key {raw_key}.{raw_sub!s} "
                         f"(`nomadctl {raw_key}` has no option --{sub.replace('_', '-')})"
                     )
-                section[sub] = _check(opts[sub], sub_value, f"{raw_key}.{raw_sub}", path)
+                param = opts[sub]
+                section[param.name or sub] = _check(param, sub_value, f"{raw_key}.{raw_sub}", path)
         elif key == "hosts" and "up" in commands:
             _hosts(value, path, cfg.default_map.setdefault("up", {}))
         elif key in GLOBAL_KEYS:
@@ -394,8 +400,9 @@ def build(
         elif key in every:
             _check(every[key], value, raw_key, path)
             for name, cmd in commands.items():
-                if key in _options(cmd):
-                    cfg.default_map.setdefault(name, {}).setdefault(key, value)
+                if key in (cmd_opts := _options(cmd)):
+                    param_name = cmd_opts[key].name or key
+                    cfg.default_map.setdefault(name, {}).setdefault(param_name, value)
         else:
             raise UsageError(f"{path}: unknown key {raw_key!r}")
     return cfg

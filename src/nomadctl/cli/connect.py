@@ -8,9 +8,10 @@ from typing import Annotated
 import click
 import typer
 
-from nomadctl.cli.context import AppContext, ignored_env_note, progress_for
+from nomadctl.cli.context import AppContext, announce, ignored_env_note, progress_for
 from nomadctl.cli.ui import plain
 from nomadctl.errors import UsageError
+from nomadctl.workspace import known_text
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -69,6 +70,7 @@ def env(
         if not Path(path).is_file():
             raise PkiError(f"{path} does not exist, so it cannot be exported; it is {fix}")
     lines = env_lines(ws, shell or detect_shell(), management=management)
+    announce(app_ctx)
     if not management and acl.load_token(ws, "user") is None:
         app_ctx.ui.info(
             f"note: cluster {ws.cluster!r} has no user token (see `nomadctl acl-bootstrap`); "
@@ -116,13 +118,14 @@ def acl_bootstrap(
 
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
+    announce(app_ctx)
     ignored_env_note(app_ctx, own_cluster=True)
     namespaces = tuple(user_namespace or ("default",))
     acl.user_policy_rules(namespaces)  # a bad namespace is a usage error before anything
     if not ws.state_path.exists():
         raise UsageError(
             f"no cluster {ws.cluster!r} in {ws.home}: acl-bootstrap works on a cluster "
-            "made by `nomadctl up` (pick one with --cluster)"
+            f"made by `nomadctl up` (pick one with --cluster; {known_text(ws.home)})"
         )
     with ws.locked():
         result = acl.bootstrap(
@@ -168,6 +171,7 @@ def ssh(
     if args[:1] == ["--"]:  # `nomadctl ssh NODE -- CMD`: that `--` was the user's separator
         args = args[1:]
     app_ctx.workspace().require_cluster("ssh")  # nothing is created for an unknown cluster
+    announce(app_ctx)
     argv = ssh_command(app_ctx.workspace(), node, args)
     os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client
 
@@ -188,6 +192,7 @@ def logs(
     app_ctx: AppContext = ctx.obj
     ws = app_ctx.workspace()
     ws.require_cluster("logs")
+    announce(app_ctx)
     if not logs_mod.is_local(ws):
         argv = logs_mod.remote_command(ws, node, lines, follow)
         os.execvp(argv[0], argv)  # noqa: S606 - hand the terminal to OpenSSH's client

@@ -24,8 +24,9 @@ class AppContext:
     cluster: str
     config_path: Path | None
     ui: Ui
-    named: bool = False  # --cluster, NOMADCTL_CLUSTER or the file's `cluster` chose it
+    named: bool = False  # --cluster, NOMADCTL_CLUSTER, the file's `cluster` or `use` chose it
     file_config: configfile.FileConfig | None = None
+    origin: str = "the default"  # what chose the cluster: --cluster, NOMADCTL_CLUSTER, ...
 
     def workspace(self) -> Workspace:
         """The workspace, checked to be trusted (its owner's alone) before any use."""
@@ -59,6 +60,19 @@ def confirm_file_settings(ctx: click.Context) -> None:
             "file with --config"
         )
     _confirm(ui, "Use these settings from the file? (--yes does not answer this)")
+
+
+def announce(app_ctx: AppContext, new: bool = False) -> None:
+    """The first progress line on a terminal: which cluster this command acts on, and what
+    chose it. Not in a pipe or a log (an error stays one line there), and not for a cluster
+    that does not exist (the error names it) unless `new` (`up`)."""
+    from rich.markup import escape
+
+    if not sys.stderr.isatty():
+        return
+    if not new and not app_ctx.workspace().state_path.is_file():
+        return
+    app_ctx.ui.info(f"[dim]{escape(f'cluster {app_ctx.cluster!r} ({app_ctx.origin})')}[/]")
 
 
 def ignored_env_note(app_ctx: AppContext, own_cluster: bool = False) -> None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from nomadctl.cli.context import AppContext
+from nomadctl.cli.context import AppContext, announce
 from nomadctl.cli.options import (
     AwsProfile,
     AwsRegion,
@@ -56,7 +56,16 @@ def down(
     from nomadctl.providers import state as cluster_state
 
     app_ctx: AppContext = ctx.obj
-    current = cluster_state.read(app_ctx.workspace())
+    ws = app_ctx.workspace()
+    announce(app_ctx)
+    current = cluster_state.read(ws)
+    if current.provider is None and current.damaged is None and not (region or profile):
+        from nomadctl.cli.listing import aws_unavailable, nothing_to_delete
+
+        why = aws_unavailable(None, current.aws_region)  # AWS not set up: nothing to ask
+        if why is not None:
+            nothing_to_delete(app_ctx.ui, app_ctx.home, ws.cluster, why, json_output)
+            return
     if current.damaged is not None:
         how = (
             "finding its local agents from their directories"
@@ -92,7 +101,11 @@ def list_(
     ] = False,
     json_output: JsonOutput = False,
 ) -> None:
-    """List the clusters found by tag in a region, with their instance counts and states."""
+    """List the clusters in the nomadctl home (local, hosts, AWS: where, nodes, healthy) and,
+    when AWS credentials and a region are set, the clusters found by tag in that region."""
+    from contextlib import suppress
+
+    from nomadctl.cli.listing import aws_unavailable, workspaces
     from nomadctl.errors import CloudError, WorkspaceError
     from nomadctl.providers import state as cluster_state
     from nomadctl.providers.aws import infra
@@ -101,8 +114,15 @@ def list_(
     ui = app_ctx.ui
     ws = app_ctx.workspace()
     state, _ = ws.read_state() if ws.state_path.exists() else ({}, None)
-    from contextlib import suppress
-
+    with suppress(WorkspaceError):  # a damaged state only loses its region hint
+        region = region or cluster_state.recorded_region(state)
+    why = None if (region or profile or all_regions) else aws_unavailable()
+    local = workspaces(ui, app_ctx.home, skip_aws=why is None, json_output=json_output)
+    if why is not None:  # a machine without AWS set up: its own clusters, and no error
+        if json_output:
+            ui.json(local)
+        ui.info(f"note: AWS clusters not listed ({why})")
+        return
     failed: dict[str, str] = {}
     if all_regions:
         from nomadctl.providers.aws import regions
@@ -111,16 +131,16 @@ def list_(
             found = regions.list_everywhere(region, profile, step)
         clusters, failed = found.clusters, found.failed
         if json_output:
-            ui.json(found.to_dict())
+            listed = found.to_dict()
+            aws = [{**c, "provider": "aws"} for c in listed["clusters"]]
+            ui.json({**listed, "clusters": local + aws})
         where = f"{len(found.regions)} regions ({', '.join(found.regions)})"
     else:
-        with suppress(WorkspaceError):  # a damaged state only loses its region hint
-            region = region or cluster_state.recorded_region(state)
         region = infra.resolve_region(region, profile)
         with ui.progress(f"Looking for clusters in {region}"):
             clusters = infra.list_clusters(region, profile)
         if json_output:
-            ui.json([c.to_dict() for c in clusters])
+            ui.json(local + [{**c.to_dict(), "provider": "aws"} for c in clusters])
         where = region
     if not json_output:
         _table(app_ctx, clusters)

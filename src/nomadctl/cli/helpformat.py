@@ -31,6 +31,8 @@ COMMAND_ORDER = (
     "recover",
     "down",
     "list",
+    "use",
+    "doctor",
     "workspace",
     "version",
 )
@@ -132,21 +134,31 @@ class OutputFormat(click.types.BoolParamType):
     and nomadctl.toml."""
 
     name = "format"
-    choices = ("json", "table")
+    choices = ("json", "table", "wide")
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> bool:
         if isinstance(value, str):
             word = value.strip().lower()
+            if word == "wide":  # a table with every column, however narrow the terminal
+                _wide(ctx)
+                return False
             if word in self.choices:
                 return word == "json"
             if word not in self.bool_states:  # BoolParamType's own: 1/0, true/false, yes/no...
-                self.fail(f"{value!r} is not one of json, table", param, ctx)
+                self.fail(f"{value!r} is not one of json, table, wide", param, ctx)
         return bool(super().convert(value, param, ctx))
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "[" + "|".join(self.choices) + "]"
+
+
+def _wide(ctx: click.Context | None) -> None:
+    """`-o wide`: the command's tables show every column (cli/ui.py's `Ui.wide`)."""
+    ui = getattr(ctx.find_root().obj if ctx is not None else None, "ui", None)
+    if ui is not None:
+        ui.wide = True
 
 
 def output_option(flag: click.Option) -> click.Option:
@@ -160,7 +172,7 @@ def output_option(flag: click.Option) -> click.Option:
         default=False,
         show_default=False,
         help=(flag.help or "Print the result as JSON.").rstrip(".")
-        + "; `-o json` is the same, `-o table` the default.",
+        + "; `-o json` is the same, `-o table` the default, `-o wide` a table with every column.",
     )
     option.rich_help_panel = getattr(flag, "rich_help_panel", None)  # type: ignore[attr-defined]
     return option

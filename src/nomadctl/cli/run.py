@@ -47,8 +47,15 @@ def run_up(app_ctx: Any, options: UpOptions, json_output: bool) -> None:
                 _after_failure(ui, plan, ws)
     render_up(ui, ws, plan, run, json_output)
     if run.report is not None and run.report.failed:
-        from nomadctl.plan.report import failure_message
+        import os
 
+        from rich.markup import escape
+
+        from nomadctl.plan.report import failure_details, failure_message
+
+        if os.environ.get("NOMADCTL_DEBUG"):  # each host's whole error, before the one line
+            for line in failure_details(run.report):
+                ui.info(escape(f"failed: {line}"))
         raise RemoteError(failure_message(run.report))
 
 
@@ -87,12 +94,20 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
 
 @contextmanager
 def _step_progress(ui: Ui, step: Step):  # type: ignore[no-untyped-def]
-    with ui.progress(f"{step.name}: {step.detail}") as report:
-        yield report
-    if step.status == "done" and step.name not in ("summary", "preflight"):
-        from rich.markup import escape
+    """Each step's lines while it runs, then ✓ with its outcome, or ✗ when it failed (an
+    error, or an outcome that says it did not do its job)."""
+    from rich.markup import escape
 
-        ui.info(f"[green]✓[/] {step.name}: {escape(step.outcome)}")
+    try:
+        with ui.progress(f"{step.name}: {step.detail}") as report:
+            yield report
+    except BaseException:
+        ui.info(f"[red]✗[/] {escape(step.name)}: failed")
+        raise
+    if step.status == "failed":
+        ui.info(f"[red]✗[/] {escape(step.name)}: {escape(step.outcome)}")
+    elif step.status == "done" and step.name not in ("summary", "preflight"):
+        ui.info(f"[green]✓[/] {escape(step.name)}: {escape(step.outcome)}")
 
 
 def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
@@ -252,6 +267,7 @@ def run_down(
     with ws.locked() if ws.exists() and not dry_run else nullcontext():
         with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
             plan, run = down_plan.build(ws, provider, report, snapshot, keep_snapshots, snapshot_to)
+        plan.dry_run = dry_run  # what --json says of it
         found = run.found
         if dry_run or not yes:
             _show_or_confirm_down(ui, plan, found, dry_run=dry_run, json_output=json_output)

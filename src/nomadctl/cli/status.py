@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import typer
 
 from nomadctl import __version__
-from nomadctl.cli.context import AppContext, ignored_env_note
+from nomadctl.cli.context import AppContext, announce, ignored_env_note
 from nomadctl.cli.options import NOMAD_VERSION, JsonOutput
 
 
@@ -34,6 +34,7 @@ def status(
     from nomadctl.cluster import status as status_mod
 
     app_ctx: AppContext = ctx.obj
+    announce(app_ctx)
     ignored_env_note(app_ctx)
     ws = app_ctx.workspace()
     ui = app_ctx.ui
@@ -58,17 +59,20 @@ def status(
             }
         )
     else:
-        from nomadctl.cli.tables import MEMBER_COLUMNS, NODE_COLUMNS, member_table, node_table
+        from nomadctl.cli import tables
 
-        ui.table(None, MEMBER_COLUMNS, member_table(report.members))
+        ui.table(
+            None, tables.MEMBER_COLUMNS, tables.member_table(report.members), tables.MEMBER_DROP
+        )
         ui.out.print()
-        ui.table(None, NODE_COLUMNS, node_table(report.nodes))
+        ui.table(None, tables.NODE_COLUMNS, tables.node_table(report.nodes), tables.NODE_DROP)
         if expiries:
             ui.out.print()
             ui.table(
                 None,
                 ["Certificate", "Kind", "Expires", "Days left"],
                 ((e.name, e.kind, f"{e.not_after:%Y-%m-%d}", str(e.days_left())) for e in expiries),
+                tables.CERT_DROP,
             )
     for problem in report.problems:
         ui.error(problem)

@@ -68,8 +68,16 @@ class Styled(str):
         return Styled(str.__add__(self, escape(other)))
 
 
+# Free text that may wrap at its spaces when a terminal is narrow; every other cell stays whole.
+WRAPPING = ("Detail", "What it does")
+
+
 class Ui:
-    """Two consoles, stdout for results and stderr for the rest, each made on first use."""
+    """Two consoles, stdout for results and stderr for the rest, each made on first use.
+    `wide`: every column of every table, however narrow the terminal (`-o wide`)."""
+
+    wide = False
+    wide_hint = "`-o wide` shows every column"
 
     def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
         if out is not None:
@@ -114,20 +122,39 @@ class Ui:
         sys.stdout.flush()
 
     def table(
-        self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        title: str | None,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        drop: Sequence[str] = (),
     ) -> None:
+        """Columns in `drop` (lowest value first) go when a terminal is too narrow; no cell
+        is cut or wrapped but a free-text one (`WRAPPING`), see `cli/fit.py`."""
         from rich.table import Table
         from rich.text import Text
 
+        from nomadctl.cli.fit import fit
+
+        cells = [[_cell(v) for v in row] for row in rows]  # plain text unless ours (Styled)
+        widths = [max([len(c), *(r[i].cell_len for r in cells)]) for i, c in enumerate(columns)]
+        wrap = columns[-1] if columns and columns[-1] in WRAPPING else None
+        piped = self.out.width >= UNLIMITED_WIDTH
+        terminal = None if self.wide or piped else self.out.width
+        shown = fit(columns, widths, terminal, drop, wrap)
         if title:  # above the table, not its title: rich wraps that to the table's width
             _print_unpadded(self.out, Text(plain(title), style="table.title"))
         table = Table(box=None, header_style="bold")
-        for i, col in enumerate(columns):  # the last column wraps, the others stay whole
-            last = i == len(columns) - 1
-            table.add_column(col, overflow="fold", no_wrap=not last)
-        for row in rows:
-            table.add_row(*(_cell(v) for v in row))
-        _print_unpadded(self.out, table)
+        for i in shown.keep:
+            free = columns[i] == wrap
+            table.add_column(columns[i], overflow="fold" if free else "ignore", no_wrap=not free)
+        for row in cells:
+            table.add_row(*(row[i] for i in shown.keep))
+        _print_unpadded(self.out, table, None if piped else shown.width)
+        if shown.hidden:
+            self.info(
+                f"[dim]({', '.join(shown.hidden)} not shown at {terminal} columns; "
+                f"{self.wide_hint})[/]"
+            )
 
 
 # Width of a console that is not a terminal (a file, a pipe, a CI log): no line is cut or
@@ -147,20 +174,22 @@ def _console(stderr: bool) -> Console:
     return console
 
 
-def _print_unpadded(console: Console, renderable: Any) -> None:
+def _print_unpadded(console: Console, renderable: Any, width: int | None = None) -> None:
     """`renderable` line by line without the spaces rich pads every line with up to the
-    table's width: a table in a file or log has no trailing blanks."""
+    table's width: a table in a file or log has no trailing blanks. `width`: render at this
+    width (wider than the terminal when a table's whole cells need it)."""
     from rich.segment import Segment, Segments
 
+    options = console.options if width is None else console.options.update_width(width)
     segments: list[Segment] = []
-    for line in console.render_lines(renderable, console.options, pad=False):
+    for line in console.render_lines(renderable, options, pad=False):
         while line and not line[-1].control and not line[-1].text.strip():
             line.pop()
         if line:
             last = line[-1]
             line[-1] = Segment(last.text.rstrip(), last.style, last.control)
         segments += [*line, Segment.line()]
-    console.print(Segments(segments), end="")
+    console.print(Segments(segments), end="", crop=False)
 
 
 def _cell(value: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Annotated
 import click
 import typer
 
+from nomadctl.cli.context import announce
 from nomadctl.cli.helpformat import UnsetOrChoice
 from nomadctl.cli.options import (
     NOMAD_VERSION,
@@ -385,4 +386,5 @@ def up(
     )
     from nomadctl.cli.run import run_up
 
+    announce(ctx.obj, new=True)
     run_up(ctx.obj, options, json_output)

@@ -117,6 +117,13 @@ def set_eligibility(api: Api, node_id: str, eligible: bool) -> int:
     return int(reply.get("Index") or 0)
 
 
+def purge_node(api: Api, node_id: str) -> int:
+    """Remove a node for good from Nomad's node list (`nomad node purge`); the index."""
+    _check(node_id, NODE_ID_RE, "node ID")
+    reply = api.call(lambda c: c.node.purge_node(node_id), f"purging node {node_id[:8]}")
+    return int((reply or {}).get("NodeModifyIndex") or 0)
+
+
 def start_drain(
     api: Api,
     node_id: str,

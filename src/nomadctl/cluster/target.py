@@ -14,7 +14,7 @@ from nomadctl.cluster.api import ENV_VARS, ApiTarget, target_from_env
 from nomadctl.errors import WorkspaceError
 from nomadctl.hosts import hosts_of, ssh_address, ssh_options_from_state
 from nomadctl.pki import store
-from nomadctl.workspace import Workspace, check_secret
+from nomadctl.workspace import Workspace, check_secret, known_text
 
 API_PORT = 4646
 
@@ -61,10 +61,33 @@ def ignored_env(
     env = os.environ if env is None else env
     present = [name for name in ENV_VARS if (env.get(name) or "").strip()]
     if ws.named or own_cluster:
-        return present
+        own = own_values(ws)  # what `nomadctl env` exports for this very cluster
+        return [name for name in present if env[name].strip() not in own.get(name, ())]
     if "NOMAD_ADDR" in present:
         return []
     return [name for name in present if name == "NOMAD_TOKEN"]
+
+
+def own_values(ws: Workspace) -> dict[str, tuple[str, ...]]:
+    """The values `nomadctl env` (or `env --management`) would export for the workspace's
+    cluster: variables holding them point at this cluster, not elsewhere."""
+    try:
+        target = workspace_target(ws, token_kind=None)
+        tokens = tuple(
+            t["SecretID"] for kind in ("user", "management") if (t := acl.load_token(ws, kind))
+        )
+    except (WorkspaceError, OSError):
+        return {}
+    cert, key = target.client_cert or ("", "")
+    return {
+        "NOMAD_ADDR": tuple(target.addresses),
+        "NOMAD_CACERT": (target.ca_file,),
+        "NOMAD_CLIENT_CERT": (cert,),
+        "NOMAD_CLIENT_KEY": (key,),
+        "NOMAD_TLS_SERVER_NAME": (target.server_name or "",),
+        "NOMAD_REGION": (target.region or "",),
+        "NOMAD_TOKEN": tokens,
+    }
 
 
 def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTarget:
@@ -82,11 +105,12 @@ def resolve_target(ws: Workspace, env: Mapping[str, str] | None = None) -> ApiTa
         if ws.named:
             raise WorkspaceError(
                 f"no cluster {ws.cluster!r} in {ws.home}; run `nomadctl up` or check --cluster "
-                "and --home (a named cluster never follows NOMAD_ADDR)"
+                f"and --home (a named cluster never follows NOMAD_ADDR; {known_text(ws.home)})"
             )
         raise WorkspaceError(
             f"no cluster {ws.cluster!r} in {ws.home} and NOMAD_ADDR is not set; "
-            "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR"
+            "run `nomadctl up`, pick a cluster with --cluster, or export NOMAD_ADDR "
+            f"({known_text(ws.home)})"
         )
     return workspace_target(ws)
 
@@ -105,6 +129,7 @@ def env_lines(ws: Workspace, shell: str, management: bool = False) -> list[str]:
         "NOMAD_TLS_SERVER_NAME": target.server_name,
         "NOMAD_REGION": target.region,
         "NOMAD_TOKEN": target.token,
+        "NOMADCTL_CLUSTER": ws.cluster,  # nomadctl's own commands act on it too
     }
     lines = []
     for name, value in values.items():

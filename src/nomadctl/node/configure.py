@@ -13,7 +13,7 @@ import hashlib
 import io
 import shlex
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +117,7 @@ def check_script(facts: render.ClusterFacts, paths: Sequence[str]) -> str:
     return f"""\
 . /etc/os-release 2>/dev/null || true
 echo "os ${{ID:-unknown}} ${{ID_LIKE:-}}"
+echo "arch $(uname -m)"
 command -v systemctl >/dev/null && echo "systemd yes" || echo "systemd no"
 for f in {quoted}; do
   [ -f "$f" ] && echo "file $(stat -c '%a %u:%g' "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
@@ -143,6 +144,7 @@ class Observed:
     docker: bool
     dirs: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> (mode, owner)
     pending: bool = False  # a restart left over from a roll that stopped
+    arch: str = ""  # uname -m
 
     def dirs_ok(self) -> bool:
         """The owned directories that exist are 0700 and root's."""
@@ -151,7 +153,7 @@ class Observed:
 
 def parse_check(output: str) -> Observed:
     os_id, os_like, systemd, version, active, docker = "unknown", "", False, "", False, False
-    pending = False
+    pending, arch = False, ""
     files: dict[str, tuple[int, str, str]] = {}
     dirs: dict[str, tuple[int, str]] = {}
     for line in output.splitlines():
@@ -174,7 +176,11 @@ def parse_check(output: str) -> Observed:
             docker = rest.strip() == "yes"
         elif word == "pending":
             pending = rest.strip() == "yes"
-    return Observed(os_id, os_like.strip(), systemd, files, version, active, docker, dirs, pending)
+        elif word == "arch":
+            arch = rest.strip()
+    return Observed(
+        os_id, os_like.strip(), systemd, files, version, active, docker, dirs, pending, arch
+    )
 
 
 def wanted_version(facts: render.ClusterFacts) -> str:
@@ -286,12 +292,14 @@ def configure_host(
     files: Sequence[RemoteFile],
     *,
     defer_restart: bool = False,
+    prove: Callable[[str], object] | None = None,
 ) -> HostResult:
     """Bring one connected node to the wanted state; raise RemoteError when it cannot.
 
     Files are uploaded and a stopped agent started; a running agent that must restart is
     restarted here, or with `defer_restart` left running and reported `pending` (the caller
-    rolls it with `restart_host`)."""
+    rolls it with `restart_host`). `prove(uname_m)`: called before a new uploaded binary
+    goes onto the node (`proof.Prover.check`); it raises RemoteError to stop the upload."""
     check = session.sudo(check_script(facts, [f.path for f in files]), timeout=60)
     if check.code != 0:
         raise RemoteError(f"{host.name}: checking the node failed: {check.tail()}")
@@ -306,6 +314,8 @@ def configure_host(
             f"{facts.install_method!r} needs Ubuntu or Debian (or use --nomad-binary)"
         )
     todo = changed_files(files, seen)
+    if prove is not None and any(f.path == render.LOCAL_BINARY for f in todo):
+        prove(seen.arch)
     needs_nomad = facts.install_method != "binary" and seen.version != wanted_version(facts)
     needs_docker = facts.docker and host.role == "client" and not seen.docker
     restart = needs_restart(todo) or needs_nomad or seen.pending
@@ -314,6 +324,8 @@ def configure_host(
             return HostResult(host, "configured", pending=True)
         if not seen.pending:
             return HostResult(host, "unchanged")
+    if needs_docker:
+        check_mirror(session, host)
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
     reload = not seen.pending and reload_only(todo, needs_nomad or needs_docker, seen.active)
     restart = restart and not reload
@@ -338,6 +350,27 @@ def configure_host(
         reloaded=reload,
         pending=defer,
     )
+
+
+# Docker comes from the node's package mirror: asked before anything on the node changes.
+def check_mirror(session: Session, host: Host) -> None:
+    """A client that needs Docker must reach a package mirror; RemoteError naming --no-docker
+    (and leaving the node untouched) when it cannot."""
+    done = session.sudo(
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        "out=$(apt-get update -qq 2>&1); rc=$?\n"
+        'if [ "$rc" -ne 0 ] || printf "%s" "$out" | grep -qE "^(E: |W: Failed to fetch|W: Some '
+        'index files failed)"; then\n'
+        '  printf "%s\\n" "$out" | tail -n 2; exit 1\nfi\n',
+        timeout=120,
+    )
+    if done.code != 0:
+        said = " ".join(done.stdout.split())[-160:] or done.tail()
+        raise RemoteError(
+            f"{host.name}: Docker is not installed and no package mirror answers: pass "
+            "--no-docker for hosts without one (clients then run no docker jobs), or make a "
+            f"mirror reachable; nothing on the node was changed (apt-get update: {said})"
+        )
 
 
 def restart_host(session: Session, result: HostResult) -> None:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from nomadctl.cluster import acl, quorum
 from nomadctl.cluster.target import workspace_target
-from nomadctl.errors import NomadctlError
+from nomadctl.errors import NomadctlError, RemoteError
 from nomadctl.hosts import Host, SshOptions, record_ssh
-from nomadctl.node import order, render
+from nomadctl.node import order, proof, render
 from nomadctl.node.configure import (
     HostResult,
     NodeTls,
@@ -105,13 +105,21 @@ def configure_all(
         servers_of=lambda: quorum.workspace_servers(ws),
         marks=Marks(ws),
     )
+    prover = _prover(files)
 
     def one(host: Host) -> HostResult:
         session = session_for(ws, host, ssh, cancel)
         try:
             progress(f"{host.name}: connecting to {session.endpoint.address}")
             session.connect(wait=ssh.wait, progress=lambda m: progress(f"{host.name}: {m}"))
-            result = configure_host(session, node.facts, host, files[host.name], defer_restart=True)
+            result = configure_host(
+                session,
+                node.facts,
+                host,
+                files[host.name],
+                defer_restart=True,
+                prove=_prove_on(prover, session, host, progress),
+            )
             result.counters = session.counters
         except NomadctlError as exc:
             session.close()
@@ -131,6 +139,7 @@ def configure_all(
         futures = [pool.submit(one, host) for host in hosts]
         done = {h.name: f for h, f in zip(hosts, futures, strict=True)}
         servers = [done[h.name].result() for h in hosts if h.role == "server"]
+        _stop_if_unproven(prover, done)
         if node.before_server_restart is not None and any(r.pending for r in servers):
             node.before_server_restart()
         roll.servers([r for r in servers if r.pending])
@@ -148,6 +157,42 @@ def configure_all(
         pool.shutdown(wait=True)
         for session in sessions.values():
             session.close()
+
+
+def _prover(files: dict[str, list]) -> proof.Prover | None:
+    """An uploaded binary (--nomad-binary) is proven on one host per architecture first."""
+    for host_files in files.values():
+        for f in host_files:
+            if f.path == render.LOCAL_BINARY:
+                return proof.Prover(f.content)
+    return None
+
+
+def _prove_on(
+    prover: proof.Prover | None, session: Session, host: Host, progress: Progress
+) -> Callable[[str], object] | None:
+    if prover is None:
+        return None
+
+    def run(script: str, data: bytes) -> tuple[int, str]:
+        done = session.sudo(script, stdin=data, timeout=60)
+        return done.code, done.stdout
+
+    def prove(machine: str) -> str:
+        version = prover.check(host.name, machine, run)
+        progress(f"{host.name}: the Nomad binary runs here (Nomad {version}, {machine})")
+        return version
+
+    return prove
+
+
+def _stop_if_unproven(prover: proof.Prover | None, done: dict) -> None:
+    """A binary that failed its trial stops the whole run before any agent restarts."""
+    if prover is None or prover.failure is None:
+        return
+    for future in done.values():
+        future.result()  # every host has stopped short of its upload or finished
+    raise RemoteError(prover.failure)
 
 
 def _report(progress: Progress, result: HostResult) -> None:

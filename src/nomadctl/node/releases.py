@@ -1,8 +1,11 @@
 """The Nomad binary for agents on this machine: given, found on PATH, or downloaded once.
 
-Order: `--nomad-binary PATH`; else `nomad` on PATH when its `nomad version` is a supported
-release (1.8 or later); else the release from the cache under the nomadctl home, downloaded
-there once from HashiCorp's releases (or a mirror with the same layout):
+Order: `--nomad-binary PATH`; else `nomad` on PATH when it is proven (`node/proof.py`: built
+for this OS and CPU, `nomad version` says a supported release, 1.8 or later); else the release
+from the cache under the nomadctl home, downloaded there once from HashiCorp's releases (or a
+mirror with the same layout). A `nomad` on PATH that is passed over is named with the reason
+(`BinaryChoice.passed_over`); a given binary that fails its proof is refused; a download is
+proven before it is used. Where a binary fetched on another machine goes is `cache_path`:
 
     <releases>/nomad/<v>/nomad_<v>_<os>_<arch>.zip
     <releases>/nomad/<v>/nomad_<v>_SHA256SUMS       "<sha256>  <file>" per line
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError
+from nomadctl.node import proof
 from nomadctl.node.release_keys import (
     RELEASE_KEY_FINGERPRINT,
     SigningKey,
@@ -49,7 +53,7 @@ from nomadctl.validate import fits
 from nomadctl.workspace import atomic_write, ensure_private_dir
 
 Progress = Callable[[str], None]
-MIN_VERSION = (1, 8)
+MIN_VERSION = proof.MIN_VERSION
 RELEASES_URL = "https://releases.hashicorp.com"
 RELEASE_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?(\+ent)?", re.ASCII)
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -66,6 +70,7 @@ class BinaryChoice:
     path: Path
     source: str  # "given" | "path" | "cache" | "download"
     version: str  # "" when not known (a given binary that does not say)
+    passed_over: tuple[str, ...] = ()  # a `nomad` on PATH not used, and why
 
     def describe(self) -> str:
         what = {
@@ -89,23 +94,11 @@ def platform_names() -> tuple[str, str]:
 
 def binary_version(path: Path, timeout: float = 15.0) -> str | None:
     """The version `path version` reports ("1.11.1", "1.9.3+ent"), or None."""
-    try:
-        out = subprocess.run(
-            [str(path), "version"],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        ).stdout.decode(errors="replace")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.match(r"Nomad v(\d+\.\d+\.\d+\S*)", out)
-    return m.group(1) if m else None
+    return proof.version_in(proof.run_version(path, timeout)[1])
 
 
 def supported(version: str | None) -> bool:
-    m = re.match(r"(\d+)\.(\d+)", version or "")
-    return m is not None and (int(m.group(1)), int(m.group(2))) >= MIN_VERSION
+    return proof.supported(version)
 
 
 def check_version(version: str) -> str:
@@ -168,21 +161,44 @@ def choose(
     releases_url: str = RELEASES_URL,
     fingerprint: str = RELEASE_KEY_FINGERPRINT,
 ) -> BinaryChoice:
-    """Which binary to run, without any download (the plan shows this)."""
+    """Which binary to run, without any download (the plan shows this). A given binary that
+    fails its proof is refused here, before anything is written. A cached one is not run
+    here: `ensure` checks it against its verification record first, then tries it."""
+    os_name, arch = platform_names()
     if nomad_binary is not None:
         path = Path(nomad_binary).expanduser().absolute()
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ReleaseError(f"--nomad-binary {path}: not an executable file")
-        return BinaryChoice(path, "given", "")  # yours: not run here, not second-guessed
+        reason, found = proof.why_unfit(path, os_name, arch)
+        if reason:
+            raise ReleaseError(
+                f"--nomad-binary {path}: {reason}; give a Nomad {proof.min_text()}+ "
+                f"binary for {os_name}/{arch}"
+            )
+        return BinaryChoice(path, "given", found)
+    passed: list[str] = []
     on_path = shutil.which("nomad")
     if on_path:
-        found = binary_version(Path(on_path))
-        if supported(found):
-            return BinaryChoice(Path(on_path).absolute(), "path", found or "")
+        reason, found = proof.why_unfit(Path(on_path), os_name, arch)
+        if reason is None:
+            return BinaryChoice(Path(on_path).absolute(), "path", found)
+        passed.append(f"`nomad` on PATH ({on_path}) passed over: {reason}")
     cached = cache_path(home, version, releases_url, fingerprint)
     if cached.is_file() and os.access(cached, os.X_OK):
-        return BinaryChoice(cached, "cache", version)
-    return BinaryChoice(cached, "download", version)
+        return BinaryChoice(cached, "cache", version, tuple(passed))
+    return BinaryChoice(cached, "download", version, tuple(passed))
+
+
+def elsewhere_hint(choice: BinaryChoice) -> str:
+    """Where a binary fetched on another machine goes, so that `up --local` finds it. (Not
+    into the download cache: a file there without nomadctl's record of its verification is
+    refused, issue 28 point 2.)"""
+    os_name, arch = platform_names()
+    return (
+        f"or take `nomad` from nomad_{choice.version}_{os_name}_{arch}.zip (fetched elsewhere) "
+        f"and pass --nomad-binary PATH, or put a Nomad {proof.min_text()}+ `nomad` on PATH "
+        "(or --releases-url URL, a mirror)"
+    )
 
 
 def ensure(
@@ -198,12 +214,27 @@ def ensure(
         return choice.path
     key = release_key or hashicorp_release_key()
     want = _record(choice.version, releases_url, key.fingerprint, "")
+    os_name, arch = platform_names()
     if choice.source == "cache":
-        verify_cached(choice.path, want)
+        verify_cached(choice.path, want)  # what was verified, unchanged: only then run it
+        reason, _found = proof.why_unfit(choice.path, os_name, arch)
+        if reason:
+            raise ReleaseError(
+                f"the cached Nomad {choice.path} failed its trial: {reason}; "
+                f"delete {choice.path.parent} to download it again"
+            )
         return choice.path
-    data = download_verified(choice.version, releases_url, key, progress, timeout)
+    try:
+        data = download_verified(choice.version, releases_url, key, progress, timeout)
+    except ReleaseError as exc:
+        passed = "".join(f" ({p})" for p in choice.passed_over)
+        raise ReleaseError(f"{exc.message}; {elsewhere_hint(choice)}{passed}") from None
     ensure_private_dir(choice.path.parent)  # and <home>/cache..., each made 0700
     atomic_write(choice.path, data, 0o755)
+    reason, _found = proof.why_unfit(choice.path, os_name, arch)
+    if reason:
+        choice.path.unlink(missing_ok=True)
+        raise ReleaseError(f"the downloaded Nomad {choice.version} failed its trial: {reason}")
     record = {**want, "sha256": hashlib.sha256(data).hexdigest()}
     atomic_write(choice.path.with_name(RECORD), json.dumps(record, indent=2).encode(), 0o600)
     progress(f"Nomad {choice.version} saved to {choice.path}")
@@ -297,8 +328,7 @@ def _get(url: str, timeout: float, progress: Progress | None = None, what: str =
     except requests.RequestException as exc:
         kind = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached"
         raise ReleaseError(
-            f"{url} {kind} ({type(exc).__name__}): check the network or a proxy, or pass "
-            "--nomad-binary PATH (or --releases-url for a mirror)"
+            f"{url} {kind} ({type(exc).__name__}): check the network or a proxy"
         ) from None
 
 

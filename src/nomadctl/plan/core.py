@@ -12,6 +12,11 @@ from nomadctl.providers.base import ProviderPlan
 Progress = Callable[[str], None]
 
 
+class Trouble(str):
+    """An outcome that says the step did not do its job (some hosts failed, no leader was
+    waited for): the step ran to its end, but shows as failed (✗), not done."""
+
+
 @dataclass
 class Step:
     """One named step: what it will do (shown before anything runs) and how it went."""
@@ -22,7 +27,7 @@ class Step:
     skipped: str = ""  # why it will not run ("--skip-configure", "no change")
     outcome: str = ""
     seconds: float | None = None
-    status: str = "planned"  # planned | skipped | done | failed
+    status: str = "planned"  # planned | skipped | done | failed (raised, or a Trouble)
 
     def run(self, progress: Progress) -> None:
         if self.skipped or self.action is None:
@@ -36,7 +41,7 @@ class Step:
             raise
         finally:
             self.seconds = round(time.monotonic() - start, 2)
-        self.status = "done"
+        self.status = "failed" if isinstance(self.outcome, Trouble) else "done"
 
     def to_dict(self) -> dict[str, Any]:
         return {

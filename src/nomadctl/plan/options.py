@@ -229,6 +229,7 @@ def validate(ws: Workspace, opts: UpOptions) -> Validated:
         ssh_key=opts.ssh_key if (opts.ssh_key and not opts.local and _is_private(opts)) else None,
         nomad_binary=opts.nomad_binary,
         license_file=opts.license_file,
+        binary_for_hosts=not opts.local,
     )
     return Validated(opts, provider, facts, inputs, release_key)
 
@@ -251,14 +252,33 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
     if opts.kind != "aws":
         return opts
     if kind == "static":
-        hosts = hosts_of(ws.load_state())
+        state = ws.load_state()
+        hosts = hosts_of(state)
         if hosts:
-            return replace(
-                opts,
-                server_hosts=tuple(h.private_ip for h in hosts if h.role == "server"),
-                client_hosts=tuple(h.private_ip for h in hosts if h.role == "client"),
+            return _recorded_ssh(
+                replace(
+                    opts,
+                    server_hosts=tuple(h.private_ip for h in hosts if h.role == "server"),
+                    client_hosts=tuple(h.private_ip for h in hosts if h.role == "client"),
+                ),
+                state.get("ssh") or {},
             )
     return opts
+
+
+def _recorded_ssh(opts: UpOptions, saved: dict[str, Any]) -> UpOptions:
+    """Hosts you already have: a re-run keeps how they are reached (key, user, bastion) as
+    `ssh`, `logs` and `down` do, unless a flag says otherwise."""
+    key = saved.get("key_path")
+    user = opts.ssh_user
+    if user == UpOptions.ssh_user and saved.get("user"):  # the default: not a flag's value
+        user = saved["user"]
+    return replace(
+        opts,
+        ssh_key=opts.ssh_key or (Path(key) if key and Path(key).is_file() else None),
+        ssh_user=user,
+        bastion=opts.bastion or saved.get("bastion") or None,
+    )
 
 
 def _recorded_spec(ws: Workspace, opts: UpOptions) -> UpOptions:

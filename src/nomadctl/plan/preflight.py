@@ -11,7 +11,10 @@ What is checked:
   whose CA has expired, so the leaf's extra days are a date the cluster stops);
 - ``--ssh-key``: a regular, readable file holding a private key (not the ``.pub``) that
   OpenSSH would accept (no group/other permissions);
-- ``--nomad-binary`` and ``--license-file``: regular, readable, non-empty files.
+- ``--nomad-binary`` and ``--license-file``: regular, readable, non-empty files; a binary
+  for hosts must be built for Linux, and one this machine can run (a Linux build for this
+  CPU, or a script) must say `Nomad v1.8+` here already (it is tried on a host too, before
+  any host receives it: `node/proof.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from nomadctl.errors import NomadctlError, PkiError, UsageError
+from nomadctl.node import proof
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class LocalInputs:
     ssh_key: Path | None = None
     nomad_binary: Path | None = None
     license_file: Path | None = None
+    binary_for_hosts: bool = False  # the binary is uploaded (not run here by local agents)
 
 
 def _regular_file(path: Path, what: str) -> Problem | None:
@@ -125,6 +131,19 @@ def check_ssh_key(path: Path) -> list[Problem]:
     return []
 
 
+def check_host_binary(path: Path) -> list[Problem]:
+    """A binary for Linux hosts: refused when built for another OS, or when this machine can
+    run it and it is not a supported Nomad (its trial on a host comes later)."""
+    built = proof.built_for(proof.read_head(path))
+    if built.os not in ("linux", "script"):
+        return [Problem("--nomad-binary", f"{path} is {built.text()}; hosts need a Linux build")]
+    here = proof.ARCHES.get(os.uname().machine.lower(), "")
+    if not sys.platform.startswith("linux") or (built.os == "linux" and built.arch != here):
+        return []  # tried on a host of its architecture before any upload
+    reason, _version = proof.why_unfit(path, "linux", here)
+    return [Problem("--nomad-binary", f"{path}: {reason}")] if reason else []
+
+
 def check(inputs: LocalInputs) -> list[Problem]:
     """Every problem with the local inputs, in the order a user would fix them."""
     problems: list[Problem] = []
@@ -136,6 +155,8 @@ def check(inputs: LocalInputs) -> list[Problem]:
     for path, what in files:
         if path is not None and (problem := _regular_file(path, what)):
             problems.append(problem)
+        elif path is not None and path == inputs.nomad_binary and inputs.binary_for_hosts:
+            problems += check_host_binary(path)
     return problems
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from nomadctl.cluster import operations, quorum
 from nomadctl.cluster.api import Api, PermissionDenied
 from nomadctl.cluster.target import workspace_target
-from nomadctl.errors import NomadctlError, RemoteError
+from nomadctl.errors import ClusterApiError, NomadctlError, RemoteError
 from nomadctl.hosts import Host, hosts_of
 from nomadctl.node import order
 from nomadctl.node.marks import Marks
@@ -96,8 +96,9 @@ def run(
     for host in [h for h in going if h.role == "client"]:
         found = drain(api, host, drain_deadline, progress, marks)
         _stop_and_remove(ws, provider, agents, host, progress)
-        if found is not None:
+        if found is not None:  # gone for good: `status` lists only the cluster's members
             marks.drop(found)
+            purge(api, host, found, progress)
     gone: set[str] = set()
     for host in followers_first(api, [h for h in going if h.role == "server"]):
         # Measured before it goes: two voters may become one by a graceful leave (the leaver
@@ -130,6 +131,16 @@ def drain(
         operations.drain(api, found, deadline, progress=progress)
         progress(f"{host.name}: drained")
     return found
+
+
+def purge(api: Api, host: Host, found: str, progress: Progress) -> None:
+    """`nomad node purge` of a removed client; a failure only leaves it listed as down."""
+    try:
+        operations.purge_node(api, found)
+    except ClusterApiError as exc:
+        progress(f"{host.name}: still in Nomad's node list ({exc.message})")
+        return
+    progress(f"{host.name}: purged from Nomad's node list")
 
 
 def followers_first(api: Api, servers: list[Host]) -> list[Host]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl.cluster.api import warm_up
-from nomadctl.errors import RemoteError
+from nomadctl.errors import CloudError, RemoteError
 from nomadctl.hosts import Host
 from nomadctl.node import fleet
 from nomadctl.node.confirm import Confirmer
@@ -20,7 +20,7 @@ from nomadctl.node.order import RolloutOptions
 from nomadctl.pki import store
 from nomadctl.plan import ca_rotation, preflight, scale, words
 from nomadctl.plan import replace as replacing
-from nomadctl.plan.core import Plan, Progress, Step
+from nomadctl.plan.core import Plan, Progress, Step, Trouble
 from nomadctl.plan.finish import EarlyFinish, finish
 from nomadctl.plan.options import UpOptions, Validated, record_spec, validate
 from nomadctl.plan.report import UpReport
@@ -74,7 +74,10 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     if problems:  # dry run: show every problem, ask no one else anything
         provider_plan = ProviderPlan(provider=checked.provider.name, where="not read")
     else:
-        provider_plan = checked.provider.plan(ws, progress)
+        provider_plan = _provider_plan(checked, ws, progress)
+        prepare = getattr(checked.provider, "prepare", None)  # the local binary, proven
+        if prepare is not None and not options.dry_run:
+            prepare(ws, provider_plan, progress)
         reach = checked.provider.reach(ws)
         if reach.drivers == ():  # clients that run nothing: said before anything starts
             provider_plan.warnings.append(words.jobs(reach))
@@ -98,6 +101,17 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     )
     plan.steps = _steps(run)
     return plan, run
+
+
+def _provider_plan(checked: Validated, ws: Workspace, progress: Progress) -> ProviderPlan:
+    """The provider's plan; AWS without a region or credentials says that `--local` needs
+    neither (a first `up` on a machine with no AWS set up)."""
+    try:
+        return checked.provider.plan(ws, progress)
+    except CloudError as exc:
+        if checked.options.kind != "aws" or not words.aws_not_set_up(exc.message):
+            raise
+        raise CloudError(f"{exc.message}; {words.TRY_LOCAL}") from None
 
 
 def _steps(run: UpRun) -> list[Step]:
@@ -306,7 +320,8 @@ def _configure(run: UpRun, progress: Progress) -> str:
     run.report = UpReport(run.results, stopped=done.stopped)
     failed = run.report.failed
     passes = f" in {done.passes} passes (CA rotation)" if done.passes > 1 else ""
-    return f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
+    outcome = f"{len(run.results) - len(failed)} of {len(run.results)} node(s) configured{passes}"
+    return Trouble(f"{outcome}, {len(failed)} failed") if failed else outcome
 
 
 def _leader(run: UpRun, progress: Progress) -> str:
@@ -326,12 +341,22 @@ def _leader(run: UpRun, progress: Progress) -> str:
             leader_timeout=opts.leader_timeout,
             progress=progress,
         )
-    return f"leader {run.report.leader}" if run.report.leader else "no leader (a server failed)"
+    if run.report.leader:
+        return f"leader {run.report.leader}"
+    failed = [r.host.name for r in run.report.failed if r.host.role == "server"]
+    why = f"{', '.join(failed)} failed to configure" if failed else "a node failed to configure"
+    return Trouble(f"not waited for: {why}")
 
 
 def _acl(run: UpRun) -> str:
     assert run.report is not None
-    return f"ACLs {run.report.acl}" if run.report.acl else "not bootstrapped"
+    if run.report.acl:
+        return f"ACLs {run.report.acl}"
+    return (
+        Trouble("not bootstrapped: a node failed to configure")
+        if run.report.failed
+        else ("not bootstrapped")
+    )
 
 
 def _replace(run: UpRun, progress: Progress) -> str:

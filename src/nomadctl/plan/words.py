@@ -10,6 +10,15 @@ from nomadctl.hosts import Host
 from nomadctl.providers.base import Destroyed, Forgotten, Reach
 
 AWS, STATIC, LOCAL = "aws", "static", "local"
+TRY_LOCAL = (
+    "or run `nomadctl up --local` for a cluster on this machine (no AWS needed), or "
+    "`--server ADDR --client ADDR` for hosts you already have"
+)
+
+
+def aws_not_set_up(message: str) -> bool:
+    """Is this AWS error the one of a machine with no AWS set up (no region, no credentials)?"""
+    return message.startswith(("no AWS region", "no AWS credentials found"))
 
 
 def at(kind: str, region: str | None) -> str:

@@ -96,6 +96,10 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
     assert fewer.returncode == 0, fewer.stderr
     assert "lc-client-4: draining" in fewer.stderr and "lc-client-3: draining" in fewer.stderr
     assert len(agent_pids(binary)) == 5
+    # Removed clients are purged (issue 26 point 9): status lists only the members.
+    assert "lc-client-4: purged from Nomad's node list" in fewer.stderr
+    nodes = json.loads(nomadctl(home, "status", "--json").stdout)["nodes"]
+    assert sorted(n["Name"] for n in nodes) == ["lc-client-1", "lc-client-2"]
 
     # Servers 3 -> 1: each leaves raft gracefully (SIGTERM, leave_on_terminate), one at a time.
     # Settings not given again are the last up's: clients stay 2 (not the default 3).

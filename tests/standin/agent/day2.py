@@ -76,6 +76,7 @@ ROUTES = [
     _route("PUT|POST", "/v1/node/(?P<id>[^/]+)/drain", "day2_drain", "leader"),
     _route("PUT|POST", "/v1/node/(?P<id>[^/]+)/eligibility", "day2_eligibility", "leader"),
     _route("GET", "/v1/node/(?P<id>[^/]+)/allocations", "day2_node_allocs", "leader"),
+    _route("PUT|POST", "/v1/node/(?P<id>[^/]+)/purge", "day2_purge", "leader"),
     _route("GET|PUT|POST|DELETE", "/v1/operator/autopilot/health", "day2_health", "leader"),
     _route("GET|PUT|POST|DELETE", "/v1/operator/raft/peer", "day2_raft_peer", "leader"),
     _route("PUT|POST", "/v1/agent/force-leave", "day2_force_leave", "agent"),
@@ -156,6 +157,19 @@ class Day2:
 
         idx = srv.apply(fn)
         srv.log("INFO", f"nomad.client: node transitioning to {want} state: node_id={nid}")
+        return _reply(idx)
+
+    def day2_purge(self, call: Call, m: re.Match[str]) -> Response:
+        """`nomad node purge`: the node leaves the state store. command/agent/node_endpoint.go
+        nodePurge (PUT/POST) -> Node.Deregister (nomad/node_endpoint.go: ACL node:write,
+        "node not found" for an unknown ID, a NodeUpdateResponse). A client that is still
+        alive would register again at its next heartbeat; the stand-in's stopped ones do not."""
+        self.api.need(call, "node", "write")
+        srv, nid = self._srv(), m["id"]
+        if nid not in srv.state.nodes:
+            raise ApiError(500, "node not found")
+        idx = srv.apply(lambda st, idx: (st.nodes.pop(nid, None), idx)[1])
+        srv.log("INFO", f"nomad.client: node deregistered: node_id={nid}")
         return _reply(idx)
 
     def day2_node_allocs(self, call: Call, m: re.Match[str]) -> Response:

@@ -52,8 +52,10 @@ if TYPE_CHECKING:
     from nomadctl.node.fleet import NodeOptions
 
 NAME = "local"
-LEAVE_WAIT = 20.0  # command/agent/command.go gracefulTimeout (5s; exit 1 after), and some
-JOBS_DIR = Path(__file__).resolve().parents[4] / "examples" / "jobs"
+LEAVE_WAIT = 20.0  # above command/agent/command.go gracefulTimeout (5s, then exit 1): room to spare
+# The sample jobs ship in the package (nomadctl/jobs, in a checkout a link to examples/jobs),
+# so an installed nomadctl finds them as a checkout does.
+JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
 _DRIVER = re.compile(r'^\s*driver\s*=\s*"([A-Za-z0-9_-]+)"', re.MULTILINE)
 
 
@@ -241,7 +243,7 @@ class LocalProvider:
         # Recorded agents the plan no longer names stay recorded: the plan's scale-in step
         # stops them (teardown) and drops them (remove); `hosts` names only wanted ones.
         leftover = {n: s for n, s in recorded.items() if n not in slots}
-        return ProviderPlan(
+        plan = ProviderPlan(
             provider=NAME,
             where="this machine",
             hosts=planned,
@@ -252,6 +254,18 @@ class LocalProvider:
             spends_money=False,
             detail=LocalDetail(mode, slots, choice, leftover),
         )
+        plan.warnings += list(choice.passed_over)
+        return plan
+
+    def prepare(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> None:
+        """Before anything is written: the binary downloaded (when it must be) and proven.
+        Offline with no binary at hand, `up` stops here, saying where to put one."""
+        detail: LocalDetail = plan.detail
+        path = releases.ensure(
+            detail.binary, progress, self.opts.releases_url, self.opts.release_key
+        )
+        if detail.binary.source == "download":
+            detail.binary = releases.BinaryChoice(path, "cache", detail.binary.version)
 
     def _mode(self) -> net.Mode:
         loopback = self.opts.loopback

@@ -1,0 +1,222 @@
+"""`nomadctl doctor`: what this machine has for each kind of cluster, as findings (ok,
+warning, problem, each with its fix). Facts only; cli/doctor.py words and prints them.
+
+Checked, without contacting anything but the current cluster (when it has servers): Python,
+the nomadctl home, the Nomad binary `up --local` would run (and why a `nomad` on PATH is
+passed over), gpg for a download, Docker and root (the local clients' drivers), loopback
+addresses, the API port on 127.0.0.1, AWS region and credentials, an SSH key, and the clock
+against the cluster's (the HTTP Date of one server's answer).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nomadctl.errors import NomadctlError
+from nomadctl.node import releases
+from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws
+from nomadctl.providers.local.net import loopback_routable
+from nomadctl.workspace import Workspace
+
+OK, WARNING, PROBLEM = "ok", "warning", "problem"
+SKEW_WARN = 5.0  # seconds between this machine's clock and the cluster's
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    level: str  # ok | warning | problem
+    detail: str
+    fix: str = ""
+    applies: str = "all"  # which clusters it matters for: all | local | hosts | aws
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def python() -> Finding:
+    v = sys.version_info
+    text = f"Python {v.major}.{v.minor}.{v.micro}"
+    if v < (3, 11):
+        return Finding("python", PROBLEM, text, "use Python 3.11 or newer")
+    return Finding("python", OK, text)
+
+
+def home(path: Path) -> Finding:
+    path = Path(path).expanduser()
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return Finding("home", PROBLEM, f"{probe} is not writable", "pick another with --home")
+    if path.exists() and path.stat().st_mode & 0o077:
+        mode = path.stat().st_mode & 0o777
+        return Finding("home", WARNING, f"{path} has mode {mode:04o}", f"chmod 700 {path}")
+    return Finding("home", OK, f"{path}" + ("" if path.exists() else " (made by the first up)"))
+
+
+def binary(home_dir: Path, version: str) -> list[Finding]:
+    try:
+        choice = releases.choose(home_dir, version)
+    except NomadctlError as exc:
+        return [Finding("nomad binary", PROBLEM, exc.message, "", "local")]
+    out = [
+        Finding(
+            "nomad binary",
+            WARNING,
+            f"`nomad` on PATH: {p.split('passed over: ', 1)[-1]}",
+            "a Nomad 1.8+ build for this machine on PATH, or none",
+            "local",
+        )
+        for p in choice.passed_over
+        if p.startswith("`nomad` on PATH")
+    ]
+    if choice.source != "download":
+        return [*out, Finding("nomad binary", OK, choice.describe(), "", "local")]
+    fix = (
+        f"`up --local` downloads Nomad {version} once (releases.hashicorp.com); offline, "
+        f"copy a `nomad` for this machine to {choice.path}"
+    )
+    out.append(Finding("nomad binary", WARNING, "none at hand yet", fix, "local"))
+    if shutil.which("gpg") is None:
+        out.append(
+            Finding(
+                "gpg",
+                PROBLEM,
+                "gpg is missing: a download cannot be verified",
+                "install gnupg, or give --nomad-binary",
+                "local",
+            )
+        )
+    return out
+
+
+def drivers() -> list[Finding]:
+    from nomadctl.providers.local.provider import docker_answers
+
+    out = [
+        Finding("docker", OK, "a Docker daemon answers", applies="local")
+        if docker_answers()
+        else Finding(
+            "docker",
+            WARNING,
+            "no Docker daemon answers: docker jobs will not run",
+            "start Docker (or run exec jobs as root)",
+            "local",
+        )
+    ]
+    if sys.platform.startswith("linux") and os.geteuid() != 0:
+        out.append(
+            Finding(
+                "root",
+                WARNING,
+                "not root: local clients offer no exec driver",
+                "run as root for exec jobs",
+                "local",
+            )
+        )
+    else:
+        out.append(Finding("root", OK, "root: local clients offer exec", applies="local"))
+    return out
+
+
+def loopback() -> list[Finding]:
+    out = [
+        Finding("loopback", OK, "127.0.0.0/8 is routable: one address per agent", applies="local")
+        if loopback_routable()
+        else Finding(
+            "loopback", WARNING, "only 127.0.0.1: each agent gets its own ports", applies="local"
+        )
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", 4646))
+            out.append(Finding("port 4646", OK, "free on 127.0.0.1", applies="local"))
+        except OSError:
+            out.append(
+                Finding(
+                    "port 4646",
+                    WARNING,
+                    "taken on 127.0.0.1 (another Nomad?)",
+                    "nomadctl picks other addresses or ports",
+                    "local",
+                )
+            )
+    return out
+
+
+def aws(profile: str | None = None) -> Finding:
+    try:
+        session = Aws(None, profile)
+    except NomadctlError as exc:
+        return Finding("aws", WARNING, exc.message, "only for clusters on AWS", "aws")
+    if session.session.get_credentials() is None:
+        return Finding("aws", WARNING, NO_CREDENTIALS, "only for clusters on AWS", "aws")
+    return Finding("aws", OK, f"credentials and region {session.region}", applies="aws")
+
+
+def ssh_key() -> Finding:
+    keys = [Path.home() / ".ssh" / n for n in ("id_ed25519", "id_ecdsa", "id_rsa")]
+    found = [k for k in keys if k.is_file()]
+    if found:
+        return Finding("ssh key", OK, str(found[0]), applies="hosts")
+    return Finding(
+        "ssh key",
+        WARNING,
+        "no ~/.ssh/id_ed25519, id_ecdsa or id_rsa",
+        "pass --ssh-key for hosts you already have",
+        "hosts",
+    )
+
+
+def clock(ws: Workspace, now: Callable[[], float] = time.time) -> Finding | None:
+    """This machine's clock against one of the cluster's servers (None: no cluster here)."""
+    if not ws.state_path.is_file():
+        return None
+    import requests
+
+    from nomadctl.cluster.target import workspace_target
+
+    try:
+        target = workspace_target(ws, token_kind=None)
+        before = now()
+        resp = requests.get(
+            f"{target.addresses[0]}/v1/status/leader",
+            verify=target.ca_file,
+            cert=target.client_cert,
+            timeout=2,
+        )
+        after = now()
+    except (NomadctlError, OSError, requests.RequestException) as exc:
+        what = exc.message if isinstance(exc, NomadctlError) else type(exc).__name__
+        return Finding("clock", WARNING, f"cluster {ws.cluster!r} did not answer ({what})")
+    date = resp.headers.get("Date")
+    if not date:
+        return Finding("clock", WARNING, f"cluster {ws.cluster!r} sent no Date header")
+    theirs = email.utils.parsedate_to_datetime(date).timestamp()
+    skew = theirs - (before + after) / 2
+    text = f"{abs(skew):.0f}s {'behind' if skew > 0 else 'ahead of'} cluster {ws.cluster!r}"
+    if abs(skew) > SKEW_WARN:
+        return Finding("clock", WARNING, text, "sync this machine's clock (NTP)")
+    return Finding("clock", OK, f"within {SKEW_WARN:.0f}s of cluster {ws.cluster!r}")
+
+
+def examine(ws: Workspace, version: str) -> list[Finding]:
+    """Every check, in the order a user would fix them; the slow ones (AWS's libraries, the
+    cluster's answer, the binary's `version`) side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        aws_f, clock_f = pool.submit(aws), pool.submit(clock, ws)
+        bin_f, drv_f = pool.submit(binary, ws.home, version), pool.submit(drivers)
+        found = [python(), home(ws.home), *bin_f.result(), *drv_f.result(), *loopback()]
+        found += [aws_f.result(), ssh_key()]
+        skew = clock_f.result()
+    return [*found, skew] if skew is not None else found

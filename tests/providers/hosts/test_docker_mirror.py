@@ -1,0 +1,45 @@
+"""Docker's install is checked before a client changes (issue 26 point 9): hosts that cannot
+reach a package mirror (air-gapped, with `--nomad-binary`) fail at once with one line that
+suggests `--no-docker`, and nothing is uploaded to them; the server, which needs no Docker,
+is configured.
+
+Real: OpenSSH hosts in network namespaces with private overlays of /etc, /usr and /var (apt's
+lists are the host's own), apt-get against the machine's Debian sources (unreachable from the
+test network, so it fails as on an air-gapped host). Stand-in: `nomad` and systemctl."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.standin import make_binary
+
+pytestmark = pytest.mark.testbed
+
+
+def test_air_gapped_clients_are_told_about_no_docker(testbed_factory, tmp_path: Path) -> None:
+    tb = testbed_factory(2, overlays=("/etc", "/usr", "/var"))
+    binary = make_binary(tmp_path / "nomad")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "NOMADCTL_HOME": str(tmp_path / "home"),
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+    }
+    args = ["--cluster", "dm", "up", "--yes", "--ssh-user", "ubuntu", "--ssh-key",
+            str(tb.key_path), "--nomad-binary", str(binary), "--leader-timeout", "60",
+            "--server", tb.hosts[0].address, "--client", tb.hosts[1].address]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "nomadctl", *args], capture_output=True,
+                          text=True, env=env, timeout=300)  # fmt: skip
+    assert proc.returncode == 6, proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    first = "error: 1 of 2 host(s) failed: Docker is not installed and no package mirror answers"
+    assert error.startswith(f"{first}: pass --no-docker for hosts without one")
+    assert "nothing on the node was changed (apt-get update: " in error
+    assert "(dm-client-1)" in error
+    assert tb.read_file(tb.hosts[1], "/usr/local/bin/nomad") is None  # the client: untouched
+    assert tb.read_file(tb.hosts[1], "/etc/nomad.d/nomad.hcl") is None
+    assert tb.read_file(tb.hosts[0], "/usr/local/bin/nomad") == binary.read_bytes()
