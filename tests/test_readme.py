@@ -76,10 +76,11 @@ def test_first_screen_clones_installs_in_a_venv_and_starts_local() -> None:
 
     os_name, arch = releases.platform_names()
     cache = releases.cache_path(Path("~/.nomadctl"), NOMAD_VERSION)
-    shown = f"~/.nomadctl/cache/nomad/{NOMAD_VERSION}/linux_amd64/nomad"
+    source = cache.parent.name  # releases.hashicorp.com checked with HashiCorp's key
+    shown = f"~/.nomadctl/cache/nomad/{NOMAD_VERSION}/linux_amd64/{source}/nomad"
     assert shown in text
     assert str(cache) == shown.replace("linux_amd64", f"{os_name}_{arch}")
-    assert "`nomad_<version>_<os>_<arch>.zip`" in text
+    assert "`nomad_<version>_<os>_<arch>.zip`" in text and "`--nomad-binary PATH`" in text
 
 
 def test_first_screen_commands_run(tmp_path: Path) -> None:

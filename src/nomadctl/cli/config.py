@@ -173,6 +173,8 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "json_output": None,
     },
     "version": {"json_output": None},
+    "doctor": {"json_output": None},
+    "use": {},
 }
 
 

@@ -5,8 +5,13 @@ import typer
 
 from nomadctl.cli.context import AppContext
 from nomadctl.cli.options import NOMAD_VERSION, JsonOutput
+from nomadctl.cli.ui import Styled
 
-MARK = {"ok": "[green]ok[/]", "warning": "[yellow]warning[/]", "problem": "[bold red]problem[/]"}
+MARK = {
+    "ok": Styled("[green]ok[/]"),
+    "warning": Styled("[yellow]warning[/]"),
+    "problem": Styled("[bold red]problem[/]"),
+}
 
 
 def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
@@ -14,8 +19,6 @@ def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     version, Docker and root for the drivers, loopback and ports, AWS credentials and region,
     an SSH key, and the clock against the current cluster. Exit 1 on a problem.
     """
-    from rich.markup import escape
-
     from nomadctl.plan.doctor import PROBLEM, examine
 
     app_ctx: AppContext = ctx.obj
@@ -29,10 +32,10 @@ def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
             ["Check", "For", "Status", "Detail"],
             (
                 (
-                    escape(f.check),
+                    f.check,
                     f.applies,
                     MARK[f.level],
-                    escape(f.detail + (f"; fix: {f.fix}" if f.fix and f.level != "ok" else "")),
+                    f.detail + (f"; fix: {f.fix}" if f.fix and f.level != "ok" else ""),
                 )
                 for f in findings
             ),

@@ -81,8 +81,8 @@ def binary(home_dir: Path, version: str) -> list[Finding]:
     if choice.source != "download":
         return [*out, Finding("nomad binary", OK, choice.describe(), "", "local")]
     fix = (
-        f"`up --local` downloads Nomad {version} once (releases.hashicorp.com); offline, "
-        f"copy a `nomad` for this machine to {choice.path}"
+        f"`up --local` downloads Nomad {version} once (releases.hashicorp.com) into "
+        f"{choice.path.parent}; offline, pass a `nomad` for this machine as --nomad-binary PATH"
     )
     out.append(Finding("nomad binary", WARNING, "none at hand yet", fix, "local"))
     if shutil.which("gpg") is None:
