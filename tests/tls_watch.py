@@ -27,7 +27,8 @@ from cryptography import x509
 
 from nomadctl.pki import issue
 
-State = tuple[str | None, bool]  # (CA of the served leaf: "old" | "new" | None, trusts new)
+State = tuple[str | None, bool | None]  # (CA of the served leaf: "old" | "new" | None,
+# trusts the new CA: True | False | None when it did not answer at all)
 
 
 @dataclass
@@ -64,13 +65,20 @@ class TlsWatch:
             return "new"
         return "old" if issue.signed_by(self.old_ca, cert) else None
 
-    def trusts_new(self, ctx: ssl.SSLContext, address: str, port: int) -> bool:
+    def trusts_new(self, ctx: ssl.SSLContext, address: str, port: int) -> bool | None:
+        """True: it answered a client of the new CA; False: it refused one (TLS); None: no
+        listener, or the connection closed without a word. Nomad shuts its HTTP server down
+        and opens a new one on a TLS reload (command/agent/command.go reloadHTTPServer), so
+        a probe in that gap learns nothing about trust."""
         try:
             with self._connect(ctx, address, port) as tls:
                 tls.sendall(b"GET /v1/agent/health HTTP/1.0\r\nHost: probe\r\n\r\n")
-                return tls.recv(5) == b"HTTP/"
+                head = tls.recv(5)
+        except ConnectionRefusedError:
+            return None
         except (OSError, ssl.SSLError):
             return False
+        return None if head == b"" else head == b"HTTP/"
 
     def snapshot(self) -> list[State]:
         """One round now, from any thread (not recorded in `rounds`)."""
@@ -105,7 +113,7 @@ class TlsWatch:
         return [
             r
             for r in self.rounds
-            if any(s == "new" for s, _ in r) and not all(t for s, t in r if s is not None)
+            if any(s == "new" for s, _ in r) and any(t is False for _, t in r)
         ]
 
     def between_passes(self) -> bool:
