@@ -103,10 +103,25 @@ def assert_complete(env: Any, cluster: str, servers: int = 3, clients: int = 3) 
     assert names(insts) == sorted(expected)
     assert all(i["State"]["Name"] == "running" for i in insts)
     found = tagged(env, cluster)
-    for kind in ("vpcs", "subnets", "igws", "route_tables", "key_pairs"):
+    for kind in ("vpcs", "igws", "route_tables", "key_pairs"):
         assert len(found[kind]) == 1, (kind, found[kind])
+    assert_spread(env, cluster, insts, found["subnets"])
     assert len(found["security_groups"]) == 2
     assert iam_exists(env, cluster) == {"role": True, "profile": True}
+
+
+def assert_spread(env: Any, cluster: str, insts: list[dict[str, Any]], subnet_ids: list[str]):  # type: ignore[no-untyped-def]
+    """One subnet per zone; every instance in one of them; each role round-robin over them
+    (node N in the ((N - 1) mod zones)-th subnet, so servers are one per zone)."""
+    subnets = env.client("ec2").describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    zones = [s["AvailabilityZone"] for s in subnets]
+    assert 1 <= len(subnets) <= 3 and len(set(zones)) == len(zones), zones
+    assert {i["SubnetId"] for i in insts} <= set(subnet_ids)
+    for role in ("server", "client"):
+        mine = [i for i in insts if tags_of(i).get("nomadctl:role") == role]
+        used = {i["Placement"]["AvailabilityZone"] for i in mine}
+        assert len(used) == min(len(mine), len(zones)), (role, used, zones)
+    return zones
 
 
 def state(env: Any, cluster: str) -> dict[str, Any]:

@@ -31,10 +31,11 @@ def up(
         ),
     ] = None,
     subnet_cidr: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="CIDR of its subnet, inside --vpc-cidr.  [default: the VPC's first /24]",
+            help="CIDR of a subnet, inside --vpc-cidr; repeatable, one per zone (one CIDR: the "
+            "next blocks of its size for the other zones).  [default: the VPC's first /24s]",
             show_default=False,
         ),
     ] = None,
@@ -45,16 +46,28 @@ def up(
         ),
     ] = None,
     subnet_id: Annotated[
+        list[str] | None,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="Your own subnet to launch into, repeatable, one per zone; `down` leaves them "
+            "alone.",
+        ),
+    ] = None,
+    zones: Annotated[
         str | None,
         typer.Option(
-            rich_help_panel="AWS", help="Your own subnet to launch into; `down` leaves it alone."
+            rich_help_panel="AWS",
+            help="How many Availability Zones (1 to 6), or which (a,b,c): a subnet in each, "
+            "servers one per zone, clients spread the same way.  [default: 3 zones offering "
+            "both instance types; an existing cluster keeps its zones]",
+            show_default=False,
         ),
     ] = None,
     availability_zone: Annotated[
         str | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="Zone of the new subnet.  [default: the first zone offering both instance types]",
+            help="One zone for the whole cluster (the same as --zones with one name).",
             show_default=False,
         ),
     ] = None,
@@ -305,10 +318,11 @@ def up(
             "region": region,
             "profile": profile,
             "vpc_cidr": vpc_cidr,
-            "subnet_cidr": subnet_cidr,
+            "subnet_cidr": tuple(subnet_cidr or ()) or None,
             "vpc_id": vpc_id,
-            "subnet_id": subnet_id,
+            "subnet_id": tuple(subnet_id or ()) or None,
             "availability_zone": availability_zone,
+            "zones": zones,
             "allow_cidrs": tuple(allow_cidr or ()),
             "client_ports": tuple(client_port or ()),
             "server_type": server_type,

@@ -40,6 +40,8 @@ def up_args(tb: Any, binary: Path, *extra: str) -> list[str]:
         "198.18.0.0/16",
         "--subnet-cidr",
         SUBNET,
+        "--zones",  # one subnet: the testbed's hosts are at its IPs (three zones: test_zones.py)
+        "1",
         "--allow-cidr",
         "198.18.0.0/15",
         "--ssh-key",

@@ -13,7 +13,8 @@ Entry points (all idempotent, all find what exists by the `nomadctl:cluster` tag
 State written (`state.json`):
 
     provider: "aws"
-    aws: region, vpc_id, vpc_owned, subnet_id, availability_zone, igw_id, route_table_id,
+    aws: region, vpc_id, vpc_owned, subnets [{id, zone, cidr}] (subnet_id, availability_zone:
+         the first's), igw_id, route_table_id,
          sg_id, clients_sg_id, key_name, role_name, profile_name,
          auto_join {tag_key, tag_value}, instances {name: {id, role, type, private_ip,
          public_ip}}
@@ -37,6 +38,7 @@ from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws import keys
 from nomadctl.providers.aws import network as aws_network
 from nomadctl.providers.aws import security as aws_security
+from nomadctl.providers.aws import subnets as aws_subnets
 from nomadctl.providers.aws.common import (
     TAG_AUTO_JOIN,
     TAG_CLUSTER,
@@ -58,6 +60,7 @@ from nomadctl.providers.aws.myip import detect_public_cidr
 from nomadctl.providers.aws.network import parse_vpc_cidrs
 from nomadctl.providers.aws.security import normalise_cidrs, parse_port
 from nomadctl.providers.aws.session import Aws
+from nomadctl.providers.aws.subnets import subnet_cidrs
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -69,6 +72,7 @@ DEFAULT_ROOT_VOLUME_GIB = 20
 DEFAULT_SSH_USER = "ubuntu"
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 CHANGED = {"created", "updated", "deleted"}
+API_ENDPOINTS = ("nlb", "none")
 
 
 def _quiet(_: str) -> None:
@@ -80,10 +84,14 @@ class AwsOptions:
     region: str | None = None  # None: the state's region, else AWS_REGION / the profile's
     profile: str | None = None
     vpc_cidr: str | None = None  # None: the existing VPC's, or 10.42.0.0/16 for a new one
-    subnet_cidr: str | None = None  # None: the first /24 of the VPC
+    # one per zone, repeatable; None: the VPC's first free /24s (a single CIDR: the next
+    # blocks of its size for the other zones)
+    subnet_cidr: str | tuple[str, ...] | None = None
     vpc_id: str | None = None
-    subnet_id: str | None = None
-    availability_zone: str | None = None
+    subnet_id: str | tuple[str, ...] | None = None  # yours, one per zone, repeatable
+    availability_zone: str | None = None  # one zone: the same as --zones <zone>
+    zones: str | None = None  # "3", "1", "a,b,c"; None: 3 for a new cluster, else as it is
+    api_endpoint: str = "nlb"  # "nlb": a Network Load Balancer in front of the API; "none"
     allow_cidrs: tuple[str, ...] = ()  # empty: the operator's public IP, detected
     client_ports: tuple[str, ...] = ()
     ssh_key: Path | None = None
@@ -108,20 +116,34 @@ class AwsOptions:
             raise UsageError(f"--root-volume-size {self.root_volume_size}: use 8 to 16384 GiB")
         if self.ami and not AMI_RE.match(self.ami):
             raise UsageError(f"--ami {self.ami!r} is not an AMI id like ami-0123456789abcdef0")
+        aws_subnets.check_layout(
+            self.zones, self.availability_zone, self.subnet_ids, self.subnet_cidrs
+        )
+        if self.api_endpoint not in API_ENDPOINTS:
+            raise UsageError(f"--api-endpoint {self.api_endpoint!r}: use nlb or none")
         if self.vpc_id and not self.subnet_id:
             raise UsageError(
                 "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
             )
-        if self.subnet_id and (self.vpc_cidr or self.subnet_cidr):
+        if self.subnet_ids and (self.vpc_cidr or self.subnet_cidrs):
             raise UsageError("--vpc-cidr/--subnet-cidr make a new network; not with --subnet-id")
-        if self.subnet_id and self.availability_zone:
-            raise UsageError(
-                "--availability-zone with --subnet-id: the subnet decides the zone; drop one"
-            )
-        parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
+        for cidr in self.subnet_cidrs or (None,):
+            parse_vpc_cidrs(self.vpc_cidr, cidr)
         normalise_cidrs(list(self.allow_cidrs))
         for port in self.client_ports:
             parse_port(port)
+
+    @property
+    def subnet_ids(self) -> tuple[str, ...]:
+        return subnet_cidrs(self.subnet_id)
+
+    @property
+    def subnet_cidrs(self) -> tuple[str, ...]:
+        return subnet_cidrs(self.subnet_cidr)
+
+    def wanted_zones(self) -> int | tuple[str, ...] | None:
+        """--zones as a count or names; --availability-zone is one named zone."""
+        return aws_subnets.wanted_zones(self.zones, self.availability_zone)
 
 
 @dataclass
@@ -136,6 +158,7 @@ class Provisioned:
     # What a plan read, handed to the `provision` that follows it so AWS is not asked twice:
     # the IDs found, the launch specs (images resolved), the detected --allow-cidr.
     seen: dict[str, Any] = field(default_factory=dict, repr=False)
+    notes: list[str] = field(default_factory=list)  # how the layout may change (zones)
 
     @property
     def changed(self) -> bool:
@@ -225,7 +248,7 @@ def _run(
         progress("detecting your public IP for --allow-cidr")
         allow = [detect_public_cidr()]
     ports = [aws_security.parse_port(p) for p in opts.client_ports]
-    vpc_cidr, subnet_cidr = aws_network.parse_vpc_cidrs(opts.vpc_cidr, opts.subnet_cidr)
+    vpc_cidr, _ = aws_network.parse_vpc_cidrs(opts.vpc_cidr, None)
 
     with translated(aws):
         types = sorted({opts.server_type, opts.client_type})
@@ -234,8 +257,9 @@ def _run(
         else:
             progress(f"checking images and instance types in {aws.region}")
             specs = _launch_specs(aws, opts)
-            if opts.availability_zone:  # checked now, before anything is created
-                aws_network.choose_zone(aws, opts.availability_zone, types)
+            zones = opts.wanted_zones()
+            if isinstance(zones, tuple):  # checked now, before anything is created
+                aws_subnets.pick_zones(aws, zones, types, [])
             _preflight(run)
             existing = find_instances(aws, ws.cluster)
             check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
@@ -245,13 +269,14 @@ def _run(
         net = aws_network.ensure_network(
             run,
             vpc_cidr=vpc_cidr,
-            subnet_cidr=subnet_cidr,
+            subnet_cidrs=opts.subnet_cidrs,
             vpc_id=opts.vpc_id,
-            subnet_id=opts.subnet_id,
-            availability_zone=opts.availability_zone,
+            subnet_ids=opts.subnet_ids,
+            zones=opts.wanted_zones(),
             instance_types=types,
             known=known,
         )
+        result.notes = net.notes
         progress("security groups")
         sg_id, clients_sg_id = aws_security.ensure_security_groups(
             run, net.vpc_id, allow, ports, known
@@ -280,6 +305,7 @@ def _run(
         where = aws_instances.Placement(
             subnet_id=net.subnet_id,
             availability_zone=net.availability_zone,
+            subnets=tuple((sub.id, sub.zone) for sub in net.subnets if sub.id),
             sg_id=sg_id,
             clients_sg_id=clients_sg_id,
             key_name=key_name,

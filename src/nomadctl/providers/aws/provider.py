@@ -109,7 +109,7 @@ class AwsProvider:
             changed=found.changed,
             spends_money=found.changed,
             costs=_estimate(self.opts),
-            warnings=warnings(self.opts),
+            warnings=[*warnings(self.opts), *found.notes],
             detail=found,
         )
 
