@@ -65,6 +65,10 @@ def test_a_3_plus_3_up_spreads_servers_over_three_zones_and_subnets(aws_env: Aws
     assert {h["private_ip"] for h in report["hosts"]} == {
         i["PrivateIpAddress"] for i in nodes.values()
     }
+    # each host knows its zone (an Enterprise server's redundancy_zone: test_render_zones.py)
+    assert {h["name"]: h["zone"] for h in report["hosts"]} == {
+        n: zone_of(i) for n, i in nodes.items()
+    }
 
     again = json.loads(ok(up(aws_env, *NET, *NO_LB, "--json")).stdout)
     assert again["aws"]["changed"] is False
