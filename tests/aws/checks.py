@@ -73,7 +73,31 @@ def tagged(env: Any, cluster: str, region: str | None = None) -> dict[str, list[
             for v in ec2.describe_volumes(Filters=f)["Volumes"]
             if v["State"] != "deleted"
         ],
+        **{
+            k: [x[a] for x in v]
+            for (k, a), v in zip(ARNS, balancers(env, cluster, region), strict=True)
+        },
     }
+
+
+ARNS = (("load_balancers", "LoadBalancerArn"), ("target_groups", "TargetGroupArn"))
+
+
+def balancers(env: Any, cluster: str, region: str | None = None) -> tuple[list[Any], list[Any]]:
+    """The cluster's load balancers and target groups (elbv2 has no tag filter: DescribeTags)."""
+    elb = env.client("elbv2", region)
+    lbs = elb.describe_load_balancers()["LoadBalancers"]
+    groups = elb.describe_target_groups()["TargetGroups"]
+    arns = [x["LoadBalancerArn"] for x in lbs] + [x["TargetGroupArn"] for x in groups]
+    ours = set()
+    for start in range(0, len(arns), 20):
+        for d in elb.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
+            if tags_of(d).get(TAG_CLUSTER) == cluster:
+                ours.add(d["ResourceArn"])
+    return (
+        [x for x in lbs if x["LoadBalancerArn"] in ours],
+        [x for x in groups if x["TargetGroupArn"] in ours],
+    )
 
 
 def iam_exists(env: Any, cluster: str) -> dict[str, bool]:

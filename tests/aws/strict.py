@@ -30,6 +30,8 @@ Sources, cited below by their letters:
 [EC2-DV] EC2 "DependencyViolation" on DeleteSecurityGroup/DeleteSubnet/DeleteVpc/
          DetachInternetGateway while the network interfaces of terminated instances detach;
          terraform's aws_security_group and aws_subnet deletes retry DependencyViolation.
+[ELB-*]  Elastic Load Balancing: see strict_elb.py (load balancer states, target health,
+         what a deleted load balancer still holds).
 [SQ]     Service Quotas API `GetServiceQuota` (ServiceCode ec2, QuotaCode L-1216C47A "Running
          On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", in vCPUs).
 """
@@ -92,6 +94,9 @@ class Windows:
     delete_conflict: float = 0.15  # [IAM-DC] DeleteRole refused after its policy/profile went
     eni_detach: float = 0.15  # [EC2-DV] deletes refused while terminated instances' ENIs detach
     assoc_detach: float = 0.15  # [EC2-EC] DeleteRouteTable refused after DisassociateRouteTable
+    lb_provisioning: float = 0.3  # [ELB-ST] strict_elb.py: a new load balancer is provisioning
+    target_initial: float = 0.3  # [ELB-TH] a newly registered target is `initial`
+    lb_drain: float = 0.15  # [ELB-DL] a deleted load balancer's target group and subnets busy
 
     def only(self, **windows: float) -> None:
         """Every window off but these: a test that isolates one behaviour."""
@@ -131,6 +136,13 @@ class Strict:
     busy: dict[str, float] = field(default_factory=dict)  # sg/subnet/vpc/rtb id -> since
     assoc_tables: dict[str, str] = field(default_factory=dict)  # association -> route table
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (action, code, message)
+    elb: Any = None  # tests.aws.strict_elb.StrictElb: the elbv2 rules
+
+    def __post_init__(self) -> None:
+        from tests.aws.strict_elb import StrictElb
+
+        if self.elb is None:
+            self.elb = StrictElb(self.upstream)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -163,6 +175,8 @@ class Strict:
             return self._before_iam(action, params)
         if service == "servicequotas" and action == "GetServiceQuota":
             return self._quota(body)
+        if service == "elasticloadbalancing":
+            return self.elb.before(self, action, params, region)
         return None
 
     def _before_ec2(self, action: str, params: dict[str, list[str]], region: str) -> Answer | None:
@@ -343,6 +357,8 @@ class Strict:
         now = time.monotonic()
         if service == "iam":
             return self._after_iam(action, params, data, now)
+        if service == "elasticloadbalancing":
+            return bytes(self.elb.after(self, action, params, data))
         if service != "ec2":
             return data
         if action in CREATES:

@@ -71,6 +71,14 @@ def up(
             show_default=False,
         ),
     ] = None,
+    api_endpoint: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="nlb: a Network Load Balancer (TCP 4646, mTLS passes through) in front of the "
+            "servers, the address env/status use; none: the servers' own addresses.",
+        ),
+    ] = "nlb",
     allow_cidr: Annotated[
         list[str] | None,
         typer.Option(
@@ -323,6 +331,7 @@ def up(
             "subnet_id": tuple(subnet_id or ()) or None,
             "availability_zone": availability_zone,
             "zones": zones,
+            "api_endpoint": api_endpoint,
             "allow_cidrs": tuple(allow_cidr or ()),
             "client_ports": tuple(client_port or ()),
             "server_type": server_type,

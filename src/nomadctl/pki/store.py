@@ -307,8 +307,10 @@ def ensure_node_cert(
     addresses: Sequence[str],
     days: int = issue.LEAF_DAYS,
     keep_previous: bool = False,
+    dns_names: Sequence[str] = (),
 ) -> issue.KeyPair:
-    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs.
+    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs,
+    and `dns_names` (a server: the API endpoint's name, so the nomad CLI verifies it there).
 
     Kept while it is signed by the current CA, names the same addresses and has more than 30
     days left, so a re-run uploads nothing; re-issued otherwise. `keep_previous`: during a CA
@@ -318,7 +320,8 @@ def ensure_node_cert(
     """
     paths = node_paths(ws, name)
     ips = issue.parse_ip_addresses([a for a in addresses if a])
-    _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", (), ips)
+    names = issue.parse_dns_names(list(dns_names), "API endpoint") if dns_names else []
+    _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", names, ips)
     signers = [ca.cert]
     previous = _previous_ca(ws, "nomad") if keep_previous else None
     if previous is not None:
@@ -335,7 +338,7 @@ def ensure_node_cert(
             and pair.cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
         ):
             return pair
-    pair = issue.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
+    pair = issue.new_leaf(ca, kind, region=region, days=days, dns_names=names, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
 

@@ -105,6 +105,7 @@ class Applied:
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
     auto_join: AutoJoin | None = None  # AWS only
+    api_names: tuple[str, ...] = ()  # DNS names of the API endpoint: in the servers' certs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +168,7 @@ class Reach:
     logs: bool = False  # `nomadctl logs NODE` reads a file on this machine
     drivers: tuple[str, ...] | None = None  # the clients' task drivers, when known here
     sample_jobs: tuple[str, ...] = ()  # examples/jobs those drivers run
+    api: str | None = None  # the cluster's own API endpoint (AWS: its load balancer)
 
 
 class Agents(Protocol):

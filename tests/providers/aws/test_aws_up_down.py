@@ -22,8 +22,19 @@ from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import OTHER_REGION, AwsEnv, seed_ubuntu_ami
 from tests.terminal import TerminalRun, run_on_terminal
 
-# One zone, as before three zones were the default: these tests count on one subnet's IPs.
-NET = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24", "--zones", "1")
+# One zone and no load balancer, as before both were the default: these tests count on one
+# subnet's IPs and the servers' own addresses (three zones and the NLB: test_zones.py,
+# test_balancer.py).
+NET = (
+    "--vpc-cidr",
+    "198.18.0.0/16",
+    "--subnet-cidr",
+    "198.18.1.0/24",
+    "--zones",
+    "1",
+    "--api-endpoint",
+    "none",
+)
 ALLOW = ("--allow-cidr", "203.0.113.0/24", "--allow-cidr", "198.51.100.7")
 
 

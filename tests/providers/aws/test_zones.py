@@ -17,7 +17,7 @@ from tests.aws.fixtures import AwsEnv
 
 ALLOW = ("--allow-cidr", "203.0.113.0/24")
 NET = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24")
-NO_LB: tuple[str, ...] = ()  # the load balancer: test_balancer.py
+NO_LB = ("--api-endpoint", "none")  # the load balancer: test_balancer.py
 
 
 def up(aws: AwsEnv, *args: str, cluster: str = "zed", **kw: Any):  # type: ignore[no-untyped-def]

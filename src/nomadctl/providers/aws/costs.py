@@ -56,6 +56,9 @@ INSTANCE_HOURLY: dict[str, float] = {
 }
 GP3_GB_MONTH = 0.08  # USD per GiB-month of gp3 storage
 PUBLIC_IPV4_HOURLY = 0.005  # USD per public IPv4 address-hour
+# USD per Network Load Balancer-hour, us-east-1 (https://aws.amazon.com/elasticloadbalancing/
+# pricing/); traffic adds $0.006 per NLCU-hour, next to nothing for the API of one cluster.
+NLB_HOURLY = 0.0225
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Estimate:
     hourly: float | None
     unknown_types: tuple[str, ...]
     region: str = PRICE_REGION
+    load_balancer_hourly: float = 0.0  # included in `hourly`
 
     @property
     def monthly(self) -> float | None:
@@ -87,9 +91,14 @@ class Estimate:
             missing = ", ".join(self.unknown_types)
             return f"unknown (no price known for {missing}; see the EC2 pricing page)"
         monthly = self.monthly or 0.0
+        lb = (
+            f"; the load balancer ${self.load_balancer_hourly:.4f}/hour of it, plus traffic"
+            if self.load_balancer_hourly
+            else ""
+        )
         return (
             f"about ${self.hourly:.2f}/hour, ${monthly:,.0f}/month "
-            f"({self.region} On-Demand list prices; other regions differ)"
+            f"({self.region} On-Demand list prices; other regions differ{lb})"
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -98,11 +107,13 @@ class Estimate:
             "usd_per_month": None if self.monthly is None else round(self.monthly, 2),
             "unknown_instance_types": list(self.unknown_types),
             "price_region": self.region,
+            "load_balancer_usd_per_hour": self.load_balancer_hourly,
         }
 
 
-def estimate(lines: Sequence[Machines]) -> Estimate:
-    """The cost per hour of ``lines`` running, storage and public addresses included."""
+def estimate(lines: Sequence[Machines], load_balancers: int = 0) -> Estimate:
+    """The cost per hour of ``lines`` running, storage and public addresses included, and of
+    ``load_balancers`` Network Load Balancers (their hours; traffic is extra)."""
     unknown = sorted({m.instance_type for m in lines if m.instance_type not in INSTANCE_HOURLY})
     if unknown:
         return Estimate(hourly=None, unknown_types=tuple(unknown))
@@ -115,4 +126,5 @@ def estimate(lines: Sequence[Machines]) -> Estimate:
         if m.public_ip:
             per_instance += PUBLIC_IPV4_HOURLY
         hourly += m.count * per_instance
-    return Estimate(hourly=hourly, unknown_types=())
+    lb = load_balancers * NLB_HOURLY
+    return Estimate(hourly=hourly + lb, unknown_types=(), load_balancer_hourly=lb)

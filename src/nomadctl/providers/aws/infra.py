@@ -33,6 +33,7 @@ from typing import Any
 from nomadctl.errors import CloudError, UsageError
 from nomadctl.hosts import Host
 from nomadctl.providers import state as state_mod
+from nomadctl.providers.aws import balancer as aws_balancer
 from nomadctl.providers.aws import iam as aws_iam
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws import keys
@@ -45,7 +46,6 @@ from nomadctl.providers.aws.common import (
     TAG_ROLE,
     Resource,
     Run,
-    Teardown,
     auto_join_value,
     find_instances,
     iam_name,
@@ -159,6 +159,7 @@ class Provisioned:
     # the IDs found, the launch specs (images resolved), the detected --allow-cidr.
     seen: dict[str, Any] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list)  # how the layout may change (zones)
+    api_endpoint: dict[str, str] | None = None  # the load balancer: address, dns_name
 
     @property
     def changed(self) -> bool:
@@ -257,9 +258,7 @@ def _run(
         else:
             progress(f"checking images and instance types in {aws.region}")
             specs = _launch_specs(aws, opts)
-            zones = opts.wanted_zones()
-            if isinstance(zones, tuple):  # checked now, before anything is created
-                aws_subnets.pick_zones(aws, zones, types, [])
+            aws_subnets.check_named(aws, opts.wanted_zones(), types)  # before anything is made
             _preflight(run)
             existing = find_instances(aws, ws.cluster)
             check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
@@ -278,8 +277,14 @@ def _run(
         )
         result.notes = net.notes
         progress("security groups")
+        lb_from = [s.cidr for s in net.subnets] if opts.api_endpoint == "nlb" else []
         sg_id, clients_sg_id = aws_security.ensure_security_groups(
-            run, net.vpc_id, allow, ports, known
+            run,
+            net.vpc_id,
+            allow,
+            ports,
+            known,
+            api_from=lb_from,  # its health checks
         )
         auto_join = {
             "tag_key": TAG_AUTO_JOIN,
@@ -314,11 +319,25 @@ def _run(
             public_ip_on_launch=net.maps_public_ip,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
+        endpoint = _api_endpoint(run, opts, net, hosts)
     result.hosts = hosts
+    result.api_endpoint = endpoint
     result.seen["known"] = {k: v for k, v in aws_state.items() if k != "region"}
     if not dry_run:
-        ws.update_state(hosts=[h.to_dict() for h in hosts])
+        ws.update_state(hosts=[h.to_dict() for h in hosts], api_endpoint=endpoint)
     return result
+
+
+def _api_endpoint(run: Run, opts: AwsOptions, net: Any, hosts: list[Host]) -> dict[str, str] | None:
+    """The load balancer in front of the servers (unless --api-endpoint none): its address."""
+    if opts.api_endpoint != "nlb":
+        return None
+    run.progress("load balancer")
+    servers = [h for h in hosts if h.role == "server"]
+    lb = aws_balancer.ensure_balancer(run, net.vpc_id, [s.id for s in net.subnets if s.id], servers)
+    if not lb.dns_name or not lb.address:
+        return None
+    return {"address": lb.address, "dns_name": lb.dns_name}
 
 
 def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -> dict[str, int]:
@@ -378,34 +397,6 @@ def _preflight(run: Run) -> None:
 
 
 # ---- down ------------------------------------------------------------------------------------
-
-
-def destroy(
-    cluster: str,
-    region: str | None,
-    progress: Progress = _quiet,
-    *,
-    profile: str | None = None,
-    dry_run: bool = False,
-) -> list[Resource]:
-    """Delete everything tagged for `cluster` in `region`, in dependency order.
-
-    Never raises for a resource that cannot be deleted: it comes back with status "failed"
-    and the reason, and everything that does not depend on it is still deleted.
-    """
-
-    aws = connect(region, profile)
-    down = Teardown(aws=aws, cluster=cluster, progress=progress, dry_run=dry_run)
-    with translated(aws):
-        aws_instances.destroy_instances(down)
-        if down.failed:
-            return down.resources  # everything else is still in use by those instances
-        aws_iam.destroy_instance_profile(down)
-        aws_security.destroy_security_groups(down)
-        keys.destroy_key_pairs(down)
-        aws_instances.destroy_volumes(down)
-        aws_network.destroy_network(down)
-    return down.resources
 
 
 def resolve_region(

@@ -16,7 +16,7 @@ from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.aws import costs, infra
+from nomadctl.providers.aws import costs, infra, teardown
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws.infra import AwsOptions, Provisioned
 from nomadctl.providers.base import (
@@ -42,7 +42,8 @@ def _estimate(opts: AwsOptions) -> costs.Estimate:
         [
             costs.Machines("server", opts.server_type, opts.servers, opts.root_volume_size),
             costs.Machines("client", opts.client_type, opts.clients, opts.root_volume_size),
-        ]
+        ],
+        load_balancers=1 if opts.api_endpoint == "nlb" else 0,
     )
 
 
@@ -121,7 +122,8 @@ class AwsProvider:
             if joined.get("tag_key")
             else None
         )
-        return Applied(result.hosts, result.resources, result.region, auto_join)
+        names = (result.api_endpoint["dns_name"],) if result.api_endpoint else ()
+        return Applied(result.hosts, result.resources, result.region, auto_join, names)
 
     def hosts(self, ws: Workspace) -> list[Host]:
         return hosts_of(ws.load_state()) if ws.state_path.exists() else []
@@ -143,7 +145,10 @@ class AwsProvider:
         aws_instances.terminate(conn, ids, progress)
 
     def reach(self, ws: Workspace) -> Reach:
-        return Reach(ssh=True)
+        """SSH to every node; the API through the load balancer when the cluster has one."""
+        state = ws.load_state() if ws.state_path.exists() else {}
+        endpoint = state.get("api_endpoint") or {}
+        return Reach(ssh=True, api=endpoint.get("address") if isinstance(endpoint, dict) else None)
 
     def replace(
         self, ws: Workspace, host: Host, plan: ProviderPlan, progress: Progress
@@ -167,7 +172,7 @@ class AwsProvider:
         region = infra.resolve_region(
             self.opts.region or cluster_state.read(ws).aws_region, self.opts.profile
         )
-        resources = infra.destroy(
+        resources = teardown.destroy(
             ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
         )
         return Destroyed(

@@ -180,6 +180,12 @@ def pick_zones(
     return [*have, *extra]
 
 
+def check_named(aws: Aws, wanted: int | tuple[str, ...] | None, instance_types: list[str]) -> None:
+    """Named zones: checked (names, offerings) before anything is created."""
+    if isinstance(wanted, tuple):
+        pick_zones(aws, wanted, instance_types, [])
+
+
 # ---- your own subnets ------------------------------------------------------------------------
 
 
