@@ -307,10 +307,10 @@ def ensure_node_cert(
     addresses: Sequence[str],
     days: int = issue.LEAF_DAYS,
     keep_previous: bool = False,
-    dns_names: Sequence[str] = (),
 ) -> issue.KeyPair:
-    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs,
-    and `dns_names` (a server: the API endpoint's name, so the nomad CLI verifies it there).
+    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs;
+    a server's also the DNS name of the cluster's API endpoint (state.json `api_endpoint`,
+    the AWS load balancer), so the nomad CLI and browsers verify that name.
 
     Kept while it is signed by the current CA, names the same addresses and has more than 30
     days left, so a re-run uploads nothing; re-issued otherwise. `keep_previous`: during a CA
@@ -320,7 +320,7 @@ def ensure_node_cert(
     """
     paths = node_paths(ws, name)
     ips = issue.parse_ip_addresses([a for a in addresses if a])
-    names = issue.parse_dns_names(list(dns_names), "API endpoint") if dns_names else []
+    names = endpoint_names(ws) if kind == "server" else []
     _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", names, ips)
     signers = [ca.cert]
     previous = _previous_ca(ws, "nomad") if keep_previous else None
@@ -341,6 +341,15 @@ def ensure_node_cert(
     pair = issue.new_leaf(ca, kind, region=region, days=days, dns_names=names, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
+
+
+def endpoint_names(ws: Workspace) -> list[str]:
+    """The DNS name of the cluster's API endpoint, as the provider recorded it."""
+    if not ws.state_path.exists():
+        return []
+    endpoint = ws.load_state().get("api_endpoint") or {}
+    name = endpoint.get("dns_name") if isinstance(endpoint, dict) else None
+    return issue.parse_dns_names([name], "API endpoint") if isinstance(name, str) else []
 
 
 def previous_leaves(ws: Workspace, names: Sequence[str]) -> list[str]:

@@ -223,7 +223,6 @@ def _node_certificates(run: UpRun) -> str:
             kind=host.role,
             region=region,
             addresses=[host.private_ip, host.public_ip or ""],
-            dns_names=run.applied.api_names if host.role == "server" else (),
             keep_previous=True,  # during a CA rotation: new leaves in configure's pass 2
         )
     return f"{len(run.applied.hosts)} node certificate(s) ready"

@@ -105,7 +105,6 @@ class Applied:
     resources: list[Any] = field(default_factory=list)
     region: str | None = None  # AWS only
     auto_join: AutoJoin | None = None  # AWS only
-    api_names: tuple[str, ...] = ()  # DNS names of the API endpoint: in the servers' certs
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -122,8 +122,7 @@ class AwsProvider:
             if joined.get("tag_key")
             else None
         )
-        names = (result.api_endpoint["dns_name"],) if result.api_endpoint else ()
-        return Applied(result.hosts, result.resources, result.region, auto_join, names)
+        return Applied(result.hosts, result.resources, result.region, auto_join)
 
     def hosts(self, ws: Workspace) -> list[Host]:
         return hosts_of(ws.load_state()) if ws.state_path.exists() else []
