@@ -64,8 +64,8 @@ def api_endpoint(state: Mapping[str, Any]) -> list[str]:
 
 def answering(addresses: list[str], timeout: float = 2.0) -> str:
     """The first address whose port takes a connection now (else the first): without a load
-    balancer, `env` points the nomad CLI at a server that is up."""
-    for address in addresses:
+    balancer, `env` points the nomad CLI at a server that is up. One address: that one."""
+    for address in addresses if len(addresses) > 1 else ():
         host, _, port = address.split("//", 1)[-1].rpartition(":")
         try:
             with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
