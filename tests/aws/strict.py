@@ -30,6 +30,7 @@ Sources, cited below by their letters:
 [EC2-DV] EC2 "DependencyViolation" on DeleteSecurityGroup/DeleteSubnet/DeleteVpc/
          DetachInternetGateway while the network interfaces of terminated instances detach;
          terraform's aws_security_group and aws_subnet deletes retry DependencyViolation.
+[EC2-OF] zone offerings: see strict_zones.py (RunInstances refuses a type the zone lacks).
 [ELB-*]  Elastic Load Balancing: see strict_elb.py (load balancer states, target health,
          what a deleted load balancer still holds).
 [SQ]     Service Quotas API `GetServiceQuota` (ServiceCode ec2, QuotaCode L-1216C47A "Running
@@ -213,7 +214,9 @@ class Strict:
                 "not be specified on the same request",
             )
         if action == "RunInstances":
-            refused = self._profile_not_ready(params)
+            from tests.aws.strict_zones import unsupported
+
+            refused = self._profile_not_ready(params) or unsupported(self, params, region)
             if refused is not None:
                 return refused
         return self._dependencies(action, params)

@@ -119,3 +119,21 @@ def test_api_endpoint_none_makes_no_load_balancer(aws_env: AwsEnv) -> None:
     assert checks.state(aws_env, "nlb").get("api_endpoint") is None
     bad = up(aws_env, "--api-endpoint", "alb")
     assert bad.returncode == 2 and "--api-endpoint 'alb'" in bad.stderr
+
+
+def test_a_load_balancer_of_that_name_made_by_someone_else_is_refused_first(
+    aws_env: AwsEnv,
+) -> None:
+    aws_env.strict.windows.only()
+    ec2 = aws_env.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    aws_env.client("elbv2").create_load_balancer(
+        Name=balancer_name("nlb"), Subnets=[subnet], Type="network"
+    )
+    proc = up(aws_env)
+    assert proc.returncode == 5
+    line = checks.error_line(proc.stderr)
+    assert f"load balancer {balancer_name('nlb')}" in line and "not made by nomadctl" in line
+    checks.assert_gone(aws_env, "nlb")
+    assert not [e for e in aws_env.proxy.log if e.action.startswith(("Create", "Run"))]

@@ -181,3 +181,31 @@ def test_your_own_subnets_one_per_zone(aws_env: AwsEnv) -> None:
     assert not checks.tagged(aws_env, "zed")["subnets"]  # yours: never tagged
     ok(aws_env.nomadctl("--cluster", "zed", "down", "--yes"))
     assert {s["SubnetId"] for s in ec2.describe_subnets(SubnetIds=mine)["Subnets"]} == set(mine)
+
+
+def test_the_strict_layer_refuses_a_type_the_zone_does_not_offer(aws_env: AwsEnv) -> None:
+    """[EC2-OF] (tests/aws/strict_zones.py): moto alone would launch it."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    aws_env.strict.windows.only()
+    ec2 = aws_env.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="198.18.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="198.18.1.0/24", AvailabilityZone="eu-west-1c")
+    strict = boto3.client(
+        "ec2",
+        region_name=aws_env.region,
+        endpoint_url=aws_env.proxy.url,
+        aws_access_key_id="AKIATESTTESTTESTTEST",
+        aws_secret_access_key="test",
+    )
+    launch = {"ImageId": aws_env.ami, "MinCount": 1, "MaxCount": 1}
+    sid = subnet["Subnet"]["SubnetId"]
+    try:
+        strict.run_instances(InstanceType="c8a.large", SubnetId=sid, **launch)
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "Unsupported"
+        assert "eu-west-1a, eu-west-1b" in exc.response["Error"]["Message"]
+    else:
+        raise AssertionError("c8a.large launched in eu-west-1c")
+    strict.run_instances(InstanceType="t3.small", SubnetId=sid, **launch)

@@ -108,6 +108,18 @@ def _check_ours(run: Run, kind: str, name: str, arn: str) -> None:
         )
 
 
+def check_names(run: Run) -> None:
+    """Before anything is created: a load balancer or target group of the cluster's name
+    that someone else made is refused (nomadctl never adopts or deletes it)."""
+    name = balancer_name(run.cluster)
+    lb = _describe(run.aws, name)
+    if lb is not None:
+        _check_ours(run, "load balancer", name, lb["LoadBalancerArn"])
+    group = _target_group(run.aws, name)
+    if group is not None:
+        _check_ours(run, "target group", name, group["TargetGroupArn"])
+
+
 # ---- ensure ----------------------------------------------------------------------------------
 
 

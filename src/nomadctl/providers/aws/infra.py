@@ -259,7 +259,7 @@ def _run(
             progress(f"checking images and instance types in {aws.region}")
             specs = _launch_specs(aws, opts)
             aws_subnets.check_named(aws, opts.wanted_zones(), types)  # before anything is made
-            _preflight(run)
+            _preflight(run, balancer=opts.api_endpoint == "nlb")
             existing = find_instances(aws, ws.cluster)
             check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
         result.seen = {"aws": aws, "allow": allow, "specs": specs, "existing": existing}
@@ -373,8 +373,10 @@ def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
     return specs
 
 
-def _preflight(run: Run) -> None:
+def _preflight(run: Run, balancer: bool = False) -> None:
     """Refuse before creating anything when a fixed name belongs to someone else."""
+    if balancer:
+        aws_balancer.check_names(run)
 
     name = key_pair_name(run.cluster)
     pair = keys.describe_key_pair(run, name)
