@@ -7,12 +7,15 @@ type in any zone; AWS refuses a type the subnet's zone does not offer.
          Availability Zone (Z). Please retry your request by not specifying an Availability
          Zone or choosing <zones that offer it>." The offerings themselves are moto's copy of
          AWS's (moto/ec2/resources/instance_type_offerings/availability-zone/<region>.json),
-         asked of moto here as a user would.
+         read by strict_ec2.offerings (moto answers DescribeInstanceTypeOfferings from the
+         same files).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from tests.aws.strict_ec2 import offerings
 
 
 def unsupported(strict: Any, params: dict[str, list[str]], region: str) -> Any | None:
@@ -26,12 +29,9 @@ def unsupported(strict: Any, params: dict[str, list[str]], region: str) -> Any |
         zone = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailabilityZone"]
     except Exception:  # an unknown subnet: moto gives AWS's own error
         return None
-    offers = ec2.describe_instance_type_offerings(
-        LocationType="availability-zone",
-        Filters=[{"Name": "instance-type", "Values": [itype]}],
-    )["InstanceTypeOfferings"]
-    zones = sorted(o["Location"] for o in offers)
-    if zone in zones:
+    table = offerings(region)  # one reading of moto's data, shared with StartInstances' rule
+    zones = sorted(table.get(itype, frozenset()))
+    if not table or zone in zones:
         return None
     return strict._refuse(
         "RunInstances",

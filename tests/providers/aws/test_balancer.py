@@ -137,3 +137,20 @@ def test_a_load_balancer_of_that_name_made_by_someone_else_is_refused_first(
     assert f"load balancer {balancer_name('nlb')}" in line and "not made by nomadctl" in line
     checks.assert_gone(aws_env, "nlb")
     assert not [e for e in aws_env.proxy.log if e.action.startswith(("Create", "Run"))]
+
+
+def test_without_public_ips_the_load_balancer_is_internal(aws_env: AwsEnv) -> None:
+    """Issue 25 point 5 meets point 2: nodes without public IPs get an internal load balancer
+    (reached from inside the VPC, like the nodes), and nomadctl's subnets map no public IPv4."""
+    aws_env.strict.windows.only()
+    plan = ok(up(aws_env, "--no-public-ip", "--ssh-address", "private", "--dry-run", cluster="prv"))
+    assert "network, internal, TCP 4646" in plan.stdout
+    ok(up(aws_env, "--no-public-ip", "--ssh-address", "private", cluster="prv"))
+    (lb,), _ = balancers(aws_env, "prv")
+    assert lb["Scheme"] == "internal"
+    ids = checks.tagged(aws_env, "prv")["subnets"]
+    subnets = aws_env.client("ec2").describe_subnets(SubnetIds=list(ids))["Subnets"]
+    assert len(subnets) == 3 and not any(s["MapPublicIpOnLaunch"] for s in subnets)
+    assert not any(i.get("PublicIpAddress") for i in checks.instances(aws_env, "prv"))
+    ok(aws_env.nomadctl("--cluster", "prv", "down", "--yes"))
+    checks.assert_gone(aws_env, "prv")

@@ -171,7 +171,19 @@ def test_your_own_subnets_one_per_zone(aws_env: AwsEnv) -> None:
     ]
     twice = up(aws_env, *NO_LB, "--subnet-id", mine[1], "--subnet-id", mine[2])
     assert twice.returncode == 2 and "one subnet per zone" in error_line(twice.stderr)
-    ok(up(aws_env, *NO_LB, "--subnet-id", mine[0], "--subnet-id", mine[1]))
+    # subnets without a gateway route are private (issue 25 point 5): reached from inside
+    ok(
+        up(
+            aws_env,
+            *NO_LB,
+            "--subnet-id",
+            mine[0],
+            "--subnet-id",
+            mine[1],
+            "--ssh-address",
+            "private",
+        )
+    )
     nodes = by_name(aws_env)
     assert [nodes[f"zed-server-{i}"]["SubnetId"] for i in (1, 2, 3)] == [
         mine[0],
@@ -209,3 +221,21 @@ def test_the_strict_layer_refuses_a_type_the_zone_does_not_offer(aws_env: AwsEnv
     else:
         raise AssertionError("c8a.large launched in eu-west-1c")
     strict.run_instances(InstanceType="t3.small", SubnetId=sid, **launch)
+
+
+def test_a_type_change_is_checked_against_each_nodes_own_zone(aws_env: AwsEnv) -> None:
+    """Issue 25 points 1 and 3 together: an instance changes its type in place and cannot
+    change zones, so the offerings are checked in each node's own zone (moto's: m8a.large is
+    offered in eu-west-1b and 1c, not 1a): only the server in 1a is named, nothing changes."""
+    aws_env.strict.windows.only()
+    ok(up(aws_env, *NET, *NO_LB))
+    before = {n: (i["InstanceId"], i["InstanceType"]) for n, i in by_name(aws_env).items()}
+    for extra in (("--dry-run",), ()):
+        refused = up(aws_env, *NET, *NO_LB, "--server-type", "m8a.large", *extra)
+        assert refused.returncode == 5, refused.stderr
+        line = error_line(refused.stderr)
+        assert "m8a.large is not offered in eu-west-1a, the zone of zed-server-1 (" in line, line
+        assert "(zones of eu-west-1 that offer it: eu-west-1b, eu-west-1c)" in line, line
+    after = {n: (i["InstanceId"], i["InstanceType"]) for n, i in by_name(aws_env).items()}
+    assert after == before
+    ok(aws_env.nomadctl("--cluster", "zed", "down", "--yes"))
