@@ -30,6 +30,7 @@ class Host:
     public_ip: str | None = None
     instance_id: str | None = None  # None for hosts the user already has
     http_port: int = 4646  # the local provider's agents may each have their own ports
+    zone: str | None = None  # AWS: the instance's Availability Zone (Enterprise redundancy zone)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -49,6 +50,7 @@ class Host:
             public_ip=d.get("public_ip"),
             instance_id=d.get("instance_id"),
             http_port=int(d.get("http_port") or 4646),
+            zone=d.get("zone") or None,
         )
 
 

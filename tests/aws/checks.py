@@ -73,7 +73,31 @@ def tagged(env: Any, cluster: str, region: str | None = None) -> dict[str, list[
             for v in ec2.describe_volumes(Filters=f)["Volumes"]
             if v["State"] != "deleted"
         ],
+        **{
+            k: [x[a] for x in v]
+            for (k, a), v in zip(ARNS, balancers(env, cluster, region), strict=True)
+        },
     }
+
+
+ARNS = (("load_balancers", "LoadBalancerArn"), ("target_groups", "TargetGroupArn"))
+
+
+def balancers(env: Any, cluster: str, region: str | None = None) -> tuple[list[Any], list[Any]]:
+    """The cluster's load balancers and target groups (elbv2 has no tag filter: DescribeTags)."""
+    elb = env.client("elbv2", region)
+    lbs = elb.describe_load_balancers()["LoadBalancers"]
+    groups = elb.describe_target_groups()["TargetGroups"]
+    arns = [x["LoadBalancerArn"] for x in lbs] + [x["TargetGroupArn"] for x in groups]
+    ours = set()
+    for start in range(0, len(arns), 20):
+        for d in elb.describe_tags(ResourceArns=arns[start : start + 20])["TagDescriptions"]:
+            if tags_of(d).get(TAG_CLUSTER) == cluster:
+                ours.add(d["ResourceArn"])
+    return (
+        [x for x in lbs if x["LoadBalancerArn"] in ours],
+        [x for x in groups if x["TargetGroupArn"] in ours],
+    )
 
 
 def iam_exists(env: Any, cluster: str) -> dict[str, bool]:
@@ -103,10 +127,25 @@ def assert_complete(env: Any, cluster: str, servers: int = 3, clients: int = 3) 
     assert names(insts) == sorted(expected)
     assert all(i["State"]["Name"] == "running" for i in insts)
     found = tagged(env, cluster)
-    for kind in ("vpcs", "subnets", "igws", "route_tables", "key_pairs"):
+    for kind in ("vpcs", "igws", "route_tables", "key_pairs"):
         assert len(found[kind]) == 1, (kind, found[kind])
+    assert_spread(env, cluster, insts, found["subnets"])
     assert len(found["security_groups"]) == 2
     assert iam_exists(env, cluster) == {"role": True, "profile": True}
+
+
+def assert_spread(env: Any, cluster: str, insts: list[dict[str, Any]], subnet_ids: list[str]):  # type: ignore[no-untyped-def]
+    """One subnet per zone; every instance in one of them; each role round-robin over them
+    (node N in the ((N - 1) mod zones)-th subnet, so servers are one per zone)."""
+    subnets = env.client("ec2").describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    zones = [s["AvailabilityZone"] for s in subnets]
+    assert 1 <= len(subnets) <= 3 and len(set(zones)) == len(zones), zones
+    assert {i["SubnetId"] for i in insts} <= set(subnet_ids)
+    for role in ("server", "client"):
+        mine = [i for i in insts if tags_of(i).get("nomadctl:role") == role]
+        used = {i["Placement"]["AvailabilityZone"] for i in mine}
+        assert len(used) == min(len(mine), len(zones)), (role, used, zones)
+    return zones
 
 
 def state(env: Any, cluster: str) -> dict[str, Any]:

@@ -30,6 +30,9 @@ Sources, cited below by their letters:
 [EC2-DV] EC2 "DependencyViolation" on DeleteSecurityGroup/DeleteSubnet/DeleteVpc/
          DetachInternetGateway while the network interfaces of terminated instances detach;
          terraform's aws_security_group and aws_subnet deletes retry DependencyViolation.
+[EC2-OF] zone offerings: see strict_zones.py (RunInstances refuses a type the zone lacks).
+[ELB-*]  Elastic Load Balancing: see strict_elb.py (load balancer states, target health,
+         what a deleted load balancer still holds).
 [SQ]     Service Quotas API `GetServiceQuota` (ServiceCode ec2, QuotaCode L-1216C47A "Running
          On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", in vCPUs).
 [CON]    EC2 API Reference `GetConsoleOutput` (Output is base64); cloud-init's cc_keys_to_console
@@ -95,6 +98,9 @@ class Windows:
     delete_conflict: float = 0.15  # [IAM-DC] DeleteRole refused after its policy/profile went
     eni_detach: float = 0.15  # [EC2-DV] deletes refused while terminated instances' ENIs detach
     assoc_detach: float = 0.15  # [EC2-EC] DeleteRouteTable refused after DisassociateRouteTable
+    lb_provisioning: float = 0.3  # [ELB-ST] strict_elb.py: a new load balancer is provisioning
+    target_initial: float = 0.3  # [ELB-TH] a newly registered target is `initial`
+    lb_drain: float = 0.15  # [ELB-DL] a deleted load balancer's target group and subnets busy
     # The IAM propagation windows also hold for the first call that meets them, however late
     # it comes: a test that must see the wait passes on a loaded machine too (AWS promises no
     # lower bound either way, so refusing that first call is within what it may do).
@@ -142,6 +148,13 @@ class Strict:
     # [CON] console output by private IP, set by a test (else the testbed host's real key)
     consoles: dict[str, str] = field(default_factory=dict)
     credits: dict[str, str] = field(default_factory=dict)  # instance -> CPU credit mode
+    elb: Any = None  # tests.aws.strict_elb.StrictElb: the elbv2 rules
+
+    def __post_init__(self) -> None:
+        from tests.aws.strict_elb import StrictElb
+
+        if self.elb is None:
+            self.elb = StrictElb(self.upstream)
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -186,6 +199,8 @@ class Strict:
             return self._before_iam(action, params)
         if service == "servicequotas" and action == "GetServiceQuota":
             return self._quota(body)
+        if service == "elasticloadbalancing":
+            return self.elb.before(self, action, params, region)
         return None
 
     def _before_ec2(self, action: str, params: dict[str, list[str]], region: str) -> Answer | None:
@@ -222,7 +237,9 @@ class Strict:
                 "not be specified on the same request",
             )
         if action == "RunInstances":
-            refused = self._profile_not_ready(params)
+            from tests.aws.strict_zones import unsupported
+
+            refused = self._profile_not_ready(params) or unsupported(self, params, region)
             if refused is not None:
                 return refused
         if action == "GetConsoleOutput":
@@ -412,6 +429,8 @@ class Strict:
         now = time.monotonic()
         if service == "iam":
             return self._after_iam(action, params, data, now)
+        if service == "elasticloadbalancing":
+            return bytes(self.elb.after(self, action, params, data))
         if service != "ec2":
             return data
         from tests.aws import strict_ec2

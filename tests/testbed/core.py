@@ -358,6 +358,7 @@ class Testbed:
         persistent: bool = False,
         name_prefix: str = "host",
         overlays: Sequence[str] = (),
+        addresses: Sequence[str] = (),
     ) -> Testbed:
         """Bring up ``n`` hosts. ``subnet=None`` picks a free 198.18.N.0/24 (N >= 2).
 
@@ -369,6 +370,8 @@ class Testbed:
         ``delay_ms`` (one value or one per host) is added by a relay in front of sshd, in
         each direction, so an SSH round trip gets 2 x delay_ms. ``persistent`` marks
         testbeds made by ``python -m tests.testbed up``: the crash sweep leaves them alone.
+        ``addresses`` (one per host, inside ``subnet``) replaces ``first_host``'s run of
+        consecutive addresses: the IPs moto gives nodes in several small subnets of one /24.
         """
         check_prerequisites()
         if n < 1:
@@ -397,7 +400,13 @@ class Testbed:
                 )
             bridge_ip = net.network_address + 1
             addrs = [net.network_address + first_host + i for i in range(n)]
-            if first_host < 2 or addrs[-1] >= net.broadcast_address:
+            if addresses:
+                addrs = [ipaddress.ip_address(a) for a in addresses]  # type: ignore[misc]
+                if len(addrs) != n or len(set(addrs)) != n:
+                    raise TestbedError("addresses: one distinct address per host")
+                if any(a not in net or a in (bridge_ip, net.broadcast_address) for a in addrs):
+                    raise TestbedError(f"addresses must be hosts of {net} other than .1")
+            elif first_host < 2 or addrs[-1] >= net.broadcast_address:
                 raise TestbedError(f"{n} hosts from .{first_host} do not fit in {net}")
             tb_id = cls._new_id()
             tb_dir = BASE_DIR / tb_id

@@ -85,11 +85,17 @@ def _factory() -> Iterator[TestbedFactory]:
         subnet: str | None = None,
         first_host: int = DEFAULT_FIRST_HOST,
         overlays: Sequence[str] = (),
+        addresses: Sequence[str] = (),
     ) -> Testbed:
         try:
             check_prerequisites()
             tb = _create_waiting(
-                n, subnet=subnet, first_host=first_host, delay_ms=delay_ms, overlays=overlays
+                n,
+                subnet=subnet,
+                first_host=first_host,
+                delay_ms=delay_ms,
+                overlays=overlays,
+                addresses=addresses,
             )
         except TestbedError as exc:
             pytest.fail(str(exc), pytrace=False)

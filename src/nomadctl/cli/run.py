@@ -231,13 +231,14 @@ def _nodes_table(ui: Ui, ws: Any, hosts: list[Any], report: Any) -> None:
 def _connect_lines(ui: Ui, ws: Any, plan: Plan, run: Any, hosts: list[Any], report: Any) -> None:
     servers = [h for h in hosts if h.role == "server"]
     first = servers[0]
+    reach = run.checked.provider.reach(ws)
+    api = reach.api or f"https://{first.public_ip or first.private_ip}:{first.http_port}"
     lines = [
         f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, ACLs {report.acl}.",
-        f"  API:      https://{first.public_ip or first.private_ip}:{first.http_port} (mutual TLS)",
+        f"  API:      {api} (mutual TLS)",
         f'  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members',
         f"  Status:   nomadctl --cluster {ws.cluster} status",
     ]
-    reach = run.checked.provider.reach(ws)
     lines += [f"  {line}" for line in words.summary_lines(ws.cluster, first, reach)]
     extra = getattr(plan.provider, "notes", None) or []
     lines += [f"  {n}" for n in extra]

@@ -34,10 +34,11 @@ def up(
         ),
     ] = None,
     subnet_cidr: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="CIDR of its subnet, inside --vpc-cidr.  [default: the VPC's first /24]",
+            help="CIDR of a subnet, inside --vpc-cidr; repeatable, one per zone (one CIDR: the "
+            "next blocks of its size for the other zones).  [default: the VPC's first /24s]",
             show_default=False,
         ),
     ] = None,
@@ -48,19 +49,39 @@ def up(
         ),
     ] = None,
     subnet_id: Annotated[
+        list[str] | None,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="Your own subnet to launch into, repeatable, one per zone; `down` leaves them "
+            "alone.",
+        ),
+    ] = None,
+    zones: Annotated[
         str | None,
         typer.Option(
-            rich_help_panel="AWS", help="Your own subnet to launch into; `down` leaves it alone."
+            rich_help_panel="AWS",
+            help="How many Availability Zones (1 to 6), or which (a,b,c): a subnet in each, "
+            "servers one per zone, clients spread the same way.  [default: 3 zones offering "
+            "both instance types; an existing cluster keeps its zones]",
+            show_default=False,
         ),
     ] = None,
     availability_zone: Annotated[
         str | None,
         typer.Option(
             rich_help_panel="AWS",
-            help="Zone of the new subnet.  [default: the first zone offering both instance types]",
+            help="One zone for the whole cluster (the same as --zones with one name).",
             show_default=False,
         ),
     ] = None,
+    api_endpoint: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel="AWS",
+            help="nlb: a Network Load Balancer (TCP 4646, mTLS passes through) in front of the "
+            "servers, the address env/status use; none: the servers' own addresses.",
+        ),
+    ] = "nlb",
     allow_cidr: Annotated[
         list[str] | None,
         typer.Option(
@@ -337,10 +358,12 @@ def up(
             "region": region,
             "profile": profile,
             "vpc_cidr": vpc_cidr,
-            "subnet_cidr": subnet_cidr,
+            "subnet_cidr": tuple(subnet_cidr or ()) or None,
             "vpc_id": vpc_id,
-            "subnet_id": subnet_id,
+            "subnet_id": tuple(subnet_id or ()) or None,
             "availability_zone": availability_zone,
+            "zones": zones,
+            "api_endpoint": api_endpoint,
             "allow_cidrs": tuple(allow_cidr or ()),
             "client_ports": tuple(client_port or ()),
             "server_type": server_type,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 from collections.abc import Mapping
+from typing import Any
 
 from nomadctl.cluster import acl
 from nomadctl.cluster.api import ENV_VARS, ApiTarget, target_from_env
@@ -39,8 +41,11 @@ def workspace_target(
     if cli.key.exists():
         check_secret(cli.key)
     stored = acl.load_token(ws, token_kind) if token_kind else None
+    own = [f"https://{ssh_address(h, ssh)}:{h.http_port}" for h in servers]
     return ApiTarget(
-        addresses=[f"https://{ssh_address(h, ssh)}:{h.http_port}" for h in servers],
+        # The load balancer first (a server may be down); each server's own address after it,
+        # for a check of one server (node/roll) and for when the endpoint cannot be reached.
+        addresses=[*api_endpoint(state), *own],
         ca_file=str(store.trust_file(ws)),  # the bundle during a CA rotation
         client_cert=(str(cli.cert), str(cli.key)),
         server_name=f"server.{region}.nomad",
@@ -48,6 +53,26 @@ def workspace_target(
         region=region,
         timeout=timeout,
     )
+
+
+def api_endpoint(state: Mapping[str, Any]) -> list[str]:
+    """The cluster's own API endpoint (AWS: the load balancer), when it has one."""
+    endpoint = state.get("api_endpoint") or {}
+    address = endpoint.get("address") if isinstance(endpoint, dict) else None
+    return [address] if isinstance(address, str) and address.startswith("https://") else []
+
+
+def answering(addresses: list[str], timeout: float = 2.0) -> str:
+    """The first address whose port takes a connection now (else the first): without a load
+    balancer, `env` points the nomad CLI at a server that is up. One address: that one."""
+    for address in addresses if len(addresses) > 1 else ():
+        host, _, port = address.split("//", 1)[-1].rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return address
+        except (OSError, ValueError):
+            continue
+    return addresses[0]
 
 
 def ignored_env(
@@ -122,7 +147,7 @@ def env_lines(ws: Workspace, shell: str, management: bool = False) -> list[str]:
     target = workspace_target(ws, token_kind="management" if management else "user")
     assert target.client_cert is not None
     values = {
-        "NOMAD_ADDR": target.addresses[0],
+        "NOMAD_ADDR": (api_endpoint(ws.load_state()) or [answering(list(target.addresses))])[0],
         "NOMAD_CACERT": target.ca_file,
         "NOMAD_CLIENT_CERT": target.client_cert[0],
         "NOMAD_CLIENT_KEY": target.client_cert[1],

@@ -177,7 +177,11 @@ def agent_config(
             # Nomad Enterprise reads the licence in the server block (ServerConfig.LicensePath);
             # at the top level Nomad refuses the key, and clients need no licence.
             lines.append(f"  license_path     = {_q(LICENSE_PATH)}")
+            if host.zone:  # servers one per zone: autopilot keeps a voter in each
+                lines.append(f"  redundancy_zone  = {_q(host.zone)}")
         lines += [*(_server_join_lines(facts, local=local) if join else []), "}", ""]
+        if facts.edition == "enterprise" and host.zone:  # Autopilot's redundancy zones
+            lines += ["autopilot {", "  enable_redundancy_zones = true", "}", ""]
     else:
         lines += [
             "client {",

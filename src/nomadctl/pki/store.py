@@ -309,7 +309,9 @@ def ensure_node_cert(
     days: int = issue.LEAF_DAYS,
     keep_previous: bool = False,
 ) -> issue.KeyPair:
-    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs.
+    """A node's own certificate: `<kind>.<region>.nomad`, localhost, 127.0.0.1 and its IPs;
+    a server's also the DNS name of the cluster's API endpoint (state.json `api_endpoint`,
+    the AWS load balancer), so the nomad CLI and browsers verify that name.
 
     Kept while it is signed by the current CA, names the same addresses and has more than 30
     days left, so a re-run uploads nothing; re-issued otherwise. `keep_previous`: during a CA
@@ -319,7 +321,8 @@ def ensure_node_cert(
     """
     paths = node_paths(ws, name)
     ips = issue.parse_ip_addresses([a for a in addresses if a])
-    _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", (), ips)
+    names = endpoint_names(ws) if kind == "server" else []
+    _, want_dns, want_ips = issue.leaf_names(kind, region, "nomad", names, ips)
     signers = [ca.cert]
     previous = _previous_ca(ws, "nomad") if keep_previous else None
     if previous is not None:
@@ -336,9 +339,18 @@ def ensure_node_cert(
             and pair.cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
         ):
             return pair
-    pair = issue.new_leaf(ca, kind, region=region, days=days, ip_addresses=ips)
+    pair = issue.new_leaf(ca, kind, region=region, days=days, dns_names=names, ip_addresses=ips)
     _write_pair(ws, paths, pair)
     return pair
+
+
+def endpoint_names(ws: Workspace) -> list[str]:
+    """The DNS name of the cluster's API endpoint, as the provider recorded it."""
+    if not ws.state_path.exists():
+        return []
+    endpoint = ws.load_state().get("api_endpoint") or {}
+    name = endpoint.get("dns_name") if isinstance(endpoint, dict) else None
+    return issue.parse_dns_names([name], "API endpoint") if isinstance(name, str) else []
 
 
 def previous_leaves(ws: Workspace, names: Sequence[str]) -> list[str]:

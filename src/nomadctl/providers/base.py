@@ -168,6 +168,7 @@ class Reach:
     logs: bool = False  # `nomadctl logs NODE` reads a file on this machine
     drivers: tuple[str, ...] | None = None  # the clients' task drivers, when known here
     sample_jobs: tuple[str, ...] = ()  # examples/jobs those drivers run
+    api: str | None = None  # the cluster's own API endpoint (AWS: its load balancer)
 
 
 class Agents(Protocol):

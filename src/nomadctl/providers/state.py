@@ -66,7 +66,7 @@ def forget_aws_cluster(ws: Workspace, region: str, destroyed: bool) -> None:
     forget_pins(ws, current.hosts)
     if destroyed or current.provider == "aws":
         acl.forget_tokens(ws)
-    for key in ("hosts", "provider", "configured", "leaving", "spec"):
+    for key in ("hosts", "provider", "configured", "leaving", "spec", "api_endpoint"):
         state.pop(key, None)
     state["aws"] = {"region": region}
     ws.save_state(state)

@@ -22,7 +22,19 @@ from tests.aws.checks import error_line, ok
 from tests.aws.fixtures import OTHER_REGION, AwsEnv, seed_ubuntu_ami
 from tests.terminal import TerminalRun, run_on_terminal
 
-NET = ("--vpc-cidr", "198.18.0.0/16", "--subnet-cidr", "198.18.1.0/24")
+# One zone and no load balancer, as before both were the default: these tests count on one
+# subnet's IPs and the servers' own addresses (three zones and the NLB: test_zones.py,
+# test_balancer.py).
+NET = (
+    "--vpc-cidr",
+    "198.18.0.0/16",
+    "--subnet-cidr",
+    "198.18.1.0/24",
+    "--zones",
+    "1",
+    "--api-endpoint",
+    "none",
+)
 ALLOW = ("--allow-cidr", "203.0.113.0/24", "--allow-cidr", "198.51.100.7")
 
 
@@ -299,6 +311,16 @@ def test_dry_run_changes_nothing(aws_env: AwsEnv) -> None:
     assert checks.tagged(aws_env, "alpha") == before
 
 
+def load_balancer_checks(aws: AwsEnv, group: dict[str, Any]) -> set[str]:
+    """The subnets' CIDRs, open on 4646 only, for the load balancer's health checks."""
+    subnets = aws.client("ec2").describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [group["VpcId"]]}]
+    )["Subnets"]
+    cidrs = {s["CidrBlock"] for s in subnets}
+    assert {r for r in ingress(group) if r[3] in cidrs} == {("tcp", 4646, 4646, c) for c in cidrs}
+    return cidrs
+
+
 def test_changed_allow_list_updates_rules_and_scale_up_adds_instances(aws_env: AwsEnv) -> None:
     ok(up(aws_env, "alpha", "--allow-cidr", "203.0.113.0/24", "--servers", "1", "--clients", "1"))
     sg_id = checks.state(aws_env, "alpha")["aws"]["sg_id"]
@@ -307,7 +329,7 @@ def test_changed_allow_list_updates_rules_and_scale_up_adds_instances(aws_env: A
     assert "updated" in proc.stdout and "created" in proc.stdout
     group = aws_env.client("ec2").describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
     cidrs = {r[3] for r in ingress(group) if r[0] == "tcp"}
-    assert cidrs == {"192.0.2.0/24"}
+    assert cidrs - load_balancer_checks(aws_env, group) == {"192.0.2.0/24"}
     assert checks.names(checks.instances(aws_env, "alpha")) == [
         "alpha-client-1", "alpha-client-2", "alpha-server-1",
     ]  # fmt: skip
@@ -361,7 +383,8 @@ def test_default_allow_cidr_is_the_detected_public_ip(aws_env: AwsEnv) -> None:
         server.server_close()
     sg_id = checks.state(aws_env, "alpha")["aws"]["sg_id"]
     group = aws_env.client("ec2").describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
-    assert {r[3] for r in ingress(group) if r[0] == "tcp"} == {"203.0.113.77/32"}
+    cidrs = {r[3] for r in ingress(group) if r[0] == "tcp"}
+    assert cidrs - load_balancer_checks(aws_env, group) == {"203.0.113.77/32"}
 
 
 def test_undetectable_public_ip_asks_for_allow_cidr(aws_env: AwsEnv) -> None:

@@ -40,6 +40,10 @@ def up_args(tb: Any, binary: Path, *extra: str) -> list[str]:
         "198.18.0.0/16",
         "--subnet-cidr",
         SUBNET,
+        "--zones",  # one subnet: the testbed's hosts are at its IPs (three zones: test_zones.py)
+        "1",
+        "--api-endpoint",  # the servers' own addresses (the load balancer: test_balancer.py)
+        "none",
         "--allow-cidr",
         "198.18.0.0/15",
         "--ssh-key",

@@ -178,6 +178,7 @@ class Estimate:
     public_ips: int = 0
     volume_gib: int = 0
     balancer: bool = False
+    balancer_hourly: float = 0.0  # the NLB's hourly charge, included in `hourly`
     surplus_hourly: float = 0.0  # the most unlimited credits can add per hour
     unlimited: tuple[str, ...] = field(default=())  # the burstable types in unlimited mode
 
@@ -225,6 +226,7 @@ class Estimate:
             "public_ipv4": self.public_ips,
             "volume_gib": self.volume_gib,
             "load_balancer": self.balancer,
+            "load_balancer_usd_per_hour": self.balancer_hourly,
             "unlimited_credits_usd_per_hour_at_most": round(self.surplus_hourly, 4),
         }
 
@@ -264,6 +266,6 @@ def estimate(lines: Sequence[Machines], region: str, balancer: bool = False) -> 
     hourly = sum(m.count * table[m.instance_type] for m in lines if m.count)
     hourly += gib * prices.gp3_gb_month / HOURS_PER_MONTH
     hourly += ips * PUBLIC_IPV4_HOURLY
-    if balancer:  # the NLB in front of the API (issue 25 point 2): its fixed hourly charge
-        hourly += prices.nlb_hourly
-    return Estimate(hourly=hourly, unknown_types=(), **common)  # type: ignore[arg-type]
+    nlb = prices.nlb_hourly if balancer else 0.0  # the API's NLB (issue 25 point 2)
+    hourly += nlb
+    return Estimate(hourly=hourly, unknown_types=(), balancer_hourly=nlb, **common)  # type: ignore[arg-type]

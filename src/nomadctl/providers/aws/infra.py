@@ -13,10 +13,10 @@ Entry points (all idempotent, all find what exists by the `nomadctl:cluster` tag
 State written (`state.json`):
 
     provider: "aws"
-    aws: region, vpc_id, vpc_owned, subnet_id, availability_zone, igw_id, route_table_id,
-         sg_id, clients_sg_id, key_name, role_name, profile_name,
-         auto_join {tag_key, tag_value}, instances {name: {id, role, type, private_ip,
-         public_ip}}
+    aws: region, vpc_id, vpc_owned, subnets [{id, zone, cidr}] (subnet_id, availability_zone:
+         the first's), igw_id, route_table_id, sg_id, clients_sg_id, key_name, role_name,
+         profile_name, client_profile, lb_arn, lb_dns, tg_arn, auto_join {tag_key, tag_value},
+         instances {name: {id, role, type, private_ip, public_ip}}
     hosts: [Host.to_dict(), ...]        servers first, then clients
     ssh: {user, key_path}
 """
@@ -32,18 +32,19 @@ from typing import Any
 from nomadctl.errors import CloudError, UsageError
 from nomadctl.hosts import Host
 from nomadctl.providers import state as state_mod
+from nomadctl.providers.aws import balancer as aws_balancer
 from nomadctl.providers.aws import iam as aws_iam
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws import keys, publicip
 from nomadctl.providers.aws import network as aws_network
 from nomadctl.providers.aws import security as aws_security
+from nomadctl.providers.aws import subnets as aws_subnets
 from nomadctl.providers.aws.common import (
     TAG_AUTO_JOIN,
     TAG_CLUSTER,
     TAG_ROLE,
     Resource,
     Run,
-    Teardown,
     auto_join_value,
     find_instances,
     iam_name,
@@ -58,6 +59,7 @@ from nomadctl.providers.aws.myip import detect_public_cidr
 from nomadctl.providers.aws.network import parse_vpc_cidrs
 from nomadctl.providers.aws.security import normalise_cidrs, parse_port
 from nomadctl.providers.aws.session import Aws
+from nomadctl.providers.aws.subnets import subnet_cidrs
 from nomadctl.validate import fits
 from nomadctl.workspace import Workspace
 
@@ -70,6 +72,7 @@ DEFAULT_ROOT_VOLUME_GIB = 20
 DEFAULT_SSH_USER = "ubuntu"
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
 CHANGED = {"created", "updated", "deleted"}
+API_ENDPOINTS = ("nlb", "none")
 
 
 def _quiet(_: str) -> None:
@@ -81,10 +84,14 @@ class AwsOptions:
     region: str | None = None  # None: the state's region, else AWS_REGION / the profile's
     profile: str | None = None
     vpc_cidr: str | None = None  # None: the existing VPC's, or 10.42.0.0/16 for a new one
-    subnet_cidr: str | None = None  # None: the first /24 of the VPC
+    # one per zone, repeatable; None: the VPC's first free /24s (a single CIDR: the next
+    # blocks of its size for the other zones)
+    subnet_cidr: str | tuple[str, ...] | None = None
     vpc_id: str | None = None
-    subnet_id: str | None = None
-    availability_zone: str | None = None
+    subnet_id: str | tuple[str, ...] | None = None  # yours, one per zone, repeatable
+    availability_zone: str | None = None  # one zone: the same as --zones <zone>
+    zones: str | None = None  # "3", "1", "a,b,c"; None: 3 for a new cluster, else as it is
+    api_endpoint: str = "nlb"  # "nlb": a Network Load Balancer in front of the API; "none"
     allow_cidrs: tuple[str, ...] = ()  # empty: the operator's public IP, detected
     client_ports: tuple[str, ...] = ()
     ssh_key: Path | None = None
@@ -112,22 +119,36 @@ class AwsOptions:
             raise UsageError(f"--root-volume-size {self.root_volume_size}: use 8 to 16384 GiB")
         if self.ami and not fits(AMI_RE, self.ami):
             raise UsageError(f"--ami {self.ami!r} is not an AMI id like ami-0123456789abcdef0")
+        aws_subnets.check_layout(
+            self.zones, self.availability_zone, self.subnet_ids, self.subnet_cidrs
+        )
+        if self.api_endpoint not in API_ENDPOINTS:
+            raise UsageError(f"--api-endpoint {self.api_endpoint!r}: use nlb or none")
         if self.vpc_id and not self.subnet_id:
             raise UsageError(
                 "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
             )
-        if self.subnet_id and (self.vpc_cidr or self.subnet_cidr):
+        if self.subnet_ids and (self.vpc_cidr or self.subnet_cidrs):
             raise UsageError("--vpc-cidr/--subnet-cidr make a new network; not with --subnet-id")
-        if self.subnet_id and self.availability_zone:
-            raise UsageError(
-                "--availability-zone with --subnet-id: the subnet decides the zone; drop one"
-            )
         if self.cpu_credits not in ("standard", "unlimited"):
             raise UsageError(f"--cpu-credits {self.cpu_credits!r}: use standard or unlimited")
-        parse_vpc_cidrs(self.vpc_cidr, self.subnet_cidr)
+        for cidr in self.subnet_cidrs or (None,):
+            parse_vpc_cidrs(self.vpc_cidr, cidr)
         normalise_cidrs(list(self.allow_cidrs))
         for port in self.client_ports:
             parse_port(port)
+
+    @property
+    def subnet_ids(self) -> tuple[str, ...]:
+        return subnet_cidrs(self.subnet_id)
+
+    @property
+    def subnet_cidrs(self) -> tuple[str, ...]:
+        return subnet_cidrs(self.subnet_cidr)
+
+    def wanted_zones(self) -> int | tuple[str, ...] | None:
+        """--zones as a count or names; --availability-zone is one named zone."""
+        return aws_subnets.wanted_zones(self.zones, self.availability_zone)
 
 
 @dataclass
@@ -142,6 +163,8 @@ class Provisioned:
     # What a plan read, handed to the `provision` that follows it so AWS is not asked twice:
     # the IDs found, the launch specs (images resolved), the detected --allow-cidr.
     seen: dict[str, Any] = field(default_factory=dict, repr=False)
+    notes: list[str] = field(default_factory=list)  # how the layout may change (zones)
+    api_endpoint: dict[str, str] | None = None  # the load balancer: address, dns_name
 
     @property
     def changed(self) -> bool:
@@ -231,7 +254,7 @@ def _run(
         progress("detecting your public IP for --allow-cidr")
         allow = [detect_public_cidr()]
     ports = [aws_security.parse_port(p) for p in opts.client_ports]
-    vpc_cidr, subnet_cidr = aws_network.parse_vpc_cidrs(opts.vpc_cidr, opts.subnet_cidr)
+    vpc_cidr, _ = aws_network.parse_vpc_cidrs(opts.vpc_cidr, None)
 
     with translated(aws):
         types = sorted({opts.server_type, opts.client_type})
@@ -240,9 +263,8 @@ def _run(
         else:
             progress(f"checking images and instance types in {aws.region}")
             specs = _launch_specs(aws, opts)
-            if opts.availability_zone:  # checked now, before anything is created
-                aws_network.choose_zone(aws, opts.availability_zone, types)
-            _preflight(run)
+            aws_subnets.check_named(aws, opts.wanted_zones(), types)  # before anything is made
+            _preflight(run, balancer=opts.api_endpoint == "nlb")
             existing = find_instances(aws, ws.cluster)
             check_vcpu_quota(aws, _to_launch(ws.cluster, specs, existing), progress)
         result.seen = {"aws": aws, "allow": allow, "specs": specs, "existing": existing}
@@ -251,18 +273,21 @@ def _run(
         net = aws_network.ensure_network(
             run,
             vpc_cidr=vpc_cidr,
-            subnet_cidr=subnet_cidr,
+            subnet_cidrs=opts.subnet_cidrs,
             vpc_id=opts.vpc_id,
-            subnet_id=opts.subnet_id,
-            availability_zone=opts.availability_zone,
+            subnet_ids=opts.subnet_ids,
+            zones=opts.wanted_zones(),
             instance_types=types,
             known=known,
+            public_ip=opts.public_ip is not False,  # nomadctl's own subnets map one or not
         )
         public = publicip.decide(aws, opts.public_ip, net)
         result.seen["public_ip"] = public
+        result.notes = net.notes
         progress("security groups")
+        lb_from = [s.cidr for s in net.subnets] if opts.api_endpoint == "nlb" else []  # checks
         sg_id, clients_sg_id = aws_security.ensure_security_groups(
-            run, net.vpc_id, allow, ports, known
+            run, net.vpc_id, allow, ports, known, api_from=lb_from
         )
         auto_join = {
             "tag_key": TAG_AUTO_JOIN,
@@ -272,14 +297,7 @@ def _run(
             record({"auto_join": auto_join})
 
         progress("SSH key")
-        key = keys.local_key(run, ws, opts.ssh_key)
-        key_path = str(key.private_path or opts.ssh_key)
-        key_name = keys.ensure_key_pair(run, key, bool(existing), key_path)
-        if not dry_run:
-            ssh = dict(state.get("ssh") or {})
-            ssh.setdefault("user", DEFAULT_SSH_USER)
-            ssh["key_path"] = str(key.private_path) if key.private_path else None
-            ws.update_state(ssh=ssh)
+        key_name = _key_pair(run, ws, opts, state, bool(existing))
 
         progress("IAM role and instance profile")
         profile_name = aws_iam.ensure_instance_profile(run)
@@ -292,6 +310,7 @@ def _run(
         where = aws_instances.Placement(
             subnet_id=net.subnet_id,
             availability_zone=net.availability_zone,
+            subnets=tuple((sub.id, sub.zone) for sub in net.subnets if sub.id),
             sg_id=sg_id,
             clients_sg_id=clients_sg_id,
             key_name=key_name,
@@ -302,11 +321,39 @@ def _run(
             client_profile_name=client_profile,
         )
         hosts = aws_instances.ensure_instances(run, specs, where, known)
+        endpoint = _api_endpoint(run, opts, net, hosts, public)
     result.hosts = hosts
+    result.api_endpoint = endpoint
     result.seen["known"] = {k: v for k, v in aws_state.items() if k != "region"}
     if not dry_run:
-        ws.update_state(hosts=[h.to_dict() for h in hosts])
+        ws.update_state(hosts=[h.to_dict() for h in hosts], api_endpoint=endpoint)
     return result
+
+
+def _key_pair(run: Run, ws: Workspace, opts: AwsOptions, state: dict, existing: bool) -> str:
+    key = keys.local_key(run, ws, opts.ssh_key)
+    key_name = keys.ensure_key_pair(run, key, existing, str(key.private_path or opts.ssh_key))
+    if not run.dry_run:
+        ssh = dict(state.get("ssh") or {})
+        ssh.setdefault("user", DEFAULT_SSH_USER)
+        ssh["key_path"] = str(key.private_path) if key.private_path else None
+        ws.update_state(ssh=ssh)
+    return key_name
+
+
+def _api_endpoint(
+    run: Run, opts: AwsOptions, net: Any, hosts: list[Host], public: bool
+) -> dict[str, str] | None:
+    """The load balancer in front of the servers (unless --api-endpoint none): its address;
+    internal when the nodes have no public IPs (private subnets)."""
+    if opts.api_endpoint != "nlb":
+        return None
+    run.progress("load balancer")
+    servers, ids = [h for h in hosts if h.role == "server"], [s.id for s in net.subnets if s.id]
+    lb = aws_balancer.ensure_balancer(run, net.vpc_id, ids, servers, internal=not public)
+    if not lb.dns_name or not lb.address:
+        return None
+    return {"address": lb.address, "dns_name": lb.dns_name}
 
 
 def _to_launch(cluster: str, specs: list[Any], existing: list[dict[str, Any]]) -> dict[str, int]:
@@ -344,8 +391,10 @@ def _launch_specs(aws: Any, opts: AwsOptions) -> list[Any]:
     return specs
 
 
-def _preflight(run: Run) -> None:
+def _preflight(run: Run, balancer: bool = False) -> None:
     """Refuse before creating anything when a fixed name belongs to someone else."""
+    if balancer:
+        aws_balancer.check_names(run)
 
     name = key_pair_name(run.cluster)
     pair = keys.describe_key_pair(run, name)
@@ -368,34 +417,6 @@ def _preflight(run: Run) -> None:
 
 
 # ---- down ------------------------------------------------------------------------------------
-
-
-def destroy(
-    cluster: str,
-    region: str | None,
-    progress: Progress = _quiet,
-    *,
-    profile: str | None = None,
-    dry_run: bool = False,
-) -> list[Resource]:
-    """Delete everything tagged for `cluster` in `region`, in dependency order.
-
-    Never raises for a resource that cannot be deleted: it comes back with status "failed"
-    and the reason, and everything that does not depend on it is still deleted.
-    """
-
-    aws = connect(region, profile)
-    down = Teardown(aws=aws, cluster=cluster, progress=progress, dry_run=dry_run)
-    with translated(aws):
-        aws_instances.destroy_instances(down)
-        if down.failed:
-            return down.resources  # everything else is still in use by those instances
-        aws_iam.destroy_instance_profile(down)
-        aws_security.destroy_security_groups(down)
-        keys.destroy_key_pairs(down)
-        aws_instances.destroy_volumes(down)
-        aws_network.destroy_network(down)
-    return down.resources
 
 
 def resolve_region(

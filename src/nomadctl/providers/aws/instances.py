@@ -201,6 +201,7 @@ def _host_of(inst: dict[str, Any]) -> Host:
         private_ip=inst.get("PrivateIpAddress") or "",
         public_ip=inst.get("PublicIpAddress"),
         instance_id=inst["InstanceId"],
+        zone=(inst.get("Placement") or {}).get("AvailabilityZone"),
     )
 
 

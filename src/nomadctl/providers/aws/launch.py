@@ -13,7 +13,7 @@ IdempotentInstanceTerminated the next generation is used, but only once describi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nomadctl.errors import CloudError
@@ -69,6 +69,17 @@ class Placement:
     public_ip_on_launch: bool = True  # the subnet maps one; else ask for one on the interface
     public_ip: bool = True  # False: no public IPv4 at all (a private subnet, --no-public-ip)
     client_profile_name: str | None = None  # --client-instance-profile: clients' own, empty
+    # (subnet ID, zone) per zone: node N of a role goes to the ((N - 1) mod zones)-th, so the
+    # servers are one per zone and the clients spread the same way; empty: subnet_id
+    subnets: tuple[tuple[str, str], ...] = ()
+
+    def for_node(self, name: str) -> Placement:
+        """Where the node called `name` (`<cluster>-<role>-<N>`) is launched."""
+        tail = name.rsplit("-", 1)[-1]
+        if not self.subnets or not tail.isdigit():
+            return self
+        subnet_id, zone = self.subnets[(int(tail) - 1) % len(self.subnets)]
+        return replace(self, subnet_id=subnet_id, availability_zone=zone)
 
 
 def instance_tags(run: Run, spec: LaunchSpec, name: str, where: Placement) -> list[dict[str, str]]:
@@ -147,6 +158,7 @@ def launch(
     from botocore.exceptions import ClientError
 
     ec2 = run.aws.ec2
+    where = where.for_node(name)
     request = _request(run, spec, name, where)
     digest = request_digest(request)
     profile_deadline = time.monotonic() + PROFILE_WAIT

@@ -8,11 +8,10 @@ never tagged, changed or deleted.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from nomadctl.errors import CloudError, UsageError
-from nomadctl.providers.aws import retried
+from nomadctl.errors import UsageError
 from nomadctl.providers.aws.cidrs import (  # re-exported: callers parse CIDRs from here
     default_subnet_cidr,
     parse_network,
@@ -31,8 +30,8 @@ from nomadctl.providers.aws.common import (
     tag_spec,
     tags,
 )
-from nomadctl.providers.aws.errors import error_code
 from nomadctl.providers.aws.session import Aws, poll
+from nomadctl.providers.aws.subnets import Subnet, ensure_subnets, existing_subnets
 
 DEFAULT_VPC_CIDR = "10.42.0.0/16"
 __all__ = ["default_subnet_cidr", "ensure_network", "parse_network", "parse_vpc_cidrs"]
@@ -43,57 +42,22 @@ DEFAULT_ROUTE = "0.0.0.0/0"  # egress: the route table's internet route, not an 
 class Network:
     vpc_id: str | None  # None only in a dry run, before the VPC exists
     vpc_owned: bool
-    subnet_id: str | None
-    availability_zone: str | None
+    subnets: list[Subnet] = field(default_factory=list)  # one per zone, in round-robin order
     igw_id: str | None = None
     route_table_id: str | None = None
-    maps_public_ip: bool = True  # the subnet gives instances a public IPv4 address
+    notes: list[str] = field(default_factory=list)  # for the plan: how the layout may move
 
+    @property
+    def subnet_id(self) -> str | None:
+        return self.subnets[0].id if self.subnets else None
 
-# ---- availability zone -----------------------------------------------------------------------
+    @property
+    def availability_zone(self) -> str | None:
+        return self.subnets[0].zone if self.subnets else None
 
-
-def choose_zone(aws: Aws, wanted: str | None, instance_types: list[str]) -> str:
-    """`wanted` if it offers every instance type, else the first zone that does."""
-    ec2 = aws.ec2
-    zones = sorted(
-        z["ZoneName"]
-        for z in ec2.describe_availability_zones(
-            Filters=[
-                {"Name": "zone-type", "Values": ["availability-zone"]},
-                {"Name": "state", "Values": ["available"]},
-            ]
-        )["AvailabilityZones"]
-    )
-    if wanted and wanted not in zones:
-        raise UsageError(
-            f"--availability-zone {wanted} is not an available zone of {aws.region} "
-            f"(zones: {', '.join(zones) or 'none'})"
-        )
-    offered: dict[str, set[str]] = {}
-    paginator = ec2.get_paginator("describe_instance_type_offerings")
-    for page in paginator.paginate(
-        LocationType="availability-zone",
-        Filters=[{"Name": "instance-type", "Values": sorted(set(instance_types))}],
-    ):
-        for offer in page["InstanceTypeOfferings"]:
-            offered.setdefault(offer["Location"], set()).add(offer["InstanceType"])
-    need = set(instance_types)
-    if wanted:
-        missing = need - offered.get(wanted, set())
-        if missing:
-            raise CloudError(
-                f"instance type {', '.join(sorted(missing))} is not offered in {wanted}: "
-                "pick another --availability-zone or instance type"
-            )
-        return wanted
-    for zone in zones:
-        if need <= offered.get(zone, set()):
-            return zone
-    raise CloudError(
-        f"no zone of {aws.region} offers {', '.join(sorted(need))}: "
-        "pick other --server-type/--client-type values"
-    )
+    @property
+    def maps_public_ip(self) -> bool:  # the subnets give instances a public IPv4 address
+        return all(s.maps_public_ip for s in self.subnets)
 
 
 # ---- ensure ----------------------------------------------------------------------------------
@@ -103,22 +67,44 @@ def ensure_network(
     run: Run,
     *,
     vpc_cidr: ipaddress.IPv4Network | None,
-    subnet_cidr: ipaddress.IPv4Network | None,
+    subnet_cidrs: tuple[str, ...],
     vpc_id: str | None,
-    subnet_id: str | None,
-    availability_zone: str | None,
+    subnet_ids: tuple[str, ...],
+    zones: int | tuple[str, ...] | None,
     instance_types: list[str],
     known: dict[str, Any],
+    public_ip: bool = True,
 ) -> Network:
-    if subnet_id:
-        return _existing_subnet(run, vpc_id, subnet_id, instance_types)
+    if subnet_ids:
+        vpc, subnets = existing_subnets(run, vpc_id, subnet_ids, instance_types)
+        run.record(
+            {
+                "vpc_id": vpc,
+                "vpc_owned": False,
+                "subnets": [s.to_dict() for s in subnets],
+                "subnet_id": subnets[0].id,
+                "availability_zone": subnets[0].zone,
+            }
+        )
+        return Network(vpc_id=vpc, vpc_owned=False, subnets=subnets)
     if vpc_id:
         raise UsageError(
             "--vpc-id needs --subnet-id too: nomadctl does not add subnets to your VPC"
         )
     vpc = _ensure_vpc(run, vpc_cidr, known)
-    net = Network(vpc_id=vpc, vpc_owned=True, subnet_id=None, availability_zone=None)
-    _ensure_subnet(run, net, vpc_cidr, subnet_cidr, availability_zone, instance_types, known)
+    net = Network(vpc_id=vpc, vpc_owned=True)
+    outer = vpc_cidr or ipaddress.IPv4Network(_vpc_cidr(run, net.vpc_id))
+    net.subnets = ensure_subnets(
+        run,
+        net.vpc_id,
+        outer,
+        given_cidrs=subnet_cidrs,
+        zones=zones,
+        instance_types=instance_types,
+        known=known,
+        notes=net.notes,
+        public_ip=public_ip,
+    )
     _ensure_gateway(run, net, known)
     _ensure_routes(run, net, known)
     return net
@@ -137,56 +123,6 @@ def _find(
     if items or not recorded_id:
         return items
     return _ours(run, recorded(lambda: search(**{by_id: [recorded_id]})[key]))
-
-
-def _existing_subnet(
-    run: Run, vpc_id: str | None, subnet_id: str, instance_types: list[str]
-) -> Network:
-    ec2 = run.aws.ec2
-    from botocore.exceptions import ClientError
-
-    try:
-        subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
-    except ClientError as exc:
-        if error_code(exc).startswith("InvalidSubnetID"):
-            raise CloudError(f"subnet {subnet_id} not found in {run.aws.region}") from None
-        raise
-    subnet = subnets[0]
-    if vpc_id and subnet["VpcId"] != vpc_id:
-        raise UsageError(f"subnet {subnet_id} is in {subnet['VpcId']}, not in --vpc-id {vpc_id}")
-    zone = subnet["AvailabilityZone"]
-    missing = sorted(set(instance_types) - offered_types(run.aws, zone, instance_types))
-    if missing:  # RunInstances would fail with Unsupported after the other resources exist
-        raise CloudError(
-            f"instance type {', '.join(missing)} is not offered in {zone}, the zone of "
-            f"--subnet-id {subnet_id}: pick another instance type or a subnet in another zone"
-        )
-    run.record({"vpc_id": subnet["VpcId"], "vpc_owned": False, "subnet_id": subnet_id})
-    detail = f"{subnet['CidrBlock']} in {subnet['AvailabilityZone']}, yours: left alone by down"
-    run.found("vpc", "(yours)", subnet["VpcId"], "yours: left alone by down")
-    run.found("subnet", "(yours)", subnet_id, detail)
-    return Network(
-        vpc_id=subnet["VpcId"],
-        vpc_owned=False,
-        subnet_id=subnet_id,
-        availability_zone=zone,
-        maps_public_ip=bool(subnet.get("MapPublicIpOnLaunch")),
-    )
-
-
-def offered_types(aws: Aws, zone: str, instance_types: list[str]) -> set[str]:
-    """The instance types of `instance_types` that `zone` offers (DescribeInstanceTypeOfferings)."""
-    found: set[str] = set()
-    paginator = aws.ec2.get_paginator("describe_instance_type_offerings")
-    for page in paginator.paginate(
-        LocationType="availability-zone",
-        Filters=[
-            {"Name": "location", "Values": [zone]},
-            {"Name": "instance-type", "Values": sorted(set(instance_types))},
-        ],
-    ):
-        found |= {o["InstanceType"] for o in page["InstanceTypeOfferings"]}
-    return found
 
 
 def _pick(items: list[dict[str, Any]], id_key: str, preferred: str | None, run: Run, kind: str):
@@ -241,77 +177,6 @@ def _ensure_vpc(run: Run, cidr: ipaddress.IPv4Network | None, known: dict[str, A
     )
     settle(ec2.modify_vpc_attribute, VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     return run.created("vpc", name, vpc_id, str(cidr))
-
-
-def _ensure_subnet(
-    run: Run,
-    net: Network,
-    vpc_cidr: ipaddress.IPv4Network | None,
-    cidr: ipaddress.IPv4Network | None,
-    zone: str | None,
-    instance_types: list[str],
-    known: dict[str, Any],
-) -> None:
-    ec2 = run.aws.ec2
-    name = f"nomadctl-{run.cluster}"
-    subnets = (
-        _find(
-            run,
-            ec2.describe_subnets,
-            "Subnets",
-            known.get("subnet_id") if known.get("vpc_id") == net.vpc_id else None,
-            "SubnetIds",
-            filters=[*cluster_filter(run.cluster), {"Name": "vpc-id", "Values": [net.vpc_id]}],
-        )
-        if net.vpc_id
-        else []
-    )
-    subnet = _pick(subnets, "SubnetId", None, run, "subnet")
-    if subnet:
-        if cidr is not None and subnet["CidrBlock"] != str(cidr):
-            raise UsageError(
-                f"cluster {run.cluster!r} already has subnet {subnet['SubnetId']} with CIDR "
-                f"{subnet['CidrBlock']}, not --subnet-cidr {cidr}; drop the option or run `down`"
-            )
-        if zone and subnet["AvailabilityZone"] != zone:
-            raise UsageError(
-                f"cluster {run.cluster!r} already has its subnet in {subnet['AvailabilityZone']}, "
-                f"not --availability-zone {zone}; drop the option or run `down` first"
-            )
-        net.subnet_id, net.availability_zone = subnet["SubnetId"], subnet["AvailabilityZone"]
-        run.record({"subnet_id": net.subnet_id, "availability_zone": net.availability_zone})
-        detail = f"{subnet['CidrBlock']} in {net.availability_zone}"
-        if not subnet.get("MapPublicIpOnLaunch"):
-            if not run.dry_run:
-                settle(
-                    ec2.modify_subnet_attribute,
-                    SubnetId=net.subnet_id,
-                    MapPublicIpOnLaunch={"Value": True},
-                )
-            run.changed("subnet", name, net.subnet_id, "public IPs on launch")
-        else:
-            run.found("subnet", name, net.subnet_id, detail)
-        return
-    outer = vpc_cidr or ipaddress.IPv4Network(_vpc_cidr(run, net.vpc_id))
-    if cidr is not None and not cidr.subnet_of(outer):
-        raise UsageError(f"--subnet-cidr {cidr} is not inside the VPC's CIDR {outer}")
-    cidr = cidr or default_subnet_cidr(outer)
-    zone = choose_zone(run.aws, zone, instance_types)
-    net.availability_zone = zone
-    if run.dry_run or net.vpc_id is None:
-        run.would_create("subnet", name, f"{cidr} in {zone}")
-        return
-    subnet = retried.create_subnet(  # a lost answer's retry meets InvalidSubnet.Conflict
-        run,
-        VpcId=net.vpc_id,
-        CidrBlock=str(cidr),
-        AvailabilityZone=zone,
-        TagSpecifications=[tag_spec("subnet", tags(run.cluster, name))],
-    )
-    net.subnet_id = subnet["SubnetId"]
-    run.record({"subnet_id": net.subnet_id, "availability_zone": zone})
-    settle(ec2.modify_subnet_attribute, SubnetId=net.subnet_id, MapPublicIpOnLaunch={"Value": True})
-    run.created("subnet", name, net.subnet_id, f"{cidr} in {zone}")
 
 
 def _vpc_cidr(run: Run, vpc_id: str | None) -> str:
@@ -405,12 +270,12 @@ def _ensure_routes(run: Run, net: Network, known: dict[str, Any]) -> None:
                 GatewayId=net.igw_id,
             )
     associated = {a.get("SubnetId") for a in table.get("Associations", [])}
-    if net.subnet_id not in associated:
-        changes.append(f"associated with {net.subnet_id or 'the subnet'}")
-        if not run.dry_run and net.subnet_id:
-            settle(
-                ec2.associate_route_table, RouteTableId=net.route_table_id, SubnetId=net.subnet_id
-            )
+    for subnet in net.subnets:
+        if subnet.id in associated:
+            continue
+        changes.append(f"associated with {subnet.id or 'the subnet in ' + subnet.zone}")
+        if not run.dry_run and subnet.id:
+            settle(ec2.associate_route_table, RouteTableId=net.route_table_id, SubnetId=subnet.id)
     if created:
         return
     if changes:

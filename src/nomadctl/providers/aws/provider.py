@@ -16,7 +16,7 @@ from nomadctl.node import render
 from nomadctl.node.connect import forget_pins
 from nomadctl.providers import DownOptions
 from nomadctl.providers import state as cluster_state
-from nomadctl.providers.aws import costs, infra, publicip, resize
+from nomadctl.providers.aws import costs, infra, publicip, resize, teardown
 from nomadctl.providers.aws import instances as aws_instances
 from nomadctl.providers.aws.errors import translated
 from nomadctl.providers.aws.first_contact import ConsoleCheckedAgents
@@ -51,7 +51,7 @@ def _estimate(opts: AwsOptions, region: str, public: bool = True) -> costs.Estim
             ),
         ],
         region,
-        balancer=False,  # issue 25 point 2 (the NLB): True when the plan has the load balancer
+        balancer=opts.api_endpoint == "nlb",  # the API's Network Load Balancer (point 2)
     )
 
 
@@ -111,7 +111,9 @@ class AwsProvider:
     def plan(self, ws: Workspace, progress: Progress) -> ProviderPlan:
         found = infra.plan(ws, self.opts, progress)
         public = bool(found.seen.get("public_ip", True))
-        publicip.check_reach(public, self.opts.subnet_id, self.ssh.bastion, self.ssh.address)
+        publicip.check_reach(
+            public, ", ".join(self.opts.subnet_ids) or None, self.ssh.bastion, self.ssh.address
+        )
         return ProviderPlan(
             provider=NAME,
             where=f"AWS {found.region}",
@@ -120,7 +122,7 @@ class AwsProvider:
             changed=found.changed,
             spends_money=found.changed,
             costs=_estimate(self.opts, found.region, public),
-            warnings=warnings(self.opts),
+            warnings=[*warnings(self.opts), *found.notes],
             detail=found,
         )
 
@@ -157,7 +159,10 @@ class AwsProvider:
         aws_instances.terminate(conn, ids, progress)
 
     def reach(self, ws: Workspace) -> Reach:
-        return Reach(ssh=True)
+        """SSH to every node; the API through the load balancer when the cluster has one."""
+        state = ws.load_state() if ws.state_path.exists() else {}
+        endpoint = state.get("api_endpoint") or {}
+        return Reach(ssh=True, api=endpoint.get("address") if isinstance(endpoint, dict) else None)
 
     # A changed type is made on the same instance (stop, modify, start): plan/replace.py
     # neither tears the agent down nor waits for a new node ID.
@@ -191,7 +196,7 @@ class AwsProvider:
         region = infra.resolve_region(
             self.opts.region or cluster_state.read(ws).aws_region, self.opts.profile
         )
-        resources = infra.destroy(
+        resources = teardown.destroy(
             ws.cluster, region, progress, profile=self.opts.profile, dry_run=dry_run
         )
         return Destroyed(

@@ -47,17 +47,20 @@ def _is_internet(route: dict[str, Any]) -> bool:
 
 
 def decide(aws: Aws, asked: bool | None, net: Any) -> bool:
-    """Whether nodes get a public IPv4: `asked`, else whether the subnet reaches the internet."""
+    """Whether nodes get a public IPv4: `asked`, else whether every subnet (one per zone)
+    reaches the internet; one private subnet makes the cluster private (its nodes would be
+    unreachable from here anyway, and `check_reach` then wants a way in)."""
     if net.vpc_owned or not net.subnet_id:  # nomadctl's own network has its gateway
         return True if asked is None else asked
-    routed = routes_to_internet(aws, net.subnet_id, net.vpc_id)
-    if asked and not routed:
+    ids = [s.id for s in getattr(net, "subnets", ()) if s.id] or [net.subnet_id]
+    private = [sid for sid in ids if not routes_to_internet(aws, sid, net.vpc_id)]
+    if asked and private:
         raise UsageError(
-            f"--public-ip: subnet {net.subnet_id} has no route to an internet gateway, so a "
-            "public IPv4 there would be billed and unreachable; drop the option (nodes are "
+            f"--public-ip: subnet {', '.join(private)} has no route to an internet gateway, so "
+            "a public IPv4 there would be billed and unreachable; drop the option (nodes are "
             "then reached through --bastion or from inside the VPC)"
         )
-    return routed if asked is None else asked
+    return not private if asked is None else asked
 
 
 def check_reach(public: bool, subnet_id: str | None, bastion: str | None, address: str) -> None:

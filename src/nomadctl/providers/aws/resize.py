@@ -22,6 +22,7 @@ from nomadctl.errors import CloudError, RemoteError
 from nomadctl.node.connect import session_for
 from nomadctl.providers.aws.errors import error_code, error_message
 from nomadctl.providers.aws.session import Aws, poll
+from nomadctl.providers.aws.subnets import offerings
 
 STOP_WAIT = 600.0
 START_WAIT = 600.0
@@ -37,17 +38,13 @@ class TypeChange:
 
 
 def zones_offering(aws: Aws, instance_types: list[str]) -> dict[str, set[str]]:
-    """Instance type -> the zones of the region that offer it."""
+    """Instance type -> the zones of the region that offer it (subnets.offerings, inverted)."""
     out: dict[str, set[str]] = {t: set() for t in instance_types}
     if not instance_types:
         return out
-    paginator = aws.ec2.get_paginator("describe_instance_type_offerings")
-    for page in paginator.paginate(
-        LocationType="availability-zone",
-        Filters=[{"Name": "instance-type", "Values": sorted(set(instance_types))}],
-    ):
-        for offer in page["InstanceTypeOfferings"]:
-            out.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+    for zone, types in offerings(aws, instance_types).items():
+        for instance_type in types:
+            out.setdefault(instance_type, set()).add(zone)
     return out
 
 

@@ -11,6 +11,7 @@ Egress stays AWS's default (everything), which package installs need.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +66,12 @@ def parse_port(value: str) -> PortRange:
     return port
 
 
-def main_rules(sg_id: str, allow: list[str]) -> set[Rule]:
+def main_rules(sg_id: str, allow: list[str], api_from: Sequence[str] = ()) -> set[Rule]:
     rules: set[Rule] = {(ALL, None, None, sg_id)}
     for cidr in allow:
         rules.add(("tcp", SSH_PORT, SSH_PORT, cidr))
+        rules.add(("tcp", NOMAD_HTTP_PORT, NOMAD_HTTP_PORT, cidr))
+    for cidr in api_from:  # the load balancer's health checks, from its subnets
         rules.add(("tcp", NOMAD_HTTP_PORT, NOMAD_HTTP_PORT, cidr))
     return rules
 
@@ -163,6 +166,7 @@ def ensure_security_groups(
     allow: list[str],
     client_ports: list[PortRange],
     known: dict[str, Any] | None = None,
+    api_from: Sequence[str] = (),
 ) -> tuple[str | None, str | None]:
     """The main and the clients group, with their rules in the wanted state."""
     known = known or {}
@@ -171,7 +175,7 @@ def ensure_security_groups(
         vpc_id,
         sg_name(run.cluster),
         f"nomadctl cluster {run.cluster}: SSH and Nomad API from allowed CIDRs, members to members",
-        lambda gid: main_rules(gid, allow),
+        lambda gid: main_rules(gid, allow, api_from),
         lambda rule, gid: _is_main_managed(rule, gid),
         ("sg_id", known),
     )
