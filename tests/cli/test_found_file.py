@@ -34,7 +34,7 @@ SAMPLES: dict[str, Any] = {
     "vpc_cidr": "10.9.0.0/16",
     "subnet_cidr": "10.9.1.0/24",
     "vpc_id": "vpc-0123456789abcdef0",
-    "subnet_id": "subnet-0123456789abcdef0",
+    "subnet_id": ["subnet-0123456789abcdef0"],
     "availability_zone": "eu-west-1b",
     "allow_cidr": ["0.0.0.0/0"],
     "client_port": ["8000-8100"],

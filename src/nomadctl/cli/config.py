@@ -106,6 +106,8 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
         "dry_run": None,
         "skip_configure": None,
         "json_output": None,
+        "zones": None,
+        "api_endpoint": None,  # the load balancer is in the plan's cost line either way
         "cpu_credits": "whether burstable instances may bill surplus CPU credits",
         "public_ip": "whether the nodes get public addresses, reachable from the internet",
         "client_instance_profile": "an IAM role and instance profile made for the clients",
