@@ -169,3 +169,15 @@ def test_found_home_needs_a_yes_for_every_command(tmp_path: Path) -> None:
     assert (evil / "nomad" / "certificates").is_dir()
     proc = nomadctl(tmp_path, "certs", NOMADCTL_HOME=str(tmp_path / "mine"))
     assert proc.returncode == 0 and (tmp_path / "mine" / "nomad").is_dir(), proc.stderr
+
+
+def test_found_cluster_needs_a_yes_to_be_deleted(tmp_path: Path) -> None:
+    """A found file's `cluster` chooses what `status` shows, but not alone what `down` deletes:
+    refused without a terminal, nothing touched; the same name from --cluster is the user's."""
+    (tmp_path / "nomadctl.toml").write_text('cluster = "prod"\n')
+    for args in (["down", "--yes"], ["recover", "--yes"]):
+        proc = nomadctl(tmp_path, *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "cluster = 'prod'" in proc.stderr, proc.stderr
+    proc = nomadctl(tmp_path, "--cluster", "prod", "down", "--yes")
+    assert proc.returncode == 0 and "Nothing to delete" in proc.stdout + proc.stderr, proc.stderr

@@ -181,6 +181,14 @@ FILE_SETTINGS: dict[str, dict[str, str | None]] = {
 
 
 NO_WORKSPACE = ("version",)  # commands that never open a workspace: `home` decides nothing
+# Commands that delete or replace a cluster's state: a found file's `cluster` must not choose
+# their target alone (`down --yes` typed in a cloned repository would delete the cluster its
+# nomadctl.toml names).
+TARGET_NEEDS_YES = {
+    "down": "the cluster whose resources are deleted",
+    "recover": "the cluster whose servers are stopped and rewritten",
+    "restore": "the cluster whose state a snapshot replaces",
+}
 
 
 def _shown(value: Any) -> Any:
@@ -200,6 +208,11 @@ def risky_file_settings(cfg: FileConfig, ctx: click.Context) -> list[str]:
         if root.get_parameter_source("home") == click.core.ParameterSource.DEFAULT:
             what = FILE_SETTINGS[""]["home"]
             found.append(f"home = {_shown(cfg.globals['home'])!r} ({what})")
+    what = TARGET_NEEDS_YES.get(ctx.info_name or "")
+    if what and "cluster" in cfg.globals:
+        root = ctx.find_root()
+        if root.get_parameter_source("cluster") == click.core.ParameterSource.DEFAULT:
+            found.append(f"cluster = {_shown(cfg.globals['cluster'])!r} ({what})")
     table = FILE_SETTINGS.get(ctx.info_name or "", {})
     for param in ctx.command.params:
         name = param.name or ""
