@@ -26,6 +26,9 @@ from .transport import Listener, Request, Response, Rpc, server_ssl_context
 # ---------------------------------------------------------------------------- the agent
 
 
+DIE_AFTER = 3.0  # the first-start fault point: seconds after listening, well after `up` saw it
+
+
 class Agent:
     def __init__(self, cfg: AgentConfig, log: Log) -> None:
         self.cfg, self.log = cfg, log
@@ -61,9 +64,13 @@ class Agent:
         http_ctx = server_ssl_context(t, t.verify_https_client) if t.http else None
         if self.server is not None and fault_armed("server-dies-in-first-start"):
             # Tests only: a server that listens on HTTP but never joins, and dies at the
-            # first leader poll it gets, the way an agent crashes while the cluster forms.
+            # first leader poll it gets, the way an agent crashes while the cluster forms; or
+            # after DIE_AFTER if no poll comes to it (nomadctl may ask another server).
             self._listen("http", self._die, http_ctx)
             self.listeners[0].start()
+            timer = threading.Timer(DIE_AFTER, self._exit)
+            timer.daemon = True
+            timer.start()
             return
         self._listen("http", self.api.http_dispatch, http_ctx)
         if self.server is not None:
@@ -80,6 +87,10 @@ class Agent:
     def _die(self, req: Request) -> Response:
         if req.path != "/v1/status/leader":
             return self.api.http_dispatch(req)
+        self._exit()
+        raise AssertionError("unreachable")
+
+    def _exit(self) -> None:
         self.log("ERROR", "agent: fault point: exiting during the first start")
         os._exit(1)
 
