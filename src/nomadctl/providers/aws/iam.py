@@ -104,18 +104,7 @@ def ensure_instance_profile(run: Run) -> str | None:
         if run.dry_run:
             run.would_create("iam-role", name, "may only call ec2:DescribeInstances")
         else:
-            role = _create(
-                run,
-                "role",
-                lambda: iam.create_role(
-                    RoleName=name,
-                    Path=IAM_PATH,
-                    AssumeRolePolicyDocument=json.dumps(TRUST),
-                    Description=f"nomadctl cluster {run.cluster}: Nomad cloud auto-join",
-                    Tags=iam_tags,
-                )["Role"],
-                lambda: _get(iam.get_role, "Role", RoleName=name),
-            )
+            role = _create_role(run, name, "Nomad cloud auto-join", iam_tags)
             run.record({"role_name": name})
             settle(  # IAM is eventually consistent: a new role may be NoSuchEntity a moment
                 iam.put_role_policy,
@@ -143,14 +132,7 @@ def ensure_instance_profile(run: Run) -> str | None:
         if run.dry_run:
             run.would_create("instance-profile", name, f"with role {name}")
             return None
-        profile = _create(
-            run,
-            "instance profile",
-            lambda: iam.create_instance_profile(
-                InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
-            )["InstanceProfile"],
-            lambda: _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name),
-        )
+        profile = _create_profile(run, name, iam_tags)
         run.record({"profile_name": name})
         _add_role(iam, name, run.progress)
         run.created("instance-profile", name, profile.get("InstanceProfileId", name))
@@ -166,6 +148,40 @@ def ensure_instance_profile(run: Run) -> str | None:
     else:
         run.found("instance-profile", name, profile.get("InstanceProfileId"), f"role {name}")
     return name
+
+
+def _create_role(
+    run: Run, name: str, purpose: str, iam_tags: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The role `name`, made (a lost answer's retry adopts it when it is ours: `_create`)."""
+    iam = run.aws.iam
+    return _create(
+        run,
+        "role",
+        lambda: iam.create_role(
+            RoleName=name,
+            Path=IAM_PATH,
+            AssumeRolePolicyDocument=json.dumps(TRUST),
+            Description=f"nomadctl cluster {run.cluster}: {purpose}",
+            Tags=iam_tags,
+        )["Role"],
+        lambda: _get(iam.get_role, "Role", RoleName=name),
+        name,
+    )
+
+
+def _create_profile(run: Run, name: str, iam_tags: list[dict[str, str]]) -> dict[str, Any]:
+    """The instance profile `name`, made as `_create_role` makes a role."""
+    iam = run.aws.iam
+    return _create(
+        run,
+        "instance profile",
+        lambda: iam.create_instance_profile(InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags)[
+            "InstanceProfile"
+        ],
+        lambda: _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name),
+        name,
+    )
 
 
 def _create(
@@ -213,34 +229,14 @@ def ensure_client_profile(run: Run) -> str:
     if role is None and run.dry_run:
         run.would_create("iam-role", name, "clients' own: no permissions")
     elif role is None:
-        role = _create(
-            run,
-            "role",
-            lambda: iam.create_role(
-                RoleName=name,
-                Path=IAM_PATH,
-                AssumeRolePolicyDocument=json.dumps(TRUST),
-                Description=f"nomadctl cluster {run.cluster}: clients (no permissions)",
-                Tags=iam_tags,
-            )["Role"],
-            lambda: _get(iam.get_role, "Role", RoleName=name),
-            name,
-        )
+        role = _create_role(run, name, "clients (no permissions)", iam_tags)
         run.created("iam-role", name, role.get("RoleId", name), "no permissions")
     else:
         run.found("iam-role", name, role.get("RoleId"), "clients' own")
     if profile is None and run.dry_run:
         run.would_create("instance-profile", name, f"with role {name}")
     elif profile is None:
-        profile = _create(
-            run,
-            "instance profile",
-            lambda: iam.create_instance_profile(
-                InstanceProfileName=name, Path=IAM_PATH, Tags=iam_tags
-            )["InstanceProfile"],
-            lambda: _get(iam.get_instance_profile, "InstanceProfile", InstanceProfileName=name),
-            name,
-        )
+        profile = _create_profile(run, name, iam_tags)
         _add_role(iam, name, run.progress)
         run.created("instance-profile", name, profile.get("InstanceProfileId", name))
     elif name not in [r["RoleName"] for r in profile.get("Roles", [])]:
