@@ -74,7 +74,7 @@ class TlsWatch:
             with self._connect(ctx, address, port) as tls:
                 tls.sendall(b"GET /v1/agent/health HTTP/1.0\r\nHost: probe\r\n\r\n")
                 head = tls.recv(5)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):  # a listener shut mid-reload
             return None
         except (OSError, ssl.SSLError):
             return False
