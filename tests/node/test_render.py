@@ -143,8 +143,23 @@ def test_enterprise_zip_url_is_hashicorps() -> None:
 def test_node_files_modes_and_secrets() -> None:
     tls = NodeTls(b"CA", b"CERT", b"KEY")
     files = {f.path: f for f in node_files(facts(install_method="binary"), SERVERS[0], tls, b"BIN")}
-    assert files["/etc/nomad.d/tls/node-key.pem"].mode == 0o600
-    assert files["/etc/nomad.d/nomad.hcl"].mode == 0o600  # holds the gossip key
+    # A server's agent runs as nomad: it reads its secrets (group nomad), root owns them.
+    assert (
+        files["/etc/nomad.d/tls/node-key.pem"].mode,
+        files["/etc/nomad.d/tls/node-key.pem"].owner,
+    ) == (0o640, "root:nomad")
+    assert files["/etc/nomad.d/nomad.hcl"].mode == 0o640  # holds the gossip key
+    assert files["/etc/nomad.d/join.hcl"].owner == "root:nomad"
+    assert files["/etc/nomad.d/tls/ca.pem"].owner == "root:root"
+    assert (
+        "\nUser=nomad\nGroup=nomad\n" in files["/etc/systemd/system/nomad.service"].content.decode()
+    )
+    client = {f.path: f for f in node_files(facts(install_method="binary"), CLIENT, tls, b"BIN")}
+    assert (
+        client["/etc/nomad.d/tls/node-key.pem"].mode,
+        client["/etc/nomad.d/nomad.hcl"].owner,
+    ) == (0o600, "root:root")
+    assert "User=" not in client["/etc/systemd/system/nomad.service"].content.decode()
     assert files["/usr/local/bin/nomad"].mode == 0o755
     assert files["/etc/systemd/system/nomad.service"].mode == 0o644
     with pytest.raises(ValueError):
@@ -158,25 +173,39 @@ def test_check_parse_and_diff() -> None:
     assert "sha256sum" in script and "KEY" not in script
     out = (
         "os debian \nsystemd yes\n"
-        + "".join(f"file {f.mode:o} 0:0 {f.sha256} {f.path}\n" for f in files[1:])
+        + "".join(f"file {f.mode:o} {f.owner} {f.sha256} {f.path}\n" for f in files[1:])
         + "version Nomad v1.11.1\nactive active\ndocker no\n"
     )
     seen = parse_check(out)
     assert isinstance(seen, Observed) and seen.os_id == "debian" and seen.active
     assert [f.path for f in changed_files(files, seen)] == [files[0].path]
     wrong_mode = parse_check(
-        out.replace(f"file 600 0:0 {files[3].sha256}", f"file 644 0:0 {files[3].sha256}")
+        out.replace(
+            f"file 640 root:nomad {files[3].sha256}", f"file 644 root:nomad {files[3].sha256}"
+        )
     )
     assert files[3].path in [f.path for f in changed_files(files, wrong_mode)]
     # HashiCorp's postinst chowns /etc/nomad.d to nomad: owner drift is a change too.
     wrong_owner = parse_check(
-        out.replace(f"file 600 0:0 {files[3].sha256}", f"file 600 998:998 {files[3].sha256}")
+        out.replace(
+            f"file 640 root:nomad {files[3].sha256}", f"file 640 nomad:nomad {files[3].sha256}"
+        )
     )
     assert files[3].path in [f.path for f in changed_files(files, wrong_owner)]
-    assert "%u:%g" in script
-    dirs = parse_check(out + "dir 700 0:0 /etc/nomad.d\ndir 755 998:998 /etc/nomad.d/tls\n")
-    assert dirs.dirs == {"/etc/nomad.d": (0o700, "0:0"), "/etc/nomad.d/tls": (0o755, "998:998")}
-    assert not dirs.dirs_ok() and parse_check(out + "dir 700 0:0 /etc/nomad.d\n").dirs_ok()
+    assert "%U:%G" in script
+    dirs = parse_check(
+        out + "dir 700 root:root /etc/nomad.d\ndir 755 nomad:nomad /etc/nomad.d/tls\n"
+    )
+    assert dirs.dirs == {
+        "/etc/nomad.d": (0o700, "root:root"),
+        "/etc/nomad.d/tls": (0o755, "nomad:nomad"),
+    }
+    assert not dirs.dirs_ok() and parse_check(out + "dir 700 root:root /etc/nomad.d\n").dirs_ok()
+    # A server's: the agent (nomad) reads the config dir and owns the data dir.
+    server = "dir 750 root:nomad /etc/nomad.d\ndir 700 nomad:nomad /opt/nomad/data\n"
+    assert parse_check(out + server).dirs_ok("server")
+    assert not parse_check(out + server).dirs_ok("client")
+    assert not parse_check(out + "dir 700 root:root /opt/nomad/data\n").dirs_ok("server")
 
 
 def test_tar_keeps_modes_and_root_owner() -> None:
@@ -185,7 +214,7 @@ def test_tar_keeps_modes_and_root_owner() -> None:
     with tarfile.open(fileobj=io.BytesIO(tar_of(files))) as tar:
         members = {m.name: m for m in tar.getmembers()}
     key = members["etc/nomad.d/tls/node-key.pem"]
-    assert key.mode == 0o600 and key.uid == 0 and key.uname == "root"
+    assert key.mode == 0o640 and key.uid == 0 and key.uname == "root"  # group: after
 
 
 def systemctl_lines(script: str) -> list[str]:

@@ -44,6 +44,7 @@ SHIM_DIR = "/run/testbed-shim"
 MS_BIND = 4096
 MS_RDONLY = 1
 MS_REMOUNT = 32
+MS_REC = 16384
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -60,6 +61,30 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
     if res != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def open_up(path: str, stage: str) -> None:
+    """Make `path` (a directory others cannot enter, e.g. /root) enterable on this host only:
+    a tmpfs of mode 0711 (same owner) over it, every entry of the real one bound back in place
+    (directories with what is mounted below them, symlinks copied). Nothing is listed to
+    others and no entry's own mode changes; the machine's `path` is untouched."""
+    st = os.stat(path)
+    os.makedirs(stage)
+    _mount(path, stage, None, MS_BIND | MS_REC, None)
+    _mount("tmpfs", path, "tmpfs", 0, f"mode=711,uid={st.st_uid},gid={st.st_gid},size=1m")
+    for name in os.listdir(stage):
+        src, dst = f"{stage}/{name}", f"{path}/{name}"
+        try:
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            elif os.path.isdir(src):
+                os.mkdir(dst)
+                _mount(src, dst, None, MS_BIND | MS_REC, None)
+            else:
+                open(dst, "w").close()
+                _mount(src, dst, None, MS_BIND, None)
+        except OSError as exc:  # a socket or device: not needed on a host
+            log(f"open_up: {src} left out: {exc}")
 
 
 def log(msg: str) -> None:
@@ -90,6 +115,8 @@ class HostDaemon:
                 os.makedirs(work)
                 opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
                 _mount("overlay", lower, "overlay", 0, opts)
+        for i, path in enumerate(cfg.get("open_dirs", [])):
+            open_up(path, f"{cfg['overlay_base']}/open{i}")
         for path, mode, uid, gid in cfg["private_dirs"]:
             _mount("tmpfs", path, "tmpfs", 0, f"mode={mode:o},uid={uid},gid={gid},size=2g")
         for src, dst in cfg["binds"]:

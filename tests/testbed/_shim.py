@@ -365,6 +365,9 @@ def open_notify(unit: str, env: dict[str, str]):
     rm(sock_path, path(unit, "activating"))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(sock_path)
+    # Any unit user may notify, as with systemd's own socket (srwxrwxrwx /run/systemd/notify):
+    # a unit with User= (a server running as nomad) sends READY=1 too.
+    os.chmod(sock_path, 0o666)
     env["NOTIFY_SOCKET"] = sock_path
     open(path(unit, "activating"), "w").close()
     return sock

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -165,6 +166,29 @@ def _shim_python() -> str:
         if os.access(cand, os.X_OK):
             return cand
     return sys.executable
+
+
+def _closed_dirs() -> list[str]:
+    """Directories on the way to this interpreter and its libraries that other users cannot
+    enter (e.g. /root, 0700, holding a pyenv or a clone's venv), shallowest first.
+
+    A host's agent may run as an unprivileged user (nomadctl runs servers as `nomad`), through
+    the stand-in whose first line names this interpreter: each host opens these directories
+    up in its own mount namespace (``_hostd.open_up``), the machine's stay as they are."""
+    import site
+    import sysconfig
+
+    wanted = {os.path.realpath(sys.executable), sys.prefix, sys.base_prefix}
+    wanted |= set(sysconfig.get_paths().values()) | set(site.getsitepackages())
+    wanted.add(site.getusersitepackages())
+    closed: set[str] = set()
+    for path in wanted:
+        for d in [*reversed(Path(path).parents), Path(path)]:
+            with contextlib.suppress(OSError):
+                st = d.lstat()
+                if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IXOTH:
+                    closed.add(str(d))
+    return sorted(closed, key=lambda d: (d.count("/"), d))
 
 
 _machine_lock = threading.Lock()
@@ -365,7 +389,9 @@ class Testbed:
         ``overlays`` (e.g. ``("/etc", "/usr", "/var")``) gives every host a private
         copy-on-write overlay of those machine directories (upper layer on a tmpfs only the
         host sees), so a package manager run on the host (dpkg, apt, useradd) changes the
-        host and never the machine.
+        host and never the machine. ``/etc`` always has one: a host's `useradd` (nomadctl
+        makes the `nomad` user for servers) writes the host's /etc/passwd, never the
+        machine's.
 
         ``delay_ms`` (one value or one per host) is added by a relay in front of sshd, in
         each direction, so an SSH round trip gets 2 x delay_ms. ``persistent`` marks
@@ -423,7 +449,7 @@ class Testbed:
                         "veth": f"tb{tb_id}v{i + 1}",
                         "dir": str(tb_dir / f"h{i + 1}"),
                         "delay_ms": delays[i],
-                        "overlays": [str(o) for o in overlays],
+                        "overlays": list(dict.fromkeys(["/etc", *map(str, overlays)])),
                     }
                 )
             state: dict[str, Any] = {
@@ -607,6 +633,7 @@ class Testbed:
             "hostname": h["hostname"],
             "overlays": h.get("overlays", []),
             "overlay_base": str(overlay_base),
+            "open_dirs": _closed_dirs(),
             "private_dirs": [[p, m, *uid_of[o]] for p, m, o in PRIVATE_DIRS],
             "binds": [[str(hdir / "hosts"), "/etc/hosts"]],
             "install": [

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from nomadctl.errors import RemoteError
 from nomadctl.hosts import Host
-from nomadctl.node import render
+from nomadctl.node import privilege, render
 
 if TYPE_CHECKING:  # paramiko only where SSH is used: the local provider never imports it
     from nomadctl.node.ssh import Counters, Session
@@ -33,6 +33,7 @@ class RemoteFile:
     path: str
     content: bytes
     mode: int
+    owner: str = privilege.ROOT  # "user:group" as `stat -c %U:%G` prints it
 
     @property
     def sha256(self) -> str:
@@ -71,15 +72,16 @@ def node_files(
     `bootstrap_expect`: the server count the cluster was bootstrapped with (default: the
     servers in `facts`); it is only read before the first raft configuration exists."""
     config = render.agent_config(facts, host, join=False)
+    secret = privilege.secret_access(host.role)  # the agent reads it: 0640 root:nomad on servers
+    unit = render.systemd_unit(facts, privilege.unit_user(host.role))
+    join = render.join_config(facts, host, bootstrap_expect)
     files = [
-        RemoteFile(f"{render.CONFIG_DIR}/nomad.hcl", config.encode(), 0o600),
+        RemoteFile(f"{render.CONFIG_DIR}/nomad.hcl", config.encode(), *secret),
         RemoteFile(f"{render.TLS_DIR}/ca.pem", tls.ca_pem, 0o644),
         RemoteFile(f"{render.TLS_DIR}/node.pem", tls.cert_pem, 0o644),
-        RemoteFile(f"{render.TLS_DIR}/node-key.pem", tls.key_pem, 0o600),
-        RemoteFile(render.UNIT_PATH, render.systemd_unit(facts).encode(), 0o644),
-        RemoteFile(
-            render.JOIN_PATH, render.join_config(facts, host, bootstrap_expect).encode(), 0o600
-        ),
+        RemoteFile(f"{render.TLS_DIR}/node-key.pem", tls.key_pem, *secret),
+        RemoteFile(render.UNIT_PATH, unit.encode(), 0o644),
+        RemoteFile(render.JOIN_PATH, join.encode(), *secret),
     ]
     if facts.install_method == "binary":
         if binary is None:
@@ -89,13 +91,14 @@ def node_files(
         # Only servers read a licence (server.license_path); clients need none.
         if license_text is None:
             raise ValueError("the enterprise edition needs a licence")
-        files.append(RemoteFile(render.LICENSE_PATH, license_text, 0o600))
+        files.append(RemoteFile(render.LICENSE_PATH, license_text, *secret))
     return files
 
 
-# Directories nomadctl owns: root's alone (HashiCorp's package chowns /etc/nomad.d to nomad).
-OWNED_DIRS = (render.CONFIG_DIR, render.TLS_DIR, "/opt/nomad", render.DATA_DIR)
-ROOT = "0:0"
+# Directories nomadctl owns: their owners and modes per role are privilege.wanted_dirs's
+# (HashiCorp's package chowns /etc/nomad.d to nomad; nomadctl puts them back).
+OWNED_DIRS = (render.CONFIG_DIR, render.TLS_DIR, privilege.OPT_DIR, render.DATA_DIR)
+ROOT = privilege.ROOT
 # Files read only when an agent starts: written without restarting a running agent.
 START_ONLY = (render.JOIN_PATH,)
 # Written when files changed under a running agent whose restart is left to the roll, removed
@@ -120,10 +123,10 @@ echo "os ${{ID:-unknown}} ${{ID_LIKE:-}}"
 echo "arch $(uname -m)"
 command -v systemctl >/dev/null && echo "systemd yes" || echo "systemd no"
 for f in {quoted}; do
-  [ -f "$f" ] && echo "file $(stat -c '%a %u:%g' "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
+  [ -f "$f" ] && echo "file $(stat -c '%a %U:%G' "$f") $(sha256sum "$f" | cut -d' ' -f1) $f"
 done
 for d in {dirs}; do
-  [ -d "$d" ] && echo "dir $(stat -c '%a %u:%g' "$d") $d"
+  [ -d "$d" ] && echo "dir $(stat -c '%a %U:%G' "$d") $d"
 done
 {version}
 command -v docker >/dev/null && echo "docker yes" || echo "docker no"
@@ -138,7 +141,7 @@ class Observed:
     os_id: str
     os_like: str
     systemd: bool
-    files: dict[str, tuple[int, str, str]]  # path -> (mode, "uid:gid", sha256)
+    files: dict[str, tuple[int, str, str]]  # path -> (mode, "user:group", sha256)
     version: str
     active: bool
     docker: bool
@@ -146,9 +149,11 @@ class Observed:
     pending: bool = False  # a restart left over from a roll that stopped
     arch: str = ""  # uname -m
 
-    def dirs_ok(self) -> bool:
-        """The owned directories that exist are 0700 and root's."""
-        return all(mode == 0o700 and owner == ROOT for mode, owner in self.dirs.values())
+    def dirs_ok(self, role: str = "client") -> bool:
+        """The owned directories that exist have the role's modes and owners (clients: 0700,
+        root's; servers: privilege.wanted_dirs)."""
+        wanted = privilege.wanted_dirs(role)
+        return all(wanted.get(path) == seen for path, seen in self.dirs.items())
 
 
 def parse_check(output: str) -> Observed:
@@ -188,12 +193,13 @@ def wanted_version(facts: render.ClusterFacts) -> str:
 
 
 def changed_files(files: Sequence[RemoteFile], seen: Observed) -> list[RemoteFile]:
-    """Files whose content, mode or owner (root) differ from what nomadctl writes."""
-    return [f for f in files if seen.files.get(f.path) != (f.mode, ROOT, f.sha256)]
+    """Files whose content, mode or owner differ from what nomadctl writes."""
+    return [f for f in files if seen.files.get(f.path) != (f.mode, f.owner, f.sha256)]
 
 
 def tar_of(files: Sequence[RemoteFile]) -> bytes:
-    """A tar of `files` at their absolute paths (minus the leading /), root-owned, with modes."""
+    """A tar of `files` at their absolute paths (minus the leading /), root-owned, with modes
+    (a server's secret files get their group afterwards: privilege.dir_script)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for f in files:
@@ -237,6 +243,7 @@ def apply_script(
     active: bool = False,
     reload: bool = False,
     defer: bool = False,
+    server: bool = False,
 ) -> str:
     """The one command that installs, unpacks the tar on stdin and (re)starts the agent.
 
@@ -245,22 +252,27 @@ def apply_script(
     that runs with old files, `reload` (ExecReload sends SIGHUP; the PID must not change)
     for one whose only new files are its TLS files, nothing for one that keeps its files.
     `defer`: a running agent that needs a restart is left running and marked (PENDING) for
-    the roll."""
+    the roll. `server`: the agent runs as `nomad` (node/privilege.py): the user is made if
+    missing, and its data dir handed over while the agent is stopped."""
     lines = ["set -eu", "umask 077"]
     if install.strip():
         # The installer must not read the tar waiting on stdin.
         lines.append(f"( {install.rstrip()}\n) </dev/null")
     # Root's alone, whatever an installer did (HashiCorp's postinst: chown -R nomad:nomad
     # /etc/nomad.d, chown nomad:nomad /opt/nomad/data).
-    dirs = f"{render.CONFIG_DIR} {render.TLS_DIR} /opt/nomad"
+    role = "server" if server else "client"
+    if server:
+        lines.append(privilege.ENSURE_USER)
+    dirs = " ".join(privilege.SHARED_DIRS)
     lines.append(f"install -d -m 0700 -o root -g root {dirs}")
     lines.append(f"chown -R root:root {render.CONFIG_DIR}")
     if upload:
         lines.append("tar -x -p --same-owner --no-overwrite-dir -C / -f -")
-    lines.append(f"install -d -m 0700 -o root -g root {render.DATA_DIR}")
+    lines += privilege.dir_script(role)
     if unit_changed or install.strip():
         lines.append("systemctl daemon-reload")
     if not active:
+        lines += [privilege.MIGRATE] if server else []
         lines.append("systemctl --quiet enable --now nomad")
         lines.append(f"rm -f {PENDING}")
     elif restart and defer:
@@ -269,15 +281,22 @@ def apply_script(
     elif restart:
         lines.append("systemctl --quiet enable nomad")
         lines.append(f"rm -f {PENDING}")  # before: a failed restart leaves the agent stopped
-        lines.append("systemctl restart nomad")
+        lines.append(_restart(server))
     elif reload:
         lines.append(RELOAD)
     return "\n".join(lines) + "\n"
 
 
-def restart_script() -> str:
+def _restart(server: bool) -> str:
+    """Restart the agent; a server's data dir goes to `nomad` while it is stopped."""
+    if not server:
+        return "systemctl restart nomad"
+    return f"systemctl stop nomad\n{privilege.MIGRATE}\nsystemctl start nomad"
+
+
+def restart_script(server: bool = False) -> str:
     """The roll's restart of one agent whose files were written earlier (PENDING)."""
-    return f"set -eu\nrm -f {PENDING}\nsystemctl restart nomad\n"
+    return f"set -eu\nrm -f {PENDING}\n{_restart(server)}\n"
 
 
 def needs_restart(todo: Sequence[RemoteFile]) -> bool:
@@ -318,8 +337,11 @@ def configure_host(
         prove(seen.arch)
     needs_nomad = facts.install_method != "binary" and seen.version != wanted_version(facts)
     needs_docker = facts.docker and host.role == "client" and not seen.docker
-    restart = needs_restart(todo) or needs_nomad or seen.pending
-    if not todo and not needs_nomad and not needs_docker and seen.active and seen.dirs_ok():
+    # A server whose data dir is not yet nomad's moves over at its next start (MIGRATE).
+    moving = privilege.as_nomad(host.role) and not privilege.data_moved(seen.dirs)
+    restart = needs_restart(todo) or needs_nomad or seen.pending or moving
+    ok_dirs = seen.dirs_ok(host.role)
+    if not todo and not needs_nomad and not needs_docker and seen.active and ok_dirs:
         if seen.pending and defer_restart:
             return HostResult(host, "configured", pending=True)
         if not seen.pending:
@@ -327,7 +349,9 @@ def configure_host(
     if needs_docker:
         check_mirror(session, host)
     install = render.install_script(facts, nomad=needs_nomad, docker=needs_docker)
-    reload = not seen.pending and reload_only(todo, needs_nomad or needs_docker, seen.active)
+    reload = not (seen.pending or moving) and reload_only(
+        todo, needs_nomad or needs_docker, seen.active
+    )
     restart = restart and not reload
     defer = defer_restart and seen.active and restart
     script = apply_script(
@@ -338,6 +362,7 @@ def configure_host(
         active=seen.active,
         reload=reload,
         defer=defer,
+        server=privilege.as_nomad(host.role),
     )
     result = session.sudo(script, stdin=tar_of(todo) if todo else None)
     if result.code != 0:
@@ -375,7 +400,7 @@ def check_mirror(session: Session, host: Host) -> None:
 
 def restart_host(session: Session, result: HostResult) -> None:
     """Restart a `pending` agent (its files are in place); raise RemoteError on failure."""
-    done = session.sudo(restart_script(), timeout=120)
+    done = session.sudo(restart_script(privilege.as_nomad(result.host.role)), timeout=120)
     if done.code != 0:
         raise RemoteError(f"{result.host.name}: restarting the agent failed: {done.tail()}")
     result.pending, result.restarted = False, True

@@ -67,11 +67,23 @@ def reset_acl_bootstrap(ws: Workspace) -> Callable[[int, str], None]:
         path = f"{render.DATA_DIR}/server/acl-bootstrap-reset"
         with session_for(ws, host, ssh) as session:
             session.connect(wait=ssh.connect_timeout)
-            result = session.sudo(f"umask 077; echo {int(index)} > {path}")
+            result = session.sudo(owned_by_agent(path, f"echo {int(index)}"))
         if result.code != 0:
             raise ClusterApiError(f"writing {path} on {host.name} failed: {result.tail()}")
 
     return reset
+
+
+def owned_by_agent(path: str, command: str) -> str:
+    """Shell: `command`'s output becomes `path`, a file in the agent's data dir, 0600 and
+    owned by the data dir's owner (a server runs as `nomad`: node/privilege.py), so the agent
+    can read and delete it. Root writes a fresh mktemp file (O_EXCL) and renames it over: no
+    link the agent left in its own directory is followed."""
+    folder = path.rsplit("/", 1)[0]
+    return (
+        f'set -eu\numask 077\ntmp=$(mktemp {folder}/.nomadctl.XXXXXX)\n{command} > "$tmp"\n'
+        f'chown -h "$(stat -c %u:%g {render.DATA_DIR})" "$tmp"\nmv -f "$tmp" {path}\n'
+    )
 
 
 def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> list[str]:

@@ -27,6 +27,7 @@ LOCAL_BINARY = "/usr/local/bin/nomad"  # zip and uploaded binaries
 APT_BINARY = "/usr/bin/nomad"  # HashiCorp's package
 RELEASES_URL = "https://releases.hashicorp.com"
 APT_URL = "https://apt.releases.hashicorp.com"
+NOMAD_USER = "nomad"  # a server agent's user (node/privilege.py)
 NOTIFY_SINCE = (1, 8)  # Nomad sends sd_notify READY=1 from 1.8.0 (command/agent/sdnotify.go)
 
 InstallMethod = Literal["apt", "zip", "binary"]
@@ -311,7 +312,7 @@ def supports_notify(version: str) -> bool:
     return m is None or (int(m.group(1)), int(m.group(2))) >= NOTIFY_SINCE
 
 
-def systemd_unit(facts: ClusterFacts) -> str:
+def systemd_unit(facts: ClusterFacts, user: str | None = None) -> str:
     """Our own unit (the package's is replaced): restart on failure, generous limits.
 
     `Type=notify` as HashiCorp's own unit has it, for versions that notify: systemd (and
@@ -319,7 +320,11 @@ def systemd_unit(facts: ClusterFacts) -> str:
     is not known (a pre-1.8 one would never notify and be killed at the start timeout), so
     it gets `Type=simple`. `ExecReload` sends SIGHUP as HashiCorp's unit does
     (.release/linux/package/usr/lib/systemd/system/nomad.service): `systemctl reload nomad`
-    makes the agent re-read its TLS files without a restart (see configure.RELOAD)."""
+    makes the agent re-read its TLS files without a restart (see configure.RELOAD).
+
+    `user`: the agent runs as this user and its group (servers: `nomad`, node/privilege.py);
+    None: as root, which clients need for their drivers."""
+    account = f"User={user}\nGroup={user}\n" if user else ""
     known = facts.install_method != "binary"
     kind = "notify" if known and supports_notify(facts.nomad_version) else "simple"
     return f"""\
@@ -332,7 +337,7 @@ After=network-online.target
 ConditionFileNotEmpty={CONFIG_DIR}/nomad.hcl
 
 [Service]
-Type={kind}
+{account}Type={kind}
 ExecReload=/bin/kill -HUP $MAINPID
 ExecStart={facts.binary_path} agent -config {CONFIG_DIR}
 KillMode=process

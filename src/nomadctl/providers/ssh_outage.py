@@ -29,12 +29,22 @@ if systemctl is-active --quiet nomad; then echo active; else echo inactive; fi
 """
 STOP = "systemctl stop nomad\n"
 START = "systemctl start nomad\n"
+# peers.json belongs to whoever owns the data dir (a server's agent runs as `nomad`,
+# node/privilege.py): the agent reads it, then deletes it (nomad/server.go setupRaft). Written
+# by root in a directory the agent owns: a fresh mktemp file (O_EXCL), owner changed with -h
+# and renamed over, so no link the agent left there is followed.
 WRITE = f"""set -eu
 d={render.DATA_DIR}/{RAFT_DIR}
-mkdir -p "$d"
+owner=$(stat -c %u:%g {render.DATA_DIR})
 umask 077
-cat > "$d/.peers.json.tmp"
-mv "$d/.peers.json.tmp" "$d/peers.json"
+if [ ! -d "$d" ]; then
+  mkdir -p "$d"
+  chown -h "$owner" {render.DATA_DIR}/{RAFT_DIR.split("/")[0]} "$d"
+fi
+tmp=$(mktemp "$d/.peers.json.XXXXXX")
+cat > "$tmp"
+chown -h "$owner" "$tmp"
+mv -f "$tmp" "$d/peers.json"
 """
 
 

@@ -103,13 +103,11 @@ def test_up_configures_six_hosts(cluster: Cluster) -> None:
         else:
             assert gossip not in text.decode()
             assert join["client"][0]["servers"] == [s.address for s in cluster.servers]
-        assert tb.file_mode(host, "/etc/nomad.d/nomad.hcl") == 0o600
-        assert tb.file_mode(host, "/etc/nomad.d/tls/node-key.pem") == 0o600
         assert tb.file_mode(host, "/etc/nomad.d/tls/ca.pem") == 0o644
         assert tb.file_mode(host, "/usr/local/bin/nomad") == 0o755
         assert tb.read_file(host, "/usr/local/bin/nomad") == cluster.binary.read_bytes()
-        assert tb.file_owner(host, "/etc/nomad.d/tls/node-key.pem") == (0, 0)
         assert tb.unit_pid(host) is not None, tb.unit_log(host)
+        assert_least_privilege(tb, host, role)
     # Node certificates name the node's own address; no token was left on a node.
     from cryptography import x509
 
@@ -125,6 +123,42 @@ def test_up_configures_six_hosts(cluster: Cluster) -> None:
         found = tb.exec(host, ["grep", "-rl", secret, "/etc/nomad.d", "/home/ubuntu"], check=False)
         assert found.stdout.strip() == ""
     assert (cluster.home / "tb/tokens/management.json").stat().st_mode & 0o777 == 0o600
+
+
+def agent_uid(tb, host) -> int:
+    """The real uid of the host's running agent (/proc/<pid>/status `Uid:` line)."""
+    pid = tb.unit_pid(host)
+    assert pid is not None, tb.unit_log(host)
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+
+
+def nomad_ids(tb, host) -> tuple[int, int]:
+    """uid and gid of the host's own `nomad` user (its /etc is its own)."""
+    out = tb.exec(host, "id -u nomad; id -g nomad").stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def assert_least_privilege(tb, host, role: str) -> None:
+    """Servers run as `nomad`, which owns the data dir (0700) and reads its secrets (0640
+    root:nomad); clients run as root with everything root's (issue 28 point 7)."""
+    secrets = ("/etc/nomad.d/nomad.hcl", "/etc/nomad.d/join.hcl", "/etc/nomad.d/tls/node-key.pem")
+    data = "/opt/nomad/data"
+    if role == "client":
+        assert agent_uid(tb, host) == 0
+        assert tb.file_owner(host, data) == (0, 0) and tb.file_mode(host, data) == 0o700
+        for path in secrets:
+            assert (tb.file_owner(host, path), tb.file_mode(host, path)) == ((0, 0), 0o600)
+        return
+    uid, gid = nomad_ids(tb, host)
+    assert uid != 0 and agent_uid(tb, host) == uid
+    assert tb.file_owner(host, data) == (uid, gid) and tb.file_mode(host, data) == 0o700
+    for path in secrets:
+        assert (tb.file_owner(host, path), tb.file_mode(host, path)) == ((0, gid), 0o640)
+    for path in ("/etc/nomad.d", "/etc/nomad.d/tls", "/opt/nomad"):
+        assert (tb.file_owner(host, path), tb.file_mode(host, path)) == ((0, gid), 0o750)
+    not_nomad = tb.exec(host, ["find", data, "!", "-user", "nomad"]).stdout
+    assert not_nomad == "", not_nomad  # the agent wrote there as nomad; nothing is root's
 
 
 def test_status_json_and_table(cluster: Cluster) -> None:
@@ -155,6 +189,48 @@ def test_second_up_changes_nothing(cluster: Cluster) -> None:
     assert all(h["ssh"]["connections"] == 1 and h["ssh"]["commands"] == 1 for h in report["hosts"])
     assert report["acl"] == "already"
     assert cluster.agent_pids() == before
+
+
+# What nomadctl put on a server before servers ran as `nomad`: a unit without User= and
+# everything root's; the agent restarted to run that way.
+OLD_WAY = """set -eu
+sed -i '/^User=/d;/^Group=/d' /etc/systemd/system/nomad.service
+chown -R root:root /etc/nomad.d /opt/nomad
+chmod 0700 /etc/nomad.d /etc/nomad.d/tls /opt/nomad
+chmod 0600 /etc/nomad.d/nomad.hcl /etc/nomad.d/join.hcl /etc/nomad.d/tls/node-key.pem
+systemctl stop nomad
+chown -R root:root /opt/nomad/data
+systemctl start nomad
+"""
+
+
+def test_root_servers_move_to_nomad_by_a_roll(cluster: Cluster) -> None:
+    """A cluster made when servers ran as root: a re-run `up` changes their unit and owners
+    and restarts them one at a time, each checked healthy before the next (issue 28 point 7)."""
+    tb = cluster.tb
+    for host in cluster.servers:  # one at a time, the cluster settled after each
+        tb.exec(host, OLD_WAY)
+        assert agent_uid(tb, host) == 0
+        assert cluster.run("status", "--wait", "60").returncode == 0
+    clients_before = cluster.agent_pids()[3:]
+    proc = cluster.up()
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    by_name = {h["name"]: h for h in report["hosts"]}
+    steps = re.findall(r"(tb-server-\d): (restarting|restarted, servers healthy)", proc.stderr)
+    names = [name for name, _ in steps[::2]]
+    assert sorted(names) == ["tb-server-1", "tb-server-2", "tb-server-3"]
+    assert steps == [(n, w) for n in names for w in ("restarting", "restarted, servers healthy")]
+    for host in cluster.servers:
+        name = f"tb-server-{cluster.servers.index(host) + 1}"
+        assert (
+            by_name[name]["restarted"]
+            and "/etc/systemd/system/nomad.service" in (by_name[name]["changed"])
+        )
+        assert_least_privilege(tb, host, "server")
+    assert [by_name[f"tb-client-{i}"]["status"] for i in (1, 2, 3)] == ["unchanged"] * 3
+    assert cluster.agent_pids()[3:] == clients_before
+    assert cluster.run("status", "--wait", "30").returncode == 0
 
 
 def test_acl_bootstrap_again_and_reset(cluster: Cluster) -> None:
