@@ -107,15 +107,18 @@ def test_apt_install_with_pinned_key_and_root_owned_config(env: Env) -> None:
     assert env.sh(host, "dpkg-query -W -f '${Version}' nomad") == f"{OLD}-1"
     assert env.sh(host, "apt-mark showhold") == "nomad"
     assert env.sh(host, "id -u nomad").isdigit()  # the package's preinst ran
-    # postinst chowned /etc/nomad.d to nomad; nomadctl made it root's again
+    # postinst chowned /etc/nomad.d to nomad; nomadctl made it root's again, readable by the
+    # group nomad (a server's agent runs as nomad and owns only its data dir)
+    uid, gid = int(env.sh(host, "id -u nomad")), int(env.sh(host, "id -g nomad"))
     for path, mode in (
-        ("/etc/nomad.d", 0o700),
-        ("/etc/nomad.d/nomad.hcl", 0o600),
-        ("/etc/nomad.d/tls/node-key.pem", 0o600),
+        ("/etc/nomad.d", 0o750),
+        ("/etc/nomad.d/nomad.hcl", 0o640),
+        ("/etc/nomad.d/tls/node-key.pem", 0o640),
     ):
-        assert (tb.file_mode(host, path), tb.file_owner(host, path)) == (mode, (0, 0)), path
+        assert (tb.file_mode(host, path), tb.file_owner(host, path)) == (mode, (0, gid)), path
     assert env.sh(host, "stat -c %U /etc/nomad.d/nomad.env") == "root"
-    assert tb.file_owner(host, "/opt/nomad/data") == (0, 0)  # postinst: chown nomad:nomad
+    assert tb.file_owner(host, "/opt/nomad/data") == (uid, gid)
+    assert env.sh(host, "ps -o user= -p $(systemctl show -p MainPID --value nomad)") == "nomad"
     ours = tb.read_file(host, "/etc/nomad.d/nomad.hcl").decode()
     assert ours.startswith("# Written by nomadctl")
     key = tb.read_file(host, "/usr/share/keyrings/hashicorp-archive-keyring.gpg")
@@ -141,8 +144,9 @@ def test_upgrade_of_the_held_package_keeps_our_config(env: Env) -> None:
     assert tb.read_file(host, "/etc/nomad.d/nomad.hcl") == before
     packaged = tb.read_file(host, "/etc/nomad.d/nomad.hcl.dpkg-dist")
     assert packaged is not None and f"(package {NEW}-1)" in packaged.decode()
-    assert tb.file_owner(host, "/etc/nomad.d/nomad.hcl") == (0, 0)
-    assert tb.file_owner(host, "/etc/nomad.d") == (0, 0)
+    gid = int(env.sh(host, "id -g nomad"))
+    assert tb.file_owner(host, "/etc/nomad.d/nomad.hcl") == (0, gid)
+    assert tb.file_owner(host, "/etc/nomad.d") == (0, gid)
     assert f"Nomad v{NEW}" in env.sh(host, "nomad version")
     assert tb.exec(host, "systemctl is-active nomad").stdout.strip() == "active"
 

@@ -86,8 +86,10 @@ def test_verified_zip_is_installed_and_runs(env: Env) -> None:
     assert tb.exec(host, "systemctl is-active nomad").stdout.strip() == "active"
     assert "ready (READY=1 received)" in tb.unit_log(host)  # Type=notify honoured
     assert "Type=notify" in tb.read_file(host, render.UNIT_PATH).decode()
-    for path, mode in (("/etc/nomad.d", 0o700), ("/etc/nomad.d/tls/node-key.pem", 0o600)):
-        assert (tb.file_mode(host, path), tb.file_owner(host, path)) == (mode, (0, 0))
+    # A server: its agent runs as nomad and reads what root owns (group nomad).
+    gid = int(tb.exec(host, "id -g nomad").stdout)
+    for path, mode in (("/etc/nomad.d", 0o750), ("/etc/nomad.d/tls/node-key.pem", 0o640)):
+        assert (tb.file_mode(host, path), tb.file_owner(host, path)) == (mode, (0, gid))
     again = env.up(host, env.facts(host))
     assert again.status == "unchanged", again.error
 
@@ -98,8 +100,9 @@ def test_owner_and_mode_drift_is_repaired(env: Env) -> None:
     result = env.up(host, env.facts(host))
     assert result.status == "configured", result.error
     assert "/etc/nomad.d/tls/node-key.pem" in result.changed
-    assert tb.file_owner(host, "/etc/nomad.d/tls/node-key.pem") == (0, 0)
-    assert tb.file_mode(host, "/etc/nomad.d") == 0o700
+    gid = int(tb.exec(host, "id -g nomad").stdout)
+    assert tb.file_owner(host, "/etc/nomad.d/tls/node-key.pem") == (0, gid)
+    assert tb.file_mode(host, "/etc/nomad.d") == 0o750
 
 
 @pytest.mark.parametrize(
@@ -141,8 +144,9 @@ def test_enterprise_zip_from_hashicorps_url_with_licence_on_the_server(
     assert result.status == "configured", result.error
     assert tb.read_file(host, "/usr/local/bin/nomad") == env.binaries[ENT]
     assert tb.read_file(host, render.LICENSE_PATH) == lic.read_bytes()
+    gid = int(tb.exec(host, "id -g nomad").stdout)  # a server reads it: root:nomad 0640
     assert (tb.file_mode(host, render.LICENSE_PATH), tb.file_owner(host, render.LICENSE_PATH)) == (
-        0o600,
-        (0, 0),
+        0o640,
+        (0, gid),
     )
     assert tb.exec(host, "systemctl is-active nomad").stdout.strip() == "active"

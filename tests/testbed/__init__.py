@@ -12,11 +12,16 @@ the kernel. Each host has a private mount namespace with tmpfs over ``/etc/nomad
 ``/opt/nomad``, ``/etc/systemd/system``, ``/usr/local/bin``, ``/usr/local/sbin``, ``/tmp``,
 ``/home/ubuntu`` and ``/run/testbed-shim``, a private UTS namespace (host name
 ``ip-198-18-1-4`` like EC2) and its own ``/etc/hosts``; so what one host writes there is
-invisible on the others and on the machine. The PID namespace and the rest of the file system
-(``/usr``, ``/etc`` outside those dirs, ``/root``) are shared with the machine, unless the
-testbed is created with ``overlays=("/etc", "/usr", "/var")``: then each host gets private
-copy-on-write overlays of those directories (upper layer on a tmpfs in the host's namespace),
-so that dpkg/apt/useradd run on a host change that host only (tests/node/test_install_apt.py).
+invisible on the others and on the machine. ``/etc`` is always a private copy-on-write overlay
+of the machine's (upper layer on a tmpfs in the host's namespace): nomadctl's `useradd` of
+the ``nomad`` user (servers run as it) changes that host's /etc/passwd only. The PID namespace
+and the rest of the file system (``/usr``, ``/root``) are shared with the machine, unless the
+testbed is created with ``overlays=("/usr", "/var")``: then each host gets private overlays of
+those too, so that dpkg/apt run on a host change that host only
+(tests/node/test_install_apt.py). Directories on the way to the interpreter that runs the
+stand-in which other users cannot enter (``/root``, 0700, holding a pyenv or a venv) are
+opened up on each host only (a 0711 tmpfs with the real entries bound back), so an agent
+running as ``nomad`` can start; the machine's modes stay as they are.
 
 Each host has one "anchor" process (``_hostd.py``, running as root in the host's namespaces):
 it made the mounts, runs sshd as its child, reaps every orphan of the host (it is the host's
