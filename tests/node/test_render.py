@@ -235,3 +235,26 @@ def test_apply_script_restart_rules() -> None:
     docker_only = apply_script("curl docker", restart=False, upload=False, active=True)
     assert systemctl_lines(docker_only) == ["systemctl daemon-reload"]
     assert "</dev/null" in apply_script("apt-get install x", restart=True, upload=True)
+
+
+def test_server_scripts_make_the_user_and_hand_over_the_data_dir_while_stopped() -> None:
+    """A server's apply makes `nomad` only when missing and sets the role's owners after the
+    upload; its data dir moves to nomad between stop and start (issue 28 point 7)."""
+    from nomadctl.node import privilege
+    from nomadctl.node.configure import restart_script
+
+    script = apply_script("", restart=True, upload=True, active=True, server=True)
+    assert "if ! id -u nomad" in script and "useradd --system --user-group" in script
+    assert script.index("tar -x") < script.index("chgrp nomad /etc/nomad.d")
+    assert systemctl_lines(script)[-3:] == [
+        "systemctl --quiet enable nomad",
+        "systemctl stop nomad",
+        "systemctl start nomad",
+    ]
+    assert script.index("systemctl stop") < script.index(privilege.MIGRATE)
+    assert script.index(privilege.MIGRATE) < script.index("systemctl start")
+    client = apply_script("", restart=True, upload=True, active=True)
+    assert "useradd" not in client and "nomad:nomad" not in client
+    roll = restart_script(server=True)
+    assert roll.index("systemctl stop") < roll.index("chown -h") < roll.index("systemctl start")
+    assert "useradd" not in restart_script()
