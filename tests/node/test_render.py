@@ -244,7 +244,8 @@ def test_server_scripts_make_the_user_and_hand_over_the_data_dir_while_stopped()
     from nomadctl.node.configure import restart_script
 
     script = apply_script("", restart=True, upload=True, active=True, server=True)
-    assert "if ! id -u nomad" in script and "useradd --system --user-group" in script
+    assert "if ! id -u nomad" in script and "useradd --system --gid nomad" in script
+    assert script.index("groupadd --system nomad") < script.index("useradd")
     assert script.index("tar -x") < script.index("chgrp nomad /etc/nomad.d")
     assert systemctl_lines(script)[-3:] == [
         "systemctl --quiet enable nomad",

@@ -17,8 +17,9 @@ What a server may touch:
 Clients keep everything root's and 0700/0600, as before.
 
 The user is made as HashiCorp's package makes it (.release/linux/preinst: `useradd --system
---user-group`), only when missing, with no login shell. An agent that ran as root (a cluster
-made before this) moves over when it next restarts (the roll, one server at a time):
+--user-group`: a system user with a group of its name), only when missing, with no login
+shell. An agent that ran as root (a cluster made before this) moves over when it next
+restarts (the roll, one server at a time):
 `MIGRATE`, run between stop and start, hands the data dir's files to `nomad` -- children
 first, the directory itself last, so a data dir that `nomad` owns is a finished move.
 """
@@ -41,9 +42,13 @@ SECRET_FILES = (
 )
 SHARED_DIRS = (render.CONFIG_DIR, render.TLS_DIR, OPT_DIR)
 
+# The group first (a `nomad` group left without its user would make `--user-group` fail).
 ENSURE_USER = f"""\
+if ! getent group {USER} >/dev/null; then
+  groupadd --system {USER}
+fi
 if ! id -u {USER} >/dev/null 2>&1; then
-  useradd --system --user-group --home-dir {render.DATA_DIR} --no-create-home \\
+  useradd --system --gid {USER} --home-dir {render.DATA_DIR} --no-create-home \\
     --shell /usr/sbin/nologin {USER}
 fi"""
 
