@@ -147,3 +147,7 @@ def test_autopilot_keeps_a_dead_servers_last_stats_until_serf_fails_it(
     wait_for(failed, 30, what="serf calls the dead server failed")
     assert all(healthy for serf, healthy, _ in seen if serf == "alive"), seen
     assert not seen[-1][1], seen
+    # memberlist state.go suspectNode with 3 servers: k = 0, no confirmations counted
+    log = leader.log()
+    assert f"memberlist: Marking {name} as failed, suspect timeout reached (0 peer " in log, log
+    assert f"serf: EventMemberFailed: {name} {victim.spec.ip}" in log

@@ -140,3 +140,30 @@ def test_bootstrap_says_already_done_before_judging_the_secret(http) -> None:
     session, base, _headers = http
     again = session.post(f"{base}/v1/acl/bootstrap", json={"BootstrapSecret": "not-a-uuid"})
     assert again.status_code == 400 and again.text.startswith("ACL bootstrap already done")
+
+
+def test_variable_writes_honour_cas(http) -> None:
+    """command/agent/variable_endpoint.go parseCAS, nomad/state/state_store_variables.go
+    varSetCASTxn / svDeleteCASTxn: a stale `cas` is a 409 carrying the stored variable,
+    `cas=0` means "only if absent", a missing variable with `cas=N` conflicts as a zero value."""
+    session, base, headers = http
+    url = f"{base}/v1/var/cas/check"
+    put = session.put(f"{url}?cas=0", json={"Items": {"a": "1"}}, headers=headers)
+    assert put.status_code == 200, put.text
+    index = put.json()["ModifyIndex"]
+    again = session.put(f"{url}?cas=0", json={"Items": {"a": "2"}}, headers=headers)
+    assert again.status_code == 409 and again.json()["Items"] == {"a": "1"}
+    assert again.headers["X-Nomad-Index"] == str(index)
+    stale = session.delete(f"{url}?cas={index + 1}", headers=headers)
+    assert stale.status_code == 409 and stale.json()["ModifyIndex"] == index
+    assert session.get(url, headers=headers).json()["Items"] == {"a": "1"}
+    bad = session.put(f"{url}?cas=x", json={"Items": {"a": "3"}}, headers=headers)
+    assert bad.status_code == 400 and bad.text.startswith("can not parse cas: strconv.ParseUint")
+    empty = session.put(url, json={"Items": {}}, headers=headers)
+    assert empty.status_code == 400 and empty.text == "variable missing required Items object"
+    done = session.delete(f"{url}?cas={index}", headers=headers)
+    assert done.status_code == 204 and not done.content
+    missing = session.put(f"{url}?cas=7", json={"Items": {"a": "4"}}, headers=headers)
+    assert missing.status_code == 409 and missing.json()["Items"] is None
+    assert missing.json()["Path"] == "cas/check" and missing.json()["ModifyIndex"] == 0
+    assert session.delete(f"{url}?cas=0", headers=headers).status_code == 204

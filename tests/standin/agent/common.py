@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 VERSION = "1.11.0"
 REVISION = "standin"
 HEARTBEAT = 0.5  # seconds between gossip / raft / client heartbeats
-FAIL_AFTER = 3.0  # a member or raft peer silent this long is failed / unreachable
+FAIL_AFTER = 3.0  # a raft peer silent this long is unreachable (serf's failed: serf.py)
 NODE_TTL = 4.0  # a client node silent this long is down
 CALL_TIMEOUT = 1.5
 

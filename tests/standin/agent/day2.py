@@ -306,8 +306,8 @@ class Day2:
         with half that as a deadline, and keeps the previous stats of a server that did not
         answer (hashicorp/raft-autopilot v0.1.6 state.go: buildServerState copies the
         existing Stats, overridden only by fetched ones): a dead server looks as healthy as
-        it last was until serf calls it failed (FAIL_AFTER, the stand-in's scaled suspicion
-        timeout; memberlist's WAN config gives tens of seconds on Nomad, nomad/config.go)."""
+        it last was until serf calls it failed (serf.py: memberlist's suspicion under Nomad's
+        WAN profile, 35 s for a small cluster, on the stand-in's 1/10 serf clock)."""
         fresh = peer is not None and peer.last_ok > 0 and now - peer.last_ok <= FETCH_DEADLINE
         if fresh and serf == "alive":
             self.fetched[vid] = (now - peer.last_ok, peer.term, peer.index)

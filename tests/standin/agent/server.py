@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import day2, discover, recovery
+from . import day2, discover, recovery, serf
 from .acl import acl_dump
 from .common import (
     CALL_TIMEOUT,
@@ -60,11 +60,13 @@ class Member:
     last_seen: float
     left: bool = False
     forced: bool = False  # left by force-leave (RemoveFailedNode), not by its own leave
+    suspicion: serf.Suspicion | None = None  # kept by ServerRole._serf_refresh
 
     def status(self, now: float) -> str:
         if self.left:
             return "left"
-        return "alive" if now - self.last_seen < FAIL_AFTER else "failed"
+        # serf.py: failed once the suspicion timer fired (and was logged, by _serf_refresh)
+        return "failed" if self.suspicion is not None and self.suspicion.announced else "alive"
 
     def to_api(self, now: float) -> dict[str, Any]:
         return {
@@ -248,6 +250,9 @@ class ServerRole:
             host, port = split_host_port(t, 4648)
             with contextlib.suppress(OSError, http.client.HTTPException):
                 http_call(host, port, "POST", "/serf/ping", body, timeout=1.0)
+        # serf v0.10.2 serf.go Leave: then LeavePropagateDelay (1 s, config.go), to answer
+        # probes until the others know; on the stand-in's serf clock (serf.SCALE).
+        time.sleep(serf.LEAVE_PROPAGATE_DELAY * serf.SCALE)
 
     # -- raft
     def raft_info(self) -> dict[str, Any]:
@@ -403,8 +408,26 @@ class ServerRole:
                 out[m.tags["id"]] = {"name": m.name, "rpc": rpc}
         return out
 
+    def _serf_refresh(self, now: float) -> None:
+        """Start or advance the suspicion timer of each silent member (serf.py)."""
+        with self.lock:
+            members = [m for m in self.members.values() if not m.left]
+            answering = [m.name for m in members if now - m.last_seen < serf.SUSPECT_AFTER]
+            n = len(self.members) + 1  # memberlist's estNumNodes counts itself
+            for m in members:
+                s = m.suspicion = serf.observe(m.name, m.last_seen, m.suspicion, answering, n, now)
+                if s is not None and not s.announced and now >= s.fails_at():
+                    s.announced = True  # memberlist state.go suspectNode, serf handleNodeLeave
+                    self.log(
+                        "INFO",
+                        f"nomad: memberlist: Marking {m.name} as failed, suspect timeout "
+                        f"reached ({s.confirmations()} peer confirmations)",
+                    )
+                    self.log("INFO", f"nomad: serf: EventMemberFailed: {m.name} {m.addr}")
+
     def tick(self) -> None:
         now = time.monotonic()
+        self._serf_refresh(now)
         become = False
         with self.lock:
             reachable = {pid for pid, p in self.peers.items() if now - p.last_ok < FAIL_AFTER}

@@ -52,6 +52,42 @@ FSM_FIELDS = ("acl_bootstrap_index", "tokens", "policies", "nodes", "jobs", "all
 VAR_PATH_RE = re.compile(r"^[a-zA-Z0-9-_~/]{1,128}$")  # structs.validVariablePath
 
 
+def _parse_cas(value: str | None) -> int | None:
+    """command/agent/variable_endpoint.go parseCAS: `?cas=` as strconv.ParseUint, else 400."""
+    if value is None or value == "":
+        return None
+    why = "invalid syntax" if not (value.isascii() and value.isdigit()) else None
+    if why is None and int(value) >= 1 << 64:
+        why = "value out of range"
+    if why:
+        raise ApiError(400, f'can not parse cas: strconv.ParseUint: parsing "{value}": {why}')
+    return int(value)
+
+
+def _cas_conflict(old: dict[str, Any] | None, cas: int) -> bool:
+    """nomad/state/state_store_variables.go varSetCASTxn / svDeleteCASTxn (the same rule for
+    both): cas=0 means "only if absent" (a stored value conflicts; a set creates, a delete of
+    nothing succeeds); any other index must be the stored ModifyIndex, and a missing variable
+    conflicts."""
+    if old is None:
+        return cas != 0
+    return cas == 0 or old["ModifyIndex"] != cas
+
+
+def _zero(ns: str, path: str, old: dict[str, Any] | None) -> dict[str, Any]:
+    """The conflicting value: the stored one, or the zero value the CAS txns make up."""
+    zero = {"CreateIndex": 0, "CreateTime": 0, "ModifyIndex": 0, "ModifyTime": 0, "Items": None}
+    return old or {"Namespace": ns, "Path": path, **zero}
+
+
+def _conflict(var: dict[str, Any]) -> Response:
+    """A CAS conflict: 409 with the conflicting variable (Variables.Apply decrypts it for a caller
+    that may read it; a missing one is a zero value holding only Namespace and Path) and its
+    ModifyIndex as X-Nomad-Index (variableUpsert / variableDelete)."""
+    index = str(var.get("ModifyIndex", 0))
+    return Response(409, json.dumps(var).encode(), "application/json", {"X-Nomad-Index": index})
+
+
 def _route(methods: str, pattern: str, handler: str, where: str) -> tuple:
     return set(methods.split("|")), re.compile(f"^{pattern}$"), handler, where
 
@@ -232,16 +268,31 @@ class Snapshots:
                 raise ApiError(404, "variable not found")
             return ok(var)
         self.api.need(call, "management")
+        cas = _parse_cas(call.query.get("cas"))
         if call.method == "DELETE":
-            srv.apply(lambda st, idx: st.variables.pop(key, None))
-            return ok(None)
+
+            def delete(st: ClusterState, idx: int) -> dict[str, Any] | None:
+                old = st.variables.get(key)
+                if cas is not None and _cas_conflict(old, cas):
+                    return _zero(ns, path, old)
+                st.variables.pop(key, None)
+                return None
+
+            conflict = srv.apply(delete)
+            # variableDelete: 409 with the conflicting value, else 204 No Content.
+            return Response(204, b"") if conflict is None else _conflict(conflict)
         body = call.json() or {}
         items = body.get("Items")
-        if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
-            raise ApiError(400, "variable missing Items")
+        if not isinstance(items, dict) or not items:
+            raise ApiError(400, "variable missing required Items object")  # variableUpsert
+        if not all(isinstance(v, str) for v in items.values()):
+            raise ApiError(400, "json: cannot unmarshal into Go value of type string")
 
-        def put(st: ClusterState, idx: int) -> dict[str, Any]:
-            old = st.variables.get(key) or {"CreateIndex": idx, "CreateTime": time.time_ns()}
+        def put(st: ClusterState, idx: int) -> tuple[bool, dict[str, Any]]:
+            old = st.variables.get(key)
+            if cas is not None and _cas_conflict(old, cas):
+                return False, _zero(ns, path, old)
+            old = old or {"CreateIndex": idx, "CreateTime": time.time_ns()}
             var = {
                 "Namespace": ns,
                 "Path": path,
@@ -252,6 +303,7 @@ class Snapshots:
                 "ModifyTime": time.time_ns(),
             }
             st.variables[key] = var
-            return var
+            return True, var
 
-        return ok(srv.apply(put))
+        done, var = srv.apply(put)
+        return ok(var) if done else _conflict(var)

@@ -1,0 +1,1 @@
+"""Referees: public clients' own test suites run against the Nomad stand-in."""
