@@ -167,7 +167,9 @@ def test_the_one_time_secret_stays_out_of_the_clusters_request_line(
     [
         ({"Host": "evil.example:80"}, 403),  # DNS rebinding: a foreign name at 127.0.0.1
         ({"Origin": "http://evil.example"}, 403),  # a page elsewhere posting to the proxy
-        ({"Connection": "Upgrade", "Upgrade": "websocket"}, 501),  # said, not half-done
+        ({"Connection": "Upgrade", "Upgrade": "h2c"}, 501),  # only WebSocket is passed
+        # The exec terminal from a page of another site: refused before the cluster.
+        ({"Connection": "Upgrade", "Upgrade": "websocket", "Origin": "http://evil.example"}, 403),
         ({"Content-Length": "x"}, 400),
     ],
 )

@@ -9,7 +9,8 @@ ends) pass through as Nomad sends them.
 
 Only requests addressed to the proxy itself are served (Host `127.0.0.1:<port>`,
 `localhost:<port>` or `[::1]:<port>`, and no foreign Origin), so a web page elsewhere cannot
-reach the cluster through it by DNS rebinding or a cross-site form.
+reach the cluster through it by DNS rebinding, a cross-site form or a WebSocket. WebSocket
+upgrades (the UI's exec terminal) are passed through by cluster/ui_ws.py.
 
 Sign-in is Nomad's own `nomad ui -authenticate` flow (command/ui.go, Nomad v1.10.5): a PUT to
 /v1/acl/token/onetime with the user's ACL token answers {"OneTimeToken": {"OneTimeSecretID":
@@ -37,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from nomadctl.cluster import ui_ws
 from nomadctl.cluster.api import ApiTarget, PermissionDenied
 from nomadctl.connfail import Reaching, failure_kind, unreachable_sentence
 from nomadctl.errors import ClusterApiError, UsageError, scrub
@@ -284,11 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 403, "cross-origin requests are refused"
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return 411, "chunked request bodies are not supported"
-        if self.headers.get("Upgrade"):
-            return 501, (
-                "WebSocket (the UI's exec terminal) is not passed through by this proxy; "
-                "use `nomad alloc exec` with `nomadctl env`"
-            )
+        if self.headers.get("Upgrade") and not ui_ws.is_websocket(self.headers):
+            return 501, "only WebSocket upgrades are passed through this proxy"
         return None
 
     def _serve(self) -> None:
@@ -299,6 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.startswith(LAUNCH_PREFIX):
             self._launch()
+            return
+        if ui_ws.is_websocket(self.headers):
+            self.close_connection = True
+            self._websocket()
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -323,6 +326,56 @@ class _Handler(BaseHTTPRequestHandler):
             what = f"{self.command} {urlsplit(self.path).path}"
             self.server.log(f"{what}: {type(exc).__name__}")
             if not self._answered:  # nothing sent yet: the browser still gets one line
+                with contextlib.suppress(OSError):
+                    self._refuse(502, f"the cluster did not answer {what} ({type(exc).__name__})")
+        finally:
+            self.server.track(conn, False)
+            conn.close()
+
+    def _websocket(self) -> None:
+        """The upgrade on to the cluster; after its 101 both connections are joined."""
+        what = f"WebSocket {urlsplit(self.path).path}"
+        try:
+            conn = self.server.upstream.connect()
+        except ClusterApiError as exc:
+            self.server.log(f"{what}: {exc.message}")
+            self._refuse(502, exc.message)
+            return
+        assert conn.sock is not None
+        sock = conn.sock
+        self.server.track(conn, True)
+        self._answered = False
+        try:
+            host = f"[{conn.host}]" if ":" in conn.host else conn.host
+            sock.sendall(
+                ui_ws.upgrade_request(
+                    self.path,
+                    self.headers.items(),
+                    f"{host}:{conn.port}",
+                    with_origin=self.headers.get("Origin") is not None,
+                )
+            )
+            status, reason, headers, rest = ui_ws.read_head(sock)
+            self._answered = True
+            if status != 101:  # refused by the cluster: its answer, as it came
+                body = ui_ws.read_body(sock, headers, rest)
+                self.send_response_only(status, reason)
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP | {"content-length"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response_only(101, reason)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+            ui_ws.relay(self.connection, _buffered(self.rfile, self.connection), sock, rest)
+        except (OSError, http.client.HTTPException) as exc:
+            self.server.log(f"{what}: {type(exc).__name__}")
+            if not self._answered:
                 with contextlib.suppress(OSError):
                     self._refuse(502, f"the cluster did not answer {what} ({type(exc).__name__})")
         finally:
@@ -389,6 +442,18 @@ def _copy(
             return
         write(data)
         flush()
+
+
+def _buffered(rfile: Any, sock: socket.socket) -> bytes:
+    """What the browser sent past its handshake that sits in the handler's read buffer
+    already (a read that would block yields nothing: the socket is non-blocking for it)."""
+    sock.setblocking(False)
+    try:
+        return rfile.read1(CHUNK) or b""
+    except OSError:
+        return b""
+    finally:
+        sock.setblocking(True)
 
 
 def _upstream_path(raw: str) -> str:
