@@ -266,7 +266,7 @@ def test_exec_terminal_websocket_goes_through_the_proxy_from_its_own_pages_only(
     import base64
     from urllib.parse import quote
 
-    from websockets.exceptions import InvalidStatus
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
     from websockets.sync.client import connect
 
     from tests.standin.harness import wait_for
@@ -312,13 +312,22 @@ def test_exec_terminal_websocket_goes_through_the_proxy_from_its_own_pages_only(
                 connect(url, origin=origin, open_timeout=30).close()  # type: ignore[arg-type]
             assert err.value.response.status_code == 403
             assert b"cross-origin" in err.value.response.body
-        ui.send_signal(signal.SIGINT)
-        _, err_text = ui.communicate(timeout=60)
+
+        # Ctrl-C with a terminal open: the proxy stops, and the terminal's connection ends.
+        with connect(url, origin=own, open_timeout=30) as ws:  # type: ignore[arg-type]
+            ws.send(json.dumps({"version": 1, "auth_token": token}))
+            ws.send(json.dumps({"stdin": {"data": base64.b64encode(b"open\n").decode()}}))
+            echoed = json.loads(ws.recv(timeout=60))
+            assert base64.b64decode(echoed["stdout"]["data"]) == b"open\n"
+            ui.send_signal(signal.SIGINT)
+            _, err_text = ui.communicate(timeout=60)
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=60)
     finally:
         if ui.poll() is None:
             ui.kill()
             ui.wait()
     assert ui.returncode == 0, err_text
     logs = "".join(p.read_text() for p in (ui_cluster / "lc" / "local").glob("*/nomad.log"))
-    assert logs.count("task exec session starting") == 1  # the refused ones never got there
+    assert logs.count("task exec session starting") == 2  # the refused ones never got there
     assert logs.count("task exec session ended with an error: error='Permission denied'") == 1
