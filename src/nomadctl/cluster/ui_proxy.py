@@ -12,14 +12,14 @@ Only requests addressed to the proxy itself are served (Host `127.0.0.1:<port>`,
 reach the cluster through it by DNS rebinding, a cross-site form or a WebSocket. WebSocket
 upgrades (the UI's exec terminal) are passed through by cluster/ui_ws.py.
 
-Sign-in is Nomad's own `nomad ui -authenticate` flow (command/ui.go, Nomad v1.10.5): a PUT to
-/v1/acl/token/onetime with the user's ACL token answers {"OneTimeToken": {"OneTimeSecretID":
-...}}; the browser opens the UI with `?ott=<secret>` and the UI exchanges it once, within ten
-minutes, at /v1/acl/token/onetime/exchange for the ACL token. A browser the command starts
-gets an address of the proxy that answers once with a redirect to the signed-in one
-(`UiProxy.launch`), so the secret is in no command line. The secret is never logged;
-the `ott` parameter is dropped from UI page requests before they reach the cluster (the page
-reads it from the address bar, the server has no use for it, and agents log request URLs).
+Sign-in is Nomad's own `nomad ui -authenticate` flow (cluster/ui_signin.py): the browser
+opens the UI with `?ott=<one-time secret>` and the UI exchanges it once. A browser the
+command starts gets an address of the proxy that answers once with a redirect to the
+signed-in one (`UiProxy.launch`), so the secret is in no command line. The secret is never
+logged; the `ott` parameter is dropped from UI page requests before they reach the cluster
+(the page reads it from the address bar, the server has no use for it, and agents log
+request URLs). The exchange's answer and refusals pass through `SignIn`, which recovers an
+expired or used sign-in address and a token the cluster no longer accepts.
 """
 
 from __future__ import annotations
@@ -27,21 +27,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
-import json
 import secrets
 import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from nomadctl.cluster import ui_ws
-from nomadctl.cluster.api import ApiTarget, PermissionDenied
+from nomadctl.cluster.api import ApiTarget
+from nomadctl.cluster.ui_signin import BODY_LIMIT, EXCHANGE_PATH, SignIn
 from nomadctl.connfail import Reaching, failure_kind, unreachable_sentence
-from nomadctl.errors import ClusterApiError, UsageError, scrub
+from nomadctl.errors import ClusterApiError, UsageError
 
 CONNECT_TIMEOUT = 10.0
 # A blocking query waits up to 10 minutes plus wait/16 of jitter (nomad/rpc.go blockingRPC);
@@ -60,15 +60,7 @@ HOP_BY_HOP = {
     "upgrade",
 }
 NO_BODY = {204, 304}
-SIGN_IN_PATH = "/ui/settings/tokens"  # the UI's token page: it shows who is signed in
 LAUNCH_PREFIX = "/nomadctl/open/"  # answered by the proxy itself, never forwarded
-
-
-@dataclass(frozen=True)
-class OneTimeToken:
-    secret: str = field(repr=False)
-    accessor: str
-    expires_at: str
 
 
 def loopback_address(value: str) -> str:
@@ -149,42 +141,6 @@ class _Connection(http.client.HTTPConnection):
             self.sock = self._ctx.wrap_socket(self.sock, server_hostname=self._sni)
 
 
-def one_time_token(upstream: Upstream, token: str) -> OneTimeToken:
-    """A one-time token for `token` (Nomad's api/acl.go UpsertOneTimeToken: PUT, empty body)."""
-    conn = upstream.connect()
-    try:
-        conn.request("PUT", "/v1/acl/token/onetime", body=b"", headers={"X-Nomad-Token": token})
-        resp = conn.getresponse()
-        body = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise ClusterApiError(
-            scrub(f"asking the cluster for a one-time token failed: {exc}", token)
-        ) from None
-    finally:
-        conn.close()
-    text = " ".join(body.decode(errors="replace").split())[:200]
-    if resp.status == 403:
-        raise PermissionDenied(
-            f"the cluster refused the token for a one-time token ({text or '403'}); "
-            "the stored token may have been deleted: see `nomadctl acl-bootstrap`"
-        )
-    if resp.status != 200:
-        raise ClusterApiError(
-            scrub(f"the cluster answered {resp.status} to a one-time token request: {text}", token)
-        )
-    try:
-        ott = json.loads(body)["OneTimeToken"]
-        return OneTimeToken(ott["OneTimeSecretID"], ott["AccessorID"], str(ott["ExpiresAt"]))
-    except (ValueError, KeyError, TypeError):
-        raise ClusterApiError("the cluster's one-time token answer is not Nomad's") from None
-
-
-def sign_in_url(base: str, ott: OneTimeToken | None) -> str:
-    """The address the browser opens: the UI's token page, with the one-time secret."""
-    query = f"?{urlencode({'ott': ott.secret})}" if ott else ""
-    return f"{base}{SIGN_IN_PATH}{query}"
-
-
 class UiProxy(ThreadingHTTPServer):
     """The listener; each browser connection is served in its own thread."""
 
@@ -215,6 +171,7 @@ class UiProxy(ThreadingHTTPServer):
         self.base_url = f"http://{host}:{self.port}"
         self.allowed_hosts = {f"{h}:{self.port}" for h in (host, "localhost", "127.0.0.1", "[::1]")}
         self._launches: dict[str, str] = {}
+        self.signin = SignIn(self.base_url)  # the command sets one that can mint tokens
 
     def launch(self, url: str) -> str:
         """An address that sends the browser on to `url` once (a 303), for the browser
@@ -401,6 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes | None,
         headers: dict[str, str],
     ) -> None:
+        """Send the cluster's answer on as it comes. The exchange's answer and refusals
+        (small) are read whole and shown to the sign-in watch first, so that a new sign-in
+        address is out before the browser has its answer."""
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         self._answered = True
@@ -413,9 +373,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         length = resp.getheader("Content-Length")
-        if length is not None and not resp.chunked:
+        watched = resp.status >= 400 or urlsplit(self.path).path == EXCHANGE_PATH
+        if length is not None and length.isdigit() and not resp.chunked:
             self.send_header("Content-Length", length)
             self.end_headers()
+            if watched and int(length) <= BODY_LIMIT:
+                kept = resp.read()
+                self._watch(body, resp.status, kept)
+                self.wfile.write(kept)
+                return
             _copy(resp, self.wfile.write, self.wfile.flush)
             return
         self.send_header("Transfer-Encoding", "chunked")
@@ -427,6 +393,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _watch(self, body: bytes | None, status: int, answer: bytes) -> None:
+        if urlsplit(self.path).path == EXCHANGE_PATH:
+            self.server.signin.exchanged(body or b"", status, answer)
+        else:
+            self.server.signin.answered(_token(self.headers), status, answer)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
@@ -442,6 +414,15 @@ def _copy(
             return
         write(data)
         flush()
+
+
+def _token(headers: Any) -> str:
+    """The request's ACL token, as Nomad reads it (X-Nomad-Token, else a Bearer token)."""
+    token = headers.get("X-Nomad-Token") or ""
+    auth = headers.get("Authorization") or ""
+    if not token and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    return token
 
 
 def _buffered(rfile: Any, sock: socket.socket) -> bytes:

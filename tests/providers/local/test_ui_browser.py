@@ -331,3 +331,67 @@ def test_exec_terminal_websocket_goes_through_the_proxy_from_its_own_pages_only(
     logs = "".join(p.read_text() for p in (ui_cluster / "lc" / "local").glob("*/nomad.log"))
     assert logs.count("task exec session starting") == 2  # the refused ones never got there
     assert logs.count("task exec session ended with an error: error='Permission denied'") == 1
+
+
+def _stderr_until(ui: subprocess.Popen[str], words: str) -> str:
+    assert ui.stderr is not None
+    for line in ui.stderr:
+        if words in line:
+            return line
+    raise AssertionError(f"nomadctl ui ended without saying {words!r}")
+
+
+def test_a_used_address_and_a_deleted_token_are_recovered_on_the_terminal(
+    ui_cluster: Path,
+) -> None:
+    """Runs last in this module: it deletes the user token and makes a new one. The browser
+    keeps getting Nomad's answers; the terminal gets a new sign-in address (stdout) or says
+    what to do (`nomadctl acl-bootstrap`), and after that the next refusal signs in anew."""
+    ui = start_ui(ui_cluster)
+    try:
+        assert ui.stdout is not None
+        parts = urlsplit(ui.stdout.readline().strip())
+        port, first = parts.port or 0, parse_qs(parts.query)["ott"][0]
+        ott = {"OneTimeSecretID": first}
+        user = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v1/acl/token/onetime/exchange", body=json.dumps(ott))
+        again = conn.getresponse()
+        assert (again.status, again.read()) == (403, b"Permission denied")  # Nomad's answer
+        conn.close()
+        assert "opened again (it signs in once)" in _stderr_until(ui, "sign-in address")
+        second = parse_qs(urlsplit(ui.stdout.readline().strip()).query)["ott"][0]
+        ott = {"OneTimeSecretID": second}
+        same = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        assert same["AccessorID"] == user["AccessorID"]
+
+        management = json.loads((ui_cluster / "lc" / "tokens" / "management.json").read_text())
+        _call(port, "DELETE", f"/v1/acl/token/{user['AccessorID']}", management["SecretID"])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/v1/jobs", headers={"X-Nomad-Token": user["SecretID"]})
+        gone = conn.getresponse()
+        assert (gone.status, gone.read()) == (403, b"ACL token not found")
+        conn.close()
+        line = _stderr_until(ui, "no longer accepts")
+        assert "warning:" in line and "nomadctl acl-bootstrap" in line, line
+
+        bootstrap = nomadctl(ui_cluster, "acl-bootstrap")
+        assert bootstrap.returncode == 0, bootstrap.stderr
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/v1/jobs", headers={"X-Nomad-Token": user["SecretID"]})
+        assert conn.getresponse().status == 403  # the page reloaded with its old token
+        conn.close()
+        assert "sign in with this new address" in _stderr_until(ui, "no longer accepts")
+        third = parse_qs(urlsplit(ui.stdout.readline().strip()).query)["ott"][0]
+        ott = {"OneTimeSecretID": third}
+        renewed = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        assert renewed["Name"] == "lc-user" and renewed["AccessorID"] != user["AccessorID"]
+        ui.send_signal(signal.SIGINT)
+        out, err = ui.communicate(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    assert ui.returncode == 0, err
+    for secret in (first, second, third, user["SecretID"], renewed["SecretID"]):
+        assert secret not in err + out
