@@ -41,6 +41,7 @@ class Seen:
     ott_ttl: float = 600.0  # seconds a one-time token issued now lasts (Nomad: 10 minutes)
     otts: dict[str, tuple[float, str]] = field(default_factory=dict)  # secret -> (end, token)
     gone: set[str] = field(default_factory=set)  # ACL tokens deleted from the cluster
+    upgrades: list[dict[str, str]] = field(default_factory=list)  # WebSocket handshakes
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -86,6 +87,10 @@ class _Upstream(BaseHTTPRequestHandler):
         seen.tokens.append(self.headers.get("X-Nomad-Token") or "")
         if self.headers.get("X-Nomad-Token") in seen.gone:
             self._answer(403, b"ACL token not found", "text/plain")
+            return
+        if self.headers.get("Upgrade"):  # refused as gorilla's Upgrader writes it, plus wrap()
+            seen.upgrades.append({k.lower(): v for k, v in self.headers.items()})
+            self._answer(400, b"Bad Request\nfailed to upgrade connection: test", "text/plain")
             return
         cert = self.connection.getpeercert() or {}  # type: ignore[attr-defined]
         seen.peers.append(dict(x[0] for x in cert.get("subject", ()))["commonName"])
@@ -389,3 +394,26 @@ def test_a_used_address_and_a_deleted_token_lead_to_a_new_sign_in(parts: Parts) 
         assert len(events) == 3
     finally:
         p.close()
+
+
+def test_a_websocket_upgrade_goes_on_as_from_the_servers_own_origin(
+    parts: Parts, proxy: UiProxy
+) -> None:
+    """gorilla/websocket (Nomad's Upgrader) refuses an Origin whose host is not the request's
+    Host: the proxy sends both as the server dialled. A refusal comes back as it was."""
+    headers = {
+        "Host": f"127.0.0.1:{proxy.port}",
+        "Origin": f"http://127.0.0.1:{proxy.port}",
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    resp, conn = get(proxy, "/v1/client/allocation/x/exec?ws_handshake=true", headers)
+    assert (resp.status, resp.read()) == (400, b"Bad Request\nfailed to upgrade connection: test")
+    conn.close()
+    [seen] = parts.server.seen.upgrades
+    upstream = parts.target.addresses[0].removeprefix("https://")
+    assert (seen["host"], seen["origin"]) == (upstream, f"https://{upstream}")
+    assert seen["sec-websocket-key"] == "dGhlIHNhbXBsZSBub25jZQ=="
+    assert "websocket" in seen["upgrade"] and "upgrade" in seen["connection"].lower()

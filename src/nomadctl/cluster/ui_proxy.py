@@ -313,9 +313,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
             status, reason, headers, rest = ui_ws.read_head(sock)
-            self._answered = True
             if status != 101:  # refused by the cluster: its answer, as it came
                 body = ui_ws.read_body(sock, headers, rest)
+                self._answered = True
                 self.send_response_only(status, reason)
                 for name, value in headers:
                     if name.lower() not in HOP_BY_HOP | {"content-length"}:
@@ -324,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(body)
                 return
+            self._answered = True
             self.send_response_only(101, reason)
             for name, value in headers:
                 self.send_header(name, value)
