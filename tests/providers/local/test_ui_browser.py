@@ -244,11 +244,11 @@ def _exec_frames(url: str, origin: str, token: str, stdin: bytes) -> list[dict[s
 
     frames: list[dict[str, object]] = []
     with connect(url, origin=origin, open_timeout=30) as ws:  # type: ignore[arg-type]
-        ws.send(json.dumps({"version": 1, "auth_token": token}))
-        ws.send(json.dumps({"tty_size": {"width": 80, "height": 24}}))
-        ws.send(json.dumps({"stdin": {"data": base64.b64encode(stdin).decode()}}))
-        ws.send(json.dumps({"stdin": {"close": True}}))
-        try:
+        try:  # the agent may close before the last input is sent (a refused token)
+            ws.send(json.dumps({"version": 1, "auth_token": token}))
+            ws.send(json.dumps({"tty_size": {"width": 80, "height": 24}}))
+            ws.send(json.dumps({"stdin": {"data": base64.b64encode(stdin).decode()}}))
+            ws.send(json.dumps({"stdin": {"close": True}}))
             while True:
                 frames.append(json.loads(ws.recv(timeout=60)))
         except ConnectionClosed as closed:

@@ -97,7 +97,11 @@ def takeover(agent: Agent, handler: Any, req: Request) -> bool:
         _session(agent, ws, req, m["id"], cmd, tty)
     except WsError as exc:
         agent.log("INFO", f"client: task exec session ended with an error: error={exc.text!r}")
-        ws.close(exc.code, exc.text)
+        try:
+            ws.close(exc.code, exc.text)
+            ws.drain()  # the client's close, so our close frame is not lost to a reset
+        except (Closed, WsError, OSError):
+            pass
     except (Closed, OSError):
         pass
     return True
@@ -285,6 +289,24 @@ class Ws:
             parts.append(data)
             if b0 & 0x80:
                 return b"".join(parts).decode()
+
+    def drain(self) -> None:
+        """After our close frame: read (and drop) what the client still sends, up to its
+        close frame or the end of the connection (RFC 6455 5.5.1)."""
+        self.sock.settimeout(10)
+        try:
+            while True:
+                b0, b1 = self._need(2)
+                n = b1 & 0x7F
+                if n == 126:
+                    n = struct.unpack("!H", self._need(2))[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", self._need(8))[0]
+                self._need(n + (4 if b1 & 0x80 else 0))
+                if b0 & 0x0F == 8:
+                    return
+        except (Closed, OSError):
+            return
 
     def send_text(self, text: str) -> None:
         self._frame(0x1, text.encode())
