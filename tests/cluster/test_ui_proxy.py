@@ -8,21 +8,26 @@ browser's side, a blocking query answered late, and a UI page whose query it rec
 
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import socket
 import ssl
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from nomadctl.cluster.api import ApiTarget
-from nomadctl.cluster.ui_proxy import UiProxy, Upstream, loopback_address, sign_in_url
+from nomadctl.cluster.ui_proxy import UiProxy, Upstream, loopback_address
+from nomadctl.cluster.ui_signin import SignIn, SignInEvent, one_time_token, sign_in_url
 from nomadctl.errors import UsageError
 from tests.standin.certs import make_ca, make_cert
 
@@ -33,6 +38,10 @@ class Seen:
     tokens: list[str] = field(default_factory=list)
     peers: list[str] = field(default_factory=list)
     go: threading.Event = field(default_factory=threading.Event)  # the stream may go on
+    ott_ttl: float = 600.0  # seconds a one-time token issued now lasts (Nomad: 10 minutes)
+    otts: dict[str, tuple[float, str]] = field(default_factory=dict)  # secret -> (end, token)
+    gone: set[str] = field(default_factory=set)  # ACL tokens deleted from the cluster
+    upgrades: list[dict[str, str]] = field(default_factory=list)  # WebSocket handshakes
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -42,10 +51,47 @@ class _Upstream(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def _answer(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        """One-time tokens as Nomad's acl_endpoint.go: issued for a known token, exchanged
+        once before ExpiresAt for that token, else 403 "Permission denied"."""
+        seen: Seen = self.server.seen
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        token = self.headers.get("X-Nomad-Token") or ""
+        seen.paths.append(self.path)
+        if self.path == "/v1/acl/token/onetime" and token and token not in seen.gone:
+            secret, end = str(uuid.uuid4()), time.time() + seen.ott_ttl
+            seen.otts[secret] = (end, token)
+            stamp = datetime.datetime.fromtimestamp(end, datetime.UTC).isoformat()
+            ott = {"OneTimeSecretID": secret, "AccessorID": "acc", "ExpiresAt": stamp}
+            self._answer(200, json.dumps({"OneTimeToken": ott}).encode())
+            return
+        if self.path == "/v1/acl/token/onetime/exchange":
+            end, owner = seen.otts.pop(json.loads(body)["OneTimeSecretID"], (0.0, ""))
+            if end > time.time() and owner not in seen.gone:
+                self._answer(200, json.dumps({"Token": {"SecretID": owner}}).encode())
+                return
+        self._answer(403, b"Permission denied", "text/plain")
+
+    do_POST = do_PUT
+
     def do_GET(self) -> None:
         seen: Seen = self.server.seen
         seen.paths.append(self.path)
         seen.tokens.append(self.headers.get("X-Nomad-Token") or "")
+        if self.headers.get("X-Nomad-Token") in seen.gone:
+            self._answer(403, b"ACL token not found", "text/plain")
+            return
+        if self.headers.get("Upgrade"):  # refused as gorilla's Upgrader writes it, plus wrap()
+            seen.upgrades.append({k.lower(): v for k, v in self.headers.items()})
+            self._answer(400, b"Bad Request\nfailed to upgrade connection: test", "text/plain")
+            return
         cert = self.connection.getpeercert() or {}  # type: ignore[attr-defined]
         seen.peers.append(dict(x[0] for x in cert.get("subject", ()))["commonName"])
         if self.path.startswith("/v1/event/stream"):
@@ -167,7 +213,9 @@ def test_the_one_time_secret_stays_out_of_the_clusters_request_line(
     [
         ({"Host": "evil.example:80"}, 403),  # DNS rebinding: a foreign name at 127.0.0.1
         ({"Origin": "http://evil.example"}, 403),  # a page elsewhere posting to the proxy
-        ({"Connection": "Upgrade", "Upgrade": "websocket"}, 501),  # said, not half-done
+        ({"Connection": "Upgrade", "Upgrade": "h2c"}, 501),  # only WebSocket is passed
+        # The exec terminal from a page of another site: refused before the cluster.
+        ({"Connection": "Upgrade", "Upgrade": "websocket", "Origin": "http://evil.example"}, 403),
         ({"Content-Length": "x"}, 400),
     ],
 )
@@ -208,7 +256,7 @@ def test_anything_but_loopback_is_refused(value: str) -> None:
 
 
 def test_sign_in_url_is_the_token_page_with_the_secret(proxy: UiProxy) -> None:
-    from nomadctl.cluster.ui_proxy import OneTimeToken
+    from nomadctl.cluster.ui_signin import OneTimeToken
 
     ott = OneTimeToken("aa-bb", "acc", "2026-01-01T00:00:00Z")
     assert sign_in_url(proxy.base_url, ott) == f"{proxy.base_url}/ui/settings/tokens?ott=aa-bb"
@@ -239,7 +287,7 @@ def test_a_dead_server_is_skipped_and_the_live_one_kept(parts: Parts) -> None:
 
 
 def test_no_server_answering_is_one_line_for_the_browser_and_the_token(parts: Parts) -> None:
-    from nomadctl.cluster.ui_proxy import one_time_token
+    from nomadctl.cluster.ui_signin import one_time_token
     from nomadctl.errors import ClusterApiError
 
     dead = f"https://127.0.0.1:{_closed_port()}"
@@ -256,3 +304,116 @@ def test_no_server_answering_is_one_line_for_the_browser_and_the_token(parts: Pa
     finally:
         p.close()
     assert resp.status == 502 and "refused the connection" in text
+
+
+def signed_in_proxy(parts: Parts, events: list[SignInEvent], held: list[str]) -> UiProxy:
+    """A proxy whose sign-in mints with the last token of `held` (what the workspace holds)."""
+    upstream = Upstream(parts.target)
+    p = UiProxy(upstream)
+    p.signin = SignIn(
+        p.base_url, lambda: held[-1], lambda t: one_time_token(upstream, t), events.append
+    )
+    p.start()
+    return p
+
+
+def secret_of(url: str | None) -> str:
+    assert url is not None
+    return parse_qs(urlsplit(url).query)["ott"][0]
+
+
+def call(proxy: UiProxy, method: str, path: str, token: str = "", body: object = None) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+    try:
+        data = None if body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers={"X-Nomad-Token": token})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def exchange(proxy: UiProxy, secret: str) -> tuple[int, bytes]:
+    return call(proxy, "POST", "/v1/acl/token/onetime/exchange", "", {"OneTimeSecretID": secret})  # type: ignore[no-any-return]
+
+
+def test_an_expired_sign_in_address_brings_a_new_one_on_the_terminal(parts: Parts) -> None:
+    """Nomad's one-time token lasts 10 minutes, fixed: opened later, the UI gets Nomad's 403,
+    and the proxy hands a new address to the command (never to the browser)."""
+    events: list[SignInEvent] = []
+    held = [parts.target.token or ""]
+    p = signed_in_proxy(parts, events, held)
+    try:
+        parts.server.seen.ott_ttl = -1.0  # issued already past its ExpiresAt
+        first = p.signin.first()
+        parts.server.seen.ott_ttl = 600.0
+        assert exchange(p, secret_of(first)) == (403, b"Permission denied")
+        assert [(e.reason, e.error) for e in events] == [("expired", None)]
+        renewed = secret_of(events[0].url)
+        assert renewed != secret_of(first) and events[0].url.startswith(p.base_url)  # type: ignore[union-attr]
+        status, body = exchange(p, renewed)
+        assert status == 200 and json.loads(body)["Token"]["SecretID"] == held[0]
+        # A refused exchange of a secret the proxy never handed out changes nothing.
+        assert exchange(p, str(uuid.uuid4()))[0] == 403
+        assert len(events) == 1
+        assert renewed not in repr(events)
+    finally:
+        p.close()
+
+
+def test_a_used_address_and_a_deleted_token_lead_to_a_new_sign_in(parts: Parts) -> None:
+    events: list[SignInEvent] = []
+    held = [parts.target.token or ""]
+    p = signed_in_proxy(parts, events, held)
+    try:
+        first = secret_of(p.signin.first())
+        assert exchange(p, first)[0] == 200
+        assert exchange(p, first) == (403, b"Permission denied")  # opened a second time
+        assert [e.reason for e in events] == ["used"] and events[0].url
+
+        # The browser's token is deleted from the cluster (it is also the held one): the
+        # UI gets Nomad's answer, the command a reason, once, not at every poll of the UI.
+        parts.server.seen.gone.add(held[0])
+        for _ in range(2):
+            assert call(p, "GET", "/v1/jobs", held[0]) == (403, b"ACL token not found")
+        assert [(e.reason, e.detail, e.url) for e in events[1:]] == [
+            ("token-gone", "ACL token not found", None)
+        ]
+        assert "acl-bootstrap" in (events[1].error or "")
+
+        # `nomadctl acl-bootstrap` saves a new token: the next refused request signs in anew.
+        held.append("22222222-3333-4444-5555-666666666666")
+        assert call(p, "GET", "/v1/jobs", held[0])[0] == 403
+        assert call(p, "GET", "/v1/jobs", held[0])[0] == 403
+        assert [e.reason for e in events] == ["used", "token-gone", "token-gone"]
+        status, body = exchange(p, secret_of(events[2].url))
+        assert status == 200 and json.loads(body)["Token"]["SecretID"] == held[1]
+        # A token that never signed in here, refused: not the proxy's business.
+        parts.server.seen.gone.add("33333333-3333-4444-5555-666666666666")
+        call(p, "GET", "/v1/jobs", "33333333-3333-4444-5555-666666666666")
+        assert len(events) == 3
+    finally:
+        p.close()
+
+
+def test_a_websocket_upgrade_goes_on_as_from_the_servers_own_origin(
+    parts: Parts, proxy: UiProxy
+) -> None:
+    """gorilla/websocket (Nomad's Upgrader) refuses an Origin whose host is not the request's
+    Host: the proxy sends both as the server dialled. A refusal comes back as it was."""
+    headers = {
+        "Host": f"127.0.0.1:{proxy.port}",
+        "Origin": f"http://127.0.0.1:{proxy.port}",
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    resp, conn = get(proxy, "/v1/client/allocation/x/exec?ws_handshake=true", headers)
+    assert (resp.status, resp.read()) == (400, b"Bad Request\nfailed to upgrade connection: test")
+    conn.close()
+    [seen] = parts.server.seen.upgrades
+    upstream = parts.target.addresses[0].removeprefix("https://")
+    assert (seen["host"], seen["origin"]) == (upstream, f"https://{upstream}")
+    assert seen["sec-websocket-key"] == "dGhlIHNhbXBsZSBub25jZQ=="
+    assert "websocket" in seen["upgrade"] and "upgrade" in seen["connection"].lower()

@@ -7,12 +7,16 @@ the address printed, and Ctrl-C (or SIGTERM) awaited for a clean stop.
 
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nomadctl.cli.context import AppContext, ignored_env_note, progress_for
+
+if TYPE_CHECKING:
+    from nomadctl.cluster.ui_signin import SignInEvent
 
 
 def ui(
@@ -47,20 +51,16 @@ def ui(
     address --no-open prints is a short-lived credential (valid once, within 10 minutes):
     do not share it. Without --no-open the browser is started ($BROWSER, or the desktop's)
     on an address of the proxy that works once and passes the credential on, so no command
-    line holds it. Always the workspace's own cluster: NOMAD_ADDR and NOMAD_TOKEN are not
-    followed.
+    line holds it. A sign-in address opened too late or a second time, or a browser token
+    the cluster no longer accepts, gets a new address printed here. The UI's exec terminal
+    (a WebSocket) passes through too, from the UI's own pages only. Always the workspace's
+    own cluster: NOMAD_ADDR and NOMAD_TOKEN are not followed.
     """
     import webbrowser
 
     from nomadctl.cluster.target import workspace_target
-    from nomadctl.cluster.ui_proxy import (
-        SIGN_IN_PATH,
-        UiProxy,
-        Upstream,
-        loopback_address,
-        one_time_token,
-        sign_in_url,
-    )
+    from nomadctl.cluster.ui_proxy import UiProxy, Upstream, loopback_address
+    from nomadctl.cluster.ui_signin import SIGN_IN_PATH, SignIn, one_time_token
     from nomadctl.errors import PkiError
 
     app_ctx: AppContext = ctx.obj
@@ -80,17 +80,20 @@ def ui(
     progress = progress_for(app_ctx)
     upstream = Upstream(target)
     proxy = UiProxy(upstream, listen, port, log=progress)
+    proxy.signin = SignIn(
+        proxy.base_url,
+        lambda: _held_token(ws, kind),  # read at each sign-in: acl-bootstrap may renew it
+        lambda token: one_time_token(upstream, token),
+        lambda event: _signed_out(info, event),
+    )
     previous = _stop_on_signals()  # before the address is out: a stop then is a clean one
     try:
-        ott = None
-        if target.token:
-            ott = one_time_token(upstream, target.token)
-        else:
+        if not target.token:
             info(
                 f"note: cluster {ws.cluster!r} has no {kind} token (see `nomadctl "
                 "acl-bootstrap`); the UI opens signed out"
             )
-        url = sign_in_url(proxy.base_url, ott)
+        url = proxy.signin.first()
         proxy.start()
         progress(
             f"cluster {ws.cluster!r}: proxy on {proxy.base_url} to {target.describe()} "
@@ -110,6 +113,37 @@ def ui(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     info("proxy stopped")
+
+
+def _held_token(ws: Any, kind: str) -> str | None:
+    from nomadctl.cluster.acl import load_token
+
+    stored = load_token(ws, kind)
+    return stored["SecretID"] if stored else None
+
+
+SIGNED_OUT = {
+    "expired": "the sign-in address was opened too late (a one-time token lasts 10 minutes)",
+    "used": "the sign-in address was opened again (it signs in once)",
+    "refused": "the cluster refused the sign-in address",
+}
+
+
+def _signed_out(info: Callable[[str], None], event: "SignInEvent") -> None:
+    """The proxy saw a sign-in fail: say why, and give the new address on stdout (as
+    --no-open gives the first: a credential, for this terminal only)."""
+    if event.reason == "token-gone":
+        what = f"the cluster no longer accepts the browser's token ({event.detail})"
+    else:
+        what = SIGNED_OUT.get(event.reason, SIGNED_OUT["refused"])
+    if event.url is None:
+        info(
+            f"warning: {what}, and gives no new sign-in: {event.error}; "
+            "then reload the page for a new sign-in address"
+        )
+        return
+    info(f"{what}; sign in with this new address (once, within 10 minutes):")
+    typer.echo(event.url)
 
 
 def _stop_on_signals() -> dict[int, Any]:

@@ -239,6 +239,10 @@ def bootstrap(
         if retry(lambda: admin.policy_rules(USER_POLICY)) != rules:  # a re-run writes nothing
             description = "Operate jobs; read nodes (nomadctl)"
             retry(lambda: admin.create_policy(USER_POLICY, description, rules))
+        if result.user is not None and _held(target, result.user["SecretID"], retry) is None:
+            # Deleted on the cluster, or past its ExpirationTime: the stored one is no use.
+            progress("the stored user token is not accepted by the cluster; making a new one")
+            result.user = None
         if result.user is None:
             result.user = _create_user_token(ws, admin, retry, progress)
     return result

@@ -9,16 +9,17 @@ ends) pass through as Nomad sends them.
 
 Only requests addressed to the proxy itself are served (Host `127.0.0.1:<port>`,
 `localhost:<port>` or `[::1]:<port>`, and no foreign Origin), so a web page elsewhere cannot
-reach the cluster through it by DNS rebinding or a cross-site form.
+reach the cluster through it by DNS rebinding, a cross-site form or a WebSocket. WebSocket
+upgrades (the UI's exec terminal) are passed through by cluster/ui_ws.py.
 
-Sign-in is Nomad's own `nomad ui -authenticate` flow (command/ui.go, Nomad v1.10.5): a PUT to
-/v1/acl/token/onetime with the user's ACL token answers {"OneTimeToken": {"OneTimeSecretID":
-...}}; the browser opens the UI with `?ott=<secret>` and the UI exchanges it once, within ten
-minutes, at /v1/acl/token/onetime/exchange for the ACL token. A browser the command starts
-gets an address of the proxy that answers once with a redirect to the signed-in one
-(`UiProxy.launch`), so the secret is in no command line. The secret is never logged;
-the `ott` parameter is dropped from UI page requests before they reach the cluster (the page
-reads it from the address bar, the server has no use for it, and agents log request URLs).
+Sign-in is Nomad's own `nomad ui -authenticate` flow (cluster/ui_signin.py): the browser
+opens the UI with `?ott=<one-time secret>` and the UI exchanges it once. A browser the
+command starts gets an address of the proxy that answers once with a redirect to the
+signed-in one (`UiProxy.launch`), so the secret is in no command line. The secret is never
+logged; the `ott` parameter is dropped from UI page requests before they reach the cluster
+(the page reads it from the address bar, the server has no use for it, and agents log
+request URLs). The exchange's answer and refusals pass through `SignIn`, which recovers an
+expired or used sign-in address and a token the cluster no longer accepts.
 """
 
 from __future__ import annotations
@@ -26,20 +27,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
-import json
 import secrets
 import socket
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from nomadctl.cluster.api import ApiTarget, PermissionDenied
+from nomadctl.cluster import ui_ws
+from nomadctl.cluster.api import ApiTarget
+from nomadctl.cluster.ui_signin import BODY_LIMIT, EXCHANGE_PATH, SignIn
 from nomadctl.connfail import Reaching, failure_kind, unreachable_sentence
-from nomadctl.errors import ClusterApiError, UsageError, scrub
+from nomadctl.errors import ClusterApiError, UsageError
 
 CONNECT_TIMEOUT = 10.0
 # A blocking query waits up to 10 minutes plus wait/16 of jitter (nomad/rpc.go blockingRPC);
@@ -58,15 +60,7 @@ HOP_BY_HOP = {
     "upgrade",
 }
 NO_BODY = {204, 304}
-SIGN_IN_PATH = "/ui/settings/tokens"  # the UI's token page: it shows who is signed in
 LAUNCH_PREFIX = "/nomadctl/open/"  # answered by the proxy itself, never forwarded
-
-
-@dataclass(frozen=True)
-class OneTimeToken:
-    secret: str = field(repr=False)
-    accessor: str
-    expires_at: str
 
 
 def loopback_address(value: str) -> str:
@@ -147,42 +141,6 @@ class _Connection(http.client.HTTPConnection):
             self.sock = self._ctx.wrap_socket(self.sock, server_hostname=self._sni)
 
 
-def one_time_token(upstream: Upstream, token: str) -> OneTimeToken:
-    """A one-time token for `token` (Nomad's api/acl.go UpsertOneTimeToken: PUT, empty body)."""
-    conn = upstream.connect()
-    try:
-        conn.request("PUT", "/v1/acl/token/onetime", body=b"", headers={"X-Nomad-Token": token})
-        resp = conn.getresponse()
-        body = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise ClusterApiError(
-            scrub(f"asking the cluster for a one-time token failed: {exc}", token)
-        ) from None
-    finally:
-        conn.close()
-    text = " ".join(body.decode(errors="replace").split())[:200]
-    if resp.status == 403:
-        raise PermissionDenied(
-            f"the cluster refused the token for a one-time token ({text or '403'}); "
-            "the stored token may have been deleted: see `nomadctl acl-bootstrap`"
-        )
-    if resp.status != 200:
-        raise ClusterApiError(
-            scrub(f"the cluster answered {resp.status} to a one-time token request: {text}", token)
-        )
-    try:
-        ott = json.loads(body)["OneTimeToken"]
-        return OneTimeToken(ott["OneTimeSecretID"], ott["AccessorID"], str(ott["ExpiresAt"]))
-    except (ValueError, KeyError, TypeError):
-        raise ClusterApiError("the cluster's one-time token answer is not Nomad's") from None
-
-
-def sign_in_url(base: str, ott: OneTimeToken | None) -> str:
-    """The address the browser opens: the UI's token page, with the one-time secret."""
-    query = f"?{urlencode({'ott': ott.secret})}" if ott else ""
-    return f"{base}{SIGN_IN_PATH}{query}"
-
-
 class UiProxy(ThreadingHTTPServer):
     """The listener; each browser connection is served in its own thread."""
 
@@ -213,6 +171,7 @@ class UiProxy(ThreadingHTTPServer):
         self.base_url = f"http://{host}:{self.port}"
         self.allowed_hosts = {f"{h}:{self.port}" for h in (host, "localhost", "127.0.0.1", "[::1]")}
         self._launches: dict[str, str] = {}
+        self.signin = SignIn(self.base_url)  # the command sets one that can mint tokens
 
     def launch(self, url: str) -> str:
         """An address that sends the browser on to `url` once (a 303), for the browser
@@ -284,11 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 403, "cross-origin requests are refused"
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             return 411, "chunked request bodies are not supported"
-        if self.headers.get("Upgrade"):
-            return 501, (
-                "WebSocket (the UI's exec terminal) is not passed through by this proxy; "
-                "use `nomad alloc exec` with `nomadctl env`"
-            )
+        if self.headers.get("Upgrade") and not ui_ws.is_websocket(self.headers):
+            return 501, "only WebSocket upgrades are passed through this proxy"
         return None
 
     def _serve(self) -> None:
@@ -299,6 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.startswith(LAUNCH_PREFIX):
             self._launch()
+            return
+        if ui_ws.is_websocket(self.headers):
+            self.close_connection = True
+            self._websocket()
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -329,6 +289,57 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.track(conn, False)
             conn.close()
 
+    def _websocket(self) -> None:
+        """The upgrade on to the cluster; after its 101 both connections are joined."""
+        what = f"WebSocket {urlsplit(self.path).path}"
+        try:
+            conn = self.server.upstream.connect()
+        except ClusterApiError as exc:
+            self.server.log(f"{what}: {exc.message}")
+            self._refuse(502, exc.message)
+            return
+        assert conn.sock is not None
+        sock = conn.sock
+        self.server.track(conn, True)
+        self._answered = False
+        try:
+            host = f"[{conn.host}]" if ":" in conn.host else conn.host
+            sock.sendall(
+                ui_ws.upgrade_request(
+                    self.path,
+                    self.headers.items(),
+                    f"{host}:{conn.port}",
+                    with_origin=self.headers.get("Origin") is not None,
+                )
+            )
+            status, reason, headers, rest = ui_ws.read_head(sock)
+            if status != 101:  # refused by the cluster: its answer, as it came
+                body = ui_ws.read_body(sock, headers, rest)
+                self._answered = True
+                self.send_response_only(status, reason)
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP | {"content-length"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self._answered = True
+            self.send_response_only(101, reason)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.flush()
+            ui_ws.relay(self.connection, _buffered(self.rfile, self.connection), sock, rest)
+        except (OSError, http.client.HTTPException) as exc:
+            self.server.log(f"{what}: {type(exc).__name__}")
+            if not self._answered:
+                with contextlib.suppress(OSError):
+                    self._refuse(502, f"the cluster did not answer {what} ({type(exc).__name__})")
+        finally:
+            self.server.track(conn, False)
+            conn.close()
+
     def _launch(self) -> None:
         target = self.server.take_launch(self.path) if self.command == "GET" else None
         if target is None:
@@ -348,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes | None,
         headers: dict[str, str],
     ) -> None:
+        """Send the cluster's answer on as it comes. The exchange's answer and refusals
+        (small) are read whole and shown to the sign-in watch first, so that a new sign-in
+        address is out before the browser has its answer."""
         conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         self._answered = True
@@ -360,9 +374,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         length = resp.getheader("Content-Length")
-        if length is not None and not resp.chunked:
+        watched = resp.status >= 400 or urlsplit(self.path).path == EXCHANGE_PATH
+        if length is not None and length.isdigit() and not resp.chunked:
             self.send_header("Content-Length", length)
             self.end_headers()
+            if watched and int(length) <= BODY_LIMIT:
+                kept = resp.read()
+                self._watch(body, resp.status, kept)
+                self.wfile.write(kept)
+                return
             _copy(resp, self.wfile.write, self.wfile.flush)
             return
         self.send_header("Transfer-Encoding", "chunked")
@@ -374,6 +394,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _watch(self, body: bytes | None, status: int, answer: bytes) -> None:
+        if urlsplit(self.path).path == EXCHANGE_PATH:
+            self.server.signin.exchanged(body or b"", status, answer)
+        else:
+            self.server.signin.answered(_token(self.headers), status, answer)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
@@ -389,6 +415,27 @@ def _copy(
             return
         write(data)
         flush()
+
+
+def _token(headers: Any) -> str:
+    """The request's ACL token, as Nomad reads it (X-Nomad-Token, else a Bearer token)."""
+    token = headers.get("X-Nomad-Token") or ""
+    auth = headers.get("Authorization") or ""
+    if not token and auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    return token
+
+
+def _buffered(rfile: Any, sock: socket.socket) -> bytes:
+    """What the browser sent past its handshake that sits in the handler's read buffer
+    already (a read that would block yields nothing: the socket is non-blocking for it)."""
+    sock.setblocking(False)
+    try:
+        return rfile.read1(CHUNK) or b""
+    except OSError:
+        return b""
+    finally:
+        sock.setblocking(True)
 
 
 def _upstream_path(raw: str) -> str:

@@ -219,3 +219,179 @@ def test_ui_of_a_cluster_that_does_not_exist_is_one_line(tmp_path: Path) -> None
     proc = nomadctl(tmp_path / "empty", "ui", "--no-open")
     assert proc.returncode == 3, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
+
+
+def _call(port: int, method: str, path: str, token: str, body: object = None) -> object:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        data = None if body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers={"X-Nomad-Token": token})
+        resp = conn.getresponse()
+        text = resp.read()
+        assert resp.status == 200, (path, resp.status, text)
+        return json.loads(text)
+    finally:
+        conn.close()
+
+
+def _exec_frames(url: str, origin: str, token: str, stdin: bytes) -> list[dict[str, object]]:
+    """What Nomad's UI does (exec-socket-xterm-adapter.js): the handshake with the token, the
+    terminal size, stdin; then every message until the agent closes the connection."""
+    import base64
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    frames: list[dict[str, object]] = []
+    with connect(url, origin=origin, open_timeout=30) as ws:  # type: ignore[arg-type]
+        try:  # the agent may close before the last input is sent (a refused token)
+            ws.send(json.dumps({"version": 1, "auth_token": token}))
+            ws.send(json.dumps({"tty_size": {"width": 80, "height": 24}}))
+            ws.send(json.dumps({"stdin": {"data": base64.b64encode(stdin).decode()}}))
+            ws.send(json.dumps({"stdin": {"close": True}}))
+            while True:
+                frames.append(json.loads(ws.recv(timeout=60)))
+        except ConnectionClosed as closed:
+            if closed.rcvd is not None:
+                frames.append({"close": [closed.rcvd.code, closed.rcvd.reason]})
+    return frames
+
+
+def test_exec_terminal_websocket_goes_through_the_proxy_from_its_own_pages_only(
+    ui_cluster: Path,
+) -> None:
+    """The UI's exec terminal (a WebSocket) through the proxy: a command the agent runs for
+    real gets stdin and answers in Nomad's frames; an upgrade from a page of another origin
+    is refused by the proxy and never reaches the cluster."""
+    import base64
+    from urllib.parse import quote
+
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    from tests.standin.harness import wait_for
+
+    ui = start_ui(ui_cluster, "--management")
+    try:
+        assert ui.stdout is not None
+        parts = urlsplit(ui.stdout.readline().strip())
+        port, secret = parts.port or 0, parse_qs(parts.query)["ott"][0]
+        got = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", {"OneTimeSecretID": secret})
+        token = got["Token"]["SecretID"]  # type: ignore[index]
+        task = {"Name": "sh", "Driver": "raw_exec", "Config": {"command": "sleep"}}
+        job = {"ID": "term", "Name": "term", "Type": "service", "Datacenters": ["dc1"],
+               "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": [task]}]}  # fmt: skip
+        _call(port, "PUT", "/v1/jobs", token, {"Job": job})
+        node = _call(port, "GET", "/v1/nodes", token)[0]["ID"]  # type: ignore[index]
+        allocs = wait_for(
+            lambda: _call(port, "GET", f"/v1/node/{node}/allocations", token),
+            timeout=30,
+            what="the job's allocation",
+        )
+        alloc = allocs[0]["ID"]
+        base = f"ws://127.0.0.1:{port}/v1/client/allocation/{alloc}/exec"
+        url = f"{base}?task=sh&tty=true&ws_handshake=true&command={quote(json.dumps(['cat']))}"
+        own = f"http://127.0.0.1:{port}"
+
+        frames = _exec_frames(url, own, token, b"hello through the proxy\n")
+        out = b"".join(
+            base64.b64decode(f["stdout"]["data"])  # type: ignore[index]
+            for f in frames
+            if "data" in f.get("stdout", {})  # type: ignore[operator]
+        )
+        assert out == b"hello through the proxy\n", frames
+        assert frames[-2:] == [{"stdout": {"close": True}}, {"exited": True, "result": {}}]
+
+        # The token of the handshake is what the agent checks: none, no exec.
+        refused = _exec_frames(url, own, "", b"")
+        assert refused == [{"close": [1011, "Permission denied"]}]
+
+        # A page of another site (or a sandboxed one, Origin `null`) cannot open it.
+        for origin in ("http://evil.example", "null", f"https://127.0.0.1:{port}"):
+            with pytest.raises(InvalidStatus) as err:
+                connect(url, origin=origin, open_timeout=30).close()  # type: ignore[arg-type]
+            assert err.value.response.status_code == 403
+            assert b"cross-origin" in err.value.response.body
+
+        # Ctrl-C with a terminal open: the proxy stops, and the terminal's connection ends.
+        with connect(url, origin=own, open_timeout=30) as ws:  # type: ignore[arg-type]
+            ws.send(json.dumps({"version": 1, "auth_token": token}))
+            ws.send(json.dumps({"stdin": {"data": base64.b64encode(b"open\n").decode()}}))
+            echoed = json.loads(ws.recv(timeout=60))
+            assert base64.b64decode(echoed["stdout"]["data"]) == b"open\n"
+            ui.send_signal(signal.SIGINT)
+            _, err_text = ui.communicate(timeout=60)
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    assert ui.returncode == 0, err_text
+    logs = "".join(p.read_text() for p in (ui_cluster / "lc" / "local").glob("*/nomad.log"))
+    assert logs.count("task exec session starting") == 2  # the refused ones never got there
+    assert logs.count("task exec session ended with an error: error='Permission denied'") == 1
+
+
+def _stderr_until(ui: subprocess.Popen[str], words: str) -> str:
+    assert ui.stderr is not None
+    for line in ui.stderr:
+        if words in line:
+            return line
+    raise AssertionError(f"nomadctl ui ended without saying {words!r}")
+
+
+def test_a_used_address_and_a_deleted_token_are_recovered_on_the_terminal(
+    ui_cluster: Path,
+) -> None:
+    """Runs last in this module: it deletes the user token and makes a new one. The browser
+    keeps getting Nomad's answers; the terminal gets a new sign-in address (stdout) or says
+    what to do (`nomadctl acl-bootstrap`), and after that the next refusal signs in anew."""
+    ui = start_ui(ui_cluster)
+    try:
+        assert ui.stdout is not None
+        parts = urlsplit(ui.stdout.readline().strip())
+        port, first = parts.port or 0, parse_qs(parts.query)["ott"][0]
+        ott = {"OneTimeSecretID": first}
+        user = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v1/acl/token/onetime/exchange", body=json.dumps(ott))
+        again = conn.getresponse()
+        assert (again.status, again.read()) == (403, b"Permission denied")  # Nomad's answer
+        conn.close()
+        assert "opened again (it signs in once)" in _stderr_until(ui, "sign-in address")
+        second = parse_qs(urlsplit(ui.stdout.readline().strip()).query)["ott"][0]
+        ott = {"OneTimeSecretID": second}
+        same = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        assert same["AccessorID"] == user["AccessorID"]
+
+        management = json.loads((ui_cluster / "lc" / "tokens" / "management.json").read_text())
+        _call(port, "DELETE", f"/v1/acl/token/{user['AccessorID']}", management["SecretID"])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/v1/jobs", headers={"X-Nomad-Token": user["SecretID"]})
+        gone = conn.getresponse()
+        assert (gone.status, gone.read()) == (403, b"ACL token not found")
+        conn.close()
+        line = _stderr_until(ui, "no longer accepts")
+        assert "warning:" in line and "nomadctl acl-bootstrap" in line, line
+
+        bootstrap = nomadctl(ui_cluster, "acl-bootstrap")
+        assert bootstrap.returncode == 0, bootstrap.stderr
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/v1/jobs", headers={"X-Nomad-Token": user["SecretID"]})
+        assert conn.getresponse().status == 403  # the page reloaded with its old token
+        conn.close()
+        assert "sign in with this new address" in _stderr_until(ui, "no longer accepts")
+        third = parse_qs(urlsplit(ui.stdout.readline().strip()).query)["ott"][0]
+        ott = {"OneTimeSecretID": third}
+        renewed = _call(port, "POST", "/v1/acl/token/onetime/exchange", "", ott)["Token"]  # type: ignore[index]
+        assert renewed["Name"] == "lc-user" and renewed["AccessorID"] != user["AccessorID"]
+        ui.send_signal(signal.SIGINT)
+        out, err = ui.communicate(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    assert ui.returncode == 0, err
+    for secret in (first, second, third, user["SecretID"], renewed["SecretID"]):
+        assert secret not in err + out

@@ -28,6 +28,9 @@ What it does, in short:
   migrated, stopped at a drain's deadline, never run), autopilot health, non-voters promoted
   after server_stabilization_time, dead servers cleaned up, raft peer removal, force-leave,
   a graceful leave that waits to be out of raft, and SIGHUP reloading the TLS files.
+- `alloc exec` over a WebSocket (wsexec.py), as the web UI's terminal uses it: the upgrade
+  checked as gorilla/websocket does (same Origin), the server's and client's checks, and the
+  command run for real on this machine with Nomad's JSON frames;
 - outage recovery (recovery.py): a `peers.json` in `<data_dir>/server/raft/` is applied at
   start as Nomad's setupRaft and raft's RecoverCluster do (data kept, the configuration
   replaced), then deleted; the first start writes `peers.info`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import wsexec
 from .api import Api
 from .client import ClientRole
 from .common import REVISION, VERSION, AgentError, Log, fault_armed
@@ -52,6 +54,8 @@ class Agent:
                 f"Error starting agent: failed to listen on {proto} "
                 f"{addr[0]}:{addr[1]}: {exc.strerror or exc}"
             ) from None
+        if proto == "http":
+            lst.takeover = functools.partial(wsexec.takeover, self)
         self.listeners.append(lst)
 
     def reopen_http(self, ctx: ssl.SSLContext | None) -> None:

@@ -96,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
             names,
         )
         self.server.busy(self.connection, True)
+        if self.server.takeover is not None and self.server.takeover(self, req):
+            self.server.busy(self.connection, False)  # a WebSocket (wsexec.py), now over
+            self.close_connection = True
+            return
         try:
             resp = self.server.dispatch(req)
         except ApiError as exc:
@@ -136,6 +140,8 @@ class Listener(ThreadingHTTPServer):
     ) -> None:
         self.dispatch, self.ctx, self.log, self.label = dispatch, ctx, log, label
         self.retired = False
+        # Serves a request on the connection itself (a WebSocket) when it returns True.
+        self.takeover: Callable[[Any, Request], bool] | None = None
         self._conns: dict[Any, bool] = {}  # open connection -> serving a request now
         self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
