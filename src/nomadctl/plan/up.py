@@ -39,6 +39,7 @@ class UpRun:
     applied: Applied | None = None
     report: UpReport | None = None
     early: Any = None  # EarlyFinish: leader + ACLs start once servers are done
+    watching: Any = None  # the provider's watch of the agents while the cluster forms
     results: list[Any] = field(default_factory=list)
     going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
     snaps: AutoSnapshots | None = None  # automatic snapshots before risk
@@ -286,8 +287,8 @@ def _configure(run: UpRun, progress: Progress) -> str:
     warm_up()  # the API client's imports overlap the node work
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
-    watch = getattr(agents, "watch", None)  # agents looked at cheaply (local processes)
-    watching = watch(run.ws, hosts) if watch else None
+    watch = getattr(agents, "watch", None)  # local pid files, or systemd over SSH
+    watching = run.watching = watch(run.ws, hosts) if watch else None
     run.early = EarlyFinish(
         run.ws, opts.acl_bootstrap, opts.leader_timeout, progress, watch=watching
     )
@@ -315,6 +316,7 @@ def _configure(run: UpRun, progress: Progress) -> str:
         )
     except BaseException:
         run.early.stop()
+        _stop_watching(run)
         raise
     run.results = done.results
     run.report = UpReport(run.results, stopped=done.stopped)
@@ -325,6 +327,20 @@ def _configure(run: UpRun, progress: Progress) -> str:
 
 
 def _leader(run: UpRun, progress: Progress) -> str:
+    try:
+        return _wait_leader(run, progress)
+    finally:
+        _stop_watching(run)
+
+
+def _stop_watching(run: UpRun) -> None:
+    """The watch of the agents ends with the leader wait (over SSH it holds connections)."""
+    close = getattr(run.watching, "close", None)
+    if close is not None:
+        close()
+
+
+def _wait_leader(run: UpRun, progress: Progress) -> str:
     assert run.report is not None
     if run.early is not None and run.early.thread is not None:
         run.early.progress = progress
@@ -340,6 +356,7 @@ def _leader(run: UpRun, progress: Progress) -> str:
             bootstrap_acl=opts.acl_bootstrap,
             leader_timeout=opts.leader_timeout,
             progress=progress,
+            watch=run.watching,
         )
     if run.report.leader:
         return f"leader {run.report.leader}"
@@ -405,3 +422,4 @@ def cancel_background(run: UpRun) -> None:
     """Ctrl-C or a failed step: end the background leader wait at once."""
     if run.early is not None:
         run.early.stop()
+    _stop_watching(run)
