@@ -342,9 +342,10 @@ def _drop_unheld(ws: Workspace, target: ApiTarget, secret: str, retry: _LeaderRe
     CanBootstrapACLToken is false, so the bootstrap was done before, and no token was made
     from this request): the secret written ahead is no management token, and is not left in
     the workspace to be presented as one (`env --management`, the API commands). Dropped
-    only when the cluster says it does not know it (token/self, read on the leader: Nomad
-    forwards reads that do not allow stale ones), never when it may be valid, and only while
-    the file still holds it pending."""
+    only when the cluster says it does not know it (token/self is ACL.WhoAmI, which the
+    receiving server forwards to the leader unless a stale read is asked for, so the answer is
+    the leader's), never when it may be valid, and only while the file still holds it
+    pending."""
     try:
         current = load_token(ws)
     except WorkspaceError:
