@@ -51,7 +51,7 @@ def _going(ws: Workspace, checked: Validated, pplan: ProviderPlan) -> list[Host]
     """Recorded nodes the new plan does not name: they leave (scale-in), shown in the plan."""
     recorded = checked.provider.hosts(ws)
     going = scale.surplus(ws, recorded, [h.name for h in pplan.hosts])
-    scale.check([*recorded, *scale.leaving(ws)], going)
+    scale.check([*recorded, *scale.leaving(ws)], going, snapshot=checked.options.snapshot)
     pplan.hosts += [
         PlannedHost(h.name, h.role, h.public_ip or h.private_ip, "remove", "drain, stop, remove")
         for h in going
@@ -188,12 +188,20 @@ def _steps(run: UpRun) -> list[Step]:
         ),
         Step(
             "scale in",
-            "drain, stop and remove: " + ", ".join(h.name for h in run.going),
+            "drain, stop and remove: "
+            + ", ".join(h.name for h in run.going)
+            + (scale.TO_ONE_NOTE if _to_one(run) else ""),
             lambda p: _scale_in(run, p),
             skipped=no_config or ("" if run.going else "no node leaves"),
         ),
         Step("summary", "print how to connect", lambda p: "shown"),
     ]
+
+
+def _to_one(run: UpRun) -> bool:
+    """The scale-in ends with two servers becoming one (said in the plan)."""
+    recorded = [*run.checked.provider.hosts(run.ws), *scale.leaving(run.ws)]
+    return scale.to_one(recorded, run.going)
 
 
 def _before(run: UpRun, key: str, reason: str, progress: Progress) -> None:
