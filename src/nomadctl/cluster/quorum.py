@@ -101,7 +101,8 @@ def check(
       Leave runs RemoveServer(itself), which commits only when the other one acknowledges it.
     - a leave that fails there (the leaver killed before the leader heard it, the other one
       silent) leaves one live voter in a configuration of two: no quorum, and no automatic
-      way back (raft-autopilot removes no dead server from two voters); `nomadctl recover`
+      way back (raft-autopilot v0.1.6 reconcile.go pruneDeadServers may remove (voters-1)/2
+      dead servers: none of two); `nomadctl recover`
       (peers.json) rebuilds it from the survivor. So the pair is checked as a pair."""
     names = [s.name for s in servers]
     pair = leave and len(servers) <= 2  # the last leave from two voters to one
