@@ -185,6 +185,9 @@ def test_reset_on_local_agents_and_the_old_tokens_are_revoked(cluster) -> None:
 
     lost = nomadctl(home, "acl-bootstrap")
     assert lost.returncode == 7 and "--reset" in lost.stderr, lost.stderr
+    # The secret written ahead of that refused bootstrap is no token (the cluster does not
+    # know it): not left in the workspace to be exported or sent as the management token.
+    assert not token_path(ws, "management").exists()
 
     reset = nomadctl(home, "acl-bootstrap", "--reset")
     assert reset.returncode == 0, reset.stderr

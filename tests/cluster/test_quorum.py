@@ -74,3 +74,22 @@ def test_a_restarted_server_counts_once_stable(agents: LocalAgents) -> None:
     assert why == f"{name} is a voter, not yet stable for 3600s", why
     safe = quorum.wait_safe(api, servers, 20, back=name, stable_for=1.0)
     assert safe.health is not None and safe.health.failure_tolerance == 1
+
+
+def test_two_voters_become_one_only_when_both_answer(agents: LocalAgents) -> None:
+    """The last leave of a scale-in to one server: safe only while both servers answer (a
+    leave that fails there leaves one live voter of two). The leaver that does not answer is
+    refused even while autopilot still counts it healthy (its stats are stale)."""
+    pki = agents.pki
+    assert pki is not None
+    c = start_cluster(agents, pki, servers=2)
+    api, servers = _api(c, pki)
+    leader = c.leader()
+    leaver = next(s for s in c.servers if s is not leader)
+    # both answer and agree: the graceful leave may go (failure tolerance 0 notwithstanding)
+    quorum.wait_safe(api, servers, 20, going=leaver.spec.name, leave=True)
+    leaver.proc.kill()
+    leaver.proc.wait(5)
+    looked, why = quorum.check(api, servers, going=leaver.spec.name, leave=True)
+    assert looked is None, "a leave from two voters to one went ahead with the leaver silent"
+    assert leaver.spec.name in why or "unhealthy" in why, why

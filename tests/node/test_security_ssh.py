@@ -216,3 +216,23 @@ def test_nomadctl_ssh_forwards_no_agent_and_trusts_only_the_clusters_pins(
         if bastion:
             proxy = got["proxycommand"]
             assert "ForwardAgent=no" in proxy and "GlobalKnownHostsFile=/dev/null" in proxy
+
+
+def test_nomadctl_ssh_to_an_instance_never_verified_is_refused(tmp_path: Path) -> None:
+    """An AWS instance whose key was never pinned (its `up` died before configuring it):
+    OpenSSH's accept-new would pin whatever key the network shows. nomadctl refuses, in one
+    line, until `up` has pinned the key from the instance's console; once pinned, it runs."""
+    from nomadctl.node.connect import ssh_command
+
+    ws = Workspace(tmp_path / "home", "lab").create()
+    key = ws.path / "ssh" / "id_ed25519"
+    ws.write_secret(key, b"unused")
+    ws.update_state(
+        hosts=[Host("lab-server-1", "server", "198.18.0.9", instance_id="i-0abc").to_dict()],
+        ssh={"user": "ubuntu", "address": "private", "key_path": str(key), "bastion": None},
+    )
+    with pytest.raises(RemoteError, match="never verified") as err:
+        ssh_command(ws, "server-1", [])
+    assert "\n" not in err.value.message
+    known_hosts(ws).pin("198.18.0.9", keys(1)[0])
+    assert ssh_command(ws, "server-1", [])[-1] == "ubuntu@198.18.0.9"

@@ -53,8 +53,7 @@ def env(
     from nomadctl.errors import PkiError
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
-    ws.require_cluster("env")
+    ws = app_ctx.cluster_workspace("env")
     target = workspace_target(ws, token_kind=None)
     assert target.client_cert is not None
     region = "" if target.region == "global" else f" --region {target.region}"
@@ -117,7 +116,7 @@ def acl_bootstrap(
     from nomadctl.providers import acl_reset
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
+    ws = app_ctx.cluster_workspace()
     announce(app_ctx)
     ignored_env_note(app_ctx, own_cluster=True)
     namespaces = tuple(user_namespace or ("default",))
@@ -190,8 +189,7 @@ def logs(
     from nomadctl.providers import logs as logs_mod
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
-    ws.require_cluster("logs")
+    ws = app_ctx.cluster_workspace("logs")
     announce(app_ctx)
     if not logs_mod.is_local(ws):
         argv = logs_mod.remote_command(ws, node, lines, follow)

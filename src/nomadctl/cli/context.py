@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from nomadctl import providers
 from nomadctl.cli import config as configfile
 from nomadctl.cli.options import _confirm
 from nomadctl.cli.ui import Ui, plain
@@ -31,6 +32,18 @@ class AppContext:
     def workspace(self) -> Workspace:
         """The workspace, checked to be trusted (its owner's alone) before any use."""
         return Workspace(self.home, self.cluster, named=self.named).verify()
+
+    def cluster_workspace(self, command: str | None = None) -> Workspace:
+        """The workspace of a cluster to read or act on: one whose state.json is gone is
+        found from its local agents' own files (state.json rebuilt, said in one line);
+        with `command`, an unknown cluster is one line naming it, and nothing is created."""
+        ws = self.workspace()
+        note = providers.restore_state(ws)
+        if note is not None:
+            self.ui.info(f"note: {plain(note)}")
+        if command is not None:
+            ws.require_cluster(command)
+        return ws
 
 
 def confirm_file_settings(ctx: click.Context) -> None:

@@ -75,8 +75,7 @@ def recover(
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
-    ws = app_ctx.workspace()
-    ws.require_cluster("recover")
+    ws = app_ctx.cluster_workspace("recover")
     progress = progress_for(app_ctx, quiet=json_output and dry_run)
     with ws.locked():
         plan = recover_mod.find(ws, progress)

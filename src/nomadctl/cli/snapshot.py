@@ -76,7 +76,7 @@ def save(
     from nomadctl.plan.snapshots import s3_copier
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
+    ws = app_ctx.cluster_workspace()
     if path is not None and path.is_dir():
         raise UsageError(f"{path} is a directory; name the file to write")
     copy = s3_copier(snapshot_to, region, profile)  # a bad URL stops here
@@ -100,8 +100,7 @@ def list_(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     from nomadctl.cluster import snapshot_store
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
-    ws.require_cluster("snapshot list")
+    ws = app_ctx.cluster_workspace("snapshot list")
     found = snapshot_store.entries(ws)
     if json_output:
         app_ctx.ui.json([e.to_dict() for e in found])
@@ -165,7 +164,7 @@ def restore(
     from nomadctl.cluster import snapshot, snapshot_store
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
+    ws = app_ctx.cluster_workspace()
     blob = _read(path)
     try:
         info = snapshot.check(blob)

@@ -34,9 +34,9 @@ def status(
     from nomadctl.cluster import status as status_mod
 
     app_ctx: AppContext = ctx.obj
+    ws = app_ctx.cluster_workspace()
     announce(app_ctx)
     ignored_env_note(app_ctx)
-    ws = app_ctx.workspace()
     ui = app_ctx.ui
     expiries = status_mod.certificates(ws)
     warnings = status_mod.expiry.warnings(expiries)

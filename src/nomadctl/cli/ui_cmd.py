@@ -65,8 +65,7 @@ def ui(
 
     app_ctx: AppContext = ctx.obj
     listen = loopback_address(address)  # a usage error before anything else
-    ws = app_ctx.workspace()
-    ws.require_cluster("ui")
+    ws = app_ctx.cluster_workspace("ui")
     ignored_env_note(app_ctx, own_cluster=True)
     kind = "management" if management else "user"
     target = workspace_target(ws, token_kind=kind)

@@ -62,8 +62,7 @@ def export(
     from nomadctl import portable
 
     app_ctx: AppContext = ctx.obj
-    ws = app_ctx.workspace()
-    ws.require_cluster("workspace export")
+    ws = app_ctx.cluster_workspace("workspace export")
     passphrase = portable.check_passphrase(_passphrase(passphrase_file, twice=True))
     with ws.locked():
         done = portable.export_file(ws, file, passphrase)

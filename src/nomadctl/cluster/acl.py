@@ -291,21 +291,12 @@ def _bootstrap(
     token = _held(target, secret, retry)
     if token is None:
         try:
-            token = retry(lambda: api.bootstrap(secret))
-        except AclAlreadyBootstrapped as exc:
-            token = _held(target, secret, retry)  # a retried request that went through
-            if token is None:
-                if reset is None or exc.reset_index is None:
-                    raise ClusterApiError(
-                        "ACLs were already bootstrapped but this workspace has no management "
-                        f"token ({exc.message}); if the token is lost, `nomadctl acl-bootstrap "
-                        "--reset` performs Nomad's reset on the leader and bootstraps again"
-                    ) from None
-                progress(
-                    f"resetting ACL bootstrap on the leader {leader} (index {exc.reset_index})"
-                )
-                reset(exc.reset_index, leader)
-                token = retry(lambda: api.bootstrap(secret))
+            token = _request(
+                api, secret, reset, leader, progress, lambda: _held(target, secret, retry), retry
+            )
+        except AclAlreadyBootstrapped:
+            _drop_unheld(ws, target, secret, retry)
+            raise
         progress("ACLs bootstrapped; management token saved")
     else:
         progress("the ACL bootstrap of an interrupted run went through; management token saved")
@@ -318,6 +309,59 @@ def _bootstrap(
             retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
     return token
+
+
+def _request(
+    api: Api,
+    secret: str,
+    reset: Callable[[int, str], None] | None,
+    leader: str,
+    progress: Callable[[str], None],
+    held: Callable[[], dict[str, Any] | None],
+    retry: _LeaderRetry,
+) -> dict[str, Any]:
+    """The bootstrap request with `secret`; "already done" is either a retried request that
+    went through (`held`), or with `reset` Nomad's reset then the request again, else an
+    AclAlreadyBootstrapped that says what to do."""
+    try:
+        return retry(lambda: api.bootstrap(secret))
+    except AclAlreadyBootstrapped as exc:
+        token = held()
+        if token is not None:
+            return token
+        if reset is None or exc.reset_index is None:
+            raise AclAlreadyBootstrapped(
+                "ACLs were already bootstrapped but this workspace has no management "
+                f"token ({exc.message}); if the token is lost, `nomadctl acl-bootstrap "
+                "--reset` performs Nomad's reset on the leader and bootstraps again",
+                exc.reset_index,
+            ) from None
+        progress(f"resetting ACL bootstrap on the leader {leader} (index {exc.reset_index})")
+        reset(exc.reset_index, leader)
+        return retry(lambda: api.bootstrap(secret))
+
+
+def _drop_unheld(ws: Workspace, target: ApiTarget, secret: str, retry: _LeaderRetry) -> None:
+    """A bootstrap refused as "already done" (nomad/acl_endpoint.go ACL.Bootstrap, v1.10.5:
+    CanBootstrapACLToken is false, so the bootstrap was done before, and no token was made
+    from this request): the secret written ahead is no management token, and is not left in
+    the workspace to be presented as one (`env --management`, the API commands). Dropped
+    only when the cluster says it does not know it (token/self is ACL.WhoAmI, which the
+    receiving server forwards to the leader unless a stale read is asked for, so the answer is
+    the leader's), never when it may be valid, and only while the file still holds it
+    pending."""
+    try:
+        current = load_token(ws)
+    except WorkspaceError:
+        return
+    if current is None or current.get("SecretID") != secret or not current.get(PENDING):
+        return
+    try:
+        if _held(target, secret, retry) is not None:
+            return
+    except ClusterApiError:
+        return  # no answer: it may be valid; a re-run tries it again
+    token_path(ws, "management").unlink(missing_ok=True)
 
 
 def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any] | None:

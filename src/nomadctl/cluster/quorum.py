@@ -88,10 +88,24 @@ def check(
 ) -> tuple[Safe | None, str]:
     """One look at the cluster: (Safe, "safe") when the rules above hold, else (None, why).
 
-    `leave`: `going` leaves gracefully (out of raft while it still answers, a configuration
-    change committed with its own vote), so two healthy voters that both answer may become
-    one; a restart or a stop still needs a failure tolerance of 1."""
+    `leave`: `going` leaves gracefully, so two healthy voters may become one, but only when
+    BOTH answer on their own addresses and name the same leader (the leaver included); a
+    restart or a stop still needs a failure tolerance of 1. Why both, read in hashicorp/raft
+    v1.7.3 (Nomad 1.10's) and nomad/server.go v1.10.5 Leave:
+
+    - the leader commits a configuration change under the NEW configuration at once
+      (raft.go appendConfigurationEntry -> commitment.setConfiguration; commitment.go counts
+      the voters of that configuration only). A follower leaving {A, B}: the leader appends
+      "B removed" and commits it alone, once it has heard B's leave (serf.Leave, while B
+      waits up to raftRemoveGracePeriod, 5s, to see itself removed). The leader leaving:
+      Leave runs RemoveServer(itself), which commits only when the other one acknowledges it.
+    - a leave that fails there (the leaver killed before the leader heard it, the other one
+      silent) leaves one live voter in a configuration of two: no quorum, and no automatic
+      way back (raft-autopilot v0.1.6 reconcile.go pruneDeadServers may remove (voters-1)/2
+      dead servers: none of two); `nomadctl recover`
+      (peers.json) rebuilds it from the survivor. So the pair is checked as a pair."""
     names = [s.name for s in servers]
+    pair = leave and len(servers) <= 2  # the last leave from two voters to one
     if not api.target.token:  # ACLs not bootstrapped yet: autopilot needs operator:read
         health, expected, leader_name = None, "", ""
     else:
@@ -104,7 +118,7 @@ def check(
         leader_name = member_name(str(leader.get("Name") or ""), names)
     silent, named = [], {}
     for server in servers:
-        if server.name == going:
+        if server.name == going and not pair:
             continue
         try:
             named[server.name] = _own(api, server).leader()

@@ -45,7 +45,7 @@ WATCH_EVERY = 0.25  # seconds between two looks at the agents during a check
 
 @dataclass
 class Confirmer:
-    """`watch` (the provider's, where looking is cheap: local processes) ends the wait for
+    """`watch` (the provider's: local pid files, or systemd over SSH) ends the wait for
     a server whose agent died at once, with why, instead of after the timeout."""
 
     ws: Workspace

@@ -35,6 +35,9 @@ def known_hosts(ws: Workspace) -> KnownHosts:
 def session_for(
     ws: Workspace, host: Host, ssh: SshOptions, cancel: threading.Event | None = None
 ) -> Session:
+    """A session to `host`. An AWS instance (it has an instance ID) is never pinned on first
+    use: its key comes from its console (providers/aws/first_contact.py) before any
+    connection, and a connection to one not pinned yet is refused (`UnverifiedHostKey`)."""
     from nomadctl.node.ssh import Endpoint, Session
 
     bastion = Endpoint.parse(ssh.bastion, ssh.user) if ssh.bastion else None
@@ -45,6 +48,7 @@ def session_for(
         bastion=bastion,
         connect_timeout=ssh.connect_timeout,
         cancel=cancel or threading.Event(),
+        first_use=host.instance_id is None,
     )
 
 
@@ -99,6 +103,11 @@ def ssh_command(ws: Workspace, name_or_address: str, command: Sequence[str]) -> 
         raise RemoteError("`nomadctl ssh` needs an OpenSSH client (`ssh`) on PATH")
     host = find_host(ws, name_or_address)
     ssh = ssh_options_from_state(ws.load_state())
+    if host.instance_id and not known_hosts(ws).pinned(ssh_address(host, ssh)):
+        raise RemoteError(  # OpenSSH's accept-new would pin it on the network's word
+            f"{host.name}: its SSH host key was never verified (an instance's key is pinned "
+            "from its console output); run `nomadctl up`, which reads it, then try again"
+        )
     key = ssh_key_path(ws, ssh)
     if not key.exists():
         raise RemoteError(f"SSH key {key} does not exist")

@@ -159,6 +159,21 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         self.store.pin(hostname, key)
 
 
+class UnverifiedHostKey(RemoteError):
+    """A host whose key must come from a trusted source (an AWS instance's own console),
+    met before that key was pinned: refused, never pinned on the network's word."""
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    """No first use on trust: a host with no pinned key is refused (issue 28 point 8)."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+        raise UnverifiedHostKey(
+            f"{hostname}: its SSH host key was never verified (an instance's key is pinned "
+            "from its console output, which `nomadctl up` reads first); not connecting"
+        )
+
+
 class _Jumps:
     """This process's connections to jump hosts, one per (bastion, key, known_hosts file):
     a run of nomadctl opens one connection to its bastion, however many nodes it reaches
@@ -260,12 +275,15 @@ class Session:
     connect_timeout: float = 10.0
     counters: Counters = field(default_factory=Counters)
     cancel: threading.Event = field(default_factory=threading.Event)  # set: stop retrying
+    first_use: bool = True  # False: an unknown host key is refused, never pinned (AWS)
     _client: paramiko.SSHClient | None = None
 
     def _client_for(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         self.known_hosts.load_into(client.get_host_keys())
-        client.set_missing_host_key_policy(_TrustOnFirstUse(self.known_hosts))
+        client.set_missing_host_key_policy(
+            _TrustOnFirstUse(self.known_hosts) if self.first_use else _RefuseUnknown()
+        )
         return client
 
     def _connect_once(self) -> None:

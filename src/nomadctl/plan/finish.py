@@ -35,7 +35,7 @@ def finish(
 ) -> UpReport:
     """Wait for a leader and bootstrap ACLs (once; later runs only check the token).
 
-    `watch` (the provider's, where looking is cheap: local processes) is asked during the
+    `watch` (the provider's: local pid files, or systemd over SSH) is asked during the
     leader wait; an agent that died while the cluster was forming ends the wait at once with
     why, instead of after the leader timeout."""
     target = workspace_target(ws)

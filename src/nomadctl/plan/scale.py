@@ -8,9 +8,12 @@ before it exits, nomad/server.go Leave), the machine removed, force-leave and ra
 removal only if it died instead of leaving, and autopilot must report the cluster healthy
 before the next one goes; before each one, quorum is measured (`cluster.quorum`: every other
 server answering on its own address and naming the same leader; a failure tolerance of 1,
-except that two voters may become one by a graceful leave). Because each server leaves raft
-while it still answers, every configuration change is committed by a live majority: 3
-servers can go to 1. Never to an even count or to none (`order.check_server_count`).
+except that two voters may become one by a graceful leave when both answer and agree on the
+leader). Because each server leaves raft while it still answers, every configuration change
+is committed by a live majority: 3 servers can go to 1. The last step, two voters to one, is
+the one a failed leave turns into a lost quorum (`quorum.check` says why, from raft's
+source), so it also needs the automatic snapshot first (`check`: not with --no-snapshot).
+Never to an even count or to none (`order.check_server_count`).
 
 Until a node is gone it stays in state.json under "leaving", so an interrupted scale-in is
 finished by the next `up`, and nothing is forgotten while it still runs (or bills).
@@ -24,7 +27,7 @@ from typing import Any
 from nomadctl.cluster import operations, quorum
 from nomadctl.cluster.api import Api, PermissionDenied
 from nomadctl.cluster.target import workspace_target
-from nomadctl.errors import ClusterApiError, NomadctlError, RemoteError
+from nomadctl.errors import ClusterApiError, NomadctlError, RemoteError, UsageError
 from nomadctl.hosts import Host, hosts_of
 from nomadctl.node import order
 from nomadctl.node.marks import Marks
@@ -53,12 +56,33 @@ def _index(name: str) -> int:
     return -int(tail) if tail.isdigit() else 0
 
 
-def check(recorded: Sequence[Host], going: Sequence[Host]) -> None:
-    """Refuse a scale-in that would leave an even number of servers, or none."""
+def check(recorded: Sequence[Host], going: Sequence[Host], snapshot: bool = True) -> None:
+    """Refuse a scale-in that would leave an even number of servers, or none; and one that
+    ends with two voters becoming one (`to_one`) without the snapshot before it."""
     servers = {h.name for h in recorded if h.role == "server"}
     gone = {h.name for h in going if h.role == "server"}
     if gone:
         order.check_server_count(len(servers - gone))
+    if to_one(recorded, going) and not snapshot:
+        raise UsageError(
+            f"scaling in from {len(servers)} servers to 1 ends with two voters becoming one, "
+            "which loses the quorum if that leave fails: it needs the snapshot taken before "
+            "it; run it without --no-snapshot (or keep 3 servers)"
+        )
+
+
+def to_one(recorded: Sequence[Host], going: Sequence[Host]) -> bool:
+    """Does this scale-in take the servers from two or more to one (its last leave is from
+    two voters to one)?"""
+    servers = {h.name for h in recorded if h.role == "server"}
+    gone = {h.name for h in going if h.role == "server"}
+    return bool(gone) and len(servers) >= 2 and len(servers - gone) == 1
+
+
+TO_ONE_NOTE = (
+    "; the last leave, two servers to one, only when both answer and name the same leader, "
+    "after a snapshot (a failed leave there loses quorum: `nomadctl recover` rebuilds it)"
+)
 
 
 def remember(ws: Workspace, going: Sequence[Host]) -> None:
@@ -101,8 +125,8 @@ def run(
             purge(api, host, found, progress)
     gone: set[str] = set()
     for host in followers_first(api, [h for h in going if h.role == "server"]):
-        # Measured before it goes: two voters may become one by a graceful leave (the leaver
-        # votes for its own removal), never one dead voter in a cluster of three.
+        # Measured before it goes: two voters may become one by a graceful leave when both
+        # answer and agree on the leader (quorum.check says why), never one dead voter.
         others = [s for s in quorum.workspace_servers(ws) if s.name not in gone]
         quorum.wait_safe(api, others, HEALTHY_WAIT, going=host.name, leave=True, progress=progress)
         _stop_and_remove(ws, provider, agents, host, progress, keep_record=True, leave=True)

@@ -39,6 +39,7 @@ class UpRun:
     applied: Applied | None = None
     report: UpReport | None = None
     early: Any = None  # EarlyFinish: leader + ACLs start once servers are done
+    watching: Any = None  # the provider's watch of the agents while the cluster forms
     results: list[Any] = field(default_factory=list)
     going: list[Host] = field(default_factory=list)  # scale-in: nodes that leave
     snaps: AutoSnapshots | None = None  # automatic snapshots before risk
@@ -50,7 +51,7 @@ def _going(ws: Workspace, checked: Validated, pplan: ProviderPlan) -> list[Host]
     """Recorded nodes the new plan does not name: they leave (scale-in), shown in the plan."""
     recorded = checked.provider.hosts(ws)
     going = scale.surplus(ws, recorded, [h.name for h in pplan.hosts])
-    scale.check([*recorded, *scale.leaving(ws)], going)
+    scale.check([*recorded, *scale.leaving(ws)], going, snapshot=checked.options.snapshot)
     pplan.hosts += [
         PlannedHost(h.name, h.role, h.public_ip or h.private_ip, "remove", "drain, stop, remove")
         for h in going
@@ -187,12 +188,20 @@ def _steps(run: UpRun) -> list[Step]:
         ),
         Step(
             "scale in",
-            "drain, stop and remove: " + ", ".join(h.name for h in run.going),
+            "drain, stop and remove: "
+            + ", ".join(h.name for h in run.going)
+            + (scale.TO_ONE_NOTE if _to_one(run) else ""),
             lambda p: _scale_in(run, p),
             skipped=no_config or ("" if run.going else "no node leaves"),
         ),
         Step("summary", "print how to connect", lambda p: "shown"),
     ]
+
+
+def _to_one(run: UpRun) -> bool:
+    """The scale-in ends with two servers becoming one (said in the plan)."""
+    recorded = [*run.checked.provider.hosts(run.ws), *scale.leaving(run.ws)]
+    return scale.to_one(recorded, run.going)
 
 
 def _before(run: UpRun, key: str, reason: str, progress: Progress) -> None:
@@ -286,8 +295,8 @@ def _configure(run: UpRun, progress: Progress) -> str:
     warm_up()  # the API client's imports overlap the node work
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
-    watch = getattr(agents, "watch", None)  # agents looked at cheaply (local processes)
-    watching = watch(run.ws, hosts) if watch else None
+    watch = getattr(agents, "watch", None)  # local pid files, or systemd over SSH
+    watching = run.watching = watch(run.ws, hosts) if watch else None
     run.early = EarlyFinish(
         run.ws, opts.acl_bootstrap, opts.leader_timeout, progress, watch=watching
     )
@@ -315,6 +324,7 @@ def _configure(run: UpRun, progress: Progress) -> str:
         )
     except BaseException:
         run.early.stop()
+        _stop_watching(run)
         raise
     run.results = done.results
     run.report = UpReport(run.results, stopped=done.stopped)
@@ -325,6 +335,20 @@ def _configure(run: UpRun, progress: Progress) -> str:
 
 
 def _leader(run: UpRun, progress: Progress) -> str:
+    try:
+        return _wait_leader(run, progress)
+    finally:
+        _stop_watching(run)
+
+
+def _stop_watching(run: UpRun) -> None:
+    """The watch of the agents ends with the leader wait (over SSH it holds connections)."""
+    close = getattr(run.watching, "close", None)
+    if close is not None:
+        close()
+
+
+def _wait_leader(run: UpRun, progress: Progress) -> str:
     assert run.report is not None
     if run.early is not None and run.early.thread is not None:
         run.early.progress = progress
@@ -340,6 +364,7 @@ def _leader(run: UpRun, progress: Progress) -> str:
             bootstrap_acl=opts.acl_bootstrap,
             leader_timeout=opts.leader_timeout,
             progress=progress,
+            watch=run.watching,
         )
     if run.report.leader:
         return f"leader {run.report.leader}"
@@ -405,3 +430,4 @@ def cancel_background(run: UpRun) -> None:
     """Ctrl-C or a failed step: end the background leader wait at once."""
     if run.early is not None:
         run.early.stop()
+    _stop_watching(run)

@@ -64,6 +64,18 @@ def acl_reset(ws: Workspace) -> Callable[[int, str], None]:
     return reset_acl_bootstrap(ws)
 
 
+def restore_state(ws: Workspace) -> str | None:
+    """A cluster whose state.json is gone but whose agents are found without it (local
+    agents, from their directories): state.json rebuilt from them (the provider module's own
+    `restore_state(ws)`), and what was done in one line; else None, and nothing written."""
+    if ws.state_path.exists():
+        return None
+    kind = found_kind(ws)
+    module = importlib.import_module(MODULES[kind]) if kind in MODULES else None
+    own = getattr(module, "restore_state", None)
+    return own(ws) if own is not None else None
+
+
 def found_kind(ws: Workspace) -> str | None:
     """The recorded provider; when state.json is damaged or gone, "local" if the workspace
     holds local agents' directories (they are found without it), else None."""

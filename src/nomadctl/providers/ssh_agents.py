@@ -17,6 +17,7 @@ from nomadctl.node.configure import teardown_script
 from nomadctl.node.connect import session_for
 from nomadctl.providers.base import Progress
 from nomadctl.providers.ssh_outage import SshOutage
+from nomadctl.providers.ssh_watch import SshWatch
 from nomadctl.workspace import Workspace
 
 
@@ -45,6 +46,11 @@ class SshAgents:
     def outage(self, ws: Workspace) -> SshOutage:
         """`nomadctl recover`'s steps over SSH (providers/ssh_outage.py)."""
         return SshOutage(ws)
+
+    def watch(self, ws: Workspace, hosts: Sequence[Host]) -> SshWatch:
+        """For `up`'s checks and leader wait: the server agents found dead over SSH
+        (providers/ssh_watch.py); `close()` it when the cluster has formed."""
+        return SshWatch(ws, [h for h in hosts if h.role == "server"], self.ssh)
 
     def describe(self) -> str:
         via = f" through {self.ssh.bastion}" if self.ssh.bastion else ""

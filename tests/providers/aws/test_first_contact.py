@@ -131,3 +131,51 @@ def test_no_keys_in_the_console_yet_means_wait_then_one_line(aws_env: Any, tmp_p
     assert "fc-server-1" in err.value.message and "\n" not in err.value.message
     assert any("waiting for the console output of fc-server-1" in m for m in said)
     assert not (ws.path / "known_hosts").exists()
+
+
+@pytest.mark.testbed
+def test_an_instance_never_contacted_is_never_pinned_on_first_use(
+    aws_env: Any, testbed_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance whose `up` died before configuring it (no key pinned yet), met by another
+    path than configure: a scale-in's teardown, a resize's agent stop, `recover`. Before,
+    each pinned whatever key the network presented; now the key comes from the console or
+    there is no connection."""
+    from nomadctl.hosts import record_ssh
+    from nomadctl.providers.aws.first_contact import ConsoleCheckedAgents
+
+    tb = testbed_factory(1)
+    (real,) = tb.hosts
+    iid = _instance_at(aws_env, real.address)
+    ws = Workspace(tmp_path / "home", "fc").create()
+    ssh = SshOptions(user="ubuntu", key_path=tb.key_path, address="private")
+    record_ssh(ws, ssh)
+    host = Host("fc-client-1", "client", real.address, instance_id=iid)
+
+    def pinned() -> str | None:
+        path = ws.path / "known_hosts"
+        keys = paramiko.HostKeys(str(path)).lookup(real.address) if path.exists() else None
+        return keys["ssh-ed25519"].get_base64() if keys else None
+
+    session = session_for(ws, host, ssh)  # SSH straight to it: refused, nothing pinned
+    try:
+        with pytest.raises(RemoteError, match="never verified"):
+            session.connect(wait=5)
+    finally:
+        session.close()
+    assert pinned() is None
+
+    # A scale-in's teardown, the console showing no keys yet: no connection at all.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.proxy.url)  # EC2 through the strict layer
+    aws_env.strict.consoles[real.address] = "Linux version 6.8 (cloud-init not done yet)\n"
+    agents = ConsoleCheckedAgents(ssh, aws_env.region)
+    said: list[str] = []
+    assert agents.teardown(ws, [host], said.append) == []
+    assert any("fc-client-1: not reached over SSH" in m for m in said), said
+    assert pinned() is None
+
+    # The console shows the host's own key: pinned from there, then the teardown runs.
+    del aws_env.strict.consoles[real.address]
+    assert agents.teardown(ws, [host], said.append) == []
+    assert pinned() == real.host_public_key.split()[1]
+    assert any("fc-client-1: Nomad stopped and removed" in m for m in said), said

@@ -108,6 +108,31 @@ def test_up_without_state_keeps_running_agents_where_they_are(cluster) -> None:
     assert report["healthy"] and any(m["Tags"]["Leader"] == "true" for m in report["members"])
 
 
+def test_commands_without_state_find_the_running_agents(cluster) -> None:
+    """acl-bootstrap, status, env, logs and snapshot refused a running local cluster whose
+    state.json was gone ("no cluster"); they find it from its agents, as up and down do."""
+    home, binary, up = cluster
+    assert nomadctl(home, *up).returncode == 0
+    state = home / CLUSTER / "state.json"
+    before = json.loads(state.read_text())
+    pids = agent_pids(binary)
+    for command in (
+        ["acl-bootstrap"],
+        ["status"],
+        ["env"],
+        ["logs", f"{CLUSTER}-server-1", "-n", "1"],
+        ["snapshot", "save"],
+    ):
+        state.unlink()
+        proc = nomadctl(home, *command)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "was missing: rebuilt from the 4 local agent(s)" in proc.stderr, proc.stderr
+    after = json.loads(state.read_text())
+    for key in ("hosts", "local", "nomad", "bootstrap_expect", "provider"):
+        assert after[key] == before[key], key
+    assert agent_pids(binary) == pids  # found, not started again
+
+
 def test_down_without_state_stops_the_agents_and_forgets_their_tokens(cluster) -> None:
     home, binary, up = cluster
     assert nomadctl(home, *up).returncode == 0

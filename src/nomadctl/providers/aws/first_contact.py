@@ -178,3 +178,32 @@ class ConsoleCheckedAgents(SshAgents):
         ec2 = Aws(self.region, self.profile).ec2
         pin_from_console(ws, hosts, self.ssh, ec2, progress, self.ssh.wait)
         return super().configure(ws, hosts, node, progress, on_servers_done)
+
+    def teardown(
+        self,
+        ws: Workspace,
+        hosts: Sequence[Host],
+        progress: Callable[[str], None],
+        leave: bool = False,
+    ) -> list[str]:
+        """Before a scale-in or replacement stops agents over SSH: an instance never
+        contacted (its `up` died before configuring it) has its key pinned from its console
+        first, in one look; one whose console shows none (or contradicts itself) is not
+        connected to at all: it never ran an agent nomadctl started, and its instance is
+        terminated next. Never a key pinned on the network's word."""
+        store = known_hosts(ws)
+        new = [h for h in hosts if h.instance_id and not store.pinned(ssh_address(h, self.ssh))]
+        if new:
+            ec2 = Aws(self.region, self.profile).ec2
+            for host in new:
+                try:
+                    pin_from_console(ws, [host], self.ssh, ec2, progress, 0)
+                except RemoteError as exc:
+                    progress(
+                        f"{host.name}: not reached over SSH, its host key unverified "
+                        f"({exc.message}); nothing of nomadctl's runs there"
+                    )
+        reachable = [
+            h for h in hosts if not h.instance_id or store.pinned(ssh_address(h, self.ssh))
+        ]
+        return super().teardown(ws, reachable, progress, leave) if reachable else []

@@ -178,7 +178,7 @@ class AwsProvider:
         itype = self.opts.server_type if host.role == "server" else self.opts.client_type
         region = (ws.load_state().get("aws") or {}).get("region") or self.opts.region
         conn = infra.connect(region, self.opts.profile)
-        resize.stop_agent(ws, host, self.agents(ws).ssh, progress)
+        resize.stop_agent(ws, conn, host, self.agents(ws).ssh, progress)
         with translated(conn):
             inst = resize.change_type(conn, host.name, host.instance_id or "", itype, progress)
         if host.public_ip and inst.get("PublicIpAddress") != host.public_ip:

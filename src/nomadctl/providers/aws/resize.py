@@ -21,6 +21,7 @@ from typing import Any
 from nomadctl.errors import CloudError, RemoteError
 from nomadctl.node.connect import session_for
 from nomadctl.providers.aws.errors import error_code, error_message
+from nomadctl.providers.aws.first_contact import pin_from_console
 from nomadctl.providers.aws.session import Aws, poll
 from nomadctl.providers.aws.subnets import offerings
 
@@ -163,10 +164,12 @@ def _back_to(
     )
 
 
-def stop_agent(ws: Any, host: Any, ssh: Any, progress: Callable[[str], None]) -> None:
+def stop_agent(ws: Any, aws: Any, host: Any, ssh: Any, progress: Callable[[str], None]) -> None:
     """Stop the node's agent over SSH before its instance stops, as the instance's own
     shutdown would (SIGTERM: a server with leave_on_terminate leaves raft first); its files
-    and data dir stay. An agent already stopped is fine; an unreachable node is an error."""
+    and data dir stay. An agent already stopped is fine; an unreachable node is an error.
+    An instance never contacted has its key pinned from its console first (first_contact)."""
+    pin_from_console(ws, [host], ssh, aws.ec2, progress, ssh.wait)
     with session_for(ws, host, ssh) as session:
         session.connect(wait=ssh.connect_timeout, progress=lambda m: progress(f"{host.name}: {m}"))
         done = session.sudo("systemctl stop nomad")

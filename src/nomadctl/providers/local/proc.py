@@ -124,6 +124,15 @@ def is_agent(pid: int, node: NodeDir) -> bool:
     return cmd is not None and cmd.endswith(f" agent -config {node.config}")
 
 
+def agent_binary(pid: int, node: NodeDir) -> str | None:
+    """The binary an agent of this node runs (its command line before `agent -config`)."""
+    cmd = _cmdline(pid)
+    tail = f" agent -config {node.config}"
+    if cmd is None or not cmd.endswith(tail):
+        return None
+    return cmd[: -len(tail)].rsplit(" ", 1)[-1] or None
+
+
 def runs_binary(pid: int, binary: Path) -> bool:
     cmd = _cmdline(pid) or ""
     return f"{binary} agent -config " in cmd

@@ -45,6 +45,7 @@ from nomadctl.providers.base import (
 from nomadctl.providers.local import agents, files, net, proc
 from nomadctl.providers.local.files import node_dir
 from nomadctl.providers.local.outage import LocalOutage
+from nomadctl.providers.local.rebuild import restore_state  # noqa: F401 - providers.restore_state
 from nomadctl.workspace import SECRET_MODE, Workspace, atomic_write
 
 if TYPE_CHECKING:
