@@ -35,6 +35,7 @@ from nomadctl.hosts import hosts_of, ssh_address, ssh_options_from_state
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
+SAFE_POLL_MAX = 0.25  # seconds between two looks at most: one autopilot GET + one per server
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,12 @@ def wait_safe(
     def once() -> tuple[Safe | None, str]:
         return check(api, servers, going=going, back=back, stable_for=stable_for, leave=leave)
 
-    return operations.poll(once, timeout, f"quorum check {what}", progress, cancel)
+    # The wait is for a restarted server to become a stable voter (stable_for, typically 2s)
+    # or for a fresh report: look every 0.1 s, then at most every SAFE_POLL_MAX s, so the
+    # roll learns of it within that (the default backoff to 2s had cost up to 1.9s a step).
+    return operations.poll(
+        once, timeout, f"quorum check {what}", progress, cancel, first=0.1, most=SAFE_POLL_MAX
+    )
 
 
 def workspace_servers(ws: Workspace) -> list[Server]:
