@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="nomadctl-roll-"))
     old = make_binary(tmp / "nomad-1.11.0", version="1.11.0")
     env = {**os.environ, "NOMADCTL_HOME": str(tmp / "home"), "NOMADCTL_CLUSTER": "bench"}
-    tb = Testbed.create(3 + args.clients, delay_ms=args.delay_ms)
+    tb = Testbed.create(3 + args.clients, subnet=None, delay_ms=args.delay_ms)  # a free /24
     try:
         first = run(up_argv(tb, old), env=env, timeout=600)
         if first.returncode != 0:
