@@ -60,6 +60,7 @@ class Roll:
     _looked: bool = False
     _settle: threading.Thread | None = None  # the last server's check, while clients roll
     _settle_error: NomadctlError | None = None
+    _own_apis: dict[str, Any] = field(default_factory=dict)  # each server's own, kept
 
     # ---- the cluster ----------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ class Roll:
             stable_for=self.options.stable_for if stable_for is None else stable_for,
             progress=self.progress,
             cancel=self.cancel,
+            kept=self._own_apis,
             **kw,
         )
 
