@@ -231,3 +231,42 @@ def test_the_last_servers_stable_check_runs_with_the_clients_and_can_stop_them(
     assert servers[2].status == "failed" and "not yet stable" in (servers[2].error or "")
     assert clients[0].status == "configured"
     assert clients[1].status == "failed" and "stopped at s-3" in (clients[1].error or "")
+
+
+def test_ctrl_c_during_the_clients_stops_the_last_servers_check_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from nomadctl.cluster import quorum
+    from nomadctl.errors import Cancelled
+    from nomadctl.hosts import Host
+    from nomadctl.node import roll as rolling
+    from nomadctl.node.configure import HostResult
+
+    def safe(self, servers, stable_for=None, **kw):
+        if kw.get("back") == "s-2" and stable_for is None:  # never stable: waits for cancel
+            assert self.cancel.wait(5), "the check was not told to stop"
+            raise Cancelled("stopped quorum check for s-2")
+        return quorum.Safe(None, "", "")
+
+    monkeypatch.setattr(rolling.Roll, "_safe", safe)
+    monkeypatch.setattr(rolling.Roll, "_answers", lambda self, result: None)
+
+    def restart(r) -> None:
+        if r.host.role == "client":
+            raise KeyboardInterrupt
+        r.pending, r.restarted = False, True
+
+    roll = _roll(restart, [], max_unavailable=1)
+    roll._looked, roll._leader = True, "198.18.0.9:4647"
+    roll._api = SimpleNamespace(target=SimpleNamespace(addresses=[], token=None))
+    roll.servers(
+        [
+            HostResult(Host(f"s-{i}", "server", f"198.18.0.{i}"), "configured", pending=True)
+            for i in (1, 2)
+        ]
+    )
+    with pytest.raises(KeyboardInterrupt):
+        roll.clients(_pending("c-1"))
+    assert roll._settle is None  # joined, not left running

@@ -180,12 +180,13 @@ class Roll:
             self._settle_error = exc
             self._stopped([result], exc)
 
-    def _settled(self) -> None:
-        """Wait for the last server's check (`_settle_last`); Cancelled is raised again."""
+    def _settled(self, again: bool = True) -> None:
+        """Wait for the last server's check (`_settle_last`); its Cancelled is raised again
+        (`again`)."""
         if self._settle is not None:
             self._settle.join()
             self._settle = None
-        if isinstance(self._settle_error, Cancelled):
+        if again and isinstance(self._settle_error, Cancelled):
             raise self._settle_error
 
     def _answers(self, result: HostResult) -> None:
@@ -201,8 +202,11 @@ class Roll:
     def clients(self, pending: Sequence[HostResult]) -> None:
         try:
             self._clients(pending)
-        finally:
-            self._settled()
+        except BaseException:
+            self.cancel.set()  # as the caller will: the last server's wait stops too
+            self._settled(again=False)
+            raise
+        self._settled()
         if self._settle_error is not None:  # the last server failed its check meanwhile
             for r in pending:
                 if r.pending and r.status != "failed":
