@@ -20,6 +20,7 @@ time from the first restart to the last client back, and its two parts.
 
 from __future__ import annotations
 
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -90,15 +91,21 @@ def measure(tb: Any, home: Path, servers: int, width: int) -> dict[str, float]:
         servers_done = time.monotonic()
         names = {h.address: f"bench-client-{i + 1}" for i, h in enumerate(client_hosts)}
 
+        steps: dict[str, list[float]] = {"restart": [], "back": []}
+
         def client(h: Any) -> None:
             name = names[h.address]
+            began = time.monotonic()
             _ssh_run(ssh[h.address], RESTART)
+            restarted = time.monotonic()
 
             def registered() -> bool:
                 n = next(n for n in api.nodes() if n.get("Name") == name)
                 return int(n.get("ModifyIndex") or 0) > before[name] and n["Status"] == "ready"
 
             _until(name, registered)
+            steps["restart"].append(restarted - began)
+            steps["back"].append(time.monotonic() - restarted)
 
         with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
             list(pool.map(client, client_hosts))
@@ -110,4 +117,7 @@ def measure(tb: Any, home: Path, servers: int, width: int) -> dict[str, float]:
         "bare_roll_s": round(end - start, 2),
         "bare_servers_s": round(servers_done - start, 2),
         "bare_clients_s": round(end - servers_done, 2),
+        # per client, medians: the restart over SSH, then until registered again
+        "bare_client_restart_s": round(statistics.median(steps["restart"]), 2),
+        "bare_client_back_s": round(statistics.median(steps["back"]), 2),
     }
