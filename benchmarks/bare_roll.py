@@ -10,8 +10,8 @@ waits only for the agent's own time to be back, looking every POLL seconds:
   Nomad itself needs before the next server may go; no quorum checks before a restart, no
   "stable for" time);
 - clients at most `width` at a time, the next as soon as one is back: until the node is
-  `ready` with a ModifyIndex above the one it had before (its Node.Register since the
-  restart); no drain, no eligibility changes.
+  `ready` with a ModifyIndex above the one read just before its restart (its Node.Register
+  since the restart); no drain, no eligibility changes.
 
 Nothing of nomadctl's waits, checks or pacing is in it; its HTTP client classes
 (`cluster.api.Api`, python-nomad underneath) only read the answers. The result is the wall
@@ -71,7 +71,6 @@ def measure(tb: Any, home: Path, servers: int, width: int) -> dict[str, float]:
             if str(s.get("ID")) == health.leader
         )
         order = sorted(server_hosts, key=lambda h: h.address == leader_addr)  # leader last
-        before = {str(n["Name"]): int(n.get("ModifyIndex") or 0) for n in api.nodes()}
         start = time.monotonic()
         for h in order:
             _ssh_run(ssh[h.address], RESTART)
@@ -93,15 +92,20 @@ def measure(tb: Any, home: Path, servers: int, width: int) -> dict[str, float]:
 
         steps: dict[str, list[float]] = {"restart": [], "back": []}
 
+        def index(name: str) -> int:
+            return next(int(n.get("ModifyIndex") or 0) for n in api.nodes() if n["Name"] == name)
+
         def client(h: Any) -> None:
             name = names[h.address]
+            # read just before the restart: a client whose server restarted registers anew
+            before = index(name)
             began = time.monotonic()
             _ssh_run(ssh[h.address], RESTART)
             restarted = time.monotonic()
 
             def registered() -> bool:
                 n = next(n for n in api.nodes() if n.get("Name") == name)
-                return int(n.get("ModifyIndex") or 0) > before[name] and n["Status"] == "ready"
+                return int(n.get("ModifyIndex") or 0) > before and n["Status"] == "ready"
 
             _until(name, registered)
             steps["restart"].append(restarted - began)
