@@ -35,6 +35,7 @@ from nomadctl.hosts import hosts_of, ssh_address, ssh_options_from_state
 from nomadctl.workspace import Workspace
 
 Progress = Callable[[str], None]
+SAFE_POLL_MAX = 0.25  # seconds between two looks at most: one autopilot GET + one per server
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,15 @@ def leader_of(api: Api, names: Sequence[str]) -> tuple[str, str]:
     return health.leader, ""
 
 
-def _own(api: Api, server: Server) -> Api:
-    return Api(replace(api.target, addresses=[server.address], timeout=min(api.target.timeout, 5)))
+def _own(api: Api, server: Server, kept: dict[str, Api] | None = None) -> Api:
+    """A client of `server`'s own address; from `kept` (made once, its connection kept
+    from one look to the next) when the caller keeps one."""
+    if kept is not None and server.address in kept:
+        return kept[server.address]
+    own = Api(replace(api.target, addresses=[server.address], timeout=min(api.target.timeout, 5)))
+    if kept is not None:
+        kept[server.address] = own
+    return own
 
 
 def check(
@@ -85,6 +93,7 @@ def check(
     stable_for: float = 0.0,
     leave: bool = False,
     now: Callable[[], float] = time.time,
+    kept: dict[str, Api] | None = None,
 ) -> tuple[Safe | None, str]:
     """One look at the cluster: (Safe, "safe") when the rules above hold, else (None, why).
 
@@ -121,7 +130,7 @@ def check(
         if server.name == going and not pair:
             continue
         try:
-            named[server.name] = _own(api, server).leader()
+            named[server.name] = _own(api, server, kept).leader()
         except NomadctlError:
             silent.append(server.name)
     if silent:
@@ -179,15 +188,23 @@ def wait_safe(
     leave: bool = False,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    kept: dict[str, Api] | None = None,
 ) -> Safe:
     """Poll `check` until it holds; ClusterApiError with the last reason after `timeout`
     ("quorum check before <going>: not done after Ns (<why>)")."""
     what = f"before {going} goes" if going else f"for {back or 'the servers'}"
 
     def once() -> tuple[Safe | None, str]:
-        return check(api, servers, going=going, back=back, stable_for=stable_for, leave=leave)
+        return check(
+            api, servers, going=going, back=back, stable_for=stable_for, leave=leave, kept=kept
+        )
 
-    return operations.poll(once, timeout, f"quorum check {what}", progress, cancel)
+    # The wait is for a restarted server to become a stable voter (stable_for, typically 2s)
+    # or for a fresh report: look every 0.1 s, then at most every SAFE_POLL_MAX s, so the
+    # roll learns of it within that (the default backoff to 2s had cost up to 1.9s a step).
+    return operations.poll(
+        once, timeout, f"quorum check {what}", progress, cancel, first=0.1, most=SAFE_POLL_MAX
+    )
 
 
 def workspace_servers(ws: Workspace) -> list[Server]:

@@ -8,8 +8,11 @@ leader (it is live), this module restarts:
   server ID from autopilot, never by an address local agents may share), each only once
   quorum is measured safe (`cluster.quorum`: failure tolerance of at least 1, every other
   server answering on its own address and naming the same leader), and the next only once
-  the restarted one is back: answering, a healthy voter, stable for `stable_for` seconds;
-- then the clients in batches of `max_unavailable`: recorded (write-ahead, `node.marks`),
+  the restarted one is back: answering, a healthy voter, stable for `stable_for` seconds
+  (for the last one, which no server restart follows, the clients start once it is a
+  healthy voter and its stable time is checked meanwhile: `Roll._settle_last`);
+- then the clients, at most `max_unavailable` at a time (the next starts as soon as one
+  is back, `Roll.clients`): recorded (write-ahead, `node.marks`),
   drained with a deadline (or only marked ineligible), restarted, and made eligible again
   once they have re-registered since their restart (a new ModifyIndex: a client that is
   still `ready` from before its restart is not back) and are ready.
@@ -36,6 +39,7 @@ from nomadctl.errors import Cancelled, ClusterApiError, NomadctlError
 from nomadctl.node import order
 from nomadctl.node.configure import HostResult
 from nomadctl.node.marks import Marks, restore
+from nomadctl.node.rejoin import NodeWatch
 
 Progress = Callable[[str], None]
 Restart = Callable[[HostResult], None]  # restart one pending agent (raises NomadctlError)
@@ -54,6 +58,9 @@ class Roll:
     _halted: str | None = None  # where the roll stopped: nothing after it restarts
     _leader: str | None = None
     _looked: bool = False
+    _settle: threading.Thread | None = None  # the last server's check, while clients roll
+    _settle_error: NomadctlError | None = None
+    _own_apis: dict[str, Any] = field(default_factory=dict)  # each server's own, kept
 
     # ---- the cluster ----------------------------------------------------------------------
 
@@ -92,14 +99,17 @@ class Roll:
                 return address
         return f"https://{result.host.private_ip}:{result.host.http_port}"
 
-    def _safe(self, servers: list[quorum.Server], **kw: Any) -> quorum.Safe:
+    def _safe(
+        self, servers: list[quorum.Server], stable_for: float | None = None, **kw: Any
+    ) -> quorum.Safe:
         return quorum.wait_safe(
             self._api,
             servers,
             self.options.health_timeout,
-            stable_for=self.options.stable_for,
+            stable_for=self.options.stable_for if stable_for is None else stable_for,
             progress=self.progress,
             cancel=self.cancel,
+            kept=self._own_apis,
             **kw,
         )
 
@@ -141,6 +151,13 @@ class Roll:
                 self.progress(f"{name}: restarting (server {i + 1} of {len(sequence)}{role})")
                 self.restart(result)
                 self._answers(result)
+                if i == len(sequence) - 1:  # no server restarts after this one
+                    self._safe(everyone, back=name, stable_for=0.0)
+                    self._settle = threading.Thread(
+                        target=self._settle_last, args=(everyone, result), daemon=True
+                    )
+                    self._settle.start()
+                    return
                 self._safe(everyone, back=name)
                 self.progress(f"{name}: restarted, servers healthy")
             except NomadctlError as exc:
@@ -148,6 +165,29 @@ class Roll:
                 if isinstance(exc, Cancelled):
                     raise
                 return
+
+    def _settle_last(self, everyone: list[quorum.Server], result: HostResult) -> None:
+        """The last server's full check (a voter stable for `stable_for`), while the clients
+        roll: it guards the next server restart, and none follows. Every server already
+        runs its new files and the last is a healthy voter that answers, naming the
+        leader every other server names (checked before this starts), so clients may
+        restart; a failure here still fails the roll and no further client starts."""
+        name = result.host.name
+        try:
+            self._safe(everyone, back=name)
+            self.progress(f"{name}: restarted, servers healthy")
+        except NomadctlError as exc:
+            self._settle_error = exc
+            self._stopped([result], exc)
+
+    def _settled(self, again: bool = True) -> None:
+        """Wait for the last server's check (`_settle_last`); its Cancelled is raised again
+        (`again`)."""
+        if self._settle is not None:
+            self._settle.join()
+            self._settle = None
+        if again and isinstance(self._settle_error, Cancelled):
+            raise self._settle_error
 
     def _answers(self, result: HostResult) -> None:
         """The restarted server's own API answers and knows a leader."""
@@ -160,6 +200,20 @@ class Roll:
     # ---- clients ---------------------------------------------------------------------------
 
     def clients(self, pending: Sequence[HostResult]) -> None:
+        try:
+            self._clients(pending)
+        except BaseException:
+            self.cancel.set()  # as the caller will: the last server's wait stops too
+            self._settled(again=False)
+            raise
+        self._settled()
+        if self._settle_error is not None:  # the last server failed its check meanwhile
+            for r in pending:
+                if r.pending and r.status != "failed":
+                    r.status = "failed"
+                    r.error = f"not restarted: the rolling restart stopped at {self._halted}"
+
+    def _clients(self, pending: Sequence[HostResult]) -> None:
         if not pending:
             return
         if self._halted is not None:  # the servers' roll stopped: the clients wait too
@@ -178,27 +232,50 @@ class Roll:
                 self._stopped(list(pending), exc)
                 return
         by_name = {r.host.name: r for r in pending}
-        batches = order.client_batches(list(by_name), self.options.max_unavailable)
-        for i, batch in enumerate(batches):
-            self.progress(f"clients: batch {i + 1} of {len(batches)}: {', '.join(batch)}")
-            errors: list[tuple[str, NomadctlError]] = []
-            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                for name, error in zip(
-                    batch,
-                    pool.map(lambda n: self._client(by_name[n], ids.get(n)), batch),
-                    strict=True,
-                ):
-                    if error is not None:
-                        errors.append((name, error))
-            if errors:
-                first, exc = errors[0]
-                left = [by_name[n] for b in batches[i + 1 :] for n in b]
-                for name, error in errors:
-                    by_name[name].status, by_name[name].error = "failed", error.message
-                self._stopped(left, exc, at=first)
-                return
+        watch = NodeWatch.sized(self._api, len(ids)) if ids else None
+        width = max(1, min(self.options.max_unavailable, len(by_name)))
+        self.progress(f"clients: {len(by_name)} to restart, at most {width} at once")
+        errors: list[tuple[str, NomadctlError]] = []
+        started: list[str] = []
+        lock, halt = threading.Lock(), threading.Event()
 
-    def _client(self, result: HostResult, node_id: str | None) -> NomadctlError | None:
+        def one(name: str) -> None:
+            with lock:  # after a failure (or Ctrl-C) no other client starts
+                if halt.is_set() or self.cancel.is_set() or self._settle_error is not None:
+                    return
+                started.append(name)
+            try:
+                error = self._client(by_name[name], ids.get(name), watch)
+            except BaseException:
+                halt.set()
+                raise
+            if error is not None:
+                with lock:
+                    errors.append((name, error))
+                    halt.set()
+                self.progress(f"{name}: failed, no other client starts: {error.message}")
+
+        # A window, not batches: the next client starts as soon as one is back, so at most
+        # `max_unavailable` are out of service at any moment and none waits for the slowest
+        # of a batch (the same bound as batches of that size, kept all the time).
+        pool = ThreadPoolExecutor(max_workers=width)
+        try:
+            list(pool.map(one, by_name))
+        except BaseException:
+            halt.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if errors:
+            first, exc = errors[0]
+            left = [r for n, r in by_name.items() if n not in started]
+            for name, error in errors:
+                by_name[name].status, by_name[name].error = "failed", error.message
+            self._stopped(left, exc, at=first)
+
+    def _client(
+        self, result: HostResult, node_id: str | None, watch: NodeWatch | None
+    ) -> NomadctlError | None:
         name = result.host.name
         try:
             if node_id is not None:
@@ -207,18 +284,19 @@ class Roll:
                 if self.options.client_restart == "drain":
                     deadline = self.options.drain_deadline
                     self.progress(f"{name}: draining (deadline {deadline:.0f}s)")
-                    operations.drain(
+                    drained = operations.drain(
                         self._api, node_id, deadline, progress=self.progress, cancel=self.cancel
                     )
                 else:
                     self.progress(f"{name}: marking ineligible")
                     operations.set_eligibility(self._api, node_id, False)
-                before = int(operations.node(self._api, node_id).get("ModifyIndex") or 0)
+                    drained = operations.node(self._api, node_id)
+                before = int(drained.get("ModifyIndex") or 0)  # the node as the drain left it
             self.progress(f"{name}: restarting")
             self.restart(result)
             if node_id is not None:
                 self.progress(f"{name}: restarted, waiting for it to register again")
-                self._ready(node_id, name, before)
+                self._ready(node_id, name, before, watch)
                 operations.set_eligibility(self._api, node_id, True)
                 if self.marks is not None:
                     self.marks.drop(node_id)
@@ -229,26 +307,29 @@ class Roll:
             return exc
         return None
 
-    def _ready(self, node_id: str, name: str, before: int) -> None:
+    def _ready(self, node_id: str, name: str, before: int, watch: NodeWatch | None) -> None:
         """Ready *and* re-registered since the restart: Node.Register gives the node a new
         ModifyIndex; a status still `ready` from before the restart proves nothing."""
 
         def check() -> tuple[Any, str]:
-            n = operations.node(self._api, node_id)
+            n = watch.node(node_id) if watch is not None else None
+            if n is None:
+                n = operations.node(self._api, node_id)
             status = n.get("Status")
             if int(n.get("ModifyIndex") or 0) <= before:
                 return None, f"{name}: not registered again since its restart"
             return (n if status == "ready" else None), f"{name}: {status}"
 
-        # A restarted agent registers within a second or so: look often (one small GET).
+        # A restarted agent registers within a second or so: look every NodeWatch.EVERY
+        # (one list of the nodes serves every client waiting at that moment).
         operations.poll(
             check,
             self.options.health_timeout,
             f"waiting for {name}",
             self.progress,
             self.cancel,
-            first=0.05,
-            most=0.5,
+            first=NodeWatch.EVERY,
+            most=NodeWatch.EVERY,
         )
 
     def restore_marked(self) -> None:

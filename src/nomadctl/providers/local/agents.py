@@ -5,7 +5,8 @@ together, servers first, so the cluster comes up in the time of its slowest agen
 their sum. A running agent whose config or binary changed is not restarted here: it is left
 `pending` (a `restart-pending` file in its directory, written before its new config, so a
 killed run is finished by the next) and rolled as hosts are (`node.roll.Roll`: servers one at
-a time with quorum measured before each, clients drained in batches), never all at once.
+a time with quorum measured before each, clients drained at most `max_unavailable` at a
+time), never all at once.
 """
 
 from __future__ import annotations
