@@ -21,6 +21,7 @@ from nomadctl.cli import (
     current,
     doctor,
     down,
+    lazytree,
     recover,
     snapshot,
     status,
@@ -145,20 +146,17 @@ def command() -> click.Command:
 
     Every option still reads NOMADCTL_<COMMAND>_<OPTION>; the README's reference lists them.
     """
-    cmd = typer.main.get_command(app)
-    stack = [cmd]
-    while stack:
-        current = stack.pop()
-        current.params = [
-            output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
-            for p in current.params
-        ]
-        for param in current.params:
-            if isinstance(param, click.Option):
-                param.show_envvar = False
-        if isinstance(current, click.Group):
-            stack.extend(current.commands.values())
-    return cmd
+    return lazytree.build(app, finish=_finish)  # each command converted when first used
+
+
+def _finish(cmd: click.Command) -> None:
+    cmd.params = [
+        output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
+        for p in cmd.params
+    ]
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            param.show_envvar = False
 
 
 def usage_line(exc: click.ClickException) -> str:
