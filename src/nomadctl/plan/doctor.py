@@ -23,6 +23,7 @@ from typing import Any
 
 from nomadctl.errors import NomadctlError
 from nomadctl.node import releases
+from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws  # boto3 only when Aws() is made
 from nomadctl.providers.local.net import docker_answers, loopback_routable
 from nomadctl.workspace import Workspace
 
@@ -186,8 +187,6 @@ def aws_set_up(ws: Workspace | None = None) -> bool:
 def aws(profile: str | None = None, ws: Workspace | None = None) -> Finding:
     if not aws_set_up(ws):
         return Finding("aws", WARNING, NO_AWS, "only for clusters on AWS: `aws configure`", "aws")
-    from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws
-
     try:
         session = Aws(None, profile)
     except NomadctlError as exc:
