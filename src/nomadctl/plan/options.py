@@ -192,7 +192,9 @@ def _provider(ws: Workspace, opts: UpOptions) -> Any:
     if kind == "static":
         from nomadctl.providers.hosts.provider import StaticProvider
 
-        return StaticProvider(_ssh(opts, "private"), opts.server_hosts, opts.client_hosts)
+        return StaticProvider(
+            _ssh(opts, "private"), opts.server_hosts, opts.client_hosts, docker=opts.docker
+        )
     from nomadctl.providers.aws.provider import AwsProvider
 
     aws = AwsOptions(**opts.aws, ssh_key=opts.ssh_key, servers=opts.servers, clients=opts.clients)
