@@ -103,7 +103,6 @@ def main_options(
     from nomadctl import validate
 
     assert isinstance(ctx.command, click.Group)
-    configfile.guard(ctx.command)  # every option that reaches a node or ssh is checked
     for label, given in (("--home", home), ("--config", config)):
         try:
             if given is not None:
@@ -150,6 +149,8 @@ def command() -> click.Command:
 
 
 def _finish(cmd: click.Command) -> None:
+    if not isinstance(cmd, click.Group):  # the root checks --home and --config itself
+        configfile.guard(cmd)  # every option that reaches a node or ssh is checked
     cmd.params = [
         output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
         for p in cmd.params

@@ -322,15 +322,15 @@ class Checked(click.ParamType):
         return self.inner.get_metavar(*args, **kwargs)
 
 
-def guard(group: click.Group) -> None:
-    """Give every option named in `validate.CHECKS`, in every command, its check."""
+def guard(command: click.Command) -> None:
+    """Give every option of `command` named in `validate.CHECKS` its check (cli/app.py does
+    it for each command as it is converted, before it parses anything)."""
     from nomadctl import validate  # not at import: `nomadctl --help` never needs it
 
-    for cmd in [group, *group.commands.values()]:
-        for param in cmd.params:
-            check = validate.CHECKS.get(param.name or "")
-            if check is not None and not isinstance(param.type, Checked):
-                param.type = Checked(param.type, check)
+    for param in command.params:
+        check = validate.CHECKS.get(param.name or "")
+        if check is not None and not isinstance(param.type, Checked):
+            param.type = Checked(param.type, check)
 
 
 def _scalar_problem(param: click.Option, value: Any) -> str | None:
