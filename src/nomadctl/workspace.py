@@ -150,9 +150,13 @@ def check_secret(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes, mode: int, top: Path | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: int, top: Path | None = None, durable: bool = True
+) -> None:
     """Write `data` to `path` with `mode` so readers see the old file or the new, never half.
-    Its directory, and those above it up to `top`, must pass `trust.check_dirs` first."""
+    Its directory, and those above it up to `top`, must pass `trust.check_dirs` first.
+    `durable=False` skips the fsync: for copies made again from the workspace on every run
+    (the local agents' files), where a power cut may lose the write but never the source."""
     trust.check_dirs(path.parent, top or path.parent)
     ensure_private_dir(path.parent, tighten=True)
     try:
@@ -164,7 +168,8 @@ def atomic_write(path: Path, data: bytes, mode: int, top: Path | None = None) ->
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
