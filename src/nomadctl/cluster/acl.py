@@ -231,16 +231,20 @@ def bootstrap(
                 stored = None
         else:
             result = BootstrapResult("already", stored, load_token(ws, "user"))
+    booted = None
     if result is None:
-        management = _bootstrap(ws, target, reset, stored, progress, leader_timeout, retry)
-        result = BootstrapResult("bootstrapped", management, load_token(ws, "user"))
+        booted = _bootstrap(ws, target, reset, stored, progress, leader_timeout, retry)
+        result = BootstrapResult("bootstrapped", booted.token, load_token(ws, "user"))
     if user_token:
-        admin = Api(with_token(target, result.management["SecretID"]))
-        if retry(lambda: admin.policy_rules(USER_POLICY)) != rules:  # a re-run writes nothing
+        admin = booted.admin if booted else Api(with_token(target, result.management["SecretID"]))
+        # Just bootstrapped: no policy can exist yet (the write is an upsert either way);
+        # otherwise a re-run writes nothing when the rules are today's.
+        if booted or retry(lambda: admin.policy_rules(USER_POLICY)) != rules:
             description = "Operate jobs; read nodes (nomadctl)"
             retry(lambda: admin.create_policy(USER_POLICY, description, rules))
         if result.user is None:
-            result.user = _create_user_token(ws, admin, retry, progress)
+            listed = booted.tokens if booted else None
+            result.user = _create_user_token(ws, admin, retry, progress, listed)
     return result
 
 
@@ -268,7 +272,7 @@ def _bootstrap(
     progress: Callable[[str], None],
     leader_timeout: float,
     retry: _LeaderRetry,
-) -> dict[str, Any]:
+) -> _Booted:
     """Bootstrap with a secret chosen and saved first.
 
     Nomad's ACL.Bootstrap (nomad/acl_endpoint.go, v1.10.5) takes the request's
@@ -284,7 +288,8 @@ def _bootstrap(
     else:
         secret = pending["SecretID"]
     leader = api.wait_for_leader(leader_timeout, progress, retry.cancel)
-    token = _held(target, secret, retry)
+    # A secret chosen just now cannot be on the cluster yet: only a pending one is asked for.
+    token = _held(target, secret, retry) if pending is not None else None
     if token is None:
         try:
             token = retry(lambda: api.bootstrap(secret))
@@ -307,13 +312,24 @@ def _bootstrap(
         progress("the ACL bootstrap of an interrupted run went through; management token saved")
     save_token(ws, "management", token)
     admin = Api(with_token(target, secret))
-    for old in retry(admin.tokens):  # Nomad's reset leaves the old bootstrap token valid
+    tokens = retry(admin.tokens)
+    for old in tokens:  # Nomad's reset leaves the old bootstrap token valid
         if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
             "AccessorID"
         ) != token.get("AccessorID"):
             retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
-    return token
+    return _Booted(token, admin, tokens)
+
+
+@dataclass
+class _Booted:
+    """What a bootstrap of this run learned: the token, a client holding it (its connection
+    kept for the user token's calls) and the cluster's tokens listed just after."""
+
+    token: dict[str, Any]
+    admin: Api
+    tokens: list[dict[str, Any]]
 
 
 def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any] | None:
@@ -325,7 +341,11 @@ def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any]
 
 
 def _create_user_token(
-    ws: Workspace, admin: Api, retry: _LeaderRetry, progress: Callable[[str], None]
+    ws: Workspace,
+    admin: Api,
+    retry: _LeaderRetry,
+    progress: Callable[[str], None],
+    listed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Create and save the user token; first revoke any earlier one of the same name.
 
@@ -335,7 +355,7 @@ def _create_user_token(
     create and the save left on the cluster, or a token whose file was lost, is found by its
     name and revoked: nomadctl never leaves a token valid that it does not hold."""
     name = f"{ws.cluster}-user"
-    for old in retry(admin.tokens):
+    for old in listed if listed is not None else retry(admin.tokens):  # listed: just now
         if old.get("Name") == name and old.get("AccessorID"):
             retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(
