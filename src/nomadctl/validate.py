@@ -17,33 +17,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from nomadctl.errors import UsageError
-
-
-class LazyPattern:
-    """A regular expression compiled on first use: every command (and `--help`) imports this
-    module, and compiling its dozen patterns up front cost about 2 ms of each start."""
-
-    __slots__ = ("_compiled", "flags", "pattern")
-
-    def __init__(self, pattern: str, flags: int = 0) -> None:
-        self.pattern, self.flags = pattern, flags
-        self._compiled: re.Pattern[str] | None = None
-
-    def compiled(self) -> re.Pattern[str]:
-        if self._compiled is None:
-            self._compiled = re.compile(self.pattern, self.flags)
-        return self._compiled
-
-    def fullmatch(self, value: str) -> re.Match[str] | None:
-        return self.compiled().fullmatch(value)
-
-    def match(self, value: str) -> re.Match[str] | None:
-        return self.compiled().match(value)
-
-    def search(self, value: str) -> re.Match[str] | None:
-        return self.compiled().search(value)
-
+from nomadctl.errors import LazyPattern, UsageError
 
 # hashicorp/go-version VersionRegexpRaw (version.go at 8f84cf4), anchored as NewVersion does;
 # Nomad parses its own version (and `+ent` builds) with it. Only digits, letters, '.', '-',
