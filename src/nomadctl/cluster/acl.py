@@ -192,6 +192,7 @@ def bootstrap(
     progress: Callable[[str], None] = lambda _m: None,
     leader_timeout: float = 120.0,
     cancel: threading.Event | None = None,
+    anonymous: Api | None = None,
 ) -> BootstrapResult:
     """Bootstrap ACLs once; with a stored token, only check that it still works.
 
@@ -205,7 +206,8 @@ def bootstrap(
     to the workspace (marked pending) before the bootstrap request, so a run killed at any
     moment leaves the next one able to finish. Tokens nomadctl can no longer hold (an old
     bootstrap token after a reset, a user token created by a run that died before saving it)
-    are revoked.
+    are revoked. `anonymous`: a client of `target` without a token (the leader wait's, its
+    connection kept) for the bootstrap request.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
     retry = _LeaderRetry(time.monotonic() + leader_timeout, progress, cancel or threading.Event())
@@ -233,7 +235,10 @@ def bootstrap(
             result = BootstrapResult("already", stored, load_token(ws, "user"))
     booted = None
     if result is None:
-        booted = _bootstrap(ws, target, reset, stored, progress, leader_timeout, retry)
+        booted = _bootstrap(
+            ws, anonymous or Api(with_token(target, "")), reset, stored, progress,
+            leader_timeout, retry,
+        )  # fmt: skip
         result = BootstrapResult("bootstrapped", booted.token, load_token(ws, "user"))
     if user_token:
         admin = booted.admin if booted else Api(with_token(target, result.management["SecretID"]))
@@ -266,7 +271,7 @@ BOOTSTRAP_NAME = "Bootstrap Token"  # nomad/acl_endpoint.go Bootstrap names ever
 
 def _bootstrap(
     ws: Workspace,
-    target: ApiTarget,
+    api: Api,
     reset: Callable[[int, str], None] | None,
     pending: dict[str, Any] | None,
     progress: Callable[[str], None],
@@ -281,7 +286,7 @@ def _bootstrap(
     that cannot hold it fails here, with no request made. A secret still pending from a run
     that died after sending it is first tried on the cluster: if it works, that run's
     bootstrap went through and only the file is finished."""
-    api = Api(with_token(target, ""))
+    target = api.target
     if pending is None:
         secret = str(uuid.uuid4())
         save_token(ws, "management", {"SecretID": secret, "Name": BOOTSTRAP_NAME, PENDING: True})
