@@ -89,14 +89,11 @@ def configure_all(
             message = getattr(exc, "message", None) or str(exc)
             progress(f"{host.name}: failed: {message}")
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
-    for p in to_start:  # every file written first: the agents start back to back
-        try:
-            p.pid = proc.start(binary, p.node)
-            proc.restart_done(p.node)
-            progress(f"{p.host.name}: agent started (pid {p.pid})")
-        except OSError as exc:
-            p.wait, p.result.status, p.result.error = False, "failed", str(exc)
-            progress(f"{p.host.name}: failed: {exc}")
+    # Every file written first; the servers start back to back, the clients once the servers
+    # listen: six agents starting at once on a small machine held the election back.
+    for p in to_start:
+        if p.host.role == "server":
+            _start(p, binary, progress)
         pending.append(p)
     order = {h.name: i for i, h in enumerate(hosts)}
     pending.sort(key=lambda p: order[p.host.name])
@@ -111,6 +108,9 @@ def configure_all(
     roll.servers(restarting)
     if on_servers_done is not None and servers:
         on_servers_done([p.result for p in servers])
+    for p in clients:
+        if p.wait and p.pid is None:
+            _start(p, binary, progress)
     for p in clients:
         _finish(p, start_timeout, progress)
     roll.clients([p.result for p in clients if p.result.pending])
@@ -208,6 +208,16 @@ def _setup(
     result.status = "unchanged"
     progress(f"{host.name}: already running (pid {pid}), nothing to do")
     return _Pending(host, node, result, pid)
+
+
+def _start(p: _Pending, binary: Path, progress: Progress) -> None:
+    try:
+        p.pid = proc.start(binary, p.node)
+        proc.restart_done(p.node)
+        progress(f"{p.host.name}: agent started (pid {p.pid})")
+    except OSError as exc:
+        p.wait, p.result.status, p.result.error = False, "failed", str(exc)
+        progress(f"{p.host.name}: failed: {exc}")
 
 
 def _differs(path: Path, data: bytes) -> bool:
