@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nomadctl.errors import NomadctlError
+from nomadctl.errors import NomadctlError, scrub_unknown
 from nomadctl.node import releases
 from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws  # boto3 only when Aws() is made
 from nomadctl.providers.local.net import docker_answers, loopback_routable
@@ -265,7 +265,12 @@ def examine(ws: Workspace, version: str, bound: float = PROBE_SECONDS) -> list[F
     results: dict[str, list[Finding]] = {}
 
     def run(name: str, probe: Callable[[], list[Finding]]) -> None:
-        results[name] = probe()
+        try:
+            results[name] = probe()
+        except Exception as exc:  # a check that breaks is a finding, not a wait or a crash
+            said = scrub_unknown(" ".join(str(exc).split()))[:160]
+            what = f"the check failed: {type(exc).__name__}: {said}"
+            results[name] = [Finding(name, WARNING, what, "", probes[name][0])]
 
     threads = {
         name: threading.Thread(target=run, args=(name, probe), daemon=True, name=f"doctor-{name}")
@@ -280,7 +285,7 @@ def examine(ws: Workspace, version: str, bound: float = PROBE_SECONDS) -> list[F
     for name, t in threads.items():
         t.join(max(0.0, deadline - time.monotonic()))
         if name not in results:
-            what = f"no answer within {bound:.0f}s"
+            what = f"no answer within {bound:g}s"
             results[name] = [Finding(name, WARNING, what, "run doctor again", probes[name][0])]
     found += [*results["nomad binary"], *results["docker"], *local, *results["aws"], keys]
     return found + results["clock"]
