@@ -65,14 +65,13 @@ def build(app: typer.Typer, finish: Finish) -> click.Group:
     """The app's root group, commands converted on demand; `finish(cmd)` runs on each once.
     As `typer.main.get_command`: a group, with the completion options when the app has them."""
     extra = list(typer.main.get_install_completion_arguments()) if app._add_completion else []
-    return _group(
-        TyperInfo(app),
-        finish,
-        extra,
-        pretty_exceptions_short=app.pretty_exceptions_short,
-        rich_markup_mode=app.rich_markup_mode,
-        suggest_commands=app.suggest_commands,
-    )
+    kw: dict[str, object] = {
+        "pretty_exceptions_short": app.pretty_exceptions_short,
+        "rich_markup_mode": app.rich_markup_mode,
+    }
+    if "suggest_commands" in inspect.signature(typer.main.get_group_from_info).parameters:
+        kw["suggest_commands"] = app.suggest_commands  # Typer 0.16+; pyproject allows 0.15
+    return _group(TyperInfo(app), finish, extra, **kw)
 
 
 def _group(
