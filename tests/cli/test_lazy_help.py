@@ -37,3 +37,14 @@ def test_top_level_help_converts_no_command_and_reads_as_typer_would() -> None:
         if isinstance(current, click.Group):
             stack.extend(current.commands.values())
     assert _helps(cli.command()) == _helps(full)
+
+
+def test_lookups_keep_the_registration_order() -> None:
+    """Converting some commands first does not reorder the mapping (the README reference and
+    the config file's checks walk it)."""
+    root = cli.command()
+    before = list(root.commands)
+    assert root.commands["status"].name == "status" and "up" in root.commands
+    root.commands["snapshot"]  # a sub-group, converted on its own
+    assert list(root.commands) == before and len(root.commands) == len(before)
+    assert before == [n for n in typer.main.get_command(cli.app).commands]  # type: ignore[attr-defined]

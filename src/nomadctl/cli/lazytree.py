@@ -29,6 +29,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
         self._pending = pending
         self._helps = helps
         self._built: dict[str, click.Command] = {}
+        self._order = list(pending)  # registration order, whichever are built
 
     def __getitem__(self, name: str) -> click.Command:
         if name not in self._built:
@@ -38,13 +39,16 @@ class LazyCommands(MutableMapping[str, click.Command]):
     def __setitem__(self, name: str, command: click.Command) -> None:
         self._pending.pop(name, None)
         self._built[name] = command
+        if name not in self._order:
+            self._order.append(name)
 
     def __delitem__(self, name: str) -> None:
         if self._pending.pop(name, None) is None:
             del self._built[name]
+        self._order.remove(name)
 
     def __iter__(self) -> Iterator[str]:
-        yield from list(self._built) + [n for n in self._pending if n not in self._built]
+        yield from list(self._order)
 
     def __len__(self) -> int:
         return len(self._built) + len(self._pending)
