@@ -42,12 +42,15 @@ app()
 
 
 def child_env() -> dict[str, str]:
-    return {
+    env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         "COLUMNS": "100",
         "LANG": "C.UTF-8",
     }
+    if os.environ.get("PYTHONPATH"):  # a worktree's src/ (every command gets the same path)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 def commands(tmp: Path, compare: Path | None = None) -> dict[str, list[str]]:

@@ -83,6 +83,21 @@ def test_first_screen_clones_installs_in_a_venv_and_starts_local() -> None:
     assert "`nomad_<version>_<os>_<arch>.zip`" in text and "`--nomad-binary PATH`" in text
 
 
+def test_clone_line_uses_the_repository_url() -> None:
+    """The clone line's address is pyproject.toml's Repository URL (its one source), and the
+    install lines name what pyproject builds: the distribution and its `nomadctl` script."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    block = re.search(r"```sh\n(.*?)```", first_screen(), re.S)
+    assert block is not None
+    lines = block.group(1).splitlines()
+    assert lines[0] == f"git clone {project['urls']['Repository']} nomadctl && cd nomadctl"
+    assert "<" not in lines[0]  # no placeholder left for the shell to read as a redirection
+    assert project["scripts"]["nomadctl"] and "bin/nomadctl " in lines[2]
+    assert f"`{project['name']}`" in first_screen()
+
+
 def test_first_screen_commands_run(tmp_path: Path) -> None:
     """The first screen's `nomadctl` commands, run as written (a `nomad` on PATH, as the
     README says it may be: the stand-in), then the `down --yes` it names."""

@@ -17,12 +17,12 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from nomadctl.errors import UsageError
+from nomadctl.errors import LazyPattern, UsageError
 
 # hashicorp/go-version VersionRegexpRaw (version.go at 8f84cf4), anchored as NewVersion does;
 # Nomad parses its own version (and `+ent` builds) with it. Only digits, letters, '.', '-',
 # '~' and '+' can pass: nothing a shell, HCL or a URL would read as syntax.
-GO_VERSION_RE = re.compile(
+GO_VERSION_RE = LazyPattern(
     r"^v?([0-9]+(\.[0-9]+)*?)"
     r"(-([0-9]+[0-9A-Za-z\-~]*(\.[0-9A-Za-z\-~]+)*)|(-?([A-Za-z\-~]+[0-9A-Za-z\-~]*(\.[0-9A-Za-z\-~]+)*)))?"
     r"(\+([0-9A-Za-z\-~]+(\.[0-9A-Za-z\-~]+)*))??$",
@@ -30,30 +30,30 @@ GO_VERSION_RE = re.compile(
 )
 # Login names: what useradd's default NAME_REGEX allows plus upper case and '.', never a
 # leading '-' (ssh would read it as an option), at most 32 characters (Linux's utmp limit).
-USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$", re.ASCII)
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE | re.ASCII)
-HOSTNAME_RE = re.compile(
+USER_RE = LazyPattern(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$", re.ASCII)
+DNS_LABEL_RE = LazyPattern(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE | re.ASCII)
+HOSTNAME_RE = LazyPattern(
     r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
     re.IGNORECASE | re.ASCII,
 )
 # nomad/structs/node_pool.go validNodePoolName; command/agent/command.go refuses "all" for
 # a client's own pool.
-NODE_POOL_RE = re.compile(r"^[a-zA-Z0-9-_]{1,128}$", re.ASCII)
+NODE_POOL_RE = LazyPattern(r"^[a-zA-Z0-9-_]{1,128}$", re.ASCII)
 # Nomad refuses only NUL and '*' in a datacenter (command/agent/command.go IsValidConfig);
 # nomadctl is stricter, as the name also lands in HCL, tags and shell lines.
-DATACENTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
-CONTROL_RE = re.compile(
+DATACENTER_RE = LazyPattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", re.ASCII)
+CONTROL_RE = LazyPattern(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
-PORT_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
-IP_CHARS_RE = re.compile(r"[0-9A-Fa-f.:]+", re.ASCII)  # digits, hex, '.' and ':', no zone
-UUID_RE = re.compile(r"[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}", re.ASCII)
-AWS_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$", re.ASCII)  # eu-west-1
+PORT_RE = LazyPattern(r"[0-9]{1,5}", re.ASCII)
+IP_CHARS_RE = LazyPattern(r"[0-9A-Fa-f.:]+", re.ASCII)  # digits, hex, '.' and ':', no zone
+UUID_RE = LazyPattern(r"[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}", re.ASCII)
+AWS_REGION_RE = LazyPattern(r"^[a-z]{2}(-[a-z0-9]+)+-\d{1,2}$", re.ASCII)  # eu-west-1
 MAX_LEN = 1024  # longer than any value below may be; checked before a pattern runs
 MAX_PATH = 4096  # PATH_MAX
 
 
-def fits(pattern: re.Pattern[str], value: object, max_len: int = MAX_LEN) -> bool:
+def fits(pattern: re.Pattern[str] | LazyPattern, value: object, max_len: int = MAX_LEN) -> bool:
     """`value` is a str of ASCII, at most `max_len` long, and `pattern` matches all of it."""
     return (
         isinstance(value, str)

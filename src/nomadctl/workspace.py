@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from nomadctl import trust
-from nomadctl.errors import UsageError, WorkspaceError
+from nomadctl.errors import LazyPattern, UsageError, WorkspaceError
 
-CLUSTER_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+CLUSTER_NAME_RE = LazyPattern(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 DEFAULT_HOME = Path("~/.nomadctl")
 STATE_VERSION = 1
 
@@ -150,9 +148,13 @@ def check_secret(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes, mode: int, top: Path | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: int, top: Path | None = None, durable: bool = True
+) -> None:
     """Write `data` to `path` with `mode` so readers see the old file or the new, never half.
-    Its directory, and those above it up to `top`, must pass `trust.check_dirs` first."""
+    Its directory, and those above it up to `top`, must pass `trust.check_dirs` first.
+    `durable=False` skips the fsync: for copies made again from the workspace on every run
+    (the local agents' files), where a power cut may lose the write but never the source."""
     trust.check_dirs(path.parent, top or path.parent)
     ensure_private_dir(path.parent, tighten=True)
     try:
@@ -164,7 +166,8 @@ def atomic_write(path: Path, data: bytes, mode: int, top: Path | None = None) ->
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -251,6 +254,8 @@ class Workspace:
         """The recorded state, or an empty one when there is none yet."""
         if not self.state_path.exists():
             return {"version": STATE_VERSION, "cluster": self.cluster}
+        import json  # here, not at import: `--help` reads no state
+
         raw = self.read_bytes(self.state_path)
         try:
             state = json.loads(raw)
@@ -280,6 +285,8 @@ class Workspace:
             return {"version": STATE_VERSION, "cluster": self.cluster}, exc.message
 
     def save_state(self, state: dict[str, Any]) -> None:
+        import json
+
         state = {**state, "version": STATE_VERSION, "cluster": self.cluster}
         data = json.dumps(state, indent=2, sort_keys=True).encode() + b"\n"
         atomic_write(self.state_path, data, SECRET_MODE, self.home)

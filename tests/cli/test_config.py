@@ -174,3 +174,50 @@ def test_keys_under_the_names_help_shows(tmp_path: Path, key: str) -> None:
     assert json.loads(proc.stdout)["nomadctl"]
     status = nomadctl(tmp_path, "status")  # no cluster here: the file itself is fine
     assert "unknown key" not in status.stderr and "no cluster 'nomad'" in status.stderr
+
+
+@pytest.mark.parametrize("key", ['output = "json"', 'json = "json"', 'output = "table"'])
+def test_output_words_from_the_file(tmp_path: Path, key: str) -> None:
+    """Issue 26: `output = "json"` is `-o json`, as --help shows it ([json|table|wide])."""
+    (tmp_path / "nomadctl.toml").write_text(f"[version]\n{key}\n")
+    proc = nomadctl(tmp_path, "version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.lstrip().startswith("{") == ("json" in key.split("=")[1])
+
+
+def _long_names(param) -> list[tuple[str, bool]]:
+    """(key, negated) for every long flag --help shows: `--no-docker` is ("no_docker", True)."""
+    return [(f[2:].replace("-", "_"), False) for f in param.opts if f.startswith("--")] + [
+        (f[2:].replace("-", "_"), True) for f in param.secondary_opts if f.startswith("--")
+    ]
+
+
+def test_every_long_name_and_every_choice_is_a_file_key(tmp_path: Path) -> None:
+    """Every option of every command, under each long name --help shows, with each value
+    --help lists for it (or a bool for a flag), is accepted from nomadctl.toml and lands on
+    the option's parameter; `no_X = true` means `X = false`."""
+    import click
+
+    from nomadctl.cli import config as configfile
+    from nomadctl.cli.app import command
+
+    root = command()
+    path = tmp_path / "nomadctl.toml"
+    seen = 0
+    for name, cmd in root.commands.items():
+        if isinstance(cmd, click.Group):
+            continue  # snapshot/workspace sub-commands take no file defaults
+        for param in cmd.params:
+            if not isinstance(param, click.Option) or param.hidden or not param.expose_value:
+                continue
+            choices = list(getattr(param.type, "choices", None) or [])
+            flag = param.is_flag or isinstance(param.type, click.types.BoolParamType)
+            if not choices and not flag:
+                continue
+            for key, negated in _long_names(param):
+                for value in choices or [True]:
+                    cfg = configfile.build(path, {name: {key: value}}, root)
+                    want = (not value) if negated else value
+                    assert cfg.default_map[name][param.name] == want, (name, key, value)
+                    seen += 1
+    assert seen > 60  # every command's -o/--output words, up's choices and --no-* flags

@@ -12,8 +12,11 @@ from pathlib import Path
 from tests.standin import make_binary
 
 
-def doctor(tmp: Path, path: str, *args: str) -> subprocess.CompletedProcess[str]:
+def doctor(
+    tmp: Path, path: str, *args: str, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
+        **(extra or {}),
         "PATH": path,
         "HOME": str(tmp),
         "NOMADCTL_HOME": str(tmp / "home"),
@@ -40,7 +43,13 @@ def test_warnings_only_exit_0_and_name_their_fix(tmp_path: Path) -> None:
         "nomadctl supports)"  # fmt: skip
     cache = tmp_path / "home" / "cache" / "nomad" / "1.11.1"
     assert passed[-1]["detail"] == "none at hand yet" and str(cache) in passed[-1]["fix"]
-    assert found["aws"]["level"] == "warning" and "no AWS region" in found["aws"]["detail"]
+    assert found["aws"] == {  # no AWS set-up here: boto3 is not even imported to say so
+        "check": "aws",
+        "level": "warning",
+        "detail": "no AWS credentials or configuration here (no AWS_* variables, no ~/.aws/config)",
+        "fix": "only for clusters on AWS: `aws configure`",
+        "applies": "aws",
+    }
     assert found["ssh key"]["level"] == "warning" and "--ssh-key" in found["ssh key"]["fix"]
     assert "clock" not in found  # no cluster here to compare with
     table = doctor(tmp_path, f"{old.parent}:/usr/bin:/bin")
@@ -58,3 +67,12 @@ def test_a_problem_exits_1(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: 1 problem(s): gpg: gpg is missing: a download cannot be verified"
     )
+
+
+def test_aws_set_up_is_asked_about_through_boto3(tmp_path: Path) -> None:
+    """A region (or any AWS_* variable or ~/.aws file) means the AWS check does ask boto3."""
+    from nomadctl.providers.aws.session import NO_CREDENTIALS
+
+    proc = doctor(tmp_path, "/usr/bin:/bin", "--json", extra={"AWS_REGION": "eu-west-1"})
+    found = {f["check"]: f for f in json.loads(proc.stdout)}
+    assert found["aws"]["level"] == "warning" and found["aws"]["detail"] == NO_CREDENTIALS

@@ -21,6 +21,7 @@ from nomadctl.cli import (
     current,
     doctor,
     down,
+    lazytree,
     recover,
     snapshot,
     status,
@@ -102,7 +103,6 @@ def main_options(
     from nomadctl import validate
 
     assert isinstance(ctx.command, click.Group)
-    configfile.guard(ctx.command)  # every option that reaches a node or ssh is checked
     for label, given in (("--home", home), ("--config", config)):
         try:
             if given is not None:
@@ -145,20 +145,19 @@ def command() -> click.Command:
 
     Every option still reads NOMADCTL_<COMMAND>_<OPTION>; the README's reference lists them.
     """
-    cmd = typer.main.get_command(app)
-    stack = [cmd]
-    while stack:
-        current = stack.pop()
-        current.params = [
-            output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
-            for p in current.params
-        ]
-        for param in current.params:
-            if isinstance(param, click.Option):
-                param.show_envvar = False
-        if isinstance(current, click.Group):
-            stack.extend(current.commands.values())
-    return cmd
+    return lazytree.build(app, finish=_finish)  # each command converted when first used
+
+
+def _finish(cmd: click.Command) -> None:
+    if not isinstance(cmd, click.Group):  # the root checks --home and --config itself
+        configfile.guard(cmd)  # every option that reaches a node or ssh is checked
+    cmd.params = [
+        output_option(p) if isinstance(p, click.Option) and p.name == "json_output" else p
+        for p in cmd.params
+    ]
+    for param in cmd.params:
+        if isinstance(param, click.Option):
+            param.show_envvar = False
 
 
 def usage_line(exc: click.ClickException) -> str:

@@ -266,22 +266,30 @@ def _key(name: str) -> str:
 
 
 def _options(command: click.Command) -> dict[str, click.Option]:
-    """A command's options by parameter name and by the names --help shows (`json` for
-    `--json`, `output` for `--output`), so a key may be spelled either way."""
+    """A command's options by parameter name and by every long name --help shows (`json`
+    for `--json`, `output` for `--output`, `no_docker` for `--no-docker`), so a key may be
+    spelled either way."""
     found: dict[str, click.Option] = {}
     for p in command.params:
         if isinstance(p, click.Option) and p.name and not p.hidden and p.expose_value:
             found[p.name] = p
-            for flag in p.opts:
+            for flag in [*p.opts, *p.secondary_opts]:
                 if flag.startswith("--"):
                     found.setdefault(_key(flag[2:]), p)
     return found
 
 
+def _value(param: click.Option, key: str, value: Any) -> Any:
+    """The value for the parameter: `no_docker = true` is `docker = false`."""
+    negated = any(_key(f[2:]) == key for f in param.secondary_opts if f.startswith("--"))
+    return (not value) if negated and isinstance(value, bool) else value
+
+
 def _type_name(param: click.Option) -> str:
     t = param.type
-    if isinstance(t, click.Choice):
-        return "one of " + ", ".join(map(str, t.choices))
+    choices = getattr(t, "choices", None)  # click.Choice, and -o/--output's json|table|wide
+    if choices:
+        return "one of " + ", ".join(map(str, choices))
     if param.is_flag or isinstance(t, click.types.BoolParamType):
         return "true or false"
     if isinstance(t, click.types.IntParamType):
@@ -314,21 +322,23 @@ class Checked(click.ParamType):
         return self.inner.get_metavar(*args, **kwargs)
 
 
-def guard(group: click.Group) -> None:
-    """Give every option named in `validate.CHECKS`, in every command, its check."""
+def guard(command: click.Command) -> None:
+    """Give every option of `command` named in `validate.CHECKS` its check (cli/app.py does
+    it for each command as it is converted, before it parses anything)."""
     from nomadctl import validate  # not at import: `nomadctl --help` never needs it
 
-    for cmd in [group, *group.commands.values()]:
-        for param in cmd.params:
-            check = validate.CHECKS.get(param.name or "")
-            if check is not None and not isinstance(param.type, Checked):
-                param.type = Checked(param.type, check)
+    for param in command.params:
+        check = validate.CHECKS.get(param.name or "")
+        if check is not None and not isinstance(param.type, Checked):
+            param.type = Checked(param.type, check)
 
 
 def _scalar_problem(param: click.Option, value: Any) -> str | None:
     """Why `value` does not fit `param` ("" when only the type is wrong), None when it does."""
     t = param.type
-    if param.is_flag or isinstance(t, click.types.BoolParamType):
+    if isinstance(value, str) and getattr(t, "choices", None):
+        pass  # a word the type knows (`output = "json"`): its own convert decides, below
+    elif param.is_flag or isinstance(t, click.types.BoolParamType):
         return None if isinstance(value, bool) else ""
     if isinstance(t, click.types.IntParamType):
         if not isinstance(value, int) or isinstance(value, bool):
@@ -409,7 +419,8 @@ def build(
                         f"(`nomadctl {raw_key}` has no option --{sub.replace('_', '-')})"
                     )
                 param = opts[sub]
-                section[param.name or sub] = _check(param, sub_value, f"{raw_key}.{raw_sub}", path)
+                checked = _check(param, sub_value, f"{raw_key}.{raw_sub}", path)
+                section[param.name or sub] = _value(param, sub, checked)
         elif key == "hosts" and "up" in commands:
             _hosts(value, path, cfg.default_map.setdefault("up", {}))
         elif key in GLOBAL_KEYS:
@@ -419,7 +430,8 @@ def build(
             for name, cmd in commands.items():
                 if key in (cmd_opts := _options(cmd)):
                     param_name = cmd_opts[key].name or key
-                    cfg.default_map.setdefault(name, {}).setdefault(param_name, value)
+                    given = _value(cmd_opts[key], key, value)
+                    cfg.default_map.setdefault(name, {}).setdefault(param_name, given)
         else:
             raise UsageError(f"{path}: unknown key {raw_key!r}")
     return cfg

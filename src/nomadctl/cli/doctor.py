@@ -1,6 +1,9 @@
 """`nomadctl doctor`: what this machine needs for each kind of cluster, each check ok,
 warning or problem with its fix (plan/doctor.py finds them); exit 1 on a problem."""
 
+import importlib
+import threading
+
 import typer
 
 from nomadctl.cli.context import AppContext
@@ -14,6 +17,11 @@ MARK = {
 }
 
 
+def _load_rich() -> None:
+    for name in ("rich.console", "rich.table", "rich.markup", "rich.text"):
+        importlib.import_module(name)
+
+
 def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
     """Check this machine for local, hosts and AWS clusters: Python, the Nomad binary and its
     version, Docker and root for the drivers, loopback and ports, AWS credentials and region,
@@ -23,6 +31,8 @@ def doctor(ctx: typer.Context, json_output: JsonOutput = False) -> None:
 
     app_ctx: AppContext = ctx.obj
     ui = app_ctx.ui
+    if not json_output:  # rich's table loads while the probes wait on sockets and processes
+        threading.Thread(target=_load_rich, daemon=True).start()
     findings = examine(app_ctx.workspace(), NOMAD_VERSION)
     if json_output:
         ui.json([f.to_dict() for f in findings])

@@ -18,6 +18,8 @@ from typing import Any
 import click
 import typer.core
 
+from nomadctl.cli.lazytree import LazyCommands
+
 COMMAND_ORDER = (
     "certs",
     "up",
@@ -55,7 +57,7 @@ class OrderedGroup(UsageContext, typer.core.TyperGroup):
     """Commands in the order of a cluster's life, each with its first sentence."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = super().list_commands(ctx)
+        names = list(self.commands)  # TyperGroup's reads .items(): it would convert each one
         return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -65,6 +67,11 @@ class OrderedGroup(UsageContext, typer.core.TyperGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
+            if isinstance(self.commands, LazyCommands):  # without converting each command
+                hidden, text = self.commands.short_help(name, limit=formatter.width * 4)
+                if not hidden:
+                    rows.append((name, text))
+                continue
             cmd = self.get_command(ctx, name)
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit=formatter.width * 4)))

@@ -8,7 +8,6 @@ never needs it.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -118,6 +117,8 @@ class Ui:
 
     def json(self, data: Any) -> None:
         # Plain write: no rich markup or wrapping may alter machine-readable output.
+        import json  # only for --json output: not on every start
+
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
         sys.stdout.flush()
 

@@ -192,6 +192,7 @@ def bootstrap(
     progress: Callable[[str], None] = lambda _m: None,
     leader_timeout: float = 120.0,
     cancel: threading.Event | None = None,
+    anonymous: Api | None = None,
 ) -> BootstrapResult:
     """Bootstrap ACLs once; with a stored token, only check that it still works.
 
@@ -205,7 +206,8 @@ def bootstrap(
     to the workspace (marked pending) before the bootstrap request, so a run killed at any
     moment leaves the next one able to finish. Tokens nomadctl can no longer hold (an old
     bootstrap token after a reset, a user token created by a run that died before saving it)
-    are revoked.
+    are revoked. `anonymous`: a client of `target` without a token (the leader wait's, its
+    connection kept) for the bootstrap request.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
     retry = _LeaderRetry(time.monotonic() + leader_timeout, progress, cancel or threading.Event())
@@ -231,12 +233,18 @@ def bootstrap(
                 stored = None
         else:
             result = BootstrapResult("already", stored, load_token(ws, "user"))
+    booted = None
     if result is None:
-        management = _bootstrap(ws, target, reset, stored, progress, leader_timeout, retry)
-        result = BootstrapResult("bootstrapped", management, load_token(ws, "user"))
+        booted = _bootstrap(
+            ws, anonymous or Api(with_token(target, "")), reset, stored, progress,
+            leader_timeout, retry,
+        )  # fmt: skip
+        result = BootstrapResult("bootstrapped", booted.token, load_token(ws, "user"))
     if user_token:
-        admin = Api(with_token(target, result.management["SecretID"]))
-        if retry(lambda: admin.policy_rules(USER_POLICY)) != rules:  # a re-run writes nothing
+        admin = booted.admin if booted else Api(with_token(target, result.management["SecretID"]))
+        # Just bootstrapped: no policy can exist yet (the write is an upsert either way);
+        # otherwise a re-run writes nothing when the rules are today's.
+        if booted or retry(lambda: admin.policy_rules(USER_POLICY)) != rules:
             description = "Operate jobs; read nodes (nomadctl)"
             retry(lambda: admin.create_policy(USER_POLICY, description, rules))
         if result.user is not None and _held(target, result.user["SecretID"], retry) is None:
@@ -244,7 +252,8 @@ def bootstrap(
             progress("the stored user token is not accepted by the cluster; making a new one")
             result.user = None
         if result.user is None:
-            result.user = _create_user_token(ws, admin, retry, progress)
+            listed = booted.tokens if booted else None
+            result.user = _create_user_token(ws, admin, retry, progress, listed)
     return result
 
 
@@ -266,13 +275,13 @@ BOOTSTRAP_NAME = "Bootstrap Token"  # nomad/acl_endpoint.go Bootstrap names ever
 
 def _bootstrap(
     ws: Workspace,
-    target: ApiTarget,
+    api: Api,
     reset: Callable[[int, str], None] | None,
     pending: dict[str, Any] | None,
     progress: Callable[[str], None],
     leader_timeout: float,
     retry: _LeaderRetry,
-) -> dict[str, Any]:
+) -> _Booted:
     """Bootstrap with a secret chosen and saved first.
 
     Nomad's ACL.Bootstrap (nomad/acl_endpoint.go, v1.10.5) takes the request's
@@ -281,14 +290,15 @@ def _bootstrap(
     that cannot hold it fails here, with no request made. A secret still pending from a run
     that died after sending it is first tried on the cluster: if it works, that run's
     bootstrap went through and only the file is finished."""
-    api = Api(with_token(target, ""))
+    target = api.target
     if pending is None:
         secret = str(uuid.uuid4())
         save_token(ws, "management", {"SecretID": secret, "Name": BOOTSTRAP_NAME, PENDING: True})
     else:
         secret = pending["SecretID"]
     leader = api.wait_for_leader(leader_timeout, progress, retry.cancel)
-    token = _held(target, secret, retry)
+    # A secret chosen just now cannot be on the cluster yet: only a pending one is asked for.
+    token = _held(target, secret, retry) if pending is not None else None
     if token is None:
         try:
             token = _request(
@@ -302,13 +312,24 @@ def _bootstrap(
         progress("the ACL bootstrap of an interrupted run went through; management token saved")
     save_token(ws, "management", token)
     admin = Api(with_token(target, secret))
-    for old in retry(admin.tokens):  # Nomad's reset leaves the old bootstrap token valid
+    tokens = retry(admin.tokens)
+    for old in tokens:  # Nomad's reset leaves the old bootstrap token valid
         if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
             "AccessorID"
         ) != token.get("AccessorID"):
             retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
-    return token
+    return _Booted(token, admin, tokens)
+
+
+@dataclass
+class _Booted:
+    """What a bootstrap of this run learned: the token, a client holding it (its connection
+    kept for the user token's calls) and the cluster's tokens listed just after."""
+
+    token: dict[str, Any]
+    admin: Api
+    tokens: list[dict[str, Any]]
 
 
 def _request(
@@ -373,7 +394,11 @@ def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any]
 
 
 def _create_user_token(
-    ws: Workspace, admin: Api, retry: _LeaderRetry, progress: Callable[[str], None]
+    ws: Workspace,
+    admin: Api,
+    retry: _LeaderRetry,
+    progress: Callable[[str], None],
+    listed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Create and save the user token; first revoke any earlier one of the same name.
 
@@ -383,7 +408,7 @@ def _create_user_token(
     create and the save left on the cluster, or a token whose file was lost, is found by its
     name and revoked: nomadctl never leaves a token valid that it does not hold."""
     name = f"{ws.cluster}-user"
-    for old in retry(admin.tokens):
+    for old in listed if listed is not None else retry(admin.tokens):  # listed: just now
         if old.get("Name") == name and old.get("AccessorID"):
             retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(

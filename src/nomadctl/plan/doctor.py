@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nomadctl.errors import NomadctlError
+from nomadctl.errors import NomadctlError, scrub_unknown
 from nomadctl.node import releases
-from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws
-from nomadctl.providers.local.net import loopback_routable
+from nomadctl.providers.aws.session import NO_CREDENTIALS, Aws  # boto3 only when Aws() is made
+from nomadctl.providers.local.net import docker_answers, loopback_routable
 from nomadctl.workspace import Workspace
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -99,8 +99,6 @@ def binary(home_dir: Path, version: str) -> list[Finding]:
 
 
 def drivers() -> list[Finding]:
-    from nomadctl.providers.local.provider import docker_answers
-
     out = [
         Finding("docker", OK, "a Docker daemon answers", applies="local")
         if docker_answers()
@@ -152,7 +150,43 @@ def loopback() -> list[Finding]:
     return out
 
 
-def aws(profile: str | None = None) -> Finding:
+# What tells boto3 where credentials or a region come from; with none of them (and no
+# ~/.aws files), asking boto3 would only import it (~0.3 s) to say there are none.
+AWS_HINTS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+NO_AWS = "no AWS credentials or configuration here (no AWS_* variables, no ~/.aws/config)"
+
+
+def aws_set_up(ws: Workspace | None = None) -> bool:
+    """Is AWS asked about: an AWS variable, an AWS config or credentials file, or a current
+    cluster on AWS? (An EC2 instance role alone is not probed: it needs a region anyway.)"""
+    if any(os.environ.get(name) for name in AWS_HINTS):
+        return True
+    files = (
+        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    )
+    if any(Path(f).expanduser().is_file() for f in files):
+        return True
+    try:
+        return (
+            ws is not None and ws.state_path.is_file() and ws.load_state().get("provider") == "aws"
+        )
+    except (NomadctlError, OSError, ValueError):
+        return False
+
+
+def aws(profile: str | None = None, ws: Workspace | None = None) -> Finding:
+    if not aws_set_up(ws):
+        return Finding("aws", WARNING, NO_AWS, "only for clusters on AWS: `aws configure`", "aws")
     try:
         session = Aws(None, profile)
     except NomadctlError as exc:
@@ -180,24 +214,28 @@ def clock(ws: Workspace, now: Callable[[], float] = time.time) -> Finding | None
     """This machine's clock against one of the cluster's servers (None: no cluster here)."""
     if not ws.state_path.is_file():
         return None
-    import requests
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
 
     from nomadctl.cluster.target import workspace_target
 
-    try:
+    try:  # the standard library's client: requests would cost ~0.1 s of imports for one GET
         target = workspace_target(ws, token_kind=None)
-        before = now()
-        resp = requests.get(
-            f"{target.addresses[0]}/v1/status/leader",
-            verify=target.ca_file,
-            cert=target.client_cert,
-            timeout=2,
-        )
-        after = now()
-    except (NomadctlError, OSError, requests.RequestException) as exc:
+        url = urlsplit(target.addresses[0])
+        tls = ssl.create_default_context(cafile=target.ca_file)
+        tls.load_cert_chain(*target.client_cert)
+        conn = http.client.HTTPSConnection(url.hostname or "", url.port, context=tls, timeout=2)
+        try:
+            before = now()
+            conn.request("GET", "/v1/status/leader")
+            date = conn.getresponse().getheader("Date")
+            after = now()
+        finally:
+            conn.close()
+    except (NomadctlError, OSError, http.client.HTTPException) as exc:
         what = exc.message if isinstance(exc, NomadctlError) else type(exc).__name__
         return Finding("clock", WARNING, f"cluster {ws.cluster!r} did not answer ({what})")
-    date = resp.headers.get("Date")
     if not date:
         return Finding("clock", WARNING, f"cluster {ws.cluster!r} sent no Date header")
     theirs = email.utils.parsedate_to_datetime(date).timestamp()
@@ -208,15 +246,46 @@ def clock(ws: Workspace, now: Callable[[], float] = time.time) -> Finding | None
     return Finding("clock", OK, f"within {SKEW_WARN:.0f}s of cluster {ws.cluster!r}")
 
 
-def examine(ws: Workspace, version: str) -> list[Finding]:
-    """Every check, in the order a user would fix them; the slow ones (AWS's libraries, the
-    cluster's answer, the binary's `version`) side by side."""
-    from concurrent.futures import ThreadPoolExecutor
+PROBE_SECONDS = 4.0  # each slow probe's bound: a hung daemon, binary or server is a warning
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        aws_f, clock_f = pool.submit(aws), pool.submit(clock, ws)
-        bin_f, drv_f = pool.submit(binary, ws.home, version), pool.submit(drivers)
-        found = [python(), home(ws.home), *bin_f.result(), *drv_f.result(), *loopback()]
-        found += [aws_f.result(), ssh_key()]
-        skew = clock_f.result()
-    return [*found, skew] if skew is not None else found
+
+def examine(ws: Workspace, version: str, bound: float = PROBE_SECONDS) -> list[Finding]:
+    """Every check, in the order a user would fix them; the slow ones (AWS's libraries, the
+    cluster's answer, the binary's `version`, Docker's socket) side by side, each given at
+    most `bound` seconds: one that has not finished by then is reported as a warning and
+    left behind (a daemon thread; the process does not wait for it)."""
+    import threading
+
+    probes: dict[str, tuple[str, Callable[[], list[Finding]]]] = {
+        "aws": ("aws", lambda: [aws(None, ws)]),
+        "clock": ("all", lambda: [f for f in (clock(ws),) if f is not None]),
+        "nomad binary": ("local", lambda: binary(ws.home, version)),
+        "docker": ("local", drivers),
+    }
+    results: dict[str, list[Finding]] = {}
+
+    def run(name: str, probe: Callable[[], list[Finding]]) -> None:
+        try:
+            results[name] = probe()
+        except Exception as exc:  # a check that breaks is a finding, not a wait or a crash
+            said = scrub_unknown(" ".join(str(exc).split()))[:160]
+            what = f"the check failed: {type(exc).__name__}: {said}"
+            results[name] = [Finding(name, WARNING, what, "", probes[name][0])]
+
+    threads = {
+        name: threading.Thread(target=run, args=(name, probe), daemon=True, name=f"doctor-{name}")
+        for name, (_, probe) in probes.items()
+    }
+    for t in threads.values():
+        t.start()
+    found = [python(), home(ws.home)]  # quick ones while the probes run
+    local = [*loopback()]
+    keys = ssh_key()
+    deadline = time.monotonic() + bound
+    for name, t in threads.items():
+        t.join(max(0.0, deadline - time.monotonic()))
+        if name not in results:
+            what = f"no answer within {bound:g}s"
+            results[name] = [Finding(name, WARNING, what, "run doctor again", probes[name][0])]
+    found += [*results["nomad binary"], *results["docker"], *local, *results["aws"], keys]
+    return found + results["clock"]

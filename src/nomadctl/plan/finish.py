@@ -51,7 +51,12 @@ def finish(
     progress(f"leader elected: {report.leader}")
     if bootstrap_acl:
         result = acl.bootstrap(
-            ws, target, progress=progress, leader_timeout=leader_timeout, cancel=cancel
+            ws,
+            target,
+            progress=progress,
+            leader_timeout=leader_timeout,
+            cancel=cancel,
+            anonymous=api,  # its connection to the leader is kept for the bootstrap
         )
         report.acl = result.status
     else:

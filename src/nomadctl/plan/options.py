@@ -17,7 +17,6 @@ from nomadctl.errors import UsageError
 from nomadctl.hosts import SshOptions, hosts_of
 from nomadctl.node import release_keys, releases, render
 from nomadctl.plan import preflight
-from nomadctl.providers.aws.infra import AwsOptions
 from nomadctl.workspace import Workspace
 
 INSTALL_METHODS = ("apt", "zip")
@@ -192,8 +191,12 @@ def _provider(ws: Workspace, opts: UpOptions) -> Any:
     if kind == "static":
         from nomadctl.providers.hosts.provider import StaticProvider
 
-        return StaticProvider(_ssh(opts, "private"), opts.server_hosts, opts.client_hosts)
-    from nomadctl.providers.aws.provider import AwsProvider
+        return StaticProvider(
+            _ssh(opts, "private"), opts.server_hosts, opts.client_hosts, docker=opts.docker
+        )
+    # Through aws.provider (which loads AWS's libraries anyway): a local or hosts `up` never
+    # imports the AWS modules (~45 ms of its start).
+    from nomadctl.providers.aws.provider import AwsOptions, AwsProvider
 
     aws = AwsOptions(**opts.aws, ssh_key=opts.ssh_key, servers=opts.servers, clients=opts.clients)
     return AwsProvider(aws, _ssh(opts, "public"))

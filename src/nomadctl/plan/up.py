@@ -69,6 +69,8 @@ def build(ws: Workspace, options: UpOptions, progress: Progress) -> tuple[Plan, 
     Local problems stop here (before any AWS call) unless this is a dry run, which lists
     them all in the plan instead."""
     checked = validate(ws, options)
+    if not options.dry_run:  # the API client's imports overlap the binary's proof and the rest
+        warm_up()
     problems = _problems(checked)
     if problems and not options.dry_run:
         preflight.require(problems)
@@ -292,7 +294,6 @@ def _configure(run: UpRun, progress: Progress) -> str:
 
     assert run.applied is not None
     opts = run.checked.options
-    warm_up()  # the API client's imports overlap the node work
     agents = run.checked.provider.agents(run.ws)
     hosts = run.applied.hosts
     watch = getattr(agents, "watch", None)  # local pid files, or systemd over SSH

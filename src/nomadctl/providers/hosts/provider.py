@@ -22,6 +22,7 @@ from nomadctl.providers.base import (
     Reach,
 )
 from nomadctl.providers.base import Resource as HostRecord
+from nomadctl.providers.hosts.preflight import docker_preflight
 from nomadctl.providers.ssh_agents import SshAgents
 from nomadctl.workspace import Workspace
 
@@ -54,6 +55,7 @@ class StaticProvider:
     clients: tuple[str, ...] = ()
     force: bool = False  # down: skip hosts that do not answer within `ssh_wait`, forget them
     ssh_wait: float | None = None  # down: seconds each host gets to answer SSH
+    docker: bool = True  # up: clients get Docker (checked in `prepare`)
     name: str = NAME
 
     def validate(self, cluster: str) -> None:
@@ -84,9 +86,21 @@ class StaticProvider:
             spends_money=False,
         )
 
+    def prepare(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> None:
+        """Before anything is written: each client that needs Docker can get it (a package
+        mirror answers), else one error naming --no-docker (preflight.py)."""
+        if not self.docker:
+            return
+        clients = [h for h in named_hosts(ws.cluster, self.servers, self.clients)
+                   if h.role == "client"]  # fmt: skip
+        plan.detail = {"pins": docker_preflight(ws, clients, self.ssh, progress)}
+
     def apply(self, ws: Workspace, plan: ProviderPlan, progress: Progress) -> Applied:
         hosts = named_hosts(ws.cluster, self.servers, self.clients)
         ws.create()
+        pins = plan.detail.get("pins") if isinstance(plan.detail, dict) else None
+        if pins and not (ws.path / "known_hosts").exists():  # the keys `prepare` met first
+            ws.write_public(ws.path / "known_hosts", pins)
         ws.update_state(provider=NAME, hosts=[h.to_dict() for h in hosts])
         return Applied(hosts)
 

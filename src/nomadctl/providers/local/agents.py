@@ -80,13 +80,22 @@ def configure_all(
             progress(f"{host.name}: failed: {message}")
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
     ready.sort(key=lambda r: r[0].role != "server")  # servers first: they elect the leader
+    running = proc.running_pids([r[1] for r in ready])  # one look at all processes
+    to_start: list[_Pending] = []
     for host, node, hcl, join, tls in ready:
         try:
-            pending.append(_setup(host, node, binary, hcl, join, tls, progress))
+            p = _setup(host, node, running.get(node.root), binary, hcl, join, tls, progress)
+            (to_start if p.wait and p.pid is None else pending).append(p)
         except (NomadctlError, OSError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             progress(f"{host.name}: failed: {message}")
             pending.append(_Pending(host, node, HostResult(host, "failed", error=message)))
+    # Every file written first; the servers start back to back, the clients once the servers
+    # listen: six agents starting at once on a small machine held the election back.
+    for p in to_start:
+        if p.host.role == "server":
+            _start(p, binary, progress)
+        pending.append(p)
     order = {h.name: i for i, h in enumerate(hosts)}
     pending.sort(key=lambda p: order[p.host.name])
     roll = _roll(ws, pending, binary, node_opts, progress, start_timeout)
@@ -100,6 +109,9 @@ def configure_all(
     roll.servers(restarting)
     if on_servers_done is not None and servers:
         on_servers_done([p.result for p in servers])
+    for p in clients:
+        if p.wait and p.pid is None:
+            _start(p, binary, progress)
     for p in clients:
         _finish(p, start_timeout, progress)
     roll.clients([p.result for p in clients if p.result.pending])
@@ -151,18 +163,19 @@ def _roll(
 def _setup(
     host: Host,
     node: proc.NodeDir,
+    pid: int | None,
     binary: Path,
     hcl: bytes,
     join: bytes,
     tls: dict[str, bytes],
     progress: Progress,
 ) -> _Pending:
-    """Write what changed; start, restart or SIGHUP the agent as the change needs.
+    """Write what changed; start (left to the caller: `wait` and no pid), restart or SIGHUP
+    the agent (`pid`, its running process) as the change needs.
 
     join.hcl (bootstrap_expect, retry_join, client servers) is read only when an agent
     starts: a change to it alone (scale out) is written without restarting anyone."""
     node.make()
-    pid = proc.running_pid(node)
     if pid is not None and (
         proc.restart_pending(node)
         or _differs(node.config_file, hcl)
@@ -180,11 +193,8 @@ def _setup(
             changed.append(str(node.tls / name))
             tls_changed = True
     result = HostResult(host, "configured", changed=changed)
-    if pid is None:
-        pid = proc.start(binary, node)
-        proc.restart_done(node)
-        progress(f"{host.name}: agent started (pid {pid})")
-        return _Pending(host, node, result, pid, wait=True)
+    if pid is None:  # started by the caller once every node's files are written
+        return _Pending(host, node, result, None, wait=True)
     if proc.restart_pending(node):
         result.pending = True
         progress(f"{host.name}: configuration changed, agent (pid {pid}) to restart in turn")
@@ -199,6 +209,16 @@ def _setup(
     result.status = "unchanged"
     progress(f"{host.name}: already running (pid {pid}), nothing to do")
     return _Pending(host, node, result, pid)
+
+
+def _start(p: _Pending, binary: Path, progress: Progress) -> None:
+    try:
+        p.pid = proc.start(binary, p.node)
+        proc.restart_done(p.node)
+        progress(f"{p.host.name}: agent started (pid {p.pid})")
+    except OSError as exc:
+        p.wait, p.result.status, p.result.error = False, "failed", str(exc)
+        progress(f"{p.host.name}: failed: {exc}")
 
 
 def _differs(path: Path, data: bytes) -> bool:

@@ -27,14 +27,15 @@ def log_path(ws: Workspace, node_name: str) -> Path:
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` (0600) unless the file already holds exactly that; True if written."""
+    """Write `data` (0600) unless the file already holds exactly that; True if written.
+    No fsync: every `up` compares these copies with the workspace and writes them again."""
     with contextlib.suppress(OSError):
         if (
             trust.read_file(path, path.parent) == data
             and path.stat().st_mode & 0o777 == SECRET_MODE
         ):
             return False
-    atomic_write(path, data, SECRET_MODE)
+    atomic_write(path, data, SECRET_MODE, durable=False)
     return True
 
 

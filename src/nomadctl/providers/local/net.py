@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,3 +158,18 @@ def _next_to(used: Sequence[Slot], mode: Mode, taken: set[tuple[str, int]]) -> S
         if not pairs & (mine | taken) and slot_free(slot):
             return slot
     raise NomadctlError("no free address next to the cluster's own for a new agent")
+
+
+def docker_answers(socket_path: str = "/var/run/docker.sock", timeout: float = 1.0) -> bool:
+    """Does a Docker daemon answer `GET /_ping` on its unix socket?"""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        socket_path = host[len("unix://") :]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(socket_path)
+            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return s.recv(64).split(b"\r\n", 1)[0].split()[1:2] == [b"200"]
+    except (OSError, IndexError):
+        return False

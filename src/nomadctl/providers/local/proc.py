@@ -150,6 +150,25 @@ def running_pid(node: NodeDir) -> int | None:
     return None
 
 
+def running_pids(nodes: Sequence[NodeDir]) -> dict[Path, int]:
+    """`running_pid` of each node (by its root), with one look at all processes for those
+    whose pid file names no agent (a first start: six nodes once cost six /proc scans)."""
+    found: dict[Path, int] = {}
+    for node in nodes:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(trust.read_file(node.pid_file, node.root).decode().strip())
+            if is_agent(pid, node):
+                found[node.root] = pid
+    missing = {f" agent -config {n.config}": n for n in nodes if n.root not in found}
+    if missing:
+        for pid in _all_pids():
+            cmd = _cmdline(pid) or ""
+            node = next((n for tail, n in missing.items() if cmd.endswith(tail)), None)
+            if node is not None and node.root not in found:
+                found[node.root] = pid
+    return found
+
+
 def strays(root: Path) -> list[int]:
     """Processes whose command line names a path under `root` (task executors, say)."""
     me = os.getpid()
@@ -286,7 +305,7 @@ def _wait_gone(pids: Sequence[int], timeout: float, group: bool) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, 0.1)  # a connect attempt is cheap; a late look costs `up`
 
 
 def wait_listening(pid: int, ip: str, port: int, timeout: float) -> str | None:
@@ -301,7 +320,7 @@ def wait_listening(pid: int, ip: str, port: int, timeout: float) -> str | None:
         if time.monotonic() > deadline:
             return f"the agent does not listen on {ip}:{port} after {timeout:.0f}s"
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, 0.1)  # a connect attempt is cheap; a late look costs `up`
 
 
 def last_lines(path: Path, n: int = 3) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,24 +97,9 @@ def provider_from_options(opts: Any) -> LocalProvider:
 # ---- drivers and sample jobs -------------------------------------------------------------
 
 
-def docker_answers(socket_path: str = "/var/run/docker.sock", timeout: float = 1.0) -> bool:
-    """Does a Docker daemon answer `GET /_ping` on its unix socket?"""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        socket_path = host[len("unix://") :]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(socket_path)
-            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            return s.recv(64).split(b"\r\n", 1)[0].split()[1:2] == [b"200"]
-    except (OSError, IndexError):
-        return False
-
-
 def drivers() -> list[str]:
     """The task drivers local clients offer: docker when it answers, exec as root on Linux."""
-    found = ["docker"] if docker_answers() else []
+    found = ["docker"] if net.docker_answers() else []
     if sys.platform.startswith("linux") and os.geteuid() == 0:
         found.append("exec")
     return found
