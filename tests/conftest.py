@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +42,40 @@ def no_accepting_thread_left() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not left, f"threads still in accept() after the test: {[t.name for t in left]}"
+
+
+def _processes_under(path: Path) -> dict[int, str]:
+    """Processes (not this one) whose command line names something under `path`."""
+    mark, found = os.fsencode(str(path)), {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read()
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if mark in argv:
+            found[int(entry.name)] = argv.replace(b"\0", b" ").decode(errors="replace")[:200]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Nothing a test started from its own tmp_path (a stand-in agent, a host daemon) runs on
+    after it: its fixtures' teardown (`down`, a testbed's stop) ran before this one's. A leak is
+    killed here, so it cannot hold ports or CPU in later tests, and the test fails, since a
+    cleanup that leaks when the test fails (a `down` whose final snapshot is refused) is a
+    defect of the fixture. Module and session fixtures' processes live elsewhere."""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp = request.getfixturevalue("tmp_path")
+    yield
+    deadline = time.monotonic() + 3  # a `down` may still be reaping what it stopped
+    while (left := _processes_under(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the test (now killed): {sorted(left.values())}"
