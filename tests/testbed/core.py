@@ -812,14 +812,23 @@ class Testbed:
         return st.st_uid, st.st_gid
 
     def write_file(
-        self, host: Host | str | int, path: str, data: bytes | str, mode: int = 0o644
+        self,
+        host: Host | str | int,
+        path: str,
+        data: bytes | str,
+        mode: int = 0o644,
+        dir_mode: int | None = None,
     ) -> None:
-        """Write a file on the host directly (as root), e.g. to plant a fault."""
+        """Write a file on the host directly (as root), e.g. to plant a fault. `dir_mode`
+        sets its directory's mode too: a fault is taken away by the agent that meets it, and
+        a server's agent runs as `nomad`, not root (0o777; not sticky, or only root could)."""
         p = self._path(host, path)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.chmod(p, mode)
+        if dir_mode is not None:
+            os.chmod(os.path.dirname(p), dir_mode)
 
     def unit_log(self, host: Host | str | int, unit: str = "nomad") -> str:
         """What the unit's processes wrote (stdout+stderr), as the systemctl shim kept it."""

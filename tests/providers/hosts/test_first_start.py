@@ -28,7 +28,8 @@ FAULTS = "/opt/nomad/test-faults"  # on each host (its own /opt/nomad): armed on
 def test_a_server_that_dies_in_its_first_start_is_named_at_once(testbed_factory, tmp_path):
     tb = testbed_factory(3)
     binary = make_binary(tmp_path / "nomad", fault_dir=Path(FAULTS))
-    tb.write_file(tb.hosts[0], f"{FAULTS}/server-dies-in-first-start.arm", "")
+    # the agent that meets the fault takes it away: it runs as `nomad` (a server), not root
+    tb.write_file(tb.hosts[0], f"{FAULTS}/server-dies-in-first-start.arm", "", dir_mode=0o777)
     home = tmp_path / "home"
     args = ["up", "--yes", "--no-docker", "--ssh-user", "ubuntu", "--leader-timeout", "600"]
     args += ["--ssh-key", str(tb.key_path), "--nomad-binary", str(binary)]
