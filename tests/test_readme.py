@@ -68,6 +68,9 @@ def test_first_screen_clones_installs_in_a_venv_and_starts_local() -> None:
     assert lines[0].startswith("git clone ") and "python3 -m venv" in lines[1]
     assert not any(re.match(r"(sudo )?pip3? install", line) for line in lines)
     assert lines[-1] == "nomadctl up --local" and "pipx install ." in text
+    # ~/.local/bin is on a login's PATH only if it existed at login: the next line would be
+    # "command not found" on a fresh Debian/Ubuntu account (seen in a newcomer's walk-through)
+    assert 'export PATH="$HOME/.local/bin:$PATH"' in lines[3].split("  #")[0], lines[3]
     assert "apt-get install -y openssh-server" not in text  # the tests' set-up: Development
     dev = README[README.index("## Development") :]
     assert "apt-get update && apt-get install -y openssh-server" in dev

@@ -89,6 +89,33 @@ def test_click_usage_errors_are_one_line(
     assert not (tmp_path / "h").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["stat"], "error: No such command 'stat'. Did you mean 'status'? (see nomadctl --help)"),
+        (["status", "--cluster", "dev"], "error: --cluster goes before the command: "
+         "nomadctl --cluster ... status ..."),
+        (["snapshot", "save", "--home", "/tmp"], "error: --home goes before the command: "
+         "nomadctl --home ... snapshot save ..."),
+    ],
+)  # fmt: skip
+def test_usage_errors_say_it_once_and_where_root_options_go(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    expected: str,
+) -> None:
+    """Click 8.5 suggests a command itself, as Typer does (a newcomer saw "Did you mean
+    'status'?" twice); nomadctl's own options after the command were "No such option" alone."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["nomadctl", *args])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    _out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and err.strip() == expected, err
+
+
 def test_bare_nomadctl_still_shows_the_help(tmp_path: Path) -> None:
     proc = nomadctl(tmp_path)
     assert proc.returncode == 2 and "Commands:" in proc.stdout + proc.stderr

@@ -7,6 +7,7 @@ run (about 15 ms of `--help`); real annotations are built once, at import.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +36,8 @@ from nomadctl.cli.helpformat import OrderedGroup, SectionedCommand, output_optio
 from nomadctl.cli.ui import Ui
 from nomadctl.errors import NomadctlError, UsageError
 from nomadctl.workspace import current_cluster, default_home, validate_cluster_name
+
+ROOT_OPTIONS = ("--cluster", "--home", "--config")  # nomadctl's own, before any command
 
 app = typer.Typer(
     name="nomadctl",
@@ -177,7 +180,12 @@ def usage_line(exc: click.ClickException) -> str:
     text = " ".join(text.split()).rstrip(".")
     for kind in ("integer", "float"):  # IntRange/FloatRange name themselves "... range"
         text = text.replace(f"is not a valid {kind} range", f"is not a valid {kind}")
+    # Click 8.5 suggests a command itself, and Typer too: say it once.
+    text = re.sub(r"(Did you mean [^?]*\?)(?: \1)+", r"\1", text)
     ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.NoSuchOption) and exc.option_name in ROOT_OPTIONS and ctx:
+        name, command = exc.option_name, ctx.command_path.partition(" ")[2]
+        return f"{name} goes before the command: nomadctl {name} ... {command} ..."
     if isinstance(exc, click.UsageError) and ctx is not None:
         text += f" (see {ctx.command_path} --help)"
     return text

@@ -234,7 +234,7 @@ def _connect_lines(ui: Ui, ws: Any, plan: Plan, run: Any, hosts: list[Any], repo
     reach = run.checked.provider.reach(ws)
     api = reach.api or f"https://{first.public_ip or first.private_ip}:{first.http_port}"
     lines = [
-        f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, ACLs {report.acl}.",
+        f"\nNomad cluster {ws.cluster!r} is up: leader {report.leader}, {words.acl(report.acl)}.",
         f"  API:      {api} (mutual TLS)",
         f'  Connect:  eval "$(nomadctl --cluster {ws.cluster} env)" && nomad server members',
         f"  Status:   nomadctl --cluster {ws.cluster} status",

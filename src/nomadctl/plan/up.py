@@ -377,7 +377,7 @@ def _wait_leader(run: UpRun, progress: Progress) -> str:
 def _acl(run: UpRun) -> str:
     assert run.report is not None
     if run.report.acl:
-        return f"ACLs {run.report.acl}"
+        return words.acl(run.report.acl)
     return (
         Trouble("not bootstrapped: a node failed to configure")
         if run.report.failed

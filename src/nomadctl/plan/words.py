@@ -16,6 +16,14 @@ TRY_LOCAL = (
 )
 
 
+def acl(status: str) -> str:
+    """The words for an ACL bootstrap's outcome (`bootstrapped`, `already`, `skipped`, as
+    `--json` says it): "ACLs already bootstrapped", never the cut "ACLs already"."""
+    return "ACLs " + {"already": "already bootstrapped", "skipped": "not bootstrapped"}.get(
+        status, status
+    )
+
+
 def aws_not_set_up(message: str) -> bool:
     """Is this AWS error the one of a machine with no AWS set up (no region, no credentials)?"""
     return message.startswith(("no AWS region", "no AWS credentials found"))
