@@ -62,15 +62,30 @@ def api_endpoint(state: Mapping[str, Any]) -> list[str]:
     return [address] if isinstance(address, str) and address.startswith("https://") else []
 
 
-def answering(addresses: list[str], timeout: float = 2.0) -> str:
+def answering(addresses: list[str], target: ApiTarget | None = None, timeout: float = 2.0) -> str:
     """The first address whose port takes a connection now (else the first): without a load
-    balancer, `env` points the nomad CLI at a server that is up. One address: that one."""
+    balancer, `env` points the nomad CLI at a server that is up. One address: that one.
+
+    With `target`, the connection is a whole mutual-TLS handshake with its certificates: a
+    bare connect that closes before the handshake is logged by the agent as "http: TLS
+    handshake error ... EOF" (Go's net/http), a line per `nomadctl env` in the log that
+    `nomadctl logs` shows (seen by a newcomer)."""
+    import ssl
+
+    context = None
+    if target is not None:
+        context = ssl.create_default_context(cafile=target.ca_file)
+        if target.client_cert:
+            context.load_cert_chain(*target.client_cert)
     for address in addresses if len(addresses) > 1 else ():
         host, _, port = address.split("//", 1)[-1].rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw:
+                if context is not None:
+                    name = target.server_name if target else None
+                    context.wrap_socket(raw, server_hostname=name).close()
                 return address
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
             continue
     return addresses[0]
 
@@ -147,7 +162,9 @@ def env_lines(ws: Workspace, shell: str, management: bool = False) -> list[str]:
     target = workspace_target(ws, token_kind="management" if management else "user")
     assert target.client_cert is not None
     values = {
-        "NOMAD_ADDR": (api_endpoint(ws.load_state()) or [answering(list(target.addresses))])[0],
+        "NOMAD_ADDR": (
+            api_endpoint(ws.load_state()) or [answering(list(target.addresses), target)]
+        )[0],
         "NOMAD_CACERT": target.ca_file,
         "NOMAD_CLIENT_CERT": target.client_cert[0],
         "NOMAD_CLIENT_KEY": target.client_cert[1],

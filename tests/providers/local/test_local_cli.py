@@ -78,6 +78,11 @@ def test_up_local_status_env_logs_rerun_down(cli_cluster) -> None:
         assert f"export {name}=" in env.stdout
     logs = nomadctl(home, "logs", "server-1", "-n", "5")
     assert logs.returncode == 0 and logs.stdout.count("\n") == 5, logs.stderr
+    # Neither up's wait for the agents to listen nor env's look for a server that answers
+    # makes a bare connect: each left "http: TLS handshake error ... EOF" in the agent's log
+    # (a newcomer saw the `logs` above full of them after a few `env`)
+    for log in (home / "lc" / "local").glob("lc-server-*/nomad.log"):
+        assert "TLS handshake error" not in log.read_text(), log
 
     before = agent_pids(binary)
     again = nomadctl(home, "up", "--json")  # the recorded kind and binary: nothing repeated

@@ -308,12 +308,33 @@ def _wait_gone(pids: Sequence[int], timeout: float, group: bool) -> list[int]:
         delay = min(delay * 1.5, 0.1)  # a connect attempt is cheap; a late look costs `up`
 
 
+def _listening(ip: str, port: int) -> bool:
+    """Does a socket listen on ip:port (or the wildcard)? Linux: read from /proc/net/tcp
+    (state 0A), so that no connection is made: the agent's HTTPS port logs a bare connect
+    as "http: TLS handshake error ... EOF" (Go's net/http), a line in every new agent's log.
+    Elsewhere (macOS): a connect."""
+    try:
+        with open("/proc/net/tcp") as f:
+            table = f.read()
+    except OSError:
+        with contextlib.suppress(OSError), socket.create_connection((ip, port), timeout=1.0):
+            return True
+        return False
+    suffix = f":{port:04X}"
+    wanted = {f"{int.from_bytes(socket.inet_aton(ip), 'little'):08X}{suffix}", f"00000000{suffix}"}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] in wanted and fields[3] == "0A":
+            return True
+    return False
+
+
 def wait_listening(pid: int, ip: str, port: int, timeout: float) -> str | None:
-    """Poll until the agent accepts TCP on ip:port; None, or why not (it exited, timeout)."""
+    """Poll until the agent listens on ip:port; None, or why not (it exited, timeout)."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
-        with contextlib.suppress(OSError), socket.create_connection((ip, port), timeout=1.0):
+        if _listening(ip, port):
             return None
         if not _alive(pid):
             return "the agent exited"
