@@ -97,6 +97,8 @@ def test_click_usage_errors_are_one_line(
          "nomadctl --cluster ... status ..."),
         (["snapshot", "save", "--home", "/tmp"], "error: --home goes before the command: "
          "nomadctl --home ... snapshot save ..."),
+        (["status", "-o", "yaml"], "error: -o/--output: 'yaml' is not one of json, table, "
+         "wide (see nomadctl status --help)"),
     ],
 )  # fmt: skip
 def test_usage_errors_say_it_once_and_where_root_options_go(

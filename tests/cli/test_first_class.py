@@ -139,6 +139,13 @@ def test_one_current_cluster(home: Path) -> None:
     assert shown(home, "logs", "server-1", "-n", "1")[0] == "cluster 'dev' (nomadctl use)"
     assert run(home, "--cluster", "nomad", "use", "nomad").returncode == 0
     assert run(home, "use").stdout.strip() == "nomad"
+    # in a shell where `nomadctl env` was evaluated, `use` says what chose the cluster and
+    # that it wins over `use NAME` (it said "`nomadctl use NAME` sets it")
+    current = run(home, "use", **values)
+    assert current.stdout.strip() == "dev", current.stderr
+    assert "(NOMADCTL_CLUSTER; set in this shell, e.g. by `nomadctl env`; it wins over " in (
+        current.stderr
+    )
 
 
 def test_doctor_compares_the_clock_with_the_cluster(home: Path) -> None:

@@ -174,6 +174,8 @@ def usage_line(exc: click.ClickException) -> str:
         param = exc.param
         longs = [o for o in getattr(param, "opts", []) if o.startswith("--")]
         name = longs[0] if longs else param.human_readable_name
+        if "--output" in longs:  # `--json` takes no value: a wrong one came by -o/--output
+            name = "-o/--output"
         text = f"{name}: {exc.message}"
     else:
         text = exc.format_message()

@@ -44,9 +44,10 @@ def env(
     """Print `export` lines for the nomad CLI: eval "$(nomadctl env)".
 
     Sets NOMAD_ADDR, NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
-    NOMAD_REGION and NOMAD_TOKEN for this cluster. NOMAD_TOKEN is the user token (run and
-    operate jobs in the default namespace, read nodes); --management exports the management
-    token instead. Files that do not exist are never exported.
+    NOMAD_REGION and NOMAD_TOKEN for this cluster, and NOMADCTL_CLUSTER, so that nomadctl's
+    own commands in that shell act on it too (over `nomadctl use`). NOMAD_TOKEN is the user
+    token (run and operate jobs in the default namespace, read nodes); --management exports
+    the management token instead. Files that do not exist are never exported.
     """
     from nomadctl.cluster import acl
     from nomadctl.cluster.target import env_lines, workspace_target

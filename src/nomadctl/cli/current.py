@@ -28,7 +28,12 @@ def use(
     ui = app_ctx.ui
     if name is None:
         typer.echo(app_ctx.cluster)
-        ui.info(escape(f"({app_ctx.origin}; `nomadctl use NAME` sets it)"))
+        hint = {
+            "NOMADCTL_CLUSTER": "set in this shell, e.g. by `nomadctl env`; it wins over "
+            "`nomadctl use NAME` until unset",
+            "--cluster": "named on this command line",
+        }.get(app_ctx.origin, "`nomadctl use NAME` sets it")
+        ui.info(escape(f"({app_ctx.origin}; {hint})"))
         return
     path = set_current_cluster(app_ctx.home, name)
     typer.echo(f"Commands now act on cluster {name!r} when none is named ({path}).")
