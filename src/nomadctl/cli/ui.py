@@ -98,7 +98,9 @@ class Ui:
         self.err.print(f"[bold red]error:[/] {escape(plain(message))}", soft_wrap=True, markup=True)
 
     def info(self, message: str) -> None:
-        self.err.print(plain(message, keep_newlines=True), soft_wrap=True)
+        """One note on stderr: word-wrapped to a terminal's width (the terminal itself broke
+        a long one mid-word), never wrapped into a pipe or a file (their width is unlimited)."""
+        self.err.print(plain(message, keep_newlines=True))
 
     @contextlib.contextmanager
     def progress(self, title: str) -> Iterator[Callable[[str], None]]:
@@ -106,11 +108,15 @@ class Ui:
         from rich.text import Text
 
         title = plain(title)
-        with self.err.status(Text(title)) as status:
+
+        def line(text: str) -> Text:  # one line: every step is printed whole below it anyway
+            return Text(text, no_wrap=True, overflow="ellipsis")
+
+        with self.err.status(line(title)) as status:
 
             def report(message: str) -> None:
                 message = plain(message)
-                status.update(Text(f"{title}: {message}"))
+                status.update(line(f"{title}: {message}"))
                 self.err.print(f"  {message}", style="dim", soft_wrap=True, markup=False)
 
             yield report
