@@ -75,11 +75,13 @@ def _kept_socket(rpc: Rpc, port: int) -> ssl.SSLSocket:
 def test_the_leader_keeps_an_idle_rpc_connection_open(tls: TLSConfig, tmp_path: Path) -> None:
     with _rpc_listener(tls, tmp_path) as lst:
         port = lst.server_address[1]
-        Rpc(AgentConfig(name="follower", tls=tls)).call(f"127.0.0.1:{port}", "/rpc/x", {})
+        rpc = Rpc(AgentConfig(name="follower", tls=tls))  # kept: its connection stays open
+        rpc.call(f"127.0.0.1:{port}", "/rpc/x", {})
         with lst._conns_lock:
             served = list(lst._conns)
         # Was 30 s: the leader then closed the follower's kept connection under it.
         assert [c.gettimeout() for c in served] == [None]
+        assert _kept_socket(rpc, port).fileno() >= 0
 
 
 def test_a_kept_connection_the_leader_closed_is_dialled_anew(
