@@ -48,7 +48,10 @@ class Agent:
     ) -> None:
         addr = (self.cfg.bind[proto], self.cfg.ports[proto])
         try:
-            lst = Listener(addr, dispatch, ctx, self.log, proto)
+            # nomad/rpc.go handleMultiplexV2 never closes an idle RPC connection (the caller's
+            # pool reaps it): an idle timeout there broke a follower's kept connection.
+            idle = None if proto == "rpc" else 30.0
+            lst = Listener(addr, dispatch, ctx, self.log, proto, idle)
         except OSError as exc:
             raise AgentError(
                 f"Error starting agent: failed to listen on {proto} "

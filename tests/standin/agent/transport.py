@@ -7,10 +7,12 @@ import contextlib
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,8 +76,14 @@ def text_error(status: int, text: str) -> Response:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 30
+    timeout: float | None = 30
     server: Listener
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout
+        super().setup()
+        if self.timeout is None:  # no idle timeout: undo the TLS handshake's one (_finish)
+            self.connection.settimeout(None)
 
     def _serve(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)
@@ -137,8 +145,11 @@ class Listener(ThreadingHTTPServer):
         ctx: ssl.SSLContext | None,
         log: Log,
         label: str,
+        idle_timeout: float | None = 30.0,
     ) -> None:
         self.dispatch, self.ctx, self.log, self.label = dispatch, ctx, log, label
+        # A kept-alive connection idle this long is closed (None: never, the RPC listener).
+        self.idle_timeout = idle_timeout
         self.retired = False
         # Serves a request on the connection itself (a WebSocket) when it returns True.
         self.takeover: Callable[[Any, Request], bool] | None = None
@@ -214,6 +225,7 @@ class _Conn(http.client.HTTPConnection):
     ) -> None:
         super().__init__(host, port, timeout=timeout)
         self._ctx, self._sni = ctx, sni
+        self.idle_since = 0.0  # when Rpc kept it (time.monotonic)
 
     def connect(self) -> None:
         super().connect()
@@ -245,10 +257,21 @@ class Rpc:
 
     Connections are kept open and reused, as Nomad multiplexes its RPCs over long-lived
     connections: a handshake per heartbeat made 21 clients cost three servers a third of
-    two cores. A kept connection the other side has closed meanwhile (idle timeout, agent
-    restarted) is retried once on a fresh one; timeouts and refused connections are not."""
+    two cores. Modelled on Nomad v1.10.5 helper/pool/pool.go:
+    - the caller closes a connection idle for `MAX_IDLE_TIME` (ConnPool.reap, maxTime =
+      serverRPCCache, 2 minutes in nomad/server.go); the serving side never closes an idle
+      one (nomad/rpc.go handleMultiplexV2 sets no deadline), hence Listener idle_timeout=None;
+    - a kept connection the far side has closed meanwhile (agent restarted, TLS reload) is
+      known dead before it is used: yamux's recvLoop reads the EOF when it comes, then
+      Conn.getRPCClient's session.Open fails and getRPCClient clears the connection and
+      dials again ("possible that the TCP session closed due to timeout");
+    - an RPC that fails once its request is written is NOT sent again: ConnPool.RPC closes
+      the stream, clears the connection when helper.IsErrEOF(err) and returns
+      "rpc error: ..."; the server's forward (nomad/rpc.go forward, forwardLeader) does not
+      retry either (its RPCHoldTimeout loop, getLeaderForRPC, only waits for a leader)."""
 
     MAX_IDLE = 2  # kept connections per address
+    MAX_IDLE_TIME = 120.0  # serverRPCCache
 
     def __init__(self, cfg: AgentConfig) -> None:
         self.cfg = cfg
@@ -257,45 +280,81 @@ class Rpc:
         self._idle: dict[tuple[str, int], list[_Conn]] = {}
         self._lock = threading.Lock()
 
+    def _kept(self, key: tuple[str, int]) -> _Conn | None:
+        """A kept connection to `key` that is still open, or None; dead ones are closed."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return None
+            fresh = time.monotonic() - conn.idle_since < self.MAX_IDLE_TIME
+            if fresh and not _closed_by_peer(conn.sock):
+                return conn
+            conn.close()
+
+    def _clear(self, key: tuple[str, int]) -> None:
+        """ConnPool.clearConn after an EOF: the other kept connections there go too."""
+        with self._lock:
+            idle = self._idle.pop(key, [])
+        for conn in idle:
+            conn.close()
+
+    def _keep(self, key: tuple[str, int], conn: _Conn) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self.MAX_IDLE:
+                conn.idle_since = time.monotonic()
+                idle.append(conn)
+                return
+        conn.close()
+
     def call(self, addr: str, path: str, payload: Any = None, timeout: float = CALL_TIMEOUT) -> Any:
         host, port = split_host_port(addr, 4647)
         body = None if payload is None else json.dumps(payload).encode()
         method = "GET" if body is None else "POST"
-        while True:
-            with self._lock:
-                idle = self._idle.get((host, port))
-                conn = idle.pop() if idle else None
-            reused = conn is not None
-            if conn is None:
-                conn = _Conn(host, port, timeout, self.ctx, self.sni)
-            elif conn.sock is not None:
-                conn.sock.settimeout(timeout)
-            try:
-                conn.request(method, path, body=body)
-                resp = conn.getresponse()
-                status, data = resp.status, resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn.close()
-                if reused:
-                    continue
-                raise
-            except BaseException:
-                conn.close()
-                raise
-            if resp.will_close:
-                conn.close()
-            else:
-                with self._lock:
-                    idle = self._idle.setdefault((host, port), [])
-                    if len(idle) < self.MAX_IDLE:
-                        idle.append(conn)
-                        conn = None
-                if conn is not None:
-                    conn.close()
-            break
+        conn = self._kept((host, port))
+        if conn is None:
+            conn = _Conn(host, port, timeout, self.ctx, self.sni)
+        elif conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        try:
+            conn.request(method, path, body=body)
+            resp = conn.getresponse()
+            status, data = resp.status, resp.read()
+        except (http.client.RemoteDisconnected, ssl.SSLEOFError, ConnectionError):
+            conn.close()
+            self._clear((host, port))
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        if resp.will_close:
+            conn.close()
+        else:
+            self._keep((host, port), conn)
         if status != 200:
             raise ApiError(status, data.decode(errors="replace"))
         return json.loads(data or b"null")
+
+
+def _closed_by_peer(sock: socket.socket | None) -> bool:
+    """Whether the far side has closed (or broken) an idle kept connection: nothing may
+    arrive on an idle HTTP/1.1 connection but TLS records without data (TLS 1.3 session
+    tickets); an EOF, an alert or stray bytes make it unusable."""
+    if sock is None:
+        return True
+    pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+    if not pending and not select.select([sock], [], [], 0)[0]:
+        return False
+    sock.setblocking(False)
+    try:
+        sock.recv(1)  # b"" (EOF) or stray bytes: unusable either way
+        return True
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return False  # only TLS records without application data
+    except OSError:
+        return True
 
 
 class GossipError(Exception):
