@@ -5,6 +5,7 @@ point the `nomad` CLI at it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
@@ -66,10 +67,10 @@ def answering(addresses: list[str], target: ApiTarget | None = None, timeout: fl
     """The first address whose port takes a connection now (else the first): without a load
     balancer, `env` points the nomad CLI at a server that is up. One address: that one.
 
-    With `target`, the connection is a whole mutual-TLS handshake with its certificates: a
-    bare connect that closes before the handshake is logged by the agent as "http: TLS
-    handshake error ... EOF" (Go's net/http), a line per `nomadctl env` in the log that
-    `nomadctl logs` shows (seen by a newcomer)."""
+    With `target`, the connection then makes a whole mutual-TLS handshake with its
+    certificates (its outcome does not matter): a bare connect that closes before the
+    handshake is logged by the agent as "http: TLS handshake error ... EOF" (Go's net/http),
+    a line per `nomadctl env` in the log that `nomadctl logs` shows (seen by a newcomer)."""
     import ssl
 
     context = None
@@ -80,13 +81,15 @@ def answering(addresses: list[str], target: ApiTarget | None = None, timeout: fl
     for address in addresses if len(addresses) > 1 else ():
         host, _, port = address.split("//", 1)[-1].rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw:
-                if context is not None:
-                    name = target.server_name if target else None
-                    context.wrap_socket(raw, server_hostname=name).close()
-                return address
-        except (OSError, ValueError):  # ssl.SSLError is an OSError
+            raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        except (OSError, ValueError):
             continue
+        with raw:  # it takes connections: the one to use, however the handshake goes
+            if context is not None and target is not None:
+                raw.settimeout(min(timeout, 1.0))
+                with contextlib.suppress(OSError):  # ssl.SSLError is an OSError
+                    context.wrap_socket(raw, server_hostname=target.server_name).close()
+        return address
     return addresses[0]
 
 
