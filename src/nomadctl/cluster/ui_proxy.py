@@ -48,17 +48,7 @@ CONNECT_TIMEOUT = 10.0
 # the event stream sends a heartbeat every 10 s. Longer silence than this is a dead server.
 READ_TIMEOUT = 11 * 60.0
 CHUNK = 64 * 1024
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-}
+HOP_BY_HOP = ui_ws.HOP_BY_HOP
 NO_BODY = {204, 304}
 LAUNCH_PREFIX = "/nomadctl/open/"  # answered by the proxy itself, never forwarded
 

@@ -26,21 +26,21 @@ from collections.abc import Iterable
 
 HEAD_LIMIT = 64 * 1024
 CHUNK = 64 * 1024
-# Hop-by-hop, or set here: everything else the browser sent (Sec-WebSocket-Key, -Version,
-# -Protocol, -Extensions, X-Nomad-Token, Cookie, User-Agent) goes on as it is.
-NOT_FORWARDED = {
+# Hop-by-hop headers (RFC 9110 7.6.1, and the proxy-* ones): never passed on by a proxy.
+HOP_BY_HOP = {
     "connection",
     "keep-alive",
+    "proxy-authenticate",
     "proxy-authorization",
     "proxy-connection",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
-    "host",
-    "origin",
-    "content-length",
 }
+# Hop-by-hop, or set here: everything else the browser sent (Sec-WebSocket-Key, -Version,
+# -Protocol, -Extensions, X-Nomad-Token, Cookie, User-Agent) goes on as it is.
+NOT_FORWARDED = HOP_BY_HOP | {"host", "origin", "content-length"}
 
 
 def is_websocket(headers: http.client.HTTPMessage) -> bool:
