@@ -139,6 +139,8 @@ def _fake_configure(ws: Workspace, hosts: list[Host], fail: str | None, log: lis
     """A provider's configure: each host's leaf as nodes._all_files makes it, the CA that
     signed it logged, `fail` failing in pass 1 (it keeps its old leaf)."""
 
+    last_server = [h for h in hosts if h.role == "server"][-1]
+
     def run(node: fleet.NodeOptions, progress, servers_done) -> list[HostResult]:
         ca = store.load_ca(ws)
         results = []
@@ -161,8 +163,9 @@ def _fake_configure(ws: Workspace, hosts: list[Host], fail: str | None, log: lis
             log.append(f"{host.name}:{signer}")
             changed = ["node.pem"] if node.rotate_leaves else ["ca.pem"]
             results.append(HostResult(host, "configured", changed=changed, reloaded=True))
-        if servers_done is not None:
-            servers_done([r for r in results if r.host.role == "server"])
+            servers = [r for r in results if r.host.role == "server"]
+            if servers_done is not None and host.role == "server" and host == last_server:
+                servers_done(servers)  # as fleet does: as soon as every server is done
         return results
 
     return run
@@ -179,7 +182,7 @@ def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) 
     node = fleet.NodeOptions(render.ClusterFacts())
     log: list[str] = []
     lines: list[str] = []
-    started: list[int] = []
+    started: list[list[str]] = []  # what was configured when the leader wait was started
     # Not rotating: one pass, as before.
     done = ca_rotation.configure(
         ws, hosts, node, lines.append, _fake_configure(ws, hosts, None, log)
@@ -190,9 +193,10 @@ def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) 
     log.clear()
     fn = _fake_configure(ws, hosts, "lab-client-1", log)
     done = ca_rotation.configure(
-        ws, hosts, node, lines.append, fn, lambda r: started.append(len(r))
+        ws, hosts, node, lines.append, fn, lambda r: started.append(list(log))
     )
-    assert done.passes == 1 and log == ["lab-server-1:old"] and started == [1]
+    # The leader wait still starts, once pass 1 has stopped: no server is reloaded again.
+    assert done.passes == 1 and log == ["lab-server-1:old"] and started == [log]
     assert done.stopped and "pass 2" in done.stopped and "did not start" in done.stopped
     message = failure_message(UpReport(done.results, stopped=done.stopped))
     assert "\n" not in message and "pass 2 (certificates of the new CA) did not start" in message
@@ -200,15 +204,17 @@ def test_two_passes_bundle_everywhere_first_and_stop_on_failure(tmp_path: Path) 
         "lab-server-1",
         "lab-client-1",
     ]
-    # The re-run: pass 1 on every node, then pass 2; the servers-done callback once.
+    # The re-run: pass 1 on every node, then pass 2; the servers-done callback once, after
+    # pass 2's servers (started after pass 1, its calls met pass 2's reloads).
     log.clear()
     started.clear()
     lines.clear()
     fn = _fake_configure(ws, hosts, None, log)
     done = ca_rotation.configure(
-        ws, hosts, node, lines.append, fn, lambda r: started.append(len(r))
+        ws, hosts, node, lines.append, fn, lambda r: started.append(list(log))
     )
-    assert done.passes == 2 and done.stopped is None and started == [1]
+    assert done.passes == 2 and done.stopped is None
+    assert started == [["lab-server-1:old", "lab-client-1:old", "lab-server-1:new"]]
     assert log == ["lab-server-1:old", "lab-client-1:old", "lab-server-1:new", "lab-client-1:new"]
     second = next(i for i, line in enumerate(lines) if line.startswith(ca_rotation.SECOND))
     assert all(line.startswith("[pass 1/2]") for line in lines[1:second])

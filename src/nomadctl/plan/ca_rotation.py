@@ -18,7 +18,6 @@ changes nothing on nodes that already have the bundle).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -46,23 +45,6 @@ class Passes:
     results: list[HostResult]
     passes: int = 1  # how many were run
     stopped: str | None = None  # why pass 2 did not run (pass 1 failed somewhere)
-
-
-def _once(callback: OnServersDone | None) -> OnServersDone | None:
-    """`on_servers_done` for both passes, called at most once (the first pass whose servers
-    are done: the leader wait can start while the rest goes on)."""
-    if callback is None:
-        return None
-    lock, called = threading.Lock(), []
-
-    def call(results: list[Any]) -> None:
-        with lock:
-            if called:
-                return
-            called.append(True)
-        callback(results)
-
-    return call
 
 
 def _merge(first: HostResult, second: HostResult) -> HostResult:
@@ -93,28 +75,35 @@ def configure(
     is still the previous CA's (`store.previous_leaves`). With `confirm`, what the
     servers took is checked over TLS (`nomadctl.node.confirm`): after pass 1 that they trust
     the new CA, pass 2 starting only then; after the last pass that they show their
-    certificate. A server that does not is a failed node."""
+    certificate. A server that does not is a failed node.
+
+    `on_servers_done` (the leader wait and the ACL step, in a thread of their own) is called
+    once, when no server will be reloaded again by this run: in pass 2, or when pass 1 stops.
+    Started after pass 1 instead, its calls met pass 2's reloads, during which every server's
+    HTTP listener is closed and opened anew (command/agent/command.go reloadHTTPServer): on a
+    loaded machine, all three at once refused the token check and `up` failed."""
     stale = store.previous_leaves(ws, [h.name for h in hosts])
     if not stale:
         results = configure_fn(node, progress, on_servers_done)
         return Passes(confirm.serving(results, progress) if confirm else results)
-    once = _once(on_servers_done)
     progress(
         f"{FIRST}: the trust bundle (new + old CA) to every node; each keeps presenting its "
         f"current certificate ({len(stale)} of the old CA)"
     )
     first = configure_fn(
-        replace(node, rotate_leaves=False), lambda m: progress(f"[pass 1/2] {m}"), once
+        replace(node, rotate_leaves=False), lambda m: progress(f"[pass 1/2] {m}"), None
     )
     if confirm is not None:
         first = confirm.trust(first, lambda m: progress(f"[pass 1/2] {m}"))
     failed = [r.host.name for r in first if r.status == "failed"]
     if failed:
         progress(f"{STOPPED}: {', '.join(failed)} failed")
+        if on_servers_done is not None:
+            on_servers_done([r for r in first if r.host.role == "server"])
         return Passes(first, 1, STOPPED)
     progress(f"{SECOND}: every node trusts both CAs; certificates of the new CA to every node")
     second = configure_fn(
-        replace(node, rotate_leaves=True), lambda m: progress(f"[pass 2/2] {m}"), once
+        replace(node, rotate_leaves=True), lambda m: progress(f"[pass 2/2] {m}"), on_servers_done
     )
     if confirm is not None:
         second = confirm.serving(second, lambda m: progress(f"[pass 2/2] {m}"))

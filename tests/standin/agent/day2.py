@@ -476,9 +476,10 @@ def reload_tls(day2: Day2) -> str | None:
     - then the server's and client's Reload build the new TLS configuration, CA included
       (nomad/server.go reloadTLSConnections, tlsutil.NewTLSConfiguration): a failure there is
       fatal from 1.10.1 on (`fatal_reload`), logged only before;
-    - on success the HTTP server is shut down and a new one listens (reloadHTTPServer: Go's
-      http.Server.Shutdown closes the listener and the idle keep-alive connections), and
-      RPC serves and dials with the new files.
+    - on success the HTTP listener is closed and a new one listens (reloadHTTPServer, whose
+      HTTPServer.Shutdown in command/agent/http.go only closes the listener: connections
+      already accepted are served on, with their TLS session), and RPC serves and dials with
+      the new files.
     """
     agent = day2.agent
     log, old = agent.log, agent.cfg.tls
@@ -526,7 +527,7 @@ def reload_tls(day2: Day2) -> str | None:
 
 
 def _reopen_http(agent: Agent, ctx: ssl.SSLContext | None) -> str | None:
-    """reloadHTTPServer: shut the HTTP server down, then a new one on the same address; an
+    """reloadHTTPServer: close the HTTP listener, then a new one on the same address; an
     error is logged ("reloading config failed"), not fatal."""
     for lst in [lst for lst in agent.listeners if lst.label == "http"]:
         lst.retire()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import json
 import os
@@ -103,10 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"{self.client_address[0]}:{self.client_address[1]}",
             names,
         )
-        self.server.busy(self.connection, True)
         if self.server.takeover is not None and self.server.takeover(self, req):
-            self.server.busy(self.connection, False)  # a WebSocket (wsexec.py), now over
-            self.close_connection = True
+            self.close_connection = True  # a WebSocket (wsexec.py), now over
             return
         try:
             resp = self.server.dispatch(req)
@@ -123,8 +120,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(resp.body)
-        if self.server.busy(self.connection, False):  # retired: Go's Shutdown closes it now
-            self.close_connection = True
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
 
@@ -150,44 +145,22 @@ class Listener(ThreadingHTTPServer):
         self.dispatch, self.ctx, self.log, self.label = dispatch, ctx, log, label
         # A kept-alive connection idle this long is closed (None: never, the RPC listener).
         self.idle_timeout = idle_timeout
-        self.retired = False
         # Serves a request on the connection itself (a WebSocket) when it returns True.
         self.takeover: Callable[[Any, Request], bool] | None = None
-        self._conns: dict[Any, bool] = {}  # open connection -> serving a request now
-        self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
-    def busy(self, conn: Any, now: bool) -> bool:
-        """Note whether `conn` is serving a request; True when the listener is retired."""
-        with self._conns_lock:
-            if conn in self._conns or now:
-                self._conns[conn] = now
-            return self.retired
-
     def retire(self) -> None:
-        """Go's http.Server.Shutdown, as command/agent/command.go reloadHTTPServer calls it
-        on a TLS reload: the listener closes, idle keep-alive connections are closed at once,
-        busy ones after their response (a new HTTP server then listens on the same port)."""
-        with self._conns_lock:
-            self.retired = True
-            idle = [c for c, serving in self._conns.items() if not serving]
+        """command/agent/http.go HTTPServer.Shutdown, as command.go reloadHTTPServer calls it
+        on a TLS reload (v1.10.5 to v1.11.3): the listener is closed and the serve loop waited
+        for; connections it accepted go on being served, with the TLS session they have
+        (Nomad never calls http.Server.Shutdown or Close there; only this stand-in's
+        idle_timeout ends them, a bound Nomad does not have).
+        Until the new listener is bound, a connection is refused, or reset if it was queued."""
         self.shutdown()
         self.server_close()
-        for conn in idle:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        try:
-            self._finish(request, client_address)
-        finally:
-            with self._conns_lock:
-                self._conns.pop(request, None)
-
-    def _finish(self, request: Any, client_address: Any) -> None:
         if self.ctx is None:
-            with self._conns_lock:
-                self._conns[request] = False
             super().finish_request(request, client_address)
             return
         request.settimeout(10)
@@ -200,13 +173,9 @@ class Listener(ThreadingHTTPServer):
                 f"{client_address[0]}:{client_address[1]}: {exc}",
             )
             return
-        with self._conns_lock:
-            self._conns[tls] = False
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
-            with self._conns_lock:
-                self._conns.pop(tls, None)
             tls.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
