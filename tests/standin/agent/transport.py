@@ -147,6 +147,8 @@ class Listener(ThreadingHTTPServer):
         self.idle_timeout = idle_timeout
         # Serves a request on the connection itself (a WebSocket) when it returns True.
         self.takeover: Callable[[Any, Request], bool] | None = None
+        self._conns: set[Any] = set()  # the connections being served (tests look at them)
+        self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
     def retire(self) -> None:
@@ -161,7 +163,7 @@ class Listener(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.ctx is None:
-            super().finish_request(request, client_address)
+            self._serve(request, client_address)
             return
         request.settimeout(10)
         try:
@@ -174,9 +176,18 @@ class Listener(ThreadingHTTPServer):
             )
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            self._serve(tls, client_address)
         finally:
             tls.close()
+
+    def _serve(self, conn: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(conn)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            with self._conns_lock:
+                self._conns.discard(conn)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         self.log(
