@@ -71,6 +71,18 @@ def failure_kind(exc: Any) -> tuple[str, str]:
     return "other", first
 
 
+def nothing_sent(exc: Any) -> bool:
+    """Did the connection fail before it could carry a request (refused, or reset or timed
+    out while connecting)? Such a call never reached Nomad and is safe to make again; one
+    that failed later (the connection closed before the answer) may have been applied."""
+    if not isinstance(exc, BaseException):
+        return False
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    refused = any(isinstance(e, ConnectionRefusedError) for e in chain)
+    return refused or bool(names & {"NewConnectionError", "ConnectTimeoutError", "ConnectTimeout"})
+
+
 @dataclass(frozen=True)
 class Reaching:
     """What the API client was trying, as far as the words need it."""

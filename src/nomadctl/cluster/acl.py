@@ -18,13 +18,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nomadctl import validate
-from nomadctl.cluster.api import AclAlreadyBootstrapped, Api, ApiTarget, NoLeader, PermissionDenied
+from nomadctl.cluster.api import (
+    AclAlreadyBootstrapped,
+    Api,
+    ApiTarget,
+    NoLeader,
+    PermissionDenied,
+    Unreachable,
+)
 from nomadctl.errors import Cancelled, ClusterApiError, UsageError, WorkspaceError
 from nomadctl.workspace import Workspace
 
 T = TypeVar("T")
 NO_LEADER_FIRST_DELAY = 0.1  # seconds before the first retry of a call that met no leader
 NO_LEADER_MAX_DELAY = 2.0
+# How long calls are retried while every server refuses or drops the connection (a TLS
+# reload's new HTTP listener, a restart), counted from the first such failure.
+TRANSIENT_FOR = 15.0
+TRANSIENT_KINDS = frozenset({"refused", "closed"})
 
 USER_POLICY = "node-read-job-submit"  # kept: re-running bootstrap narrows old clusters' policy
 # What operating jobs needs, after Nomad's ACL guide (acl/policy.go names the capabilities):
@@ -146,18 +157,25 @@ def token_rows(token: dict[str, Any], show_secret: bool) -> list[tuple[str, str]
 
 @dataclass
 class _LeaderRetry:
-    """Calls made while the cluster may be between leaders, retried on NoLeader.
+    """Calls made while the cluster may be between leaders, or its servers between listeners.
 
     Right after a leader change (or an agent restart) a server answers "No cluster leader"
     until it hears from the new leader: Nomad's HTTP layer turns structs.ErrNoLeader into a
     500 with that text (nomad/command/agent/http.go, nomad/rpc.go forward()). Such a call was
-    not applied, so it is safe to repeat; retried with backoff until `deadline`."""
+    not applied, so it is safe to repeat; retried with backoff until `deadline`.
+
+    A TLS reload closes a server's HTTP listener and opens a new one (command/agent/
+    command.go reloadHTTPServer), and `up` sends the signal without waiting for it to be
+    taken: for that moment, every server may refuse or reset the connection. Such a call is
+    retried for TRANSIENT_FOR seconds when it reached no server (`Unreachable.unsent`), or
+    with `replay` (a read, or a write whose repeat changes nothing) when it may have."""
 
     deadline: float
     progress: Callable[[str], None]
     cancel: threading.Event
+    transient_until: float | None = None
 
-    def __call__(self, fn: Callable[[], T]) -> T:
+    def __call__(self, fn: Callable[[], T], replay: bool = False) -> T:
         delay = NO_LEADER_FIRST_DELAY
         while True:
             try:
@@ -166,9 +184,21 @@ class _LeaderRetry:
                 if time.monotonic() + delay > self.deadline:
                     raise
                 self.progress(f"{exc.message}; retrying")
+            except Unreachable as exc:
+                if not self._transient(exc, replay, delay):
+                    raise
+                self.progress(f"{exc.message}; retrying")
             if self.cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
             delay = min(delay * 2, NO_LEADER_MAX_DELAY)
+
+    def _transient(self, exc: Unreachable, replay: bool, delay: float) -> bool:
+        if not exc.kinds <= TRANSIENT_KINDS or not (exc.unsent or replay):
+            return False
+        now = time.monotonic()
+        if self.transient_until is None:
+            self.transient_until = min(now + TRANSIENT_FOR, self.deadline)
+        return now + delay <= self.transient_until
 
 
 @dataclass
@@ -215,7 +245,7 @@ def bootstrap(
     result: BootstrapResult | None = None
     if stored is not None and not stored.get(PENDING):
         try:
-            retry(Api(with_token(target, stored["SecretID"])).token_self)
+            retry(Api(with_token(target, stored["SecretID"])).token_self, replay=True)
         except PermissionDenied:
             if _rebootstrap(target, stored["SecretID"], retry):
                 progress("a new cluster (its servers lost their data): ACLs bootstrapped with the "
@@ -244,9 +274,9 @@ def bootstrap(
         admin = booted.admin if booted else Api(with_token(target, result.management["SecretID"]))
         # Just bootstrapped: no policy can exist yet (the write is an upsert either way);
         # otherwise a re-run writes nothing when the rules are today's.
-        if booted or retry(lambda: admin.policy_rules(USER_POLICY)) != rules:
+        if booted or retry(lambda: admin.policy_rules(USER_POLICY), replay=True) != rules:
             description = "Operate jobs; read nodes (nomadctl)"
-            retry(lambda: admin.create_policy(USER_POLICY, description, rules))
+            retry(lambda: admin.create_policy(USER_POLICY, description, rules), replay=True)
         if result.user is not None and _held(target, result.user["SecretID"], retry) is None:
             # Deleted on the cluster, or past its ExpirationTime: the stored one is no use.
             progress("the stored user token is not accepted by the cluster; making a new one")
@@ -312,12 +342,12 @@ def _bootstrap(
         progress("the ACL bootstrap of an interrupted run went through; management token saved")
     save_token(ws, "management", token)
     admin = Api(with_token(target, secret))
-    tokens = retry(admin.tokens)
+    tokens = retry(admin.tokens, replay=True)
     for old in tokens:  # Nomad's reset leaves the old bootstrap token valid
         if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
             "AccessorID"
         ) != token.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
     return _Booted(token, admin, tokens)
 
@@ -388,7 +418,7 @@ def _drop_unheld(ws: Workspace, target: ApiTarget, secret: str, retry: _LeaderRe
 def _held(target: ApiTarget, secret: str, retry: _LeaderRetry) -> dict[str, Any] | None:
     """The token whose SecretID is `secret`, if the cluster knows it (GET token/self)."""
     try:
-        return retry(Api(with_token(target, secret)).token_self)
+        return retry(Api(with_token(target, secret)).token_self, replay=True)
     except PermissionDenied:
         return None
 
@@ -408,9 +438,11 @@ def _create_user_token(
     create and the save left on the cluster, or a token whose file was lost, is found by its
     name and revoked: nomadctl never leaves a token valid that it does not hold."""
     name = f"{ws.cluster}-user"
-    for old in listed if listed is not None else retry(admin.tokens):  # listed: just now
+    for old in (
+        listed if listed is not None else retry(admin.tokens, replay=True)
+    ):  # listed: just now
         if old.get("Name") == name and old.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
             progress(
                 f"revoked user token {old['AccessorID'][:8]}, which this workspace no longer holds"
             )

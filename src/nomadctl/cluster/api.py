@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nomadctl import validate
-from nomadctl.connfail import Reaching, failure_kind, unreachable_sentence
+from nomadctl.connfail import Reaching, failure_kind, nothing_sent, unreachable_sentence
 from nomadctl.errors import Cancelled, ClusterApiError, scrub
 from nomadctl.validate import api_address
 
@@ -41,6 +41,15 @@ class AclAlreadyBootstrapped(ClusterApiError):
 
 class NoLeader(ClusterApiError):
     pass
+
+
+class Unreachable(ClusterApiError):
+    """No address answered. `kinds`: how they failed (connfail.failure_kind); `unsent`: every
+    one failed before the request could be sent, so it reached no server."""
+
+    def __init__(self, message: str, kinds: set[str], unsent: bool) -> None:
+        super().__init__(message)
+        self.kinds, self.unsent = kinds, unsent
 
 
 @dataclass(frozen=True)
@@ -214,6 +223,7 @@ class Api:
         import requests
 
         failures: list[tuple[str, tuple[str, str]]] = []
+        unsent = True  # every failure came before the request was sent
         no_leader: list[str] = []  # a server that has not heard from the leader yet
         for address in self.target.addresses:
             try:
@@ -238,8 +248,10 @@ class Api:
                         f"{what}: {address} answered {resp.status_code}: {body}"
                     ) from None
                 failures.append((address, failure_kind(resp)))
+                unsent = unsent and nothing_sent(resp)
             except (requests.RequestException, OSError) as exc:
                 failures.append((address, failure_kind(exc)))
+                unsent = unsent and nothing_sent(exc)
         if no_leader:
             raise NoLeader(f"{what}: no cluster leader yet ({', '.join(no_leader)})")
         by_kind: dict[tuple[str, str], list[str]] = {}
@@ -249,7 +261,8 @@ class Api:
             self.target.timeout, self.target.ca_file, self.target.source == "environment"
         )
         sentences = [unreachable_sentence(k, d, a, reaching) for (k, d), a in by_kind.items()]
-        raise ClusterApiError(f"{what}: cluster unreachable: " + "; ".join(sentences))
+        kinds = {kind for kind, _ in by_kind}
+        raise Unreachable(f"{what}: cluster unreachable: " + "; ".join(sentences), kinds, unsent)
 
     # ---- calls -----------------------------------------------------------------------------
 
