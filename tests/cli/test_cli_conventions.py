@@ -172,9 +172,12 @@ def test_version_command(tmp_path: Path) -> None:
 def test_completion_is_installable(tmp_path: Path) -> None:
     help_text = nomadctl(tmp_path, "--help").stdout
     assert "--install-completion" in help_text and "--show-completion" in help_text
-    script = nomadctl(tmp_path, "--show-completion", "bash")
+    named = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    script = nomadctl(tmp_path, "--show-completion", "bash", **named)
     assert script.returncode == 0 and "_NOMADCTL_COMPLETE=complete_bash" in script.stdout
-    proc = nomadctl(tmp_path, "--install-completion", "bash")
+    # The shell named (`named`, as Typer's own tests do), not looked for among the test's
+    # parent processes: from a detached process shellingham finds none and both fail.
+    proc = nomadctl(tmp_path, "--install-completion", "bash", **named)
     assert proc.returncode == 0, proc.stderr
     installed = tmp_path / ".bash_completions" / "nomadctl.sh"
     assert "_nomadctl_completion" in installed.read_text()

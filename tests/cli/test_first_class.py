@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from nomadctl.workspace import Workspace
 from tests.standin import make_binary
 
 NO_AWS = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/nonexistent",
@@ -65,6 +66,17 @@ def test_list_shows_the_local_cluster_without_aws(home: Path) -> None:
     assert listed == [
         {"cluster": "dev", "provider": "local", "where": "on this machine", "servers": 1,
          "clients": 1, "healthy": True, "problem": ""}
+    ]  # fmt: skip
+
+
+def test_a_cluster_taken_down_is_listed_with_what_brings_it_back(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    Workspace(home, "old").save_state({"provider": "local"})  # what `down` keeps
+    listed = json.loads(run(home, "list", "--json").stdout)
+    back = "no nodes: `nomadctl --cluster old up` makes them"
+    assert listed == [
+        {"cluster": "old", "provider": "local", "where": "on this machine", "servers": 0,
+         "clients": 0, "healthy": None, "problem": back}
     ]  # fmt: skip
 
 
@@ -154,3 +166,14 @@ def test_doctor_compares_the_clock_with_the_cluster(home: Path) -> None:
     clock = next(f for f in json.loads(proc.stdout) if f["check"] == "clock")
     assert clock == {"check": "clock", "level": "ok", "detail": "within 5s of cluster 'dev'",
                      "fix": "", "applies": "all"}  # fmt: skip
+
+
+def test_doctor_names_the_binary_the_clusters_agents_run(home: Path) -> None:
+    """Not "none at hand yet" while the cluster's agents run a binary `up` keeps."""
+    proc = run(home, "--cluster", "dev", "doctor", "--json")
+    found = next(f for f in json.loads(proc.stdout) if f["check"] == "nomad binary")
+    binary = home.parent / "bin" / "nomad"
+    assert found["level"] == "ok", found
+    assert found["detail"] == f"Nomad 1.11.0 that the cluster's agents run ({binary}); " + (
+        "`up --local` keeps it"
+    )

@@ -69,7 +69,7 @@ def _confirm_plan(ui: Ui, plan: Plan, options: UpOptions) -> None:
             ui.info(f"warning: {warning}")
         return
     if pplan.spends_money:
-        what = f"create/change {plan.cluster!r}'s resources on {pplan.where}"
+        what = f"create/change the resources of cluster {plan.cluster!r} on {pplan.where}"
     elif removes:
         what = f"drain and remove {', '.join(removes)}"
     else:
@@ -122,7 +122,7 @@ def _after_failure(ui: Ui, plan: Plan, ws: Any) -> None:
     )
     what = f" ({', '.join(made)})" if made else ""
     ui.info(
-        f"cluster {plan.cluster!r}'s resources made so far may exist on {plan.provider.where}"
+        f"resources of cluster {plan.cluster!r} made so far may exist on {plan.provider.where}"
         f"{what}: re-run `nomadctl --cluster {plan.cluster} up` to finish, or "
         f"`nomadctl --cluster {plan.cluster} down` to remove them"
     )
@@ -266,7 +266,7 @@ def run_down(
     ws = app_ctx.workspace()
     # Held from the find to the end, the prompt included (down never makes a workspace).
     with ws.locked() if ws.exists() and not dry_run else nullcontext():
-        with ui.progress(f"Looking for cluster {ws.cluster!r}'s resources") as report:
+        with ui.progress(f"Looking for the resources of cluster {ws.cluster!r}") as report:
             plan, run = down_plan.build(ws, provider, report, snapshot, keep_snapshots, snapshot_to)
         plan.dry_run = dry_run  # what --json says of it
         found = run.found
@@ -299,7 +299,7 @@ def _show_or_confirm_down(
     count, cluster = len(found.resources), plan.cluster
     if not dry_run and count and not sys.stdin.isatty():
         raise UsageError(
-            f"`down` deletes cluster {cluster!r}'s {count} resource(s) "
+            f"`down` deletes the {count} resource(s) of cluster {cluster!r} "
             f"{words.at(found.kind, found.region)}: "
             "pass --yes to confirm (stdin is not a terminal)"
         )

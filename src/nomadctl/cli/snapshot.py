@@ -178,7 +178,7 @@ def restore(
         target = _target(ws, timeout)
         current = snapshot.current_index(target)
         question = (
-            f"Replace cluster {ws.cluster!r}'s state (raft index {current}) with {path} "
+            f"Replace the state of cluster {ws.cluster!r} (raft index {current}) with {path} "
             f"(index {info.index}, term {info.term}, saved {info.created or 'at an unknown time'})"
             "? Every job, variable, ACL policy and token is replaced."
         )
@@ -187,8 +187,8 @@ def restore(
         else:
             if not sys.stdin.isatty():
                 raise UsageError(
-                    f"`snapshot restore` replaces cluster {ws.cluster!r}'s state: pass --yes to "
-                    "confirm (stdin is not a terminal)"
+                    f"`snapshot restore` replaces the state of cluster {ws.cluster!r}: pass "
+                    "--yes to confirm (stdin is not a terminal)"
                 )
             from nomadctl.cli.options import _confirm
 

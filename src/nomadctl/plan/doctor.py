@@ -62,11 +62,17 @@ def home(path: Path) -> Finding:
     return Finding("home", OK, f"{path}" + ("" if path.exists() else " (made by the first up)"))
 
 
-def binary(home_dir: Path, version: str) -> list[Finding]:
+def binary(home_dir: Path, version: str, running: Path | None = None) -> list[Finding]:
+    """The binary `up --local` would run: `running`, the one the current cluster's agents
+    were started with (a re-run keeps it), else what `releases.choose` finds."""
     try:
-        choice = releases.choose(home_dir, version)
+        choice = releases.choose(home_dir, version, running)
     except NomadctlError as exc:
         return [Finding("nomad binary", PROBLEM, exc.message, "", "local")]
+    if running is not None:
+        said = f"Nomad {choice.version} " if choice.version else ""
+        what = f"{said}that the cluster's agents run ({running}); `up --local` keeps it"
+        return [Finding("nomad binary", OK, what, "", "local")]
     out = [
         Finding(
             "nomad binary",
@@ -246,6 +252,12 @@ def clock(ws: Workspace, now: Callable[[], float] = time.time) -> Finding | None
     return Finding("clock", OK, f"within {SKEW_WARN:.0f}s of cluster {ws.cluster!r}")
 
 
+def _running(ws: Workspace) -> Path | None:
+    from nomadctl.providers.local.provider import recorded_binary
+
+    return recorded_binary(ws)
+
+
 PROBE_SECONDS = 4.0  # each slow probe's bound: a hung daemon, binary or server is a warning
 
 
@@ -259,7 +271,7 @@ def examine(ws: Workspace, version: str, bound: float = PROBE_SECONDS) -> list[F
     probes: dict[str, tuple[str, Callable[[], list[Finding]]]] = {
         "aws": ("aws", lambda: [aws(None, ws)]),
         "clock": ("all", lambda: [f for f in (clock(ws),) if f is not None]),
-        "nomad binary": ("local", lambda: binary(ws.home, version)),
+        "nomad binary": ("local", lambda: binary(ws.home, version, _running(ws))),
         "docker": ("local", drivers),
     }
     results: dict[str, list[Finding]] = {}

@@ -44,12 +44,9 @@ def build(
     run = DownRun(ws, provider, found)
     nothing = "" if found.resources else "nothing to delete"
     live = bool(found.resources) and ws.state_path.exists() and snaps.live()
+    where = f"{len(found.resources)} resource(s) {words.at(found.kind, found.region)}"
     plan.steps = [
-        Step(
-            "find",
-            f"{len(found.resources)} resource(s) {words.at(found.kind, found.region)}",
-            lambda p: "found",
-        ),
+        Step("find", where, lambda p: where),
         Step(
             "snapshot",
             "save a final raft snapshot in the workspace",

@@ -74,6 +74,8 @@ def entry(home: Path, name: str) -> Entry:
         _where(kind or None, state),
         servers=sum(h.role == "server" for h in state.hosts),
         clients=sum(h.role != "server" for h in state.hosts),
+        # Taken down (its CA and snapshots kept), or `up` never got as far as the nodes.
+        problem="" if state.hosts else f"no nodes: `nomadctl --cluster {name} up` makes them",
         hosts=[h.name for h in state.hosts],
     )
 

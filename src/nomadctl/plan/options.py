@@ -242,15 +242,11 @@ def _recorded_kind(ws: Workspace, opts: UpOptions) -> UpOptions:
 
     kind = providers.recorded(ws)
     if kind == "local" and opts.kind in ("aws", "local"):
-        binary = (ws.load_state().get("local") or {}).get("binary")
-        cache = ws.home / "cache"  # a downloaded one is chosen (and checked) again instead
-        if (
-            opts.nomad_binary is None
-            and binary
-            and Path(binary).is_file()
-            and not Path(binary).is_relative_to(cache)
-        ):
-            opts = replace(opts, nomad_binary=Path(binary))  # the one the agents run now
+        from nomadctl.providers.local.provider import recorded_binary
+
+        binary = recorded_binary(ws)  # the one the agents run now
+        if opts.nomad_binary is None and binary is not None:
+            opts = replace(opts, nomad_binary=binary)
         return replace(opts, local=True)
     if opts.kind != "aws":
         return opts

@@ -130,6 +130,16 @@ class LocalDetail:
     leftover: dict[str, net.Slot] = field(default_factory=dict)
 
 
+def recorded_binary(ws: Workspace) -> Path | None:
+    """The binary the cluster's local agents were started with, while it is still there: a
+    re-run of `up` keeps it (plan/options.py). A downloaded one (in the cache) is chosen and
+    checked again instead, so None then, as when nothing is recorded or state is unreadable."""
+    binary = _recorded(ws, damaged_ok=True).get("binary")
+    if not binary or not Path(binary).is_file():
+        return None
+    return None if Path(binary).is_relative_to(ws.home / "cache") else Path(binary)
+
+
 def _recorded(ws: Workspace, damaged_ok: bool = False) -> dict[str, Any]:
     """state.json's `local` section; with `damaged_ok` (for `down`), {} when unreadable."""
     if not ws.state_path.exists():
