@@ -145,7 +145,8 @@ def test_save_destroy_up_restore(cluster: Cluster, tmp_path: Path) -> None:
     assert restored.returncode == 0, restored.stderr
     assert json.loads(restored.stdout)["index"] == record["index"]
     said = f"(index {record['index']}, term"
-    assert "state (raft index" in restored.stderr and said in restored.stderr
+    assert "Replace the state of cluster 'snap' (raft index" in restored.stderr
+    assert said in restored.stderr
     code, job = cluster.call("GET", "/v1/job/web")
     assert code == 200 and job["ID"] == "web"
     code, var = cluster.call("GET", "/v1/var/app/config")
