@@ -82,8 +82,8 @@ def test_a_call_refused_while_the_listener_is_reopened_is_made_again() -> None:
     with serving(port, _answer, after=0.6) as taken:
         got = _retry(30, lines)(_api(port).token_self)
     assert got["AccessorID"] == SELF["AccessorID"] and taken[0] == 1
-    assert lines and all("refused the connection" in line for line in lines), lines
-    assert all(line.endswith("; retrying") for line in lines)
+    assert len(lines) == 1 and "refused the connection" in lines[0], lines  # said once
+    assert lines[0].endswith("; retrying")
 
 
 def test_a_call_that_may_have_been_applied_is_repeated_only_when_that_is_safe() -> None:
@@ -96,7 +96,7 @@ def test_a_call_that_may_have_been_applied_is_repeated_only_when_that_is_safe() 
         started = time.monotonic()
         with pytest.raises(Unreachable):
             _retry(1.0, lines)(_api(port).token_self, replay=True)
-        assert taken[0] > 2 and lines and time.monotonic() - started < 10
+        assert taken[0] > 2 and len(lines) == 1 and time.monotonic() - started < 10
 
 
 def test_a_server_that_does_not_answer_in_time_is_not_waited_for_again(

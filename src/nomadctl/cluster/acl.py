@@ -168,12 +168,14 @@ class _LeaderRetry:
     command.go reloadHTTPServer), and `up` sends the signal without waiting for it to be
     taken: for that moment, every server may refuse or reset the connection. Such a call is
     retried for TRANSIENT_FOR seconds when it reached no server (`Unreachable.unsent`), or
-    with `replay` (a read, or a write whose repeat changes nothing) when it may have."""
+    with `replay` (a read, or an upsert: a repeat answers as the first did) when it may
+    have; not a delete (Nomad refuses to delete a token that is gone) nor a create."""
 
     deadline: float
     progress: Callable[[str], None]
     cancel: threading.Event
     transient_until: float | None = None
+    last_said: str = ""
 
     def __call__(self, fn: Callable[[], T], replay: bool = False) -> T:
         delay = NO_LEADER_FIRST_DELAY
@@ -187,7 +189,9 @@ class _LeaderRetry:
             except Unreachable as exc:
                 if not self._transient(exc, replay, delay):
                     raise
-                self.progress(f"{exc.message}; retrying")
+                if exc.message != self.last_said:  # said once, not at every retry
+                    self.progress(f"{exc.message}; retrying")
+                    self.last_said = exc.message
             if self.cancel.wait(delay):
                 raise Cancelled("stopped waiting for a leader")
             delay = min(delay * 2, NO_LEADER_MAX_DELAY)
@@ -347,7 +351,7 @@ def _bootstrap(
         if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
             "AccessorID"
         ) != token.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
     return _Booted(token, admin, tokens)
 
@@ -442,7 +446,7 @@ def _create_user_token(
         listed if listed is not None else retry(admin.tokens, replay=True)
     ):  # listed: just now
         if old.get("Name") == name and old.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
             progress(
                 f"revoked user token {old['AccessorID'][:8]}, which this workspace no longer holds"
             )
