@@ -21,7 +21,7 @@ import pytest
 
 from tests.standin import make_binary
 from tests.standin.day2_cluster import served_serial, start_cluster
-from tests.standin.harness import LocalAgents, Pki, wait_for
+from tests.standin.harness import LocalAgents, Pki, Spec, next_ip, wait_for
 
 GO_DURATION = re.compile(r"^(0s|\d+(\.\d+)?(ns|µs|ms|s)|\d+m\d+(\.\d+)?s|\d+h\d+m\d+(\.\d+)?s)$")
 
@@ -151,3 +151,31 @@ def test_autopilot_keeps_a_dead_servers_last_stats_until_serf_fails_it(
     log = leader.log()
     assert f"memberlist: Marking {name} as failed, suspect timeout reached (0 peer " in log, log
     assert f"serf: EventMemberFailed: {name} {victim.spec.ip}" in log
+
+
+def test_a_client_returns_an_rpc_error_that_is_not_safe_to_retry(
+    agents: LocalAgents, pki: Pki
+) -> None:
+    """client/rpc.go rpc and canRetry (v1.10.5): a call the client agent sends to its current
+    server is made again elsewhere only after "No cluster leader", or for a read whose
+    connection ended (EOF). A server that does not answer (here: stopped) is a 500 "rpc
+    error" at once; it is moved to the back (NotifyFailedServer), so the next call works."""
+    c = start_cluster(agents, pki, servers=3)
+    leader = c.leader()
+    first = next(s for s in c.servers if s is not leader)  # the client's first server
+    order = [first, *(s for s in c.servers if s is not first)]
+    ip = next_ip()
+    client = agents.start(
+        Spec(name="client-1", ip=ip, server=False, client=True, tls=pki.node("client", ip),
+             servers=[s.spec.ip for s in order], ca_file=pki.ca.cert)
+    )  # fmt: skip
+    wait_for(
+        lambda: client.api("/v1/nodes", token=c.token).status_code == 200, 20, what="registered"
+    )
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        failed = client.api("/v1/nodes", token=c.token, timeout=15)
+        assert failed.status_code == 500 and failed.text.startswith("rpc error: "), failed.text
+        assert client.api("/v1/nodes", token=c.token, timeout=15).status_code == 200
+    finally:
+        first.proc.send_signal(signal.SIGCONT)

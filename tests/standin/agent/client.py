@@ -7,9 +7,12 @@ import copy
 import functools
 import http.client
 import os
+import random
 import shutil
 import socket
+import ssl
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,18 +148,58 @@ class ClientRole:
         self.registered = False
 
     def forward(self, payload: dict[str, Any]) -> Response:
-        errors = []
-        for server in self.ordered_servers():
+        """An API call the client agent sends to a server: client/rpc.go rpc (v1.10.5). The
+        current server is asked; on an error it is moved to the back (NotifyFailedServer),
+        and the call is made again, after a stagger of up to RPCHoldTimeout/JitterFraction,
+        only when canRetry says it is safe: a "No cluster leader", or a read whose
+        connection ended (helper.IsErrEOF), until RPCHoldTimeout (5 s, client/config) has
+        passed. A refused dial or a reset is returned at once, as "rpc error: ...". Blocking
+        queries' longer deadline (TimeToBlock) is not modelled."""
+        read = payload.get("method") in ("GET", "HEAD")
+        deadline = time.monotonic() + RPC_HOLD_TIMEOUT
+        while True:
+            servers = self.ordered_servers()
+            if not servers:
+                return text_error(500, "no servers")  # client/client.go noServersErr
+            server, status = servers[0], 500
             try:
-                reply = self.agent.rpc.call(server, "/rpc/http", payload, timeout=5.0)
+                resp = response_from(self.agent.rpc.call(server, "/rpc/http", payload, 5.0))
             except ApiError as exc:
-                return text_error(exc.status, exc.text)
+                status, error, retry = exc.status, exc.text, "No cluster leader" in exc.text
             except (OSError, ValueError, http.client.HTTPException) as exc:
-                errors.append(f"{server}: {exc}")
-                continue
-            return response_from(reply)
-        self.log("WARN", f"client: no server answered: {errors}")
-        return text_error(500, "No known servers" if not errors else "No path to region")
+                error, retry = f"rpc error: {exc}", read and _eof(exc)
+            else:
+                if resp.status != 500 or b"No cluster leader" not in resp.body:
+                    return resp
+                error, retry = "No cluster leader", True  # structs.IsErrNoLeader
+            self.log(
+                "ERROR",
+                f'client.rpc: error performing RPC to server: error="{error}" server={server}',
+            )
+            self._failed(server)
+            if not retry or time.monotonic() > deadline:
+                return text_error(status, error)
+            time.sleep(random.uniform(0, RPC_HOLD_TIMEOUT / JITTER_FRACTION))
+
+    def _failed(self, server: str) -> None:
+        """servers.Manager.NotifyFailedServer: the failed server, if still the first, goes
+        to the back of the list."""
+        with self.lock:
+            s = list(self.servers)
+            if s and s[self.current % len(s)] == server:
+                self.current += 1
+
+
+RPC_HOLD_TIMEOUT = 5.0  # client/config/config.go DefaultConfig RPCHoldTimeout
+JITTER_FRACTION = 16  # nomad/structs JitterFraction
+
+
+def _eof(exc: BaseException) -> bool:
+    """helper/eof.go IsErrEOF: the connection ended (io.EOF) after the call was sent. Go
+    reports a reset as "connection reset by peer", not EOF; a refused dial is no EOF."""
+    if isinstance(exc, (http.client.RemoteDisconnected, http.client.IncompleteRead)):
+        return True
+    return isinstance(exc, ssl.SSLEOFError)
 
 
 MHZ_PER_CORE = 2000  # the stand-in's fingerprint of a core's clock
