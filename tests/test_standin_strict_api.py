@@ -167,3 +167,13 @@ def test_variable_writes_honour_cas(http) -> None:
     assert missing.status_code == 409 and missing.json()["Items"] is None
     assert missing.json()["Path"] == "cas/check" and missing.json()["ModifyIndex"] == 0
     assert session.delete(f"{url}?cas=0", headers=headers).status_code == 204
+
+
+def test_deleting_a_token_that_is_gone_is_a_400(http) -> None:
+    """nomad/acl_endpoint.go ACL.DeleteTokens (v1.10.5): "Cannot delete nonexistent tokens",
+    coded 400; the HTTP route (aclTokenDelete) does not look the token up first, so no 404."""
+    session, base, headers = http
+    gone = "3f1c9a52-7e4b-4d0a-9c61-0b2d8e5f7a10"
+    resp = session.delete(f"{base}/v1/acl/token/{gone}", headers=headers)
+    assert resp.status_code == 400 and resp.text == f"Cannot delete nonexistent tokens: {gone}"
+    assert session.get(f"{base}/v1/acl/token/{gone}", headers=headers).status_code == 404

@@ -16,6 +16,7 @@ import pytest
 
 from nomadctl.cluster import acl
 from nomadctl.cluster.api import Api, ApiTarget, Unreachable
+from nomadctl.errors import ClusterApiError
 from tests.cluster.test_waits import closed_port, silent_port  # noqa: F401 (a fixture)
 
 TOKEN = "0b6f7a4e-3c1d-4f9e-8a55-2f0c1e9d7b42"
@@ -116,3 +117,27 @@ def test_refusals_are_retried_for_a_while_only() -> None:
         retry(_api(port).token_self)
     assert refused.value.unsent and refused.value.kinds == {"refused"}
     assert acl.TRANSIENT_FOR <= 30  # a misconfigured address fails within half a minute
+
+
+def _refuse_delete(text: str):
+    def handle(conn: socket.socket) -> None:
+        conn.recv(65536)
+        body = text.encode()
+        head = f"HTTP/1.1 400 Bad Request\r\nContent-Length: {len(body)}\r\n"
+        conn.sendall(head.encode() + b"Connection: close\r\n\r\n" + body)
+
+    return handle
+
+
+def test_a_token_already_gone_is_revoked_and_other_refusals_are_not() -> None:
+    """Nomad answers a delete of a token that is gone with 400 "Cannot delete nonexistent
+    tokens" (nomad/acl_endpoint.go DeleteTokens): done, so a replayed delete that went
+    through the first time ends well. Any other 400 is an error."""
+    accessor = "3f1c9a52-7e4b-4d0a-9c61-0b2d8e5f7a10"
+    port = closed_port()
+    with serving(port, _refuse_delete(f"Cannot delete nonexistent tokens: {accessor}")):
+        _api(port).delete_token(accessor)
+    port = closed_port()
+    refused = pytest.raises(ClusterApiError, match="token lookup failed")
+    with serving(port, _refuse_delete("token lookup failed: boom")), refused:
+        _api(port).delete_token(accessor)

@@ -168,8 +168,8 @@ class _LeaderRetry:
     command.go reloadHTTPServer), and `up` sends the signal without waiting for it to be
     taken: for that moment, every server may refuse or reset the connection. Such a call is
     retried for TRANSIENT_FOR seconds when it reached no server (`Unreachable.unsent`), or
-    with `replay` (a read, or an upsert: a repeat answers as the first did) when it may
-    have; not a delete (Nomad refuses to delete a token that is gone) nor a create."""
+    with `replay` (a read, an upsert, a delete: a repeat ends as the first did) when it
+    may have; never a bootstrap or a create."""
 
     deadline: float
     progress: Callable[[str], None]
@@ -351,7 +351,7 @@ def _bootstrap(
         if (old.get("Name"), old.get("Type")) == (BOOTSTRAP_NAME, "management") and old.get(
             "AccessorID"
         ) != token.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
             progress(f"revoked the earlier bootstrap token {old['AccessorID'][:8]}")
     return _Booted(token, admin, tokens)
 
@@ -446,7 +446,7 @@ def _create_user_token(
         listed if listed is not None else retry(admin.tokens, replay=True)
     ):  # listed: just now
         if old.get("Name") == name and old.get("AccessorID"):
-            retry(lambda a=old["AccessorID"]: admin.delete_token(a))
+            retry(lambda a=old["AccessorID"]: admin.delete_token(a), replay=True)
             progress(
                 f"revoked user token {old['AccessorID'][:8]}, which this workspace no longer holds"
             )

@@ -324,8 +324,11 @@ class Api:
         accessor = validate.token(accessor, "an ACL token's AccessorID")
 
         def delete(c: Any) -> None:
-            with contextlib.suppress(nx.URLNotFoundNomadException):  # already gone
+            try:
                 c.acl.request("token", accessor, method="delete")
+            except nx.BadRequestNomadException as exc:  # nomad/acl_endpoint.go DeleteTokens
+                if "Cannot delete nonexistent tokens" not in _body(exc):
+                    raise  # already gone is done; anything else is not
 
         self.call(delete, f"revoking ACL token {accessor[:8]}")
 

@@ -549,6 +549,10 @@ class Api:
         self.need(call, "management")
         srv = self._srv()
         acc = m["id"]
+        if acc not in srv.state.tokens and call.method == "DELETE":
+            # nomad/acl_endpoint.go ACL.DeleteTokens (v1.10.5): the HTTP route looks nothing
+            # up first (command/agent/acl_endpoint.go aclTokenDelete); the RPC refuses.
+            raise ApiError(400, f"Cannot delete nonexistent tokens: {acc}")
         if acc not in srv.state.tokens:
             raise ApiError(404, "ACL token not found")
         if call.method == "DELETE":
