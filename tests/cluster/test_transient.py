@@ -109,6 +109,15 @@ def test_a_server_that_does_not_answer_in_time_is_not_waited_for_again(
     assert slow.value.kinds == {"timeout"} and lines == []
 
 
+def test_by_hand_a_refusal_is_an_error_at_once() -> None:
+    """`acl-bootstrap` by hand (transient_for 0): no reload of this run to wait out."""
+    port, lines = closed_port(), []
+    retry = acl._LeaderRetry(time.monotonic() + 30, lines.append, threading.Event(), 0.0)
+    with pytest.raises(Unreachable):
+        retry(_api(port).token_self, replay=True)
+    assert lines == []
+
+
 def test_refusals_are_retried_for_a_while_only() -> None:
     port, lines = closed_port(), []
     retry = _retry(300, lines)

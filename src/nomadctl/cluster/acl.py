@@ -174,6 +174,7 @@ class _LeaderRetry:
     deadline: float
     progress: Callable[[str], None]
     cancel: threading.Event
+    transient_for: float = TRANSIENT_FOR  # 0: such failures are raised at once
     transient_until: float | None = None
     last_said: str = ""
 
@@ -197,11 +198,13 @@ class _LeaderRetry:
             delay = min(delay * 2, NO_LEADER_MAX_DELAY)
 
     def _transient(self, exc: Unreachable, replay: bool, delay: float) -> bool:
-        if not exc.kinds <= TRANSIENT_KINDS or not (exc.unsent or replay):
+        if self.transient_for <= 0 or not exc.kinds <= TRANSIENT_KINDS:
+            return False
+        if not (exc.unsent or replay):
             return False
         now = time.monotonic()
         if self.transient_until is None:
-            self.transient_until = min(now + TRANSIENT_FOR, self.deadline)
+            self.transient_until = min(now + self.transient_for, self.deadline)
         return now + delay <= self.transient_until
 
 
@@ -227,6 +230,7 @@ def bootstrap(
     leader_timeout: float = 120.0,
     cancel: threading.Event | None = None,
     anonymous: Api | None = None,
+    transient_for: float = 0.0,
 ) -> BootstrapResult:
     """Bootstrap ACLs once; with a stored token, only check that it still works.
 
@@ -241,10 +245,14 @@ def bootstrap(
     moment leaves the next one able to finish. Tokens nomadctl can no longer hold (an old
     bootstrap token after a reset, a user token created by a run that died before saving it)
     are revoked. `anonymous`: a client of `target` without a token (the leader wait's, its
-    connection kept) for the bootstrap request.
+    connection kept) for the bootstrap request. `transient_for`: how long calls that every
+    server refused or reset are made again (`_LeaderRetry`); `up` gives TRANSIENT_FOR, since
+    its own reloads cause them; by hand, the error comes at once.
     """
     rules = user_policy_rules(namespaces)  # a bad namespace fails before any call
-    retry = _LeaderRetry(time.monotonic() + leader_timeout, progress, cancel or threading.Event())
+    retry = _LeaderRetry(
+        time.monotonic() + leader_timeout, progress, cancel or threading.Event(), transient_for
+    )
     stored = load_token(ws)
     result: BootstrapResult | None = None
     if stored is not None and not stored.get(PENDING):

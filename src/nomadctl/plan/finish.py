@@ -57,6 +57,7 @@ def finish(
             leader_timeout=leader_timeout,
             cancel=cancel,
             anonymous=api,  # its connection to the leader is kept for the bootstrap
+            transient_for=acl.TRANSIENT_FOR,  # this run's reloads (acl._LeaderRetry)
         )
         report.acl = result.status
     else:
